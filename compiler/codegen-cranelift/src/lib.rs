@@ -1,0 +1,1 @@
+//! Hourglass CPU code generator through Cranelift (JIT)

@@ -1,0 +1,1 @@
+//! Hourglass GPU code generator through MLIR to PTX

@@ -1,0 +1,1 @@
+//! Hourglass middle end: expansion, type and shape checking, autodiff, passes, reference interpreter

@@ -1,0 +1,1 @@
+//! Hourglass graph IR: dtypes, symbolic shapes, the closed primitive op set, printer

@@ -1,0 +1,1 @@
+//! Hourglass front end: grammar, AST with spans, parser, name resolution, diagnostics

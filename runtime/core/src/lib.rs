@@ -1,0 +1,12 @@
+//! The Hourglass runtime: everything that runs a compiled (or interpreted) model and knows
+//! nothing of the compiler.
+//!
+//! **API boundary**: executors (the reference interpreter, compiled CPU plans, CUDA) implement
+//! [`exec::Executable`]; the training loop, data loaders and checkpoints only talk to that trait
+//! and to [`tensor::Tensor`].
+
+pub mod exec;
+pub mod tensor;
+
+pub use exec::{Executable, ExecError, NamedTensors};
+pub use tensor::{Tensor, TensorData, TensorError};

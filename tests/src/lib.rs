@@ -1,0 +1,1 @@
+//! Hourglass end-to-end tests
