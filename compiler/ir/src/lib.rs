@@ -1,1 +1,23 @@
-//! Hourglass graph IR: dtypes, symbolic shapes, the closed primitive op set, printer
+//! The graph IR every stage after the front end shares.
+//!
+//! A [`Function`] is a `petgraph` `StableDiGraph` of primitive [`Op`]s: each node produces one
+//! value with a dtype and a symbolic shape ([`TensorType`]); edges carry the operand position.
+//! A [`Module`] holds one function per entry point plus the declared parameters.
+//!
+//! **Invariant**: the op set is closed and small; everything else (softmax, layers, losses,
+//! bottlenecks) is standard-library code or a decomposition made during expansion. Every node
+//! keeps the source span it came from, so any later error can point at the spec.
+
+pub mod dim;
+pub mod function;
+pub mod infer;
+pub mod op;
+pub mod print;
+pub mod types;
+
+pub use dim::{Dim, Sym};
+pub use function::{Function, Module, Node, NodeSpan, ParamDecl, ValueId};
+pub use hg_abi::DType;
+pub use infer::{infer_type, InferError};
+pub use op::{BinaryOp, Init, Op, PoolKind, ReduceOp, UnaryOp};
+pub use types::{Shape, TensorType};
