@@ -159,7 +159,14 @@ pub mod names {
     pub const STEP: &str = "step";
     /// Scalar i64 input: the run's seed; with `step` and the call site it keys every random draw.
     pub const SEED: &str = "seed";
-    /// Scalar i64 input of `sample`: how many samples to draw is the batch size; no tensor needed.
+    /// Scalar f32 input of `train`: the base learning rate, before the schedule (so `--lr`
+    /// needs no recompilation).
+    pub const BASE_LR: &str = "base_lr";
+    /// Scalar i64 input of `train`: the planned number of steps (the schedules need it).
+    pub const TOTAL_STEPS: &str = "total_steps";
+    /// Scalar i64 input that binds the batch size `B` of an entry point whose other inputs do
+    /// not (`sample` draws `batch` examples from the prior).
+    pub const BATCH: &str = "batch";
     pub fn param(path: &str) -> String {
         format!("{PARAM}{path}")
     }
