@@ -1,0 +1,190 @@
+//! The expansion context: the function being built, the scopes of names, parameter
+//! bookkeeping and error collection.
+
+use super::error::{codes, ExpandError};
+use super::value::{Bound, Value};
+use hg_dsl::ast::{self, FileId, Span};
+use hg_ir::{Function, InferError, NodeSpan, Op, ParamDecl, TensorType, ValueId};
+use std::collections::{HashMap, HashSet};
+
+/// Where the expander finds `fn` definitions: implemented over the front end's resolved program.
+pub trait ProgramView {
+    fn file(&self, id: FileId) -> &ast::File;
+    /// The `fn` that `name` refers to in `file` (defined there or imported): (file, item index).
+    fn lookup_fn(&self, file: FileId, name: &str) -> Option<(FileId, usize)>;
+}
+
+/// Marker: an error was already reported; unwind the current statement.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop;
+
+pub type EResult<T> = Result<T, Stop>;
+
+#[derive(Default)]
+pub struct Scope {
+    pub names: HashMap<String, Bound>,
+    /// Names whose definition failed: reading them stops silently (no cascade of errors).
+    pub poisoned: HashSet<String>,
+}
+
+/// One activation of a `fn` body or of a model section.
+pub struct Frame {
+    pub file: FileId,
+    /// Parameter path of this activation (`encoder.mu`).
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    /// Name of the statement being evaluated: the path segment of the calls it makes.
+    pub stmt_name: String,
+    /// How many `fn` calls the current statement has started (for unique path segments).
+    pub stmt_calls: usize,
+    /// Names visible only as "bound in the encoder" (for the decoder's error).
+    pub hidden: HashMap<String, (Span, &'static str)>,
+}
+
+impl Frame {
+    pub fn new(file: FileId, prefix: String) -> Frame {
+        Frame {
+            file,
+            prefix,
+            scopes: vec![Scope::default()],
+            stmt_name: String::new(),
+            stmt_calls: 0,
+            hidden: HashMap::new(),
+        }
+    }
+}
+
+/// Parameters of the whole model, shared by all entry points (declared once, by path).
+#[derive(Default, Clone)]
+pub struct ParamTable {
+    pub decls: Vec<ParamDecl>,
+    pub index: HashMap<String, usize>,
+}
+
+pub struct Ctx<'p> {
+    pub program: &'p dyn ProgramView,
+    pub f: Function,
+    pub training: bool,
+    pub params: &'p mut ParamTable,
+    /// Param nodes of this function, by path (repeat bodies share them).
+    pub param_nodes: HashMap<String, ValueId>,
+    pub next_site: u32,
+    pub frames: Vec<Frame>,
+    pub errors: Vec<ExpandError>,
+    pub call_depth: usize,
+}
+
+pub const MAX_CALL_DEPTH: usize = 64;
+
+pub fn node_span(span: Span) -> NodeSpan {
+    NodeSpan { file: span.file.0, start: span.start, end: span.end }
+}
+
+pub fn ast_span(span: NodeSpan) -> Span {
+    Span { file: FileId(span.file), start: span.start, end: span.end }
+}
+
+impl<'p> Ctx<'p> {
+    pub fn new(program: &'p dyn ProgramView, name: &str, training: bool, params: &'p mut ParamTable) -> Ctx<'p> {
+        Ctx {
+            program,
+            f: Function::new(name),
+            training,
+            params,
+            param_nodes: HashMap::new(),
+            next_site: 0,
+            frames: Vec::new(),
+            errors: Vec::new(),
+            call_depth: 0,
+        }
+    }
+
+    pub fn error(&mut self, e: ExpandError) -> Stop {
+        self.errors.push(e);
+        Stop
+    }
+
+    pub fn frame(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("expansion always runs inside a frame")
+    }
+
+    pub fn frame_ref(&self) -> &Frame {
+        self.frames.last().expect("expansion always runs inside a frame")
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<&Bound> {
+        self.frame_ref().scopes.iter().rev().find_map(|s| s.names.get(name))
+    }
+
+    pub fn is_poisoned(&self, name: &str) -> bool {
+        self.frame_ref().scopes.iter().rev().any(|s| s.poisoned.contains(name))
+    }
+
+    /// Binds a name in the innermost scope; a name that already exists in an enclosing scope
+    /// of this frame is updated in place when `carried` (the loop state of `repeat`).
+    pub fn bind(&mut self, name: &str, value: Value, span: Span) {
+        let frame = self.frame();
+        frame.scopes.last_mut().expect("frame has a scope").names.insert(name.to_string(), Bound { value, span });
+    }
+
+    /// Updates the innermost existing binding of `name` (repeat's carried state).
+    pub fn assign_carried(&mut self, name: &str, value: Value, span: Span) -> bool {
+        let frame = self.frame();
+        for scope in frame.scopes.iter_mut().rev() {
+            if let Some(b) = scope.names.get_mut(name) {
+                *b = Bound { value, span };
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn poison(&mut self, name: &str) {
+        self.frame().scopes.last_mut().expect("frame has a scope").poisoned.insert(name.to_string());
+    }
+
+    pub fn ty(&self, v: ValueId) -> &TensorType {
+        self.f.ty(v)
+    }
+
+    /// Span of the expression that produced a value (for "defined here" labels).
+    pub fn def_span(&self, v: ValueId) -> Span {
+        ast_span(self.f.node(v).span)
+    }
+
+    /// Adds a node, turning a type error into a diagnostic at `span` with labels on operands.
+    pub fn add(&mut self, op: Op, operands: &[ValueId], span: Span) -> EResult<ValueId> {
+        match self.f.add(op, operands, node_span(span)) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.type_error(e, operands, span)),
+        }
+    }
+
+    pub fn add_with_type(&mut self, op: Op, operands: &[ValueId], ty: TensorType, span: Span) -> EResult<ValueId> {
+        match self.f.add_with_type(op, operands, ty, node_span(span)) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.type_error(e, operands, span)),
+        }
+    }
+
+    pub fn type_error(&mut self, e: InferError, operands: &[ValueId], span: Span) -> Stop {
+        let mut err = ExpandError::new(codes::TYPE_MISMATCH, span, e.message).label_primary("in this operation");
+        for &o in operands {
+            let ty = self.ty(o).to_string();
+            err = err.with_label(self.def_span(o), format!("this is {ty}"));
+        }
+        self.error(err)
+    }
+
+    pub fn fresh_site(&mut self) -> u32 {
+        let s = self.next_site;
+        self.next_site += 1;
+        s
+    }
+
+    /// The parameter path for a `param` declared in the current frame.
+    pub fn param_path(&self, name: &str) -> String {
+        let prefix = &self.frame_ref().prefix;
+        if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    }
+}

@@ -1,0 +1,459 @@
+//! Expansion of a `model` into one IR function per entry point.
+//!
+//! Each entry point is expanded on its own, with `training` fixed (`true` for `train` and
+//! `eval`), so `if training` is resolved per entry. All entries share one parameter table:
+//! a parameter has the same path, type and initializer wherever it is read.
+//!
+//! Steps for one entry:
+//! 1. bind hyperparameters (defaults, then `--set` overrides) and the batch dimension `B`;
+//! 2. declare the inputs the entry reads (model inputs, latents for `decode`, `batch` for `sample`);
+//! 3. evaluate the sections it needs; the decoder sees only latents, parameters, constants and
+//!    hyperparameters (encoder names are "hidden" so reading one is a located error);
+//! 4. set the outputs, and check them (scalar loss and metrics, prior shape = latent shape).
+
+use super::ctx::{ast_span, Ctx, EResult, Frame, ParamTable, ProgramView, Stop};
+use super::error::{codes, ExpandError};
+use super::eval::{eval_block, eval_expr, Flow, SectionHook};
+use super::types::eval_tensor_type;
+use super::value::Value;
+use hg_abi::names;
+use hg_dsl::ast::{FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
+use hg_ir::{DType, Dim, Function, Module, TensorType, ValueId};
+use std::collections::HashMap;
+
+/// The entry points a model can have, in a fixed order.
+pub const ENTRIES: [&str; 6] = ["encode", "decode", "reconstruct", "sample", "train", "eval"];
+
+/// The result of expanding a model.
+pub struct Expanded {
+    pub module: Module,
+    /// Entry points that could not be derived, with the reason.
+    pub missing: Vec<(String, String)>,
+    pub errors: Vec<ExpandError>,
+    pub latents: Vec<String>,
+    pub outputs: Vec<String>,
+    pub metrics: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Encode,
+    Decode,
+    Reconstruct,
+    Sample,
+    Train,
+    Eval,
+}
+
+impl Entry {
+    fn name(self) -> &'static str {
+        match self {
+            Entry::Encode => "encode",
+            Entry::Decode => "decode",
+            Entry::Reconstruct => "reconstruct",
+            Entry::Sample => "sample",
+            Entry::Train => "train",
+            Entry::Eval => "eval",
+        }
+    }
+    fn training(self) -> bool {
+        matches!(self, Entry::Train | Entry::Eval)
+    }
+}
+
+/// Collects `latent`, `prior` and `output` statements while a section is evaluated.
+struct Collect<'m> {
+    entry: Entry,
+    latents: Vec<(String, ValueId, Span)>,
+    outputs: Vec<(String, ValueId, Span)>,
+    priors: &'m HashMap<String, (ValueId, Span)>,
+}
+
+impl SectionHook for Collect<'_> {
+    fn special(&mut self, ctx: &mut Ctx, stmt: &Stmt) -> EResult<bool> {
+        match stmt {
+            Stmt::Latent { name, value, span } | Stmt::Output { name, value, span } => {
+                let is_latent = matches!(stmt, Stmt::Latent { .. });
+                ctx.frame().stmt_name = name.name.clone();
+                ctx.frame().stmt_calls = 0;
+                // In `sample`, latents come from the prior instead of the encoder.
+                let v = if is_latent && self.entry == Entry::Sample {
+                    match self.priors.get(&name.name) {
+                        Some((v, _)) => Value::Tensor(*v),
+                        None => return Err(Stop),
+                    }
+                } else {
+                    eval_expr(ctx, value)?
+                };
+                let Value::Tensor(t) = v else {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        value.span,
+                        format!("`{}` must be a tensor, found {}", name.name, v.kind()),
+                    )));
+                };
+                ctx.bind(&name.name, Value::Tensor(t), name.span);
+                let list = if is_latent { &mut self.latents } else { &mut self.outputs };
+                list.push((name.name.clone(), t, *span));
+                Ok(true)
+            }
+            Stmt::Prior { .. } => Ok(true),
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Expands a model. `overrides` are `--set` values already parsed to compile-time values.
+pub fn expand_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, overrides: &[(String, Value)]) -> Expanded {
+    let mut params = ParamTable::default();
+    let mut out = Expanded {
+        module: Module { model: model.name.name.clone(), ..Module::default() },
+        missing: Vec::new(),
+        errors: Vec::new(),
+        latents: Vec::new(),
+        outputs: Vec::new(),
+        metrics: Vec::new(),
+    };
+    let has_loss = model.members.iter().any(|m| matches!(m, ModelMember::Loss { .. }));
+    let decoder = model.members.iter().find_map(|m| match m {
+        ModelMember::Section(s) if s.kind == SectionKind::Decoder => Some(s),
+        _ => None,
+    });
+    let skips = decoder.map(|d| !d.skips.is_empty()).unwrap_or(false);
+
+    // Latent types come from `encode`; `decode` and `sample` need them.
+    let mut latent_types: Vec<(String, TensorType, Span)> = Vec::new();
+    for entry in [Entry::Encode, Entry::Reconstruct, Entry::Decode, Entry::Sample, Entry::Train, Entry::Eval] {
+        if matches!(entry, Entry::Train | Entry::Eval) && !has_loss {
+            out.missing.push((entry.name().into(), "the model has no `loss`".into()));
+            continue;
+        }
+        if matches!(entry, Entry::Decode | Entry::Sample) && skips {
+            out.missing.push((entry.name().into(), "the decoder reads encoder values (`decoder(...)` skip connections)".into()));
+            continue;
+        }
+        if matches!(entry, Entry::Decode | Entry::Sample | Entry::Reconstruct) && decoder.is_none() {
+            out.missing.push((entry.name().into(), "the model has no `decoder`".into()));
+            continue;
+        }
+        if matches!(entry, Entry::Decode | Entry::Sample) && latent_types.is_empty() {
+            out.missing.push((entry.name().into(), "the model declares no `latent`".into()));
+            continue;
+        }
+        let mut ctx = Ctx::new(program, entry.name(), entry.training(), &mut params);
+        let result = expand_entry(&mut ctx, entry, file, model, overrides, &mut latent_types, &mut out);
+        let errors = std::mem::take(&mut ctx.errors);
+        let f = std::mem::take(&mut ctx.f);
+        drop(ctx);
+        let had_errors = !errors.is_empty();
+        out.errors.extend(errors);
+        match result {
+            Ok(Some(why)) => out.missing.push((entry.name().into(), why)),
+            Ok(None) if !had_errors => out.module.functions.push(f),
+            _ => {}
+        }
+        // Errors of one entry usually repeat in the next: stop at the first entry that fails.
+        if had_errors {
+            break;
+        }
+    }
+    dedup_errors(&mut out.errors);
+    out.module.params = params.decls;
+    out
+}
+
+fn dedup_errors(errors: &mut Vec<ExpandError>) {
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.code, e.primary, e.message.clone())));
+}
+
+/// Expands one entry. `Ok(Some(reason))` when the entry does not exist for this model.
+fn expand_entry(
+    ctx: &mut Ctx,
+    entry: Entry,
+    file: FileId,
+    model: &ModelDef,
+    overrides: &[(String, Value)],
+    latent_types: &mut Vec<(String, TensorType, Span)>,
+    out: &mut Expanded,
+) -> EResult<Option<String>> {
+    ctx.frames.push(Frame::new(file, String::new()));
+    bind_hparams(ctx, model, overrides)?;
+    let batch = Dim::batch();
+    ctx.bind("B", Value::Dim(batch), model.name.span);
+
+    // Model inputs.
+    let reads_inputs = !matches!(entry, Entry::Decode | Entry::Sample);
+    if reads_inputs {
+        for m in &model.members {
+            if let ModelMember::Input { name, ty, span } = m {
+                let t = eval_tensor_type(ctx, ty, None)?;
+                if !t.shape.iter().all(|d| d.is_const() || d.as_batch_multiple().is_some()) {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_DIMENSION,
+                        ty.span(),
+                        format!("input `{}` has a dimension that is neither fixed nor a multiple of `B`: {t}", name.name),
+                    )));
+                }
+                let v = ctx.f.add_input(&name.name, t, super::ctx::node_span(*span));
+                ctx.bind(&name.name, Value::Tensor(v), name.span);
+            }
+        }
+    }
+    if entry == Entry::Sample {
+        let v = ctx.f.add_input(names::BATCH, TensorType::scalar(DType::I64), super::ctx::node_span(model.name.span));
+        let _ = v;
+    }
+
+    let mut priors: HashMap<String, (ValueId, Span)> = HashMap::new();
+    if entry == Entry::Sample {
+        evaluate_priors(ctx, model, latent_types, &mut priors)?;
+        if let Some(missing) = latent_types.iter().find(|(n, _, _)| !priors.contains_key(n)) {
+            return Ok(Some(format!("latent `{}` has no `prior`", missing.0)));
+        }
+    }
+    let mut collect = Collect { entry, latents: Vec::new(), outputs: Vec::new(), priors: &priors };
+
+    // Encoder and bottleneck (not for `decode`/`sample`, which start from latents).
+    let mut encoder_names: HashMap<String, (Span, &'static str)> = HashMap::new();
+    for m in &model.members {
+        let ModelMember::Section(section) = m else { continue };
+        match section.kind {
+            SectionKind::Encoder | SectionKind::Bottleneck => {
+                if matches!(entry, Entry::Decode | Entry::Sample) {
+                    continue;
+                }
+                let before: Vec<String> = ctx.frame_ref().scopes[0].names.keys().cloned().collect();
+                ctx.frame().prefix = section.kind.keyword().to_string();
+                if let Flow::Return(_, span) = eval_block(ctx, &section.body, &mut collect, false) {
+                    return Err(ctx.error(ExpandError::new(codes::NO_RETURN, span, "`return` is only allowed in `fn` bodies")));
+                }
+                ctx.frame().prefix = String::new();
+                for (name, b) in &ctx.frame_ref().scopes[0].names {
+                    if !before.contains(name) && !collect.latents.iter().any(|(l, _, _)| l == name) {
+                        encoder_names.insert(name.clone(), (b.span, section.kind.keyword()));
+                    }
+                }
+            }
+            SectionKind::Decoder => {}
+        }
+    }
+    if entry == Entry::Encode {
+        if collect.latents.is_empty() {
+            return Ok(Some("the model declares no `latent`".into()));
+        }
+        latent_types.clear();
+        for (name, v, span) in &collect.latents {
+            latent_types.push((name.clone(), ctx.ty(*v).clone(), *span));
+            ctx.f.outputs.push((name.clone(), *v));
+        }
+        out.latents = collect.latents.iter().map(|(n, _, _)| n.clone()).collect();
+        return Ok(None);
+    }
+
+    // Latents for `decode` are inputs; for `sample` they come from the priors.
+    if entry == Entry::Decode {
+        for (name, ty, span) in latent_types.iter() {
+            let v = ctx.f.add_input(name, ty.clone(), super::ctx::node_span(*span));
+            collect.latents.push((name.clone(), v, *span));
+        }
+    }
+    if entry == Entry::Sample {
+        for (name, _, span) in latent_types.iter() {
+            if let Some((v, _)) = priors.get(name) {
+                collect.latents.push((name.clone(), *v, *span));
+            }
+        }
+    }
+
+    // Decoder: its own frame, seeing hyperparameters, `B`, latents and declared skips only.
+    if let Some(section) = model.members.iter().find_map(|m| match m {
+        ModelMember::Section(s) if s.kind == SectionKind::Decoder => Some(s),
+        _ => None,
+    }) {
+        let mut frame = Frame::new(file, "decoder".into());
+        for (name, b) in ctx.frame_ref().scopes[0].names.iter() {
+            let is_hparam = model.hparams.iter().any(|h| h.name.name == *name) || name == "B";
+            let is_skip = section.skips.iter().any(|s| s.name == *name);
+            if is_hparam || is_skip {
+                frame.scopes[0].names.insert(name.clone(), b.clone());
+            }
+        }
+        for (name, v, span) in &collect.latents {
+            frame.scopes[0].names.insert(name.clone(), super::value::Bound { value: Value::Tensor(*v), span: *span });
+        }
+        for skip in &section.skips {
+            if !frame.scopes[0].names.contains_key(&skip.name) && reads_inputs {
+                return Err(ctx.error(ExpandError::new(
+                    codes::UNKNOWN_NAME,
+                    skip.span,
+                    format!("skip connection `{}` is not bound by the encoder or bottleneck", skip.name),
+                )));
+            }
+        }
+        frame.hidden = encoder_names.clone();
+        if reads_inputs {
+            for m in &model.members {
+                if let ModelMember::Input { name, .. } = m {
+                    frame.hidden.insert(name.name.clone(), (name.span, "model inputs"));
+                }
+            }
+        }
+        ctx.frames.push(frame);
+        let flow = eval_block(ctx, &section.body, &mut collect, false);
+        let mut frame = ctx.frames.pop().expect("pushed above");
+        let scope = frame.scopes.swap_remove(0);
+        if let Flow::Return(_, span) = flow {
+            return Err(ctx.error(ExpandError::new(codes::NO_RETURN, span, "`return` is only allowed in `fn` bodies")));
+        }
+        // The loss and metrics may read decoder values.
+        for (name, b) in scope.names {
+            ctx.frame().scopes[0].names.entry(name).or_insert(b);
+        }
+        for p in scope.poisoned {
+            ctx.poison(&p);
+        }
+    }
+    out.outputs = collect.outputs.iter().map(|(n, _, _)| n.clone()).collect();
+
+    match entry {
+        Entry::Decode | Entry::Reconstruct | Entry::Sample => {
+            if collect.outputs.is_empty() {
+                return Ok(Some("the decoder declares no `output`".into()));
+            }
+            for (name, v, _) in &collect.outputs {
+                ctx.f.outputs.push((name.clone(), *v));
+            }
+        }
+        Entry::Train | Entry::Eval => {
+            add_loss_and_metrics(ctx, model, out)?;
+        }
+        Entry::Encode => {}
+    }
+    Ok(None)
+}
+
+fn bind_hparams(ctx: &mut Ctx, model: &ModelDef, overrides: &[(String, Value)]) -> EResult<()> {
+    for h in &model.hparams {
+        let value = match overrides.iter().find(|(n, _)| *n == h.name.name) {
+            Some((_, v)) => v.clone(),
+            None => match &h.default {
+                Some(d) => eval_expr(ctx, d)?,
+                None => {
+                    return Err(ctx.error(
+                        ExpandError::new(codes::BAD_ARGUMENT, h.name.span, format!("hyperparameter `{}` has no default and no value", h.name.name))
+                            .with_help(format!("give it one on the command line: --set {}=VALUE", h.name.name)),
+                    ));
+                }
+            },
+        };
+        if let Some(ty) = &h.ty {
+            let mut sig = super::types::SigBindings::default();
+            super::types::bind_signature(ctx, &mut sig, ty, &value, h.name.span, &h.name)?;
+        }
+        ctx.bind(&h.name.name, value, h.name.span);
+    }
+    Ok(())
+}
+
+fn evaluate_priors(
+    ctx: &mut Ctx,
+    model: &ModelDef,
+    latent_types: &[(String, TensorType, Span)],
+    priors: &mut HashMap<String, (ValueId, Span)>,
+) -> EResult<()> {
+    for m in &model.members {
+        let ModelMember::Section(section) = m else { continue };
+        if section.kind != SectionKind::Bottleneck {
+            continue;
+        }
+        for stmt in &section.body.stmts {
+            let Stmt::Prior { name, value, span } = stmt else { continue };
+            ctx.frame().prefix = "prior".into();
+            ctx.frame().stmt_name = name.name.clone();
+            ctx.frame().stmt_calls = 0;
+            let v = eval_expr(ctx, value)?;
+            ctx.frame().prefix = String::new();
+            let Value::Tensor(t) = v else {
+                return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, value.span, format!("prior `{}` must be a tensor, found {}", name.name, v.kind()))));
+            };
+            match latent_types.iter().find(|(n, _, _)| *n == name.name) {
+                None => {
+                    return Err(ctx.error(
+                        ExpandError::new(codes::PRIOR_SHAPE, name.span, format!("`prior {}` has no matching `latent {}`", name.name, name.name))
+                            .with_help("declare the latent first: `latent NAME = ...`"),
+                    ));
+                }
+                Some((_, lt, lspan)) if lt != ctx.ty(t) => {
+                    let pt = ctx.ty(t).to_string();
+                    return Err(ctx.error(
+                        ExpandError::new(codes::PRIOR_SHAPE, value.span, format!("prior `{}` is {pt} but the latent is {lt}", name.name))
+                            .label_primary(format!("this is {pt}"))
+                            .with_label(*lspan, format!("latent declared here as {lt}")),
+                    ));
+                }
+                Some(_) => {
+                    priors.insert(name.name.clone(), (t, *span));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> EResult<()> {
+    let mut metrics = Vec::new();
+    for m in &model.members {
+        match m {
+            ModelMember::Loss { value, .. } => {
+                ctx.frame().prefix = "loss".into();
+                ctx.frame().stmt_name = "loss".into();
+                ctx.frame().stmt_calls = 0;
+                let v = eval_expr(ctx, value)?;
+                let t = scalar_output(ctx, v, value.span, "loss", codes::LOSS_NOT_SCALAR)?;
+                ctx.f.outputs.push((names::LOSS.to_string(), t));
+            }
+            ModelMember::Metric { name, value, .. } => {
+                ctx.frame().prefix = format!("metric.{}", name.name);
+                ctx.frame().stmt_name = name.name.clone();
+                ctx.frame().stmt_calls = 0;
+                let v = eval_expr(ctx, value)?;
+                let t = scalar_output(ctx, v, value.span, &format!("metric `{}`", name.name), codes::METRIC_NOT_SCALAR)?;
+                ctx.f.outputs.push((names::metric(&name.name), t));
+                metrics.push(name.name.clone());
+            }
+            _ => {}
+        }
+    }
+    ctx.frame().prefix = String::new();
+    out.metrics = metrics;
+    Ok(())
+}
+
+fn scalar_output(ctx: &mut Ctx, v: Value, span: Span, what: &str, code: &'static str) -> EResult<ValueId> {
+    let t = match v {
+        Value::Tensor(t) => t,
+        other => {
+            return Err(ctx.error(ExpandError::new(code, span, format!("{what} must be a scalar f32 tensor, found {}", other.kind()))));
+        }
+    };
+    let ty = ctx.ty(t).clone();
+    if !ty.shape.is_empty() {
+        return Err(ctx.error(
+            ExpandError::new(code, span, format!("{what} must be a scalar, found {ty}"))
+                .label_primary(format!("this is {ty}"))
+                .with_help(format!("reduce it to a scalar, for example `mean(...)`")),
+        ));
+    }
+    if ty.dtype != DType::F32 {
+        return Err(ctx.error(
+            ExpandError::new(code, span, format!("{what} must be f32, found {ty}")).with_help("convert it with `cast(..., f32)`"),
+        ));
+    }
+    Ok(t)
+}
+
+/// Span helper for callers that hold IR values.
+pub fn value_span(f: &Function, v: ValueId) -> Span {
+    ast_span(f.node(v).span)
+}
