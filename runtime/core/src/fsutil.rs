@@ -55,14 +55,18 @@ impl IoError {
     }
 }
 
-/// The operating system's message with a lowercase first letter, so that it reads as part of
-/// our own lowercase message ("no such file or directory (os error 2)").
+/// The operating system's message, lowercased like ours ("no such file or directory (os error 2)").
 fn os_message(e: &io::Error) -> String {
-    let text = e.to_string();
+    lowercase_first(&e.to_string())
+}
+
+/// A message from another library with a lowercase first letter, so that it reads as part of
+/// our own lowercase message.
+pub(crate) fn lowercase_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
+        None => String::new(),
     }
 }
 
@@ -78,8 +82,9 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes `bytes` to `path` atomically: temporary file in the same directory, fsync, rename,
 /// then a best-effort fsync of the directory so the rename itself is durable.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    let file_name = path.file_name().ok_or_else(|| {
-        IoError::Write { path: path.display().to_string(), source: io::Error::other("the path names no file") }
+    let file_name = path.file_name().ok_or_else(|| IoError::Write {
+        path: path.display().to_string(),
+        source: io::Error::other("the path names no file"),
     })?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -5,8 +5,17 @@
 //! [`exec::Executable`]; the training loop, data loaders and checkpoints only talk to that trait
 //! and to [`tensor::Tensor`].
 
+pub mod checkpoint;
+pub mod data;
 pub mod exec;
+pub mod fsutil;
+pub mod images;
+pub mod npy;
+pub mod philox;
 pub mod tensor;
+pub mod train;
 
+pub use data::{DataError, Dataset};
 pub use exec::{Executable, ExecError, NamedTensors};
+pub use fsutil::IoError;
 pub use tensor::{Tensor, TensorData, TensorError};

@@ -344,12 +344,15 @@ fn eval_call(ctx: &mut Ctx, callee: &ast::Ident, args: &[ast::Arg], span: Span) 
             }
         }
     };
-    // The path segment for parameters created by this call.
-    let segment = {
+    // The path segment for parameters created by this call: the statement's name for its
+    // first `fn` call, then `name_1`, `name_2`, ... (built-ins own no parameters).
+    let segment = if matches!(target, Callable::User { .. }) {
         let frame = ctx.frame();
         let seg = if frame.stmt_calls == 0 { frame.stmt_name.clone() } else { format!("{}_{}", frame.stmt_name, frame.stmt_calls) };
         frame.stmt_calls += 1;
         seg
+    } else {
+        String::new()
     };
     let mut values = Vec::with_capacity(args.len());
     for a in args {

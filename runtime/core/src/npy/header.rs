@@ -85,9 +85,7 @@ pub(crate) fn parse_header(text: &str) -> Result<Header, String> {
     let Value::Dict(entries) = value else {
         return Err(format!("header is {} instead of a dict", value.kind_name()));
     };
-    let get = |key: &str| {
-        entries.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v)
-    };
+    let get = |key: &str| entries.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v);
     let descr = match get("descr") {
         Some(Value::Str(s)) => parse_descr(s)?,
         Some(Value::Seq(_)) => return Err("structured (record) dtypes are not supported".into()),
@@ -292,11 +290,17 @@ mod tests {
     #[test]
     fn parses_what_numpy_writes() {
         let h = parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }    \n").unwrap();
-        assert_eq!(h, Header { descr: Descr { kind: Kind::F32, big_endian: false }, fortran_order: false, shape: vec![3, 4] });
+        assert_eq!(
+            h,
+            Header { descr: Descr { kind: Kind::F32, big_endian: false }, fortran_order: false, shape: vec![3, 4] }
+        );
         let h = parse_header("{\"descr\":\">i8\",\"fortran_order\":True,\"shape\":(5L,)}").unwrap();
         assert_eq!(h.shape, vec![5]);
         assert!(h.fortran_order && h.descr.big_endian && h.descr.kind == Kind::I64);
-        assert_eq!(parse_header("{'descr': '|b1', 'fortran_order': False, 'shape': ()}").unwrap().shape, Vec::<usize>::new());
+        assert_eq!(
+            parse_header("{'descr': '|b1', 'fortran_order': False, 'shape': ()}").unwrap().shape,
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

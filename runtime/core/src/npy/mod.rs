@@ -60,7 +60,9 @@ pub fn read_npy_bytes(bytes: &[u8], origin: &str) -> Result<Tensor, IoError> {
     };
     let header = parse_header(&text).map_err(bad)?;
     if header.fortran_order {
-        return Err(bad("array is stored in fortran (column-major) order, which is not supported; save it in C order".into()));
+        return Err(bad(
+            "array is stored in fortran (column-major) order, which is not supported; save it in C order".into()
+        ));
     }
     let shape = header.shape;
     let count = num_elements(&shape).ok_or_else(|| bad(format!("shape {shape:?} has too many elements")))?;
@@ -126,7 +128,9 @@ fn decode<const N: usize, T>(data: &[u8], big_endian: bool, from_le: impl Fn([u8
 /// no bf16 type; widening is exact), f16 tensors as `<f2`.
 pub fn encode_npy(t: &Tensor) -> Vec<u8> {
     let (descr, payload): (&str, Vec<u8>) = match (t.dtype(), t.data()) {
-        (DType::F16, TensorData::F32(v)) => ("<f2", v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect()),
+        (DType::F16, TensorData::F32(v)) => {
+            ("<f2", v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect())
+        }
         (_, TensorData::F32(v)) => ("<f4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         (_, TensorData::F64(v)) => ("<f8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         (_, TensorData::I32(v)) => ("<i4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -135,7 +139,8 @@ pub fn encode_npy(t: &Tensor) -> Vec<u8> {
     };
     let mut header = format_header(descr, t.shape());
     // Version 1.0 has a 16-bit header length; longer headers (huge ranks) need version 2.0.
-    let (version, preamble) = if header.len() + 1 + 10 + ALIGN <= usize::from(u16::MAX) { (1u8, 10) } else { (2u8, 12) };
+    let (version, preamble) =
+        if header.len() + 1 + 10 + ALIGN <= usize::from(u16::MAX) { (1u8, 10) } else { (2u8, 12) };
     let unpadded = preamble + header.len() + 1;
     header.push_str(&" ".repeat((ALIGN - unpadded % ALIGN) % ALIGN));
     header.push('\n');
@@ -224,7 +229,12 @@ mod tests {
             ("|u1", &[0xff, 0x00], DType::I32, vec![255.0, 0.0]),
             (">u2", &[0xff, 0xfe, 0, 1], DType::I32, vec![65534.0, 1.0]),
             ("<u4", &[0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0], DType::I64, vec![4294967295.0, 1.0]),
-            (">i8", &[0, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], DType::I64, vec![256.0, -2.0]),
+            (
+                ">i8",
+                &[0, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe],
+                DType::I64,
+                vec![256.0, -2.0],
+            ),
             ("<u8", &[7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], DType::I64, vec![7.0, 0.0]),
             ("<f2", &[0x00, 0x3c, 0x00, 0xc0], DType::F16, vec![1.0, -2.0]),
         ];

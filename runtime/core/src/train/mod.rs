@@ -1,0 +1,35 @@
+//! The training runtime: the loop that drives a model's `train` entry over a data set, its
+//! checkpoints, logs and end-of-run artefacts, and the batched helpers the command line uses for
+//! `eval`, `encode`, `decode` and `reconstruct` over whole files.
+//!
+//! **API boundary**: everything here talks to the model only through
+//! [`crate::exec::Executable`] and the naming contract of `hg_abi::names`, so it trains the
+//! reference interpreter, compiled CPU code and CUDA plans alike.
+//!
+//! **Invariant**: a run is a pure function of its data, starting parameters, seed and settings:
+//! the data order comes from `(seed, epoch)`, every random draw inside the model from
+//! `(seed, step)`, and a checkpoint records exactly the counters and tensors needed to continue,
+//! so an interrupted and resumed run reproduces an uninterrupted one bit-for-bit.
+
+mod batched;
+mod checkpointing;
+mod config;
+mod error;
+mod metrics;
+mod progress;
+mod report;
+mod run;
+mod signature;
+#[cfg(test)]
+mod tests;
+
+pub use batched::{EvalResult, evaluate, run_batched};
+pub use checkpointing::{
+    CHECKPOINT_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint, save_checkpoint,
+};
+pub use config::{ProgressMode, TrainConfig, TrainStart};
+pub use error::TrainError;
+pub use metrics::{METRICS_FILE, MetricsLog, StepRecord};
+pub use report::{EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE, WEIGHTS_FORMAT};
+pub use run::{TrainSummary, train, train_with_log};
+pub use signature::{RUNTIME_SCALARS, with_param_prefix, without_param_prefix};

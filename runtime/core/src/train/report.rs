@@ -1,0 +1,193 @@
+//! The files a finished run leaves besides its checkpoint: `final.safetensors`, `eval.json`,
+//! `loss.png`, `reconstructions.png` and `samples.png`.
+//!
+//! `final.safetensors` stores the parameters under their bare paths (`encoder.mu.w`, without
+//! the `param:` prefix), because that is how users and the `--weights` option refer to them;
+//! checkpoints keep the full entry names since they also hold optimizer state. Pictures are a
+//! courtesy: when one cannot be drawn (no image-shaped data, a failing entry) the run still
+//! succeeds and a note says why; the weights and the evaluation, on the other hand, are results
+//! and their failures are errors.
+
+use super::batched::{EvalResult, evaluate, fitted_inputs, run_batched};
+use super::error::TrainError;
+use super::signature::{model_inputs, without_param_prefix};
+use super::config::TrainConfig;
+use crate::checkpoint::save_safetensors;
+use crate::data::Dataset;
+use crate::exec::{Executable, NamedTensors};
+use crate::fsutil::atomic_write;
+use crate::images::{infer_image_shape, plot_loss_curve, save_image_grid, save_reconstructions};
+use crate::tensor::Tensor;
+use hg_abi::{DimSpec, EntrySignature, TensorSpec, names};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// File names inside the output directory.
+pub const FINAL_WEIGHTS_FILE: &str = "final.safetensors";
+pub const EVAL_FILE: &str = "eval.json";
+pub const LOSS_PLOT_FILE: &str = "loss.png";
+pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
+pub const SAMPLES_FILE: &str = "samples.png";
+/// The `format` metadata value of a weights file.
+pub const WEIGHTS_FORMAT: &str = "hourglass-weights";
+
+/// Examples shown in `reconstructions.png` (one row of pairs).
+const RECONSTRUCTION_COUNT: usize = 16;
+/// Samples drawn for `samples.png`, as a square grid.
+const SAMPLE_COUNT: usize = 64;
+const SAMPLE_COLUMNS: usize = 8;
+
+pub(crate) struct Report<'a> {
+    pub train_data: &'a Dataset,
+    pub cfg: &'a TrainConfig,
+    /// Named `param:<path>`.
+    pub params: &'a NamedTensors,
+    /// `(step, loss)` of every logged step of the run, resumed sessions included.
+    pub losses: &'a [(f64, f64)],
+    pub seed: u64,
+    pub batch: usize,
+    /// Steps completed.
+    pub step: u64,
+}
+
+pub(crate) struct ReportOutcome {
+    pub files: Vec<PathBuf>,
+    pub eval: Option<EvalResult>,
+    pub notes: Vec<String>,
+}
+
+pub(crate) fn write_report(exec: &mut dyn Executable, r: &Report<'_>) -> Result<ReportOutcome, TrainError> {
+    let out = &r.cfg.out_dir;
+    let mut done = ReportOutcome { files: Vec::new(), eval: None, notes: Vec::new() };
+
+    let weights = out.join(FINAL_WEIGHTS_FILE);
+    let meta: BTreeMap<String, String> = [
+        ("format", WEIGHTS_FORMAT.to_string()),
+        ("step", r.step.to_string()),
+        ("seed", r.seed.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    save_safetensors(&weights, &without_param_prefix(r.params), &meta)?;
+    done.files.push(weights);
+
+    if let Some(eval_data) = &r.cfg.eval_data {
+        if exec.signature("eval").is_some() {
+            let result = evaluate(exec, eval_data, r.params, r.batch, r.seed)?;
+            let path = out.join(EVAL_FILE);
+            let mut json = serde_json::json!({
+                "loss": result.loss,
+                "metrics": result.metrics,
+                "examples": result.examples,
+                "batches": result.batches,
+                "step": r.step,
+            })
+            .to_string();
+            json.push('\n');
+            atomic_write(&path, json.as_bytes())?;
+            done.files.push(path);
+            done.eval = Some(result);
+        } else {
+            done.notes.push("the model has no `eval` entry, so the evaluation data was not used".into());
+        }
+    }
+
+    let mut picture = |name: &str, result: Result<bool, String>| match result {
+        Ok(true) => done.files.push(out.join(name)),
+        Ok(false) => {}
+        Err(why) => done.notes.push(format!("{name} was not drawn: {why}")),
+    };
+    picture(LOSS_PLOT_FILE, draw_loss(r));
+    let data = r.cfg.eval_data.as_ref().unwrap_or(r.train_data);
+    picture(RECONSTRUCTIONS_FILE, draw_reconstructions(exec, data, r));
+    picture(SAMPLES_FILE, draw_samples(exec, r));
+    Ok(done)
+}
+
+/// `loss.png`; `Ok(false)` when no step was logged.
+fn draw_loss(r: &Report<'_>) -> Result<bool, String> {
+    if r.losses.is_empty() {
+        return Ok(false);
+    }
+    plot_loss_curve(r.cfg.out_dir.join(LOSS_PLOT_FILE), &[("loss", r.losses)]).map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// The `(channels, height, width)` of one example of a `[B, ...]` tensor spec.
+fn image_shape(spec: &TensorSpec) -> Option<(usize, usize, usize)> {
+    let (DimSpec::Batch(1), rest) = spec.shape.split_first()? else { return None };
+    let dims: Option<Vec<usize>> = rest.iter().map(|d| if let DimSpec::Fixed(n) = d { Some(*n) } else { None }).collect();
+    infer_image_shape(&dims?)
+}
+
+/// The first image-shaped output with `values` values per example (any size when `None`).
+fn image_output(sig: &EntrySignature, values: Option<usize>) -> Option<(&TensorSpec, (usize, usize, usize))> {
+    sig.outputs.iter().find_map(|s| {
+        let shape = image_shape(s)?;
+        (values.is_none_or(|v| v == shape.0 * shape.1 * shape.2)).then_some((s, shape))
+    })
+}
+
+/// The runtime scalars an inference entry reads, at the end of training.
+fn scalars(sig: &EntrySignature, r: &Report<'_>) -> Result<NamedTensors, String> {
+    let mut inputs = NamedTensors::new();
+    for spec in &sig.inputs {
+        let value = match spec.name.as_str() {
+            names::SEED => r.seed as f64,
+            names::STEP => r.step as f64,
+            _ => continue,
+        };
+        let t = Tensor::from_f64_values(spec.dtype, vec![], &[value]).map_err(|e| format!("input `{spec}`: {e}"))?;
+        inputs.insert(spec.name.clone(), t);
+    }
+    Ok(inputs)
+}
+
+/// `reconstructions.png`: inputs above the `reconstruct` entry's outputs; `Ok(false)` when the
+/// model has no such entry or no image-shaped input.
+fn draw_reconstructions(exec: &mut dyn Executable, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
+    let Some(sig) = exec.signature("reconstruct") else { return Ok(false) };
+    let Some((input, shape)) = model_inputs(&sig).into_iter().find_map(|s| image_shape(&s).map(|sh| (s, sh))) else {
+        return Ok(false);
+    };
+    let Some((output, _)) = image_output(&sig, Some(shape.0 * shape.1 * shape.2)) else {
+        return Err(format!("`reconstruct` has no output shaped like its input `{input}`"));
+    };
+    let subset = data.take(RECONSTRUCTION_COUNT);
+    let fitted = fitted_inputs(&sig, &subset).map_err(|e| e.to_string())?;
+    let mut inputs = scalars(&sig, r)?;
+    inputs.extend(fitted);
+    let outputs = run_batched(exec, "reconstruct", &inputs, r.params, r.batch).map_err(|e| e.to_string())?;
+    let path = r.cfg.out_dir.join(RECONSTRUCTIONS_FILE);
+    save_reconstructions(&path, &inputs[&input.name], &outputs[&output.name], shape, RECONSTRUCTION_COUNT)
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// `samples.png`: a grid drawn with the `sample` entry; `Ok(false)` when the model has no such
+/// entry or it produces no image-shaped output.
+fn draw_samples(exec: &mut dyn Executable, r: &Report<'_>) -> Result<bool, String> {
+    let Some(sig) = exec.signature("sample") else { return Ok(false) };
+    let Some((output, shape)) = image_output(&sig, None) else { return Ok(false) };
+    let inputs = scalars(&sig, r)?;
+    let outputs = run_batched(exec, "sample", &inputs, r.params, SAMPLE_COUNT).map_err(|e| e.to_string())?;
+    save_image_grid(r.cfg.out_dir.join(SAMPLES_FILE), &outputs[&output.name], Some(shape), SAMPLE_COLUMNS)
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hg_abi::DType;
+
+    #[test]
+    fn image_shapes_come_from_batched_specs_only() {
+        let spec = |shape: Vec<DimSpec>| TensorSpec { name: "x".into(), dtype: DType::F32, shape };
+        assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(784)])), Some((1, 28, 28)));
+        assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(3), DimSpec::Fixed(8), DimSpec::Fixed(8)])), Some((3, 8, 8)));
+        assert_eq!(image_shape(&spec(vec![DimSpec::Fixed(784)])), None);
+        assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(10)])), None);
+    }
+}

@@ -1,0 +1,394 @@
+//! The training loop: feed batches to the `train` entry, carry parameters and optimizer state
+//! from one step to the next, log, checkpoint, and leave the end-of-run artefacts.
+//!
+//! Step `s` (0-based) runs `train` on batch `s % batches_per_epoch` of epoch
+//! `s / batches_per_epoch` (drop-last batching, order from `(seed, epoch)`), with the inputs
+//! `step = s`, `seed`, `base_lr`, `total_steps` and (when read) `batch`. The outputs `param:*`
+//! and `state:*` replace the inputs of the same names for the next step.
+//!
+//! **Invariants**: a step whose loss is NaN or infinite changes nothing: its outputs are
+//! dropped, it is not logged and no checkpoint is written from it. The state carried between
+//! steps is exactly what a checkpoint stores, so a resumed run repeats an uninterrupted one
+//! bit-for-bit (given a deterministic executor).
+
+use super::batched::{EvalResult, fitted_inputs};
+use super::checkpointing::{CHECKPOINT_FILE, CheckpointMeta, load_checkpoint, save_checkpoint, validate_checkpoint};
+use super::config::{TrainConfig, TrainStart};
+use super::error::TrainError;
+use super::metrics::{METRICS_FILE, MetricsLog, StepRecord};
+use super::progress::Progress;
+use super::report::{Report, write_report};
+use super::signature::{
+    check_tensors, entry_signature, fixed_inputs, is_param, is_state, metric_outputs, mismatch, scalar_input, scalar_output,
+    with_param_prefix, zeros_for,
+};
+use crate::data::{BatchConfig, BatchIter, Dataset};
+use crate::exec::{Executable, NamedTensors};
+use crate::fsutil::IoError;
+use crate::tensor::{Tensor, TensorData};
+use hg_abi::{EntrySignature, TensorSpec, names};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const ENTRY: &str = "train";
+
+/// What a finished run did and left behind.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// The step this session started at (0 for a fresh run).
+    pub first_step: u64,
+    /// Steps taken in this session.
+    pub steps_run: u64,
+    /// Steps completed in the whole run, `first_step + steps_run`.
+    pub total_steps: u64,
+    /// Loss of the last step taken in this session.
+    pub final_loss: Option<f64>,
+    /// The trained parameters, named `param:<path>`.
+    pub params: NamedTensors,
+    /// The evaluation on `eval_data`, when it was given.
+    pub eval: Option<EvalResult>,
+    /// Every file written to the output directory.
+    pub files: Vec<PathBuf>,
+    /// Things worth telling the user (settings taken from a checkpoint, pictures skipped).
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Trains with progress on stderr. See [`train_with_log`].
+pub fn train(
+    exec: &mut dyn Executable,
+    data: &Dataset,
+    init: TrainStart,
+    cfg: &TrainConfig,
+) -> Result<TrainSummary, TrainError> {
+    train_with_log(exec, data, init, cfg, &mut std::io::stderr())
+}
+
+/// Trains `exec` on `data`, writing plain progress lines and notes to `log` (a progress bar, when
+/// chosen, always draws on stderr).
+///
+/// Files in `cfg.out_dir`: `metrics.jsonl` (one line per step), `checkpoint.safetensors` (every
+/// `checkpoint_every` steps and at the end, overwritten in place), `final.safetensors` (the
+/// parameters under their bare paths), `eval.json` (with `eval_data`), `loss.png`, and
+/// `reconstructions.png` / `samples.png` when the model has those entries and image-shaped
+/// data.
+pub fn train_with_log(
+    exec: &mut dyn Executable,
+    data: &Dataset,
+    init: TrainStart,
+    cfg: &TrainConfig,
+    log: &mut dyn Write,
+) -> Result<TrainSummary, TrainError> {
+    let started = Instant::now();
+    cfg.validate()?;
+    let sig = entry_signature(exec, ENTRY)?;
+    let param_specs = fixed_inputs(&sig, is_param)?;
+    let state_specs = fixed_inputs(&sig, is_state)?;
+    if param_specs.is_empty() {
+        return Err(TrainError::signature(ENTRY, "the entry reads no parameters (`param:` inputs), so there is nothing to train"));
+    }
+    let fitted = fitted_inputs(&sig, data)?;
+    if fitted.is_empty() {
+        return Err(TrainError::signature(ENTRY, "the entry reads no data inputs"));
+    }
+    let start = prepare_start(init, cfg, &sig, &param_specs, &state_specs, data.len)?;
+    let plan = &start.plan;
+
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| IoError::write(&cfg.out_dir, e))?;
+    let metrics_path = cfg.out_dir.join(METRICS_FILE);
+    let (mut metrics, history) = if start.resumed {
+        MetricsLog::resume(&metrics_path, plan.step)?
+    } else {
+        (MetricsLog::create(&metrics_path)?, Vec::new())
+    };
+    let mut losses: Vec<(f64, f64)> = history.iter().map(|r| (r.step as f64, r.loss)).collect();
+
+    let mut progress = Progress::new(cfg.progress, log, cfg.log_every, plan.step, plan.total_steps);
+    for note in &start.notes {
+        progress.note(note);
+    }
+
+    let (names_in, arrays): (Vec<String>, Vec<Tensor>) = fitted.into_iter().unzip();
+    let batches = BatchIter::new(
+        &arrays,
+        BatchConfig {
+            batch_size: plan.batch,
+            shuffle: plan.shuffle,
+            seed: plan.seed,
+            drop_last: true,
+            start_epoch: plan.epoch,
+            start_position: plan.position,
+            end_epoch: None,
+        },
+    )
+    .map_err(|e| TrainError::Data(e.to_string()))?;
+
+    let mut live = start.tensors;
+    for spec in &sig.inputs {
+        let value = match spec.name.as_str() {
+            names::SEED => plan.seed as f64,
+            names::BASE_LR => plan.base_lr,
+            names::TOTAL_STEPS => plan.total_steps as f64,
+            names::BATCH => plan.batch as f64,
+            _ => continue,
+        };
+        live.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
+    }
+    let step_spec = sig.inputs.iter().find(|s| s.name == names::STEP);
+    let carried: Vec<&TensorSpec> = param_specs.iter().chain(&state_specs).collect();
+    let mut session = Session { carried: &carried, step_spec, live, plan: plan.clone(), cfg };
+
+    let outcome = session.run_steps(exec, batches, &names_in, &mut metrics, &mut progress, &mut losses);
+    let final_loss = match outcome {
+        Ok(loss) => loss,
+        Err(e) => {
+            progress.abandon();
+            return Err(e);
+        }
+    };
+    let steps_run = plan.total_steps - plan.step;
+    session.checkpoint(plan.total_steps)?;
+    progress.finish(steps_run, final_loss);
+
+    let params: NamedTensors = session.live.into_iter().filter(|(name, _)| is_param(name)).collect();
+    let mut files = vec![metrics_path, cfg.out_dir.join(CHECKPOINT_FILE)];
+    let report = write_report(exec, &Report {
+        train_data: data,
+        cfg,
+        params: &params,
+        losses: &losses,
+        seed: plan.seed,
+        batch: plan.batch,
+        step: plan.total_steps,
+    })?;
+    for note in &report.notes {
+        progress.note(note);
+    }
+    files.extend(report.files);
+    let mut notes = start.notes;
+    notes.extend(report.notes);
+    Ok(TrainSummary {
+        first_step: plan.step,
+        steps_run,
+        total_steps: plan.total_steps,
+        final_loss,
+        params,
+        eval: report.eval,
+        files,
+        notes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The counters and settings of a run: what a checkpoint's metadata holds.
+type Plan = CheckpointMeta;
+
+/// Where a session starts: parameters and state (under their entry names), the plan, and notes
+/// about settings a checkpoint overrode.
+struct Start {
+    tensors: NamedTensors,
+    plan: Plan,
+    resumed: bool,
+    notes: Vec<String>,
+}
+
+fn prepare_start(
+    init: TrainStart,
+    cfg: &TrainConfig,
+    sig: &EntrySignature,
+    param_specs: &[TensorSpec],
+    state_specs: &[TensorSpec],
+    examples: usize,
+) -> Result<Start, TrainError> {
+    let batches_per_epoch = |batch: usize| -> Result<u64, TrainError> {
+        match examples / batch {
+            0 => Err(TrainError::Data(format!(
+                "the data has {examples} examples, fewer than one batch of {batch} (incomplete batches are dropped)"
+            ))),
+            n => Ok(n as u64),
+        }
+    };
+    match init {
+        TrainStart::Fresh { params } => {
+            let params = with_param_prefix(params);
+            check_tensors(param_specs, &params, "parameter", false)
+                .map_err(|problem| TrainError::Params { origin: "initial parameters".into(), problem })?;
+            let bpe = batches_per_epoch(cfg.batch)?;
+            let total_steps = cfg.planned_steps(bpe)?.ok_or_else(|| {
+                TrainError::Config("give the length of the run as a number of steps or of epochs".into())
+            })?;
+            let mut tensors = params;
+            tensors.extend(zeros_for(sig, state_specs)?);
+            let plan = Plan {
+                step: 0,
+                epoch: 0,
+                position: 0,
+                seed: cfg.seed,
+                base_lr: cfg.base_lr,
+                total_steps,
+                batch: cfg.batch,
+                shuffle: cfg.shuffle,
+                examples,
+            };
+            Ok(Start { tensors, plan, resumed: false, notes: Vec::new() })
+        }
+        TrainStart::Resume { checkpoint } => {
+            let ckpt = load_checkpoint(&checkpoint)?;
+            validate_checkpoint(&ckpt, param_specs, state_specs, &checkpoint)?;
+            let mut plan = ckpt.meta;
+            let bad = |problem: String| TrainError::checkpoint(&checkpoint, problem);
+            if plan.examples != examples {
+                return Err(bad(format!(
+                    "was written by a run on {} examples, but this data has {examples}; resume with the same data",
+                    plan.examples
+                )));
+            }
+            if plan.batch == 0 {
+                return Err(bad("records a batch size of 0".into()));
+            }
+            let bpe = batches_per_epoch(plan.batch)?;
+            let position_ok = plan.position % plan.batch == 0 && (plan.position / plan.batch) as u64 == plan.step % bpe;
+            if !position_ok || plan.epoch != plan.step / bpe {
+                return Err(bad(format!(
+                    "its counters disagree: step {} does not fall at epoch {} position {} with {bpe} batches of {} per epoch",
+                    plan.step, plan.epoch, plan.position, plan.batch
+                )));
+            }
+            let mut notes = Vec::new();
+            let mut differs = |what: &str, ours: String, theirs: String| {
+                if ours != theirs {
+                    notes.push(format!("resuming with the checkpoint's {what} {theirs} (not {ours}) so the run continues exactly"));
+                }
+            };
+            differs("seed", cfg.seed.to_string(), plan.seed.to_string());
+            differs("batch size", cfg.batch.to_string(), plan.batch.to_string());
+            differs("shuffling", cfg.shuffle.to_string(), plan.shuffle.to_string());
+            differs("learning rate", cfg.base_lr.to_string(), plan.base_lr.to_string());
+            if let Some(total) = cfg.planned_steps(bpe)? {
+                if total < plan.step {
+                    return Err(TrainError::Config(format!(
+                        "the checkpoint is already at step {}, past the {total} steps asked for",
+                        plan.step
+                    )));
+                }
+                if total != plan.total_steps {
+                    notes.push(format!(
+                        "the run now ends at step {total} instead of {}; the learning-rate schedule changes accordingly",
+                        plan.total_steps
+                    ));
+                    plan.total_steps = total;
+                }
+            }
+            if plan.step > plan.total_steps {
+                return Err(bad(format!("is at step {}, past its own total of {}", plan.step, plan.total_steps)));
+            }
+            let mut tensors = ckpt.params;
+            tensors.extend(ckpt.state);
+            Ok(Start { tensors, plan, resumed: true, notes })
+        }
+    }
+}
+
+/// The running state of one session.
+struct Session<'a> {
+    /// Parameter and state specs: the tensors carried from step to step.
+    carried: &'a [&'a TensorSpec],
+    step_spec: Option<&'a TensorSpec>,
+    /// Every input of the train entry except the data batch and `step`.
+    live: NamedTensors,
+    plan: Plan,
+    cfg: &'a TrainConfig,
+}
+
+impl Session<'_> {
+    /// Takes steps `plan.step..plan.total_steps`; returns the last loss.
+    fn run_steps(
+        &mut self,
+        exec: &mut dyn Executable,
+        mut batches: BatchIter<'_>,
+        data_names: &[String],
+        metrics: &mut MetricsLog,
+        progress: &mut Progress<'_>,
+        losses: &mut Vec<(f64, f64)>,
+    ) -> Result<Option<f64>, TrainError> {
+        let mut last_loss = None;
+        for step in self.plan.step..self.plan.total_steps {
+            let tick = Instant::now();
+            let (epoch, _, batch) =
+                batches.next().ok_or_else(|| TrainError::Data(format!("the data ran out of batches at step {step}")))?;
+            for (name, t) in data_names.iter().zip(batch) {
+                self.live.insert(name.clone(), t);
+            }
+            if let Some(spec) = self.step_spec {
+                self.live.insert(spec.name.clone(), scalar_input(spec, step as f64, ENTRY)?);
+            }
+            let mut out = exec
+                .run(ENTRY, &self.live)
+                .map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: Some(step), source })?;
+            let loss = scalar_output(&out, names::LOSS, ENTRY)?
+                .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
+            if !loss.is_finite() {
+                return Err(TrainError::NonFinite { step, loss });
+            }
+            let record = StepRecord {
+                step,
+                epoch,
+                loss,
+                metrics: metric_outputs(&out, ENTRY)?,
+                lr: scalar_output(&out, names::LR, ENTRY)?,
+                samples_per_s: self.plan.batch as f64 / tick.elapsed().as_secs_f64().max(1e-9),
+            };
+            // Replace the carried tensors only once the step is known to be good.
+            let mut updated = Vec::with_capacity(self.carried.len());
+            for spec in self.carried {
+                let t = out.remove(&spec.name).ok_or_else(|| {
+                    TrainError::signature(ENTRY, format!("the executor did not return output `{}` at step {step}", spec.name))
+                })?;
+                if let Some(m) = mismatch(spec, &t) {
+                    return Err(TrainError::signature(ENTRY, format!("output `{}` at step {step} {m}", spec.name)));
+                }
+                updated.push((spec.name.clone(), t));
+            }
+            self.live.extend(updated);
+            metrics.append(&record)?;
+            progress.step(&record);
+            losses.push((step as f64, loss));
+            last_loss = Some(loss);
+            let done = step + 1;
+            if self.cfg.checkpoint_every.is_some_and(|every| done % every == 0) && done < self.plan.total_steps {
+                self.checkpoint(done)?;
+            }
+        }
+        Ok(last_loss)
+    }
+
+    /// Writes the checkpoint after `done` steps, refusing to save non-finite tensors.
+    fn checkpoint(&self, done: u64) -> Result<(), TrainError> {
+        let (mut params, mut state) = (NamedTensors::new(), NamedTensors::new());
+        for spec in self.carried {
+            let t = &self.live[&spec.name];
+            if !all_finite(t) {
+                return Err(TrainError::NonFiniteTensor { step: done.saturating_sub(1), name: spec.name.clone() });
+            }
+            let side = if is_param(&spec.name) { &mut params } else { &mut state };
+            side.insert(spec.name.clone(), t.clone());
+        }
+        let bpe = (self.plan.examples / self.plan.batch) as u64;
+        let meta = CheckpointMeta {
+            step: done,
+            epoch: done / bpe,
+            position: (done % bpe) as usize * self.plan.batch,
+            ..self.plan.clone()
+        };
+        save_checkpoint(&self.cfg.out_dir.join(CHECKPOINT_FILE), &params, &state, &meta)
+    }
+}
+
+fn all_finite(t: &Tensor) -> bool {
+    match t.data() {
+        TensorData::F32(v) => v.iter().all(|x| x.is_finite()),
+        TensorData::F64(v) => v.iter().all(|x| x.is_finite()),
+        TensorData::I32(_) | TensorData::I64(_) | TensorData::Bool(_) => true,
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading the train-step contract off an entry signature: which inputs are model data, which
+//! are parameters, optimizer state and runtime scalars, and checking named tensors against it.
+//!
+//! **Invariant**: every input of an entry is exactly one of a parameter (`param:`), a state
+//! tensor (`state:`), a runtime scalar ([`RUNTIME_SCALARS`]) or a model input; the runtime
+//! supplies the first three and the data set the last.
+
+use super::error::TrainError;
+use crate::exec::{Executable, NamedTensors};
+use crate::tensor::Tensor;
+use hg_abi::{EntrySignature, TensorSpec, names};
+
+/// Scalar inputs the runtime itself provides to an entry point.
+pub const RUNTIME_SCALARS: [&str; 5] = [names::STEP, names::SEED, names::BASE_LR, names::TOTAL_STEPS, names::BATCH];
+
+/// The signature of `entry`, or an error saying the model has no such entry.
+pub(crate) fn entry_signature(exec: &dyn Executable, entry: &str) -> Result<EntrySignature, TrainError> {
+    exec.signature(entry).ok_or_else(|| {
+        let have = exec.entries().join(", ");
+        TrainError::signature(entry, format!("the model has no such entry point (it has: {have})"))
+    })
+}
+
+pub(crate) fn is_param(name: &str) -> bool {
+    name.starts_with(names::PARAM)
+}
+
+pub(crate) fn is_state(name: &str) -> bool {
+    name.starts_with(names::STATE)
+}
+
+/// Inputs that come from the data set, in signature order.
+pub(crate) fn model_inputs(sig: &EntrySignature) -> Vec<TensorSpec> {
+    sig.inputs
+        .iter()
+        .filter(|s| !is_param(&s.name) && !is_state(&s.name) && !RUNTIME_SCALARS.contains(&s.name.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Parameter (or state) inputs, checked to be free of the batch size.
+pub(crate) fn fixed_inputs(sig: &EntrySignature, pick: fn(&str) -> bool) -> Result<Vec<TensorSpec>, TrainError> {
+    let specs: Vec<TensorSpec> = sig.inputs.iter().filter(|s| pick(&s.name)).cloned().collect();
+    if let Some(s) = specs.iter().find(|s| s.has_batch()) {
+        return Err(TrainError::signature(&sig.name, format!("`{s}` depends on the batch size, which parameters and optimizer state may not")));
+    }
+    Ok(specs)
+}
+
+/// Zeros of every spec: the optimizer state before the first step.
+pub(crate) fn zeros_for(sig: &EntrySignature, specs: &[TensorSpec]) -> Result<NamedTensors, TrainError> {
+    specs
+        .iter()
+        .map(|s| {
+            Tensor::zeros(s.dtype, s.resolve_shape(0))
+                .map(|t| (s.name.clone(), t))
+                .map_err(|e| TrainError::signature(&sig.name, format!("`{s}`: {e}")))
+        })
+        .collect()
+}
+
+/// Whether `t` has exactly the dtype and (batch-free) shape of `spec`; `None` when it does, a
+/// description of the difference otherwise.
+pub(crate) fn mismatch(spec: &TensorSpec, t: &Tensor) -> Option<String> {
+    let want = spec.resolve_shape(0);
+    (t.dtype() != spec.dtype || t.shape() != want.as_slice())
+        .then(|| format!("is {} {:?} but the model expects {} {:?}", t.dtype(), t.shape(), spec.dtype, want))
+}
+
+/// Checks that `tensors` holds the tensors `specs` describe, each with the right dtype and
+/// shape, and (unless `allow_extra`) nothing else. The error lists every problem, each naming
+/// its tensor.
+pub(crate) fn check_tensors(specs: &[TensorSpec], tensors: &NamedTensors, what: &str, allow_extra: bool) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for spec in specs {
+        match tensors.get(&spec.name) {
+            None => problems.push(format!("{what} `{}` is missing", spec.name)),
+            Some(t) => {
+                if let Some(m) = mismatch(spec, t) {
+                    problems.push(format!("{what} `{}` {m}", spec.name));
+                }
+            }
+        }
+    }
+    for name in tensors.keys().filter(|_| !allow_extra) {
+        if !specs.iter().any(|s| &s.name == name) {
+            problems.push(format!("`{name}` is not a {what} of this model"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+/// A runtime scalar input in the dtype its spec asks for (`step` may be i32 in one model and
+/// i64 in another; the value is the same).
+pub(crate) fn scalar_input(spec: &TensorSpec, value: f64, entry: &str) -> Result<Tensor, TrainError> {
+    if !spec.shape.is_empty() {
+        return Err(TrainError::signature(entry, format!("runtime input `{spec}` must be a scalar")));
+    }
+    Tensor::from_f64_values(spec.dtype, vec![], &[value]).map_err(|e| TrainError::signature(entry, format!("`{spec}`: {e}")))
+}
+
+/// Adds the `param:` prefix to names that lack it, so weights stored under bare parameter paths
+/// (`final.safetensors`) and full entry-point names are both accepted as starting parameters.
+pub fn with_param_prefix(params: NamedTensors) -> NamedTensors {
+    params
+        .into_iter()
+        .map(|(name, t)| if is_param(&name) { (name, t) } else { (names::param(&name), t) })
+        .collect()
+}
+
+/// The parameters under their bare paths, as weight files store them.
+pub fn without_param_prefix(params: &NamedTensors) -> NamedTensors {
+    params
+        .iter()
+        .filter_map(|(name, t)| name.strip_prefix(names::PARAM).map(|p| (p.to_string(), t.clone())))
+        .collect()
+}
+
+/// The one-element value of an output, as f64. f32 values go through their shortest decimal
+/// form so that logs print `0.3`, not `0.30000001192092896`.
+pub(crate) fn scalar_output(outputs: &NamedTensors, name: &str, entry: &str) -> Result<Option<f64>, TrainError> {
+    let Some(t) = outputs.get(name) else { return Ok(None) };
+    let v = t
+        .scalar_value()
+        .ok_or_else(|| TrainError::signature(entry, format!("output `{name}` must have one element, it has shape {:?}", t.shape())))?;
+    Ok(Some(tidy(v, t.dtype())))
+}
+
+fn tidy(v: f64, dtype: hg_abi::DType) -> f64 {
+    match dtype {
+        hg_abi::DType::F32 | hg_abi::DType::F16 | hg_abi::DType::BF16 if v.is_finite() => {
+            (v as f32).to_string().parse().unwrap_or(v)
+        }
+        _ => v,
+    }
+}
+
+/// Every `metric:<name>` output, keyed by `<name>`.
+pub(crate) fn metric_outputs(outputs: &NamedTensors, entry: &str) -> Result<std::collections::BTreeMap<String, f64>, TrainError> {
+    let mut metrics = std::collections::BTreeMap::new();
+    for name in outputs.keys() {
+        if let Some(short) = name.strip_prefix(names::METRIC)
+            && let Some(v) = scalar_output(outputs, name, entry)?
+        {
+            metrics.insert(short.to_string(), v);
+        }
+    }
+    Ok(metrics)
+}
