@@ -10,8 +10,8 @@
 
 use super::error::TrainError;
 use super::signature::{
-    check_tensors, entry_signature, fixed_inputs, is_param, metric_outputs, model_inputs, scalar_input, scalar_output,
-    with_param_prefix,
+    Scalar, check_tensors, entry_signature, fixed_inputs, is_param, metric_outputs, model_inputs, scalar_input,
+    scalar_output, with_param_prefix,
 };
 use crate::data::{Dataset, fit_to_inputs};
 use crate::exec::{Executable, NamedTensors};
@@ -38,7 +38,9 @@ fn rows_per_example(spec: &TensorSpec, entry: &str) -> Result<Option<usize>, Tra
         Some((DimSpec::Batch(k), rest)) if rest.iter().all(|d| matches!(d, DimSpec::Fixed(_))) => Ok(Some(*k)),
         _ if spec.has_batch() => Err(TrainError::signature(
             entry,
-            format!("input `{spec}` has its batch dimension in a place other than the first; it cannot be split into batches"),
+            format!(
+                "input `{spec}` has its batch dimension in a place other than the first; it cannot be split into batches"
+            ),
         )),
         _ => Ok(None),
     }
@@ -48,7 +50,9 @@ fn rows_per_example(spec: &TensorSpec, entry: &str) -> Result<Option<usize>, Tra
 fn concat_rows(parts: &[Tensor]) -> Option<Tensor> {
     let first = parts.first()?;
     let mut shape = first.shape().to_vec();
-    if shape.is_empty() || parts.iter().any(|p| p.dtype() != first.dtype() || p.shape().get(1..) != first.shape().get(1..)) {
+    if shape.is_empty()
+        || parts.iter().any(|p| p.dtype() != first.dtype() || p.shape().get(1..) != first.shape().get(1..))
+    {
         return None;
     }
     shape[0] = parts.iter().map(|p| p.shape()[0]).sum();
@@ -64,7 +68,9 @@ fn concat_rows(parts: &[Tensor]) -> Option<Tensor> {
         TensorData::F64(_) => TensorData::F64(cat(parts, |d| if let TensorData::F64(v) = d { Some(v) } else { None })?),
         TensorData::I32(_) => TensorData::I32(cat(parts, |d| if let TensorData::I32(v) = d { Some(v) } else { None })?),
         TensorData::I64(_) => TensorData::I64(cat(parts, |d| if let TensorData::I64(v) = d { Some(v) } else { None })?),
-        TensorData::Bool(_) => TensorData::Bool(cat(parts, |d| if let TensorData::Bool(v) = d { Some(v) } else { None })?),
+        TensorData::Bool(_) => {
+            TensorData::Bool(cat(parts, |d| if let TensorData::Bool(v) = d { Some(v) } else { None })?)
+        }
     };
     Tensor::new(first.dtype(), shape, data).ok()
 }
@@ -132,7 +138,7 @@ pub fn run_batched(
         // Nothing to split: one call, with `batch` (if read) set to the requested size.
         let mut call = fixed;
         if let Some(spec) = batch_input {
-            call.insert(names::BATCH.into(), scalar_input(spec, batch as f64, entry)?);
+            call.insert(names::BATCH.into(), scalar_input(spec, Scalar::Int(batch as u64), entry)?);
         }
         return exec.run(entry, &call).map_err(|source| TrainError::Exec { entry: entry.into(), step: None, source });
     };
@@ -148,36 +154,51 @@ pub fn run_batched(
             call.insert(name.clone(), t.slice_rows(start * k, end * k));
         }
         if let Some(spec) = batch_input {
-            call.insert(names::BATCH.into(), scalar_input(spec, (end - start) as f64, entry)?);
+            call.insert(names::BATCH.into(), scalar_input(spec, Scalar::Int((end - start) as u64), entry)?);
         }
-        let out = exec.run(entry, &call).map_err(|source| TrainError::Exec { entry: entry.into(), step: None, source })?;
+        let out =
+            exec.run(entry, &call).map_err(|source| TrainError::Exec { entry: entry.into(), step: None, source })?;
         chunks.push((end - start, out));
     }
     gather_outputs(&sig, chunks, n)
 }
 
 /// Joins the outputs of the calls of [`run_batched`].
-fn gather_outputs(sig: &EntrySignature, chunks: Vec<(usize, NamedTensors)>, n: usize) -> Result<NamedTensors, TrainError> {
+fn gather_outputs(
+    sig: &EntrySignature,
+    chunks: Vec<(usize, NamedTensors)>,
+    n: usize,
+) -> Result<NamedTensors, TrainError> {
     let entry = sig.name.as_str();
     let mut result = NamedTensors::new();
     for spec in &sig.outputs {
-        let parts: Vec<Tensor> = chunks
-            .iter()
-            .map(|(_, out)| out.get(&spec.name).cloned())
-            .collect::<Option<_>>()
-            .ok_or_else(|| TrainError::signature(entry, format!("the executor did not return output `{}`", spec.name)))?;
+        let parts: Vec<Tensor> =
+            chunks.iter().map(|(_, out)| out.get(&spec.name).cloned()).collect::<Option<_>>().ok_or_else(|| {
+                TrainError::signature(entry, format!("the executor did not return output `{}`", spec.name))
+            })?;
         let joined = if spec.has_batch() {
             if !matches!(spec.shape.first(), Some(DimSpec::Batch(_))) {
-                return Err(TrainError::signature(entry, format!("output `{spec}` has its batch dimension in a place other than the first; batches cannot be joined")));
+                return Err(TrainError::signature(
+                    entry,
+                    format!(
+                        "output `{spec}` has its batch dimension in a place other than the first; batches cannot be joined"
+                    ),
+                ));
             }
             concat_rows(&parts).ok_or_else(|| {
-                TrainError::signature(entry, format!("the batches of output `{}` differ in dtype or shape and cannot be joined", spec.name))
+                TrainError::signature(
+                    entry,
+                    format!("the batches of output `{}` differ in dtype or shape and cannot be joined", spec.name),
+                )
             })?
         } else if spec.dtype.is_float() {
             let mut acc = vec![0.0; parts[0].len()];
             for ((rows, _), p) in chunks.iter().zip(&parts) {
                 if p.len() != acc.len() {
-                    return Err(TrainError::signature(entry, format!("output `{}` changes shape between batches", spec.name)));
+                    return Err(TrainError::signature(
+                        entry,
+                        format!("output `{}` changes shape between batches", spec.name),
+                    ));
                 }
                 for (a, v) in acc.iter_mut().zip(p.to_f64_vec()) {
                     *a += v * *rows as f64 / n as f64;
@@ -241,14 +262,15 @@ pub fn evaluate(
         select_rows(&fitted, &examples, &mut call);
         for spec in &sig.inputs {
             let value = match spec.name.as_str() {
-                names::SEED => seed as f64,
-                names::STEP => b as f64,
-                names::BATCH => size as f64,
+                names::SEED => Scalar::Int(seed),
+                names::STEP => Scalar::Int(b as u64),
+                names::BATCH => Scalar::Int(size as u64),
                 _ => continue,
             };
             call.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
         }
-        let out = exec.run(ENTRY, &call).map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
+        let out =
+            exec.run(ENTRY, &call).map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
         let loss = scalar_output(&out, names::LOSS, ENTRY)?
             .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
         loss_sum += loss;

@@ -78,16 +78,21 @@ impl CheckpointMeta {
         let bad = |problem: String| TrainError::checkpoint(path, problem);
         match meta.get("format").map(String::as_str) {
             Some(CHECKPOINT_FORMAT) => {}
-            Some(other) => return Err(bad(format!("format is `{other}`, not a training checkpoint (`{CHECKPOINT_FORMAT}`)"))),
+            Some(other) => {
+                return Err(bad(format!("format is `{other}`, not a training checkpoint (`{CHECKPOINT_FORMAT}`)")));
+            }
             None => {
                 return Err(bad(
-                    "has no `format` metadata: it is not a training checkpoint (weights files cannot be resumed from)".into(),
+                    "has no `format` metadata: it is not a training checkpoint (weights files cannot be resumed from)"
+                        .into(),
                 ));
             }
         }
         let version: u32 = field(meta, "format_version", path)?;
         if version != CHECKPOINT_VERSION {
-            return Err(bad(format!("format version {version} is not supported (this runtime reads version {CHECKPOINT_VERSION})")));
+            return Err(bad(format!(
+                "format version {version} is not supported (this runtime reads version {CHECKPOINT_VERSION})"
+            )));
         }
         Ok(CheckpointMeta {
             step: field(meta, "step", path)?,
@@ -109,7 +114,12 @@ fn field<T: FromStr>(meta: &BTreeMap<String, String>, key: &str, path: &Path) ->
 }
 
 /// Writes a checkpoint atomically.
-pub fn save_checkpoint(path: &Path, params: &NamedTensors, state: &NamedTensors, meta: &CheckpointMeta) -> Result<(), TrainError> {
+pub fn save_checkpoint(
+    path: &Path,
+    params: &NamedTensors,
+    state: &NamedTensors,
+    meta: &CheckpointMeta,
+) -> Result<(), TrainError> {
     let mut tensors = params.clone();
     tensors.extend(state.iter().map(|(k, v)| (k.clone(), v.clone())));
     save_safetensors(path, &tensors, &meta.to_metadata())?;
@@ -128,7 +138,10 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
         } else if super::signature::is_state(&name) {
             state.insert(name, t);
         } else {
-            return Err(TrainError::checkpoint(path, format!("tensor `{name}` is neither a parameter (`param:`) nor optimizer state (`state:`)")));
+            return Err(TrainError::checkpoint(
+                path,
+                format!("tensor `{name}` is neither a parameter (`param:`) nor optimizer state (`state:`)"),
+            ));
         }
     }
     Ok(Checkpoint { params, state, meta })
@@ -162,15 +175,27 @@ mod tests {
     use crate::tensor::Tensor;
 
     fn meta() -> CheckpointMeta {
-        CheckpointMeta { step: 7, epoch: 1, position: 2, seed: u64::MAX, base_lr: 0.1 + 0.2, total_steps: 20, batch: 4, shuffle: true, examples: 21 }
+        CheckpointMeta {
+            step: 7,
+            epoch: 1,
+            position: 2,
+            seed: u64::MAX,
+            base_lr: 0.1 + 0.2,
+            total_steps: 20,
+            batch: 4,
+            shuffle: true,
+            examples: 21,
+        }
     }
 
     #[test]
     fn metadata_round_trips_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CHECKPOINT_FILE);
-        let params: NamedTensors = [("param:w".to_string(), Tensor::from_f32(vec![2], vec![1.0, -2.0]).unwrap())].into();
-        let state: NamedTensors = [("state:m.w".to_string(), Tensor::from_f32(vec![2], vec![0.5, 0.25]).unwrap())].into();
+        let params: NamedTensors =
+            [("param:w".to_string(), Tensor::from_f32(vec![2], vec![1.0, -2.0]).unwrap())].into();
+        let state: NamedTensors =
+            [("state:m.w".to_string(), Tensor::from_f32(vec![2], vec![0.5, 0.25]).unwrap())].into();
         save_checkpoint(&path, &params, &state, &meta()).unwrap();
         let ckpt = load_checkpoint(&path).unwrap();
         assert_eq!(ckpt.meta, meta());

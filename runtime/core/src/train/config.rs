@@ -36,6 +36,7 @@ pub enum TrainStart {
 }
 
 /// The settings of one training run.
+#[derive(Clone, Debug)]
 pub struct TrainConfig {
     /// Number of optimizer steps; exclusive with `epochs`.
     pub steps: Option<u64>,
@@ -105,10 +106,9 @@ impl TrainConfig {
     pub(crate) fn planned_steps(&self, batches_per_epoch: u64) -> Result<Option<u64>, TrainError> {
         match (self.steps, self.epochs) {
             (Some(s), _) => Ok(Some(s)),
-            (None, Some(e)) => e
-                .checked_mul(batches_per_epoch)
-                .map(Some)
-                .ok_or_else(|| TrainError::Config(format!("{e} epochs of {batches_per_epoch} steps is too many steps"))),
+            (None, Some(e)) => e.checked_mul(batches_per_epoch).map(Some).ok_or_else(|| {
+                TrainError::Config(format!("{e} epochs of {batches_per_epoch} steps is too many steps"))
+            }),
             (None, None) => Ok(None),
         }
     }

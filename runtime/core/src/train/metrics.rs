@@ -45,8 +45,11 @@ impl StepRecord {
     /// The record as one line of JSON, without the newline. Keys are written in a fixed order
     /// (step, epoch, loss, metrics by name, lr, samples_per_s) so lines are easy to read.
     pub fn to_json(&self) -> String {
-        let mut fields: Vec<(String, Value)> =
-            vec![("step".into(), Value::from(self.step)), ("epoch".into(), Value::from(self.epoch)), ("loss".into(), number(self.loss))];
+        let mut fields: Vec<(String, Value)> = vec![
+            ("step".into(), Value::from(self.step)),
+            ("epoch".into(), Value::from(self.epoch)),
+            ("loss".into(), number(self.loss)),
+        ];
         for (name, &v) in &self.metrics {
             let key = if FIXED_KEYS.contains(&name.as_str()) { format!("metric:{name}") } else { name.clone() };
             fields.push((key, number(v)));
@@ -160,7 +163,10 @@ mod tests {
     fn lines_round_trip_and_keep_fixed_keys_apart() {
         let r = record(4, 0.25);
         let line = r.to_json();
-        assert_eq!(line, r#"{"step":4,"epoch":1,"loss":0.25,"kl":0.5,"metric:loss":2.0,"lr":0.01,"samples_per_s":1000.0}"#);
+        assert_eq!(
+            line,
+            r#"{"step":4,"epoch":1,"loss":0.25,"kl":0.5,"metric:loss":2.0,"lr":0.01,"samples_per_s":1000.0}"#
+        );
         assert_eq!(StepRecord::from_json(&line), Some(r));
         assert_eq!(StepRecord::from_json(&line[..line.len() - 3]), None);
     }

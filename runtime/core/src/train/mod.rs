@@ -25,7 +25,8 @@ mod tests;
 
 pub use batched::{EvalResult, evaluate, run_batched};
 pub use checkpointing::{
-    CHECKPOINT_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint, save_checkpoint,
+    CHECKPOINT_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint,
+    save_checkpoint,
 };
 pub use config::{ProgressMode, TrainConfig, TrainStart};
 pub use error::TrainError;

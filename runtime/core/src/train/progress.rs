@@ -33,7 +33,13 @@ pub(crate) struct Progress<'a> {
 
 impl<'a> Progress<'a> {
     /// Progress of a session that takes steps `first_step..total`.
-    pub fn new(mode: ProgressMode, log: &'a mut dyn Write, log_every: u64, first_step: u64, total: u64) -> Progress<'a> {
+    pub fn new(
+        mode: ProgressMode,
+        log: &'a mut dyn Write,
+        log_every: u64,
+        first_step: u64,
+        total: u64,
+    ) -> Progress<'a> {
         let mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
             ProgressMode::Auto => ProgressMode::Plain,
@@ -66,10 +72,11 @@ impl<'a> Progress<'a> {
             }
             View::Lines => {
                 let done = record.step + 1;
-                let due = record.step == self.first_step || done % self.log_every == 0 || done == self.total;
+                let due = record.step == self.first_step || done.is_multiple_of(self.log_every) || done == self.total;
                 if due {
                     let eta = self.eta(done);
-                    let line = format!("step {done}/{}  epoch {}  {summary}  eta {}", self.total, record.epoch, clock(eta));
+                    let line =
+                        format!("step {done}/{}  epoch {}  {summary}  eta {}", self.total, record.epoch, clock(eta));
                     let _ = writeln!(self.log, "{line}");
                 }
             }
@@ -168,13 +175,23 @@ mod tests {
         {
             let mut p = Progress::new(ProgressMode::Plain, &mut out, 4, 2, 10);
             for step in 2..10 {
-                let r = StepRecord { step, epoch: step / 5, loss: 1.0, metrics: Default::default(), lr: None, samples_per_s: 10.0 };
+                let r = StepRecord {
+                    step,
+                    epoch: step / 5,
+                    loss: 1.0,
+                    metrics: Default::default(),
+                    lr: None,
+                    samples_per_s: 10.0,
+                };
                 p.step(&r);
             }
             p.finish(8, Some(0.5));
         }
         let text = String::from_utf8(out).unwrap();
         let steps: Vec<&str> = text.lines().map(|l| l.split("  ").next().unwrap()).collect();
-        assert_eq!(steps, vec!["step 3/10", "step 4/10", "step 8/10", "step 10/10", "trained 8 steps in 0:00:00, final loss 0.5000"]);
+        assert_eq!(
+            steps,
+            vec!["step 3/10", "step 4/10", "step 8/10", "step 10/10", "trained 8 steps in 0:00:00, final loss 0.5000"]
+        );
     }
 }

@@ -9,15 +9,14 @@
 //! and their failures are errors.
 
 use super::batched::{EvalResult, evaluate, fitted_inputs, run_batched};
-use super::error::TrainError;
-use super::signature::{model_inputs, without_param_prefix};
 use super::config::TrainConfig;
+use super::error::TrainError;
+use super::signature::{Scalar, model_inputs, scalar_input, without_param_prefix};
 use crate::checkpoint::save_safetensors;
 use crate::data::Dataset;
 use crate::exec::{Executable, NamedTensors};
 use crate::fsutil::atomic_write;
 use crate::images::{infer_image_shape, plot_loss_curve, save_image_grid, save_reconstructions};
-use crate::tensor::Tensor;
 use hg_abi::{DimSpec, EntrySignature, TensorSpec, names};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,14 +60,11 @@ pub(crate) fn write_report(exec: &mut dyn Executable, r: &Report<'_>) -> Result<
     let mut done = ReportOutcome { files: Vec::new(), eval: None, notes: Vec::new() };
 
     let weights = out.join(FINAL_WEIGHTS_FILE);
-    let meta: BTreeMap<String, String> = [
-        ("format", WEIGHTS_FORMAT.to_string()),
-        ("step", r.step.to_string()),
-        ("seed", r.seed.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let meta: BTreeMap<String, String> =
+        [("format", WEIGHTS_FORMAT.to_string()), ("step", r.step.to_string()), ("seed", r.seed.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     save_safetensors(&weights, &without_param_prefix(r.params), &meta)?;
     done.files.push(weights);
 
@@ -117,7 +113,8 @@ fn draw_loss(r: &Report<'_>) -> Result<bool, String> {
 /// The `(channels, height, width)` of one example of a `[B, ...]` tensor spec.
 fn image_shape(spec: &TensorSpec) -> Option<(usize, usize, usize)> {
     let (DimSpec::Batch(1), rest) = spec.shape.split_first()? else { return None };
-    let dims: Option<Vec<usize>> = rest.iter().map(|d| if let DimSpec::Fixed(n) = d { Some(*n) } else { None }).collect();
+    let dims: Option<Vec<usize>> =
+        rest.iter().map(|d| if let DimSpec::Fixed(n) = d { Some(*n) } else { None }).collect();
     infer_image_shape(&dims?)
 }
 
@@ -134,11 +131,11 @@ fn scalars(sig: &EntrySignature, r: &Report<'_>) -> Result<NamedTensors, String>
     let mut inputs = NamedTensors::new();
     for spec in &sig.inputs {
         let value = match spec.name.as_str() {
-            names::SEED => r.seed as f64,
-            names::STEP => r.step as f64,
+            names::SEED => Scalar::Int(r.seed),
+            names::STEP => Scalar::Int(r.step),
             _ => continue,
         };
-        let t = Tensor::from_f64_values(spec.dtype, vec![], &[value]).map_err(|e| format!("input `{spec}`: {e}"))?;
+        let t = scalar_input(spec, value, &sig.name).map_err(|e| e.to_string())?;
         inputs.insert(spec.name.clone(), t);
     }
     Ok(inputs)
@@ -186,7 +183,10 @@ mod tests {
     fn image_shapes_come_from_batched_specs_only() {
         let spec = |shape: Vec<DimSpec>| TensorSpec { name: "x".into(), dtype: DType::F32, shape };
         assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(784)])), Some((1, 28, 28)));
-        assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(3), DimSpec::Fixed(8), DimSpec::Fixed(8)])), Some((3, 8, 8)));
+        assert_eq!(
+            image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(3), DimSpec::Fixed(8), DimSpec::Fixed(8)])),
+            Some((3, 8, 8))
+        );
         assert_eq!(image_shape(&spec(vec![DimSpec::Fixed(784)])), None);
         assert_eq!(image_shape(&spec(vec![DimSpec::Batch(1), DimSpec::Fixed(10)])), None);
     }

@@ -19,8 +19,8 @@ use super::metrics::{METRICS_FILE, MetricsLog, StepRecord};
 use super::progress::Progress;
 use super::report::{Report, write_report};
 use super::signature::{
-    check_tensors, entry_signature, fixed_inputs, is_param, is_state, metric_outputs, mismatch, scalar_input, scalar_output,
-    with_param_prefix, zeros_for,
+    Scalar, check_tensors, entry_signature, fixed_inputs, is_param, is_state, metric_outputs, mismatch, scalar_input,
+    scalar_output, with_param_prefix, zeros_for,
 };
 use crate::data::{BatchConfig, BatchIter, Dataset};
 use crate::exec::{Executable, NamedTensors};
@@ -86,7 +86,10 @@ pub fn train_with_log(
     let param_specs = fixed_inputs(&sig, is_param)?;
     let state_specs = fixed_inputs(&sig, is_state)?;
     if param_specs.is_empty() {
-        return Err(TrainError::signature(ENTRY, "the entry reads no parameters (`param:` inputs), so there is nothing to train"));
+        return Err(TrainError::signature(
+            ENTRY,
+            "the entry reads no parameters (`param:` inputs), so there is nothing to train",
+        ));
     }
     let fitted = fitted_inputs(&sig, data)?;
     if fitted.is_empty() {
@@ -127,10 +130,10 @@ pub fn train_with_log(
     let mut live = start.tensors;
     for spec in &sig.inputs {
         let value = match spec.name.as_str() {
-            names::SEED => plan.seed as f64,
-            names::BASE_LR => plan.base_lr,
-            names::TOTAL_STEPS => plan.total_steps as f64,
-            names::BATCH => plan.batch as f64,
+            names::SEED => Scalar::Int(plan.seed),
+            names::BASE_LR => Scalar::Float(plan.base_lr),
+            names::TOTAL_STEPS => Scalar::Int(plan.total_steps),
+            names::BATCH => Scalar::Int(plan.batch as u64),
             _ => continue,
         };
         live.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
@@ -153,15 +156,18 @@ pub fn train_with_log(
 
     let params: NamedTensors = session.live.into_iter().filter(|(name, _)| is_param(name)).collect();
     let mut files = vec![metrics_path, cfg.out_dir.join(CHECKPOINT_FILE)];
-    let report = write_report(exec, &Report {
-        train_data: data,
-        cfg,
-        params: &params,
-        losses: &losses,
-        seed: plan.seed,
-        batch: plan.batch,
-        step: plan.total_steps,
-    })?;
+    let report = write_report(
+        exec,
+        &Report {
+            train_data: data,
+            cfg,
+            params: &params,
+            losses: &losses,
+            seed: plan.seed,
+            batch: plan.batch,
+            step: plan.total_steps,
+        },
+    )?;
     for note in &report.notes {
         progress.note(note);
     }
@@ -258,7 +264,9 @@ fn prepare_start(
             let mut notes = Vec::new();
             let mut differs = |what: &str, ours: String, theirs: String| {
                 if ours != theirs {
-                    notes.push(format!("resuming with the checkpoint's {what} {theirs} (not {ours}) so the run continues exactly"));
+                    notes.push(format!(
+                        "resuming with the checkpoint's {what} {theirs} (not {ours}) so the run continues exactly"
+                    ));
                 }
             };
             differs("seed", cfg.seed.to_string(), plan.seed.to_string());
@@ -315,17 +323,20 @@ impl Session<'_> {
         let mut last_loss = None;
         for step in self.plan.step..self.plan.total_steps {
             let tick = Instant::now();
-            let (epoch, _, batch) =
-                batches.next().ok_or_else(|| TrainError::Data(format!("the data ran out of batches at step {step}")))?;
+            let (epoch, _, batch) = batches
+                .next()
+                .ok_or_else(|| TrainError::Data(format!("the data ran out of batches at step {step}")))?;
             for (name, t) in data_names.iter().zip(batch) {
                 self.live.insert(name.clone(), t);
             }
             if let Some(spec) = self.step_spec {
-                self.live.insert(spec.name.clone(), scalar_input(spec, step as f64, ENTRY)?);
+                self.live.insert(spec.name.clone(), scalar_input(spec, Scalar::Int(step), ENTRY)?);
             }
-            let mut out = exec
-                .run(ENTRY, &self.live)
-                .map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: Some(step), source })?;
+            let mut out = exec.run(ENTRY, &self.live).map_err(|source| TrainError::Exec {
+                entry: ENTRY.into(),
+                step: Some(step),
+                source,
+            })?;
             let loss = scalar_output(&out, names::LOSS, ENTRY)?
                 .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
             if !loss.is_finite() {
@@ -343,7 +354,10 @@ impl Session<'_> {
             let mut updated = Vec::with_capacity(self.carried.len());
             for spec in self.carried {
                 let t = out.remove(&spec.name).ok_or_else(|| {
-                    TrainError::signature(ENTRY, format!("the executor did not return output `{}` at step {step}", spec.name))
+                    TrainError::signature(
+                        ENTRY,
+                        format!("the executor did not return output `{}` at step {step}", spec.name),
+                    )
                 })?;
                 if let Some(m) = mismatch(spec, &t) {
                     return Err(TrainError::signature(ENTRY, format!("output `{}` at step {step} {m}", spec.name)));
@@ -356,7 +370,8 @@ impl Session<'_> {
             losses.push((step as f64, loss));
             last_loss = Some(loss);
             let done = step + 1;
-            if self.cfg.checkpoint_every.is_some_and(|every| done % every == 0) && done < self.plan.total_steps {
+            if self.cfg.checkpoint_every.is_some_and(|every| done.is_multiple_of(every)) && done < self.plan.total_steps
+            {
                 self.checkpoint(done)?;
             }
         }

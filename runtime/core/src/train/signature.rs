@@ -7,8 +7,8 @@
 
 use super::error::TrainError;
 use crate::exec::{Executable, NamedTensors};
-use crate::tensor::Tensor;
-use hg_abi::{EntrySignature, TensorSpec, names};
+use crate::tensor::{Tensor, TensorData};
+use hg_abi::{DType, EntrySignature, TensorSpec, names};
 
 /// Scalar inputs the runtime itself provides to an entry point.
 pub const RUNTIME_SCALARS: [&str; 5] = [names::STEP, names::SEED, names::BASE_LR, names::TOTAL_STEPS, names::BATCH];
@@ -42,7 +42,10 @@ pub(crate) fn model_inputs(sig: &EntrySignature) -> Vec<TensorSpec> {
 pub(crate) fn fixed_inputs(sig: &EntrySignature, pick: fn(&str) -> bool) -> Result<Vec<TensorSpec>, TrainError> {
     let specs: Vec<TensorSpec> = sig.inputs.iter().filter(|s| pick(&s.name)).cloned().collect();
     if let Some(s) = specs.iter().find(|s| s.has_batch()) {
-        return Err(TrainError::signature(&sig.name, format!("`{s}` depends on the batch size, which parameters and optimizer state may not")));
+        return Err(TrainError::signature(
+            &sig.name,
+            format!("`{s}` depends on the batch size, which parameters and optimizer state may not"),
+        ));
     }
     Ok(specs)
 }
@@ -70,7 +73,12 @@ pub(crate) fn mismatch(spec: &TensorSpec, t: &Tensor) -> Option<String> {
 /// Checks that `tensors` holds the tensors `specs` describe, each with the right dtype and
 /// shape, and (unless `allow_extra`) nothing else. The error lists every problem, each naming
 /// its tensor.
-pub(crate) fn check_tensors(specs: &[TensorSpec], tensors: &NamedTensors, what: &str, allow_extra: bool) -> Result<(), String> {
+pub(crate) fn check_tensors(
+    specs: &[TensorSpec],
+    tensors: &NamedTensors,
+    what: &str,
+    allow_extra: bool,
+) -> Result<(), String> {
     let mut problems = Vec::new();
     for spec in specs {
         match tensors.get(&spec.name) {
@@ -90,39 +98,53 @@ pub(crate) fn check_tensors(specs: &[TensorSpec], tensors: &NamedTensors, what: 
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
+/// The value of a runtime scalar input. Counters and seeds stay integers all the way, so a
+/// 64-bit seed reaches the model with every bit (as the i64 of the same bits; an i32 input
+/// gets the low 32 bits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Scalar {
+    Int(u64),
+    Float(f64),
+}
+
 /// A runtime scalar input in the dtype its spec asks for (`step` may be i32 in one model and
 /// i64 in another; the value is the same).
-pub(crate) fn scalar_input(spec: &TensorSpec, value: f64, entry: &str) -> Result<Tensor, TrainError> {
+pub(crate) fn scalar_input(spec: &TensorSpec, value: Scalar, entry: &str) -> Result<Tensor, TrainError> {
     if !spec.shape.is_empty() {
         return Err(TrainError::signature(entry, format!("runtime input `{spec}` must be a scalar")));
     }
-    Tensor::from_f64_values(spec.dtype, vec![], &[value]).map_err(|e| TrainError::signature(entry, format!("`{spec}`: {e}")))
+    let data = match (spec.dtype, value) {
+        (DType::I64, Scalar::Int(v)) => TensorData::I64(vec![v as i64]),
+        (DType::I32, Scalar::Int(v)) => TensorData::I32(vec![v as i32]),
+        (_, Scalar::Int(v)) => return scalar_from_f64(spec, v as f64, entry),
+        (_, Scalar::Float(v)) => return scalar_from_f64(spec, v, entry),
+    };
+    Tensor::new(spec.dtype, vec![], data).map_err(|e| TrainError::signature(entry, format!("`{spec}`: {e}")))
+}
+
+fn scalar_from_f64(spec: &TensorSpec, value: f64, entry: &str) -> Result<Tensor, TrainError> {
+    Tensor::from_f64_values(spec.dtype, vec![], &[value])
+        .map_err(|e| TrainError::signature(entry, format!("`{spec}`: {e}")))
 }
 
 /// Adds the `param:` prefix to names that lack it, so weights stored under bare parameter paths
 /// (`final.safetensors`) and full entry-point names are both accepted as starting parameters.
 pub fn with_param_prefix(params: NamedTensors) -> NamedTensors {
-    params
-        .into_iter()
-        .map(|(name, t)| if is_param(&name) { (name, t) } else { (names::param(&name), t) })
-        .collect()
+    params.into_iter().map(|(name, t)| if is_param(&name) { (name, t) } else { (names::param(&name), t) }).collect()
 }
 
 /// The parameters under their bare paths, as weight files store them.
 pub fn without_param_prefix(params: &NamedTensors) -> NamedTensors {
-    params
-        .iter()
-        .filter_map(|(name, t)| name.strip_prefix(names::PARAM).map(|p| (p.to_string(), t.clone())))
-        .collect()
+    params.iter().filter_map(|(name, t)| name.strip_prefix(names::PARAM).map(|p| (p.to_string(), t.clone()))).collect()
 }
 
 /// The one-element value of an output, as f64. f32 values go through their shortest decimal
 /// form so that logs print `0.3`, not `0.30000001192092896`.
 pub(crate) fn scalar_output(outputs: &NamedTensors, name: &str, entry: &str) -> Result<Option<f64>, TrainError> {
     let Some(t) = outputs.get(name) else { return Ok(None) };
-    let v = t
-        .scalar_value()
-        .ok_or_else(|| TrainError::signature(entry, format!("output `{name}` must have one element, it has shape {:?}", t.shape())))?;
+    let v = t.scalar_value().ok_or_else(|| {
+        TrainError::signature(entry, format!("output `{name}` must have one element, it has shape {:?}", t.shape()))
+    })?;
     Ok(Some(tidy(v, t.dtype())))
 }
 
@@ -136,7 +158,10 @@ fn tidy(v: f64, dtype: hg_abi::DType) -> f64 {
 }
 
 /// Every `metric:<name>` output, keyed by `<name>`.
-pub(crate) fn metric_outputs(outputs: &NamedTensors, entry: &str) -> Result<std::collections::BTreeMap<String, f64>, TrainError> {
+pub(crate) fn metric_outputs(
+    outputs: &NamedTensors,
+    entry: &str,
+) -> Result<std::collections::BTreeMap<String, f64>, TrainError> {
     let mut metrics = std::collections::BTreeMap::new();
     for name in outputs.keys() {
         if let Some(short) = name.strip_prefix(names::METRIC)
@@ -146,4 +171,35 @@ pub(crate) fn metric_outputs(outputs: &NamedTensors, entry: &str) -> Result<std:
         }
     }
     Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_keep_every_bit_and_follow_the_spec_dtype() {
+        let spec = |dtype| TensorSpec { name: names::SEED.into(), dtype, shape: vec![] };
+        let seed = 0xFEDC_BA98_7654_3211u64;
+        let t = scalar_input(&spec(DType::I64), Scalar::Int(seed), "train").unwrap();
+        assert_eq!(t.data(), &TensorData::I64(vec![seed as i64]));
+        let t = scalar_input(&spec(DType::I32), Scalar::Int(seed), "train").unwrap();
+        assert_eq!(t.data(), &TensorData::I32(vec![0x7654_3211]));
+        let t = scalar_input(&spec(DType::F32), Scalar::Float(0.1), "train").unwrap();
+        assert_eq!(t.data(), &TensorData::F32(vec![0.1]));
+        let vector = TensorSpec { name: "step".into(), dtype: DType::I64, shape: vec![hg_abi::DimSpec::Fixed(2)] };
+        let e = scalar_input(&vector, Scalar::Int(1), "train").unwrap_err().to_string();
+        assert_eq!(e, "entry `train`: runtime input `step: i64[2]` must be a scalar");
+    }
+
+    #[test]
+    fn parameter_names_gain_and_lose_their_prefix() {
+        let t = Tensor::scalar_f32(1.0);
+        let named =
+            with_param_prefix([("enc.w".to_string(), t.clone()), ("param:dec.b".to_string(), t.clone())].into());
+        assert_eq!(named.keys().collect::<Vec<_>>(), vec!["param:dec.b", "param:enc.w"]);
+        let mut mixed = named.clone();
+        mixed.insert("state:m".into(), t);
+        assert_eq!(without_param_prefix(&mixed).keys().collect::<Vec<_>>(), vec!["dec.b", "enc.w"]);
+    }
 }

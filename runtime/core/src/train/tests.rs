@@ -142,7 +142,11 @@ impl Executable for Mock {
                     scalar(names::BASE_LR, DType::F32),
                     scalar(names::TOTAL_STEPS, DType::I64),
                 ]);
-                let mut outputs = vec![scalar(names::LOSS, DType::F32), scalar("metric:mae", DType::F32), scalar(names::LR, DType::F32)];
+                let mut outputs = vec![
+                    scalar(names::LOSS, DType::F32),
+                    scalar("metric:mae", DType::F32),
+                    scalar(names::LR, DType::F32),
+                ];
                 outputs.extend(inputs[1..5].iter().cloned());
                 outputs
             }
@@ -168,8 +172,11 @@ impl Executable for Mock {
                 let site = DrawSite::new(value(inputs, names::SEED)? as u64, value(inputs, names::STEP)? as u64, 0);
                 let (r, _, _) = Mock::forward(inputs, Some(site))?;
                 let (loss, mae) = Mock::losses(&r);
-                Ok([(names::LOSS.to_string(), Tensor::scalar_f32(loss as f32)), ("metric:mae".to_string(), Tensor::scalar_f32(mae as f32))]
-                    .into())
+                Ok([
+                    (names::LOSS.to_string(), Tensor::scalar_f32(loss as f32)),
+                    ("metric:mae".to_string(), Tensor::scalar_f32(mae as f32)),
+                ]
+                .into())
             }
             "reconstruct" => {
                 let (r, _, rows) = Mock::forward(inputs, None)?;
@@ -197,13 +204,23 @@ fn data(n: usize) -> Dataset {
 
 /// Starting parameters under their bare paths, as a weights file holds them.
 fn init() -> TrainStart {
-    let params: NamedTensors =
-        [("w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()), ("b".to_string(), Tensor::scalar_f32(0.0))].into();
+    let params: NamedTensors = [
+        ("w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
+        ("b".to_string(), Tensor::scalar_f32(0.0)),
+    ]
+    .into();
     TrainStart::Fresh { params }
 }
 
 fn config(dir: &Path, steps: u64) -> TrainConfig {
-    TrainConfig { steps: Some(steps), batch: 4, base_lr: 0.2, seed: 11, progress: ProgressMode::Quiet, ..TrainConfig::new(dir) }
+    TrainConfig {
+        steps: Some(steps),
+        batch: 4,
+        base_lr: 0.2,
+        seed: 11,
+        progress: ProgressMode::Quiet,
+        ..TrainConfig::new(dir)
+    }
 }
 
 fn metrics_lines(dir: &Path) -> Vec<StepRecord> {
@@ -211,7 +228,12 @@ fn metrics_lines(dir: &Path) -> Vec<StepRecord> {
     text.lines().map(|l| StepRecord::from_json(l).unwrap_or_else(|| panic!("bad line {l}"))).collect()
 }
 
-fn quiet_train(exec: &mut Mock, data: &Dataset, init: TrainStart, cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
+fn quiet_train(
+    exec: &mut Mock,
+    data: &Dataset,
+    init: TrainStart,
+    cfg: &TrainConfig,
+) -> Result<TrainSummary, TrainError> {
     train_with_log(exec, data, init, cfg, &mut Vec::new())
 }
 
@@ -234,7 +256,8 @@ fn loss_decreases_and_artefacts_are_written() {
     assert_eq!((eval.examples, eval.batches), (8, 2));
     let expected = evaluate(&mut Mock::full(), &data(8), &summary.params, 4, 11).unwrap();
     assert_eq!(eval, expected);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join(EVAL_FILE)).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(EVAL_FILE)).unwrap()).unwrap();
     assert_eq!(json["loss"].as_f64(), Some(eval.loss));
     assert_eq!(json["metrics"]["mae"].as_f64(), Some(eval.metrics["mae"]));
     assert_eq!(json["step"].as_u64(), Some(80));
@@ -324,7 +347,8 @@ fn resume_continues_bit_for_bit() {
     cfg_r.base_lr = 0.5;
     cfg_r.checkpoint_every = Some(7);
     let mut resumed_mock = Mock::default();
-    let resumed = quiet_train(&mut resumed_mock, &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r).unwrap();
+    let resumed =
+        quiet_train(&mut resumed_mock, &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r).unwrap();
     assert_eq!(resumed_mock.steps_seen, (14..20).collect::<Vec<_>>());
     assert_eq!((resumed.first_step, resumed.steps_run, resumed.total_steps), (14, 6, 20));
     assert_eq!(resumed.params, full.params);
@@ -342,18 +366,25 @@ fn resume_continues_bit_for_bit() {
     assert_eq!((done.steps_run, again.steps_seen.len()), (0, 0));
     assert_eq!(done.params, full.params);
     cfg_r.steps = Some(25);
-    let longer = quiet_train(&mut Mock::default(), &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r).unwrap();
+    let longer =
+        quiet_train(&mut Mock::default(), &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r).unwrap();
     assert_eq!((longer.first_step, longer.total_steps), (20, 25));
     assert!(longer.notes.iter().any(|n| n.contains("ends at step 25 instead of 20")), "{:?}", longer.notes);
     assert_eq!(metrics_lines(broken.path()).len(), 25);
     cfg_r.steps = Some(10);
-    let e = quiet_train(&mut Mock::default(), &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r).unwrap_err();
+    let e = quiet_train(&mut Mock::default(), &data, TrainStart::Resume { checkpoint: ckpt_path.clone() }, &cfg_r)
+        .unwrap_err();
     assert!(e.to_string().contains("already at step 25, past the 10 steps"), "{e}");
 
     // Other data cannot continue the same run.
-    let e = quiet_train(&mut Mock::default(), &super::tests::data(30), TrainStart::Resume { checkpoint: ckpt_path }, &cfg_r)
-        .unwrap_err()
-        .to_string();
+    let e = quiet_train(
+        &mut Mock::default(),
+        &super::tests::data(30),
+        TrainStart::Resume { checkpoint: ckpt_path },
+        &cfg_r,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("22 examples") && e.contains("this data has 30"), "{e}");
 }
 
@@ -371,7 +402,8 @@ fn non_finite_loss_stops_and_keeps_the_last_checkpoint() {
     assert!(!dir.path().join(FINAL_WEIGHTS_FILE).exists());
     assert_eq!(metrics_lines(dir.path()).last().unwrap().step, 8);
     // No temporary files are left behind next to the checkpoint.
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
@@ -380,8 +412,11 @@ fn mismatched_tensors_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 4);
     // Fresh parameters: one missing, one extra.
-    let params: NamedTensors =
-        [("param:w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()), ("c".to_string(), Tensor::scalar_f32(1.0))].into();
+    let params: NamedTensors = [
+        ("param:w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
+        ("c".to_string(), Tensor::scalar_f32(1.0)),
+    ]
+    .into();
     let e = quiet_train(&mut Mock::default(), &data(8), TrainStart::Fresh { params }, &cfg).unwrap_err().to_string();
     assert!(e.contains("parameter `param:b` is missing") && e.contains("`param:c` is not a parameter"), "{e}");
 
@@ -392,7 +427,9 @@ fn mismatched_tensors_are_named() {
     ckpt.params.insert("param:w".into(), Tensor::from_f32(vec![3], vec![0.0; 3]).unwrap());
     ckpt.state.remove("state:mom.b");
     save_checkpoint(&path, &ckpt.params, &ckpt.state, &ckpt.meta).unwrap();
-    let e = quiet_train(&mut Mock::default(), &data(8), TrainStart::Resume { checkpoint: path }, &cfg).unwrap_err().to_string();
+    let e = quiet_train(&mut Mock::default(), &data(8), TrainStart::Resume { checkpoint: path }, &cfg)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("checkpoint.safetensors"), "{e}");
     assert!(e.contains("parameter `param:w` is f32 [3] but the model expects f32 [4]"), "{e}");
     assert!(e.contains("optimizer state `state:mom.b` is missing"), "{e}");
@@ -406,7 +443,8 @@ fn mismatched_tensors_are_named() {
 #[test]
 fn bad_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |cfg: &TrainConfig, n: usize| quiet_train(&mut Mock::default(), &data(n), init(), cfg).unwrap_err().to_string();
+    let run =
+        |cfg: &TrainConfig, n: usize| quiet_train(&mut Mock::default(), &data(n), init(), cfg).unwrap_err().to_string();
     let mut cfg = config(dir.path(), 4);
     cfg.epochs = Some(1);
     assert!(run(&cfg, 8).contains("not both"));
@@ -417,9 +455,15 @@ fn bad_settings_are_refused() {
     assert!(run(&cfg, 3).contains("3 examples, fewer than one batch of 4"));
     let cfg = TrainConfig { batch: 0, ..config(dir.path(), 4) };
     assert!(run(&cfg, 8).contains("batch size must be at least 1"));
-    let e = train_with_log(&mut Mock::default(), &data(8), TrainStart::Resume { checkpoint: dir.path().join("nope.safetensors") }, &config(dir.path(), 4), &mut Vec::new())
-        .unwrap_err()
-        .to_string();
+    let e = train_with_log(
+        &mut Mock::default(),
+        &data(8),
+        TrainStart::Resume { checkpoint: dir.path().join("nope.safetensors") },
+        &config(dir.path(), 4),
+        &mut Vec::new(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.starts_with("cannot read") && e.contains("nope.safetensors"), "{e}");
 }
 
@@ -436,7 +480,13 @@ fn plain_progress_prints_lines_at_the_interval() {
     assert_eq!(lines.len(), 5, "{text}");
     for (line, step) in lines.iter().zip([1, 5, 10, 12]) {
         assert!(line.starts_with(&format!("step {step}/12  epoch ")), "{line}");
-        assert!(line.contains("  loss ") && line.contains("  mae ") && line.contains("  lr ") && line.contains(" samples/s  eta "), "{line}");
+        assert!(
+            line.contains("  loss ")
+                && line.contains("  mae ")
+                && line.contains("  lr ")
+                && line.contains(" samples/s  eta "),
+            "{line}"
+        );
     }
     assert!(lines[4].starts_with("trained 12 steps in ") && lines[4].contains("final loss"), "{}", lines[4]);
     assert!(summary.notes.is_empty());
@@ -458,7 +508,9 @@ fn batched_runs_cover_every_example_once() {
     let inputs: NamedTensors = [("x".to_string(), all.get("x").unwrap().clone())].into();
     let mut mock = Mock::full();
     let out = run_batched(&mut mock, "reconstruct", &inputs, &params, 4).unwrap();
-    let whole = mock.run("reconstruct", &[&inputs, &params].into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap();
+    let whole = mock
+        .run("reconstruct", &[&inputs, &params].into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap();
     assert_eq!(out["x_hat"], whole["x_hat"]);
     assert_eq!(out["x_hat"].shape(), &[10, D]);
 
