@@ -18,6 +18,9 @@ pub mod chip;
 pub mod context;
 mod error;
 pub mod lower;
+mod ops;
+#[cfg(test)]
+mod ptxas;
 
 pub use affine_relu::{affine_relu_mlir, affine_relu_ptx};
 pub use chip::Chip;

@@ -12,12 +12,17 @@ pub mod dim;
 pub mod function;
 pub mod infer;
 pub mod op;
+pub mod passes;
 pub mod print;
+pub mod reader;
 pub mod types;
+pub mod verify;
 
 pub use dim::{Dim, Sym};
 pub use function::{Function, Module, Node, NodeSpan, ParamDecl, ValueId};
 pub use hg_abi::DType;
 pub use infer::{infer_type, InferError};
 pub use op::{BinaryOp, Init, Op, PoolKind, ReduceOp, UnaryOp};
+pub use reader::{read_function, read_module, read_type, ReadError};
 pub use types::{Shape, TensorType};
+pub use verify::{verify_function, verify_module, VerifyError};

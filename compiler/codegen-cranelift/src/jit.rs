@@ -1,0 +1,49 @@
+//! The JIT module every Cranelift kernel is compiled into: host-ISA detection, the settings we
+//! compile with, and freeing of the executable memory.
+//!
+//! Invariant: a [`JitCode`] owns the memory its functions live in; function pointers taken
+//! from it are only valid while it is alive, so wrappers keep it next to their pointers.
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_jit::{JITBuilder, JITModule};
+
+use crate::CodegenError;
+
+/// Creates an empty JIT module for the CPU this process runs on, optimising for speed.
+pub fn new_host_module() -> Result<JITModule, CodegenError> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed")?;
+    let isa = cranelift_native::builder()
+        .map_err(|message| CodegenError::UnsupportedHost(message.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|error| CodegenError::UnsupportedHost(error.to_string()))?;
+    Ok(JITModule::new(JITBuilder::with_isa(
+        isa,
+        cranelift_module::default_libcall_names(),
+    )))
+}
+
+/// Finalised JIT code: the module that owns the executable memory of its functions.
+pub struct JitCode {
+    // `Option` so that `Drop` can move the module into `free_memory`, which consumes it.
+    module: Option<JITModule>,
+}
+
+impl JitCode {
+    /// Takes ownership of a module whose definitions have all been finalised.
+    pub fn new(module: JITModule) -> Self {
+        JitCode {
+            module: Some(module),
+        }
+    }
+}
+
+impl Drop for JitCode {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: function pointers into this memory are only handed out together with the
+            // `JitCode` (wrappers own both), so none can be called after this point.
+            unsafe { module.free_memory() };
+        }
+    }
+}
