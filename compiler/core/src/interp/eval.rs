@@ -1,0 +1,197 @@
+//! The evaluation loop: live nodes in topological order, one kernel per op, each result
+//! checked against the node's declared shape and conformed to its dtype, every value dropped
+//! after its last use.
+
+use super::bind::{Bound, EXACT_INT, bind_inputs, concrete_dim, concrete_shape};
+use super::buf::{Buf, fmt_shape};
+use super::error::InterpError;
+use super::{Precision, RunContext, conv, elementwise, index, linalg, random, reduce, shape_ops};
+use hg_abi::DType;
+use hg_ir::{Function, Node, Op, PoolKind, ValueId};
+use hg_runtime::philox::DrawSite;
+use hg_runtime::{NamedTensors, Tensor};
+use std::collections::{HashMap, HashSet};
+
+/// Runs `f` on `inputs`; see the module docs of `interp` for the numbers, [`RunContext`] for
+/// the batch size, seed and step, and `bind` for how inputs are checked.
+pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Result<NamedTensors, InterpError> {
+    let graph_err = |message: String| InterpError::Graph { function: f.name.clone(), message };
+    if let Some((name, v)) = f.outputs.iter().find(|(_, v)| !f.graph.contains_node(v.0)) {
+        return Err(graph_err(format!("output `{name}` refers to {v}, which is not a node")));
+    }
+    let order = f.topo_order();
+    if order.len() != f.len() {
+        return Err(graph_err("the graph has a cycle".into()));
+    }
+    let mut bound = bind_inputs(f, inputs, ctx)?;
+    let live = live_values(f);
+    // Remaining reads of each value: one per operand slot of a live user, one per output.
+    let mut uses: HashMap<ValueId, usize> = HashMap::new();
+    for &v in order.iter().filter(|v| live.contains(v)) {
+        for o in f.operands(v) {
+            *uses.entry(o).or_default() += 1;
+        }
+    }
+    for (_, v) in &f.outputs {
+        *uses.entry(*v).or_default() += 1;
+    }
+    let mut values: HashMap<ValueId, Buf> = HashMap::new();
+    for &v in order.iter().filter(|v| live.contains(v)) {
+        let node = f.node(v);
+        let operands = f.operands(v);
+        // Ops that pass their first operand through take it instead of copying it when this
+        // is its last read.
+        let owned = match operands.first() {
+            Some(o) if passes_through(&node.op) && uses.get(o) == Some(&1) => values.remove(o),
+            _ => None,
+        };
+        let result = {
+            let args: Vec<&Buf> = operands.iter().filter_map(|o| values.get(o)).collect();
+            let n_args = args.len() + usize::from(owned.is_some());
+            if n_args != operands.len() {
+                return Err(graph_err(format!("{v} is evaluated before one of its operands")));
+            }
+            let int_operands = operands.first().is_some_and(|o| f.ty(*o).dtype.is_int());
+            evaluate(v, node, args, owned, int_operands, &mut bound, ctx.precision)
+        };
+        let result = result.map_err(|message| InterpError::Op { node: v, op: node.op.mnemonic(), span: node.span, message })?;
+        for o in &operands {
+            if let Some(u) = uses.get_mut(o) {
+                *u -= 1;
+                if *u == 0 {
+                    values.remove(o);
+                }
+            }
+        }
+        values.insert(v, result);
+    }
+    let mut out = NamedTensors::new();
+    for (name, v) in &f.outputs {
+        let buf = &values[v];
+        let dtype = if ctx.precision == Precision::F64 && f.ty(*v).dtype.is_float() { DType::F64 } else { f.ty(*v).dtype };
+        let t = Tensor::from_f64_values(dtype, buf.shape.clone(), &buf.data)
+            .map_err(|e| graph_err(format!("output `{name}`: {e}")))?;
+        out.insert(name.clone(), t);
+    }
+    Ok(out)
+}
+
+/// Values some output depends on.
+fn live_values(f: &Function) -> HashSet<ValueId> {
+    let mut live = HashSet::new();
+    let mut stack: Vec<ValueId> = f.outputs.iter().map(|(_, v)| *v).collect();
+    while let Some(v) = stack.pop() {
+        if live.insert(v) {
+            stack.extend(f.operands(v));
+        }
+    }
+    live
+}
+
+/// Ops whose result is their first operand's elements unchanged.
+fn passes_through(op: &Op) -> bool {
+    matches!(op, Op::Reshape | Op::Cast { .. } | Op::StopGradient | Op::StraightThrough)
+}
+
+/// One node: arity check, kernel, shape check against the declared type, dtype conformance.
+fn evaluate(
+    v: ValueId,
+    node: &Node,
+    args: Vec<&Buf>,
+    owned: Option<Buf>,
+    int_operands: bool,
+    bound: &mut Bound,
+    precision: Precision,
+) -> Result<Buf, String> {
+    let n_args = args.len() + usize::from(owned.is_some());
+    match node.op.arity() {
+        Some(n) if n != n_args => return Err(format!("expects {n} operands, has {n_args}")),
+        None if n_args == 0 => return Err("expects at least one operand, has none".into()),
+        _ => {}
+    }
+    let declared = concrete_shape(&node.ty, bound.batch)?;
+    // `owned` stands for operand 0 when present; `a(i)` reads operand i either way.
+    let first_owned = owned.is_some();
+    let a = |i: usize| -> &Buf { if first_owned { args[i - 1] } else { args[i] } };
+    let draw = |site: u32| DrawSite { seed: bound.seed, step: bound.step, site };
+    let mut out = match &node.op {
+        Op::Input { .. } | Op::Param { .. } => bound.sources.remove(&v).ok_or("no value is bound to this source")?,
+        Op::Const { value } | Op::Full { value } => Buf::filled(&declared, *value)?,
+        Op::DimValue { dim } => Buf::filled(&declared, concrete_dim(dim, bound.batch)? as f64)?,
+        Op::Iota { axis } => index::iota(&declared, *axis)?,
+        Op::Unary(u) => elementwise::unary(*u, a(0)),
+        Op::Binary(b) => elementwise::binary(*b, a(0), a(1), int_operands)?,
+        Op::Where => elementwise::select(a(0), a(1), a(2))?,
+        Op::Reduce { op, axes, keepdims } => reduce::reduce(*op, a(0), axes, *keepdims)?,
+        Op::ArgReduce { max, axis, keepdims } => reduce::arg_reduce(a(0), *max, *axis, *keepdims)?,
+        Op::MatMul => linalg::matmul(a(0), a(1))?,
+        Op::Conv2d { stride, padding, groups } => conv::conv2d(a(0), a(1), *stride, *padding, *groups)?,
+        Op::ConvTranspose2d { stride, padding, output_padding, groups } => {
+            conv::conv_transpose2d(a(0), a(1), *stride, *padding, *output_padding, *groups)?
+        }
+        Op::Conv2dWeightGrad { stride, padding, groups } => {
+            conv::conv2d_weight_grad(a(0), a(1), &declared, *stride, *padding, *groups)?
+        }
+        Op::Pool2d { kind: PoolKind::Avg, kernel, stride, padding } => conv::avg_pool2d(a(0), *kernel, *stride, *padding)?,
+        Op::Pool2d { kind: PoolKind::Max, kernel, stride, padding } => conv::max_pool2d(a(0), *kernel, *stride, *padding)?,
+        Op::MaxPool2dGrad { kernel, stride, padding } => {
+            conv::max_pool2d_grad(a(0), a(1), *kernel, *stride, *padding)?
+        }
+        Op::Reshape => shape_ops::reshape(owned.unwrap_or_else(|| a(0).clone()), &declared)?,
+        Op::Transpose { perm } => shape_ops::transpose(a(0), perm)?,
+        Op::BroadcastTo => shape_ops::broadcast_to(a(0), &declared)?,
+        Op::Concat { axis } => {
+            let all: Vec<&Buf> = owned.iter().chain(args.iter().copied()).collect();
+            shape_ops::concat(&all, *axis)?
+        }
+        Op::Slice { axis, start, end, step } => shape_ops::slice(a(0), *axis, *start, *end, *step)?,
+        Op::Pad { pads, value } => shape_ops::pad(a(0), pads, *value)?,
+        Op::Gather { axis } => index::gather(a(0), a(1), *axis)?,
+        Op::ScatterAdd { axis } => index::scatter_add(a(0), a(1), a(2), *axis)?,
+        Op::TopKIndices { k, axis } => reduce::topk_indices(a(0), *k, *axis)?,
+        Op::OneHot { n } => index::one_hot(a(0), *n)?,
+        Op::RandomNormal { site } => random::random_normal(&declared, draw(*site))?,
+        Op::RandomUniform { site, lo, hi } => random::random_uniform(&declared, draw(*site), *lo, *hi)?,
+        Op::Bernoulli { site, p } => random::bernoulli(&declared, draw(*site), *p)?,
+        Op::Cast { .. } | Op::StopGradient | Op::StraightThrough => owned.unwrap_or_else(|| a(0).clone()),
+    };
+    if out.shape != declared {
+        return Err(format!(
+            "the result has shape {}, but the node's type {} is {}",
+            fmt_shape(&out.shape),
+            node.ty,
+            fmt_shape(&declared)
+        ));
+    }
+    conform(&mut out.data, node.ty.dtype, precision)?;
+    Ok(out)
+}
+
+/// Brings computed values to the node's dtype (see the `interp` module docs).
+pub fn conform(data: &mut [f64], dtype: DType, precision: Precision) -> Result<(), String> {
+    match dtype {
+        DType::F64 => {}
+        DType::F32 | DType::F16 | DType::BF16 => {
+            if precision == Precision::F32 {
+                data.iter_mut().for_each(|x| *x = *x as f32 as f64);
+            }
+        }
+        DType::I32 | DType::I64 => {
+            let (lo, hi) = if dtype == DType::I32 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-EXACT_INT, EXACT_INT) };
+            for x in data.iter_mut() {
+                if !x.is_finite() {
+                    return Err(format!("the {dtype} result holds {x}, which is not an integer"));
+                }
+                // `+ 0.0` turns -0 into 0.
+                let t = x.trunc() + 0.0;
+                if t < lo || t > hi {
+                    let range = if dtype == DType::I32 { "the i32 range" } else { "±2^53, the interpreter's exact integer range" };
+                    return Err(format!("the {dtype} result holds {t}, outside {range}"));
+                }
+                *x = t;
+            }
+        }
+        DType::Bool => data.iter_mut().for_each(|x| *x = if *x != 0.0 { 1.0 } else { 0.0 }),
+    }
+    Ok(())
+}

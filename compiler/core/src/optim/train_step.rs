@@ -1,0 +1,133 @@
+//! Assembling the train step: forward, gradients, schedule, clipping and updates in one graph.
+//!
+//! Steps:
+//! 1. Clone the forward function; bind its `param` nodes to `param:<path>` inputs.
+//! 2. Check the loss (a float scalar) and the outputs (only `loss` and `metric:*`).
+//! 3. Add (or reuse, when the forward already reads them) the scalar inputs `step` (i64),
+//!    `base_lr` (f32) and `total_steps` (i64), and one `state:` input per state slot.
+//! 4. Differentiate the loss with respect to the parameter inputs.
+//! 5. Schedule the learning rate, clip the gradients, update each parameter.
+//! 6. Outputs: `loss`, the metrics, `lr`, the new parameters, the new state; then drop nodes
+//!    that no output needs.
+
+use super::adam::{self, AdamParams};
+use super::clip::clip_by_global_norm;
+use super::schedule::scheduled_lr;
+use super::{OptimizerConfig, OptimizerKind, StateBuffer, TrainStepError, TrainStepInfo, sgd};
+use crate::autodiff::{AutodiffError, Emit, bind_params, differentiate, run_passes};
+use hg_abi::names;
+use hg_ir::{DType, Function, NodeSpan, ParamDecl, TensorType, ValueId};
+
+/// Builds the `train` entry point from the training-mode forward function; see the module doc
+/// of [`crate::optim`] for the exact update formulas and names.
+pub fn build_train_step(
+    forward: &Function,
+    params: &[ParamDecl],
+    opt: &OptimizerConfig,
+) -> Result<(Function, TrainStepInfo), TrainStepError> {
+    opt.validate()?;
+    let mut f = forward.clone();
+    f.name = "train".to_string();
+    let bound = bind_params(&mut f, params)?;
+
+    let loss = f.output(names::LOSS).ok_or(AutodiffError::MissingLoss)?;
+    let loss_node = f.node(loss).clone();
+    if loss_node.ty.rank() != 0 || !loss_node.ty.dtype.is_float() {
+        return Err(TrainStepError::LossType { ty: loss_node.ty, span: loss_node.span });
+    }
+    let span = loss_node.span;
+    let mut outputs = vec![(names::LOSS.to_string(), loss)];
+    for (name, v) in &forward.outputs {
+        if name.starts_with(names::METRIC) {
+            outputs.push((name.clone(), *v));
+        } else if name != names::LOSS {
+            return Err(TrainStepError::UnexpectedOutput { name: name.clone() });
+        }
+    }
+
+    let slots: &[&str] = match opt.kind {
+        OptimizerKind::Sgd { momentum, .. } => sgd::slots(momentum),
+        OptimizerKind::Adam { .. } | OptimizerKind::AdamW { .. } => adam::SLOTS,
+    };
+    let mut state = Vec::new();
+    let mut state_inputs: Vec<Vec<ValueId>> = Vec::with_capacity(params.len());
+    for p in params {
+        let mut per_param = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let name = names::state(&format!("{slot}.{}", p.name));
+            per_param.push(f.add_input(&name, p.ty.clone(), p.span));
+            state.push(StateBuffer { name, ty: p.ty.clone() });
+        }
+        state_inputs.push(per_param);
+    }
+    let step = scalar_input(&mut f, names::STEP, DType::I64, span)?;
+    let base_lr = scalar_input(&mut f, names::BASE_LR, DType::F32, span)?;
+    let total_steps = scalar_input(&mut f, names::TOTAL_STEPS, DType::I64, span)?;
+
+    let result = differentiate(&mut f, loss, &bound.inputs)?;
+    let unused_params = result
+        .unused
+        .iter()
+        .filter_map(|u| bound.inputs.iter().position(|v| v == u))
+        .map(|i| params[i].name.clone())
+        .collect();
+
+    let mut e = Emit::new(&mut f, span, "train step");
+    let lr = scheduled_lr(&mut e, opt.schedule, step, base_lr, total_steps)?;
+    let grads = match opt.clip_grad_norm {
+        Some(c) => clip_by_global_norm(&mut e, &result.grads, c)?,
+        None => result.grads,
+    };
+    let one = e.scalar(1.0, DType::F32)?;
+    let step_f = e.cast(step, DType::F32)?;
+    let t = e.add(step_f, one)?;
+
+    let mut new_params = Vec::with_capacity(params.len());
+    let mut new_state = Vec::with_capacity(state.len());
+    for (i, p) in params.iter().enumerate() {
+        e.span = p.span;
+        let (pv, g, st) = (bound.inputs[i], grads[i], &state_inputs[i]);
+        let dt = e.dtype(pv);
+        let lr_p = e.cast(lr, dt)?;
+        let (np, ns) = match opt.kind {
+            OptimizerKind::Sgd { momentum, nesterov, weight_decay } => {
+                sgd::update(&mut e, (momentum, nesterov, weight_decay), pv, g, st, lr_p)?
+            }
+            OptimizerKind::Adam { beta1, beta2, eps, weight_decay } => {
+                let h = AdamParams { beta1, beta2, eps, weight_decay, decoupled: false };
+                let t_p = e.cast(t, dt)?;
+                adam::update(&mut e, &h, pv, g, st, lr_p, t_p)?
+            }
+            OptimizerKind::AdamW { beta1, beta2, eps, weight_decay } => {
+                let h = AdamParams { beta1, beta2, eps, weight_decay, decoupled: true };
+                let t_p = e.cast(t, dt)?;
+                adam::update(&mut e, &h, pv, g, st, lr_p, t_p)?
+            }
+        };
+        new_params.push((names::param(&p.name), np));
+        new_state.extend(ns);
+    }
+
+    outputs.push((names::LR.to_string(), lr));
+    outputs.extend(new_params);
+    outputs.extend(state.iter().map(|s| s.name.clone()).zip(new_state));
+    f.outputs = outputs;
+    run_passes(&mut f)?;
+    Ok((f, TrainStepInfo { state, unused_params }))
+}
+
+/// The scalar input `name` of `dtype`: reused when the forward function already reads it
+/// (`step` keys randomness), added otherwise.
+fn scalar_input(f: &mut Function, name: &str, dtype: DType, span: NodeSpan) -> Result<ValueId, TrainStepError> {
+    let ty = TensorType::scalar(dtype);
+    match f.input(name) {
+        Some(v) if *f.ty(v) == ty => Ok(v),
+        Some(v) => Err(TrainStepError::InputType {
+            name: name.to_string(),
+            expected: ty,
+            found: f.ty(v).clone(),
+            span: f.node(v).span,
+        }),
+        None => Ok(f.add_input(name, ty, span)),
+    }
+}

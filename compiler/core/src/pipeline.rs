@@ -1,0 +1,122 @@
+//! The middle end's pipeline, in order: expand a resolved model into typed IR, bind
+//! parameters as inputs, run the IR passes, and (for training) build the train step.
+//!
+//! Stages report through the front end's [`Diagnostic`] type so the driver prints every error
+//! the same way, with spans into the spec.
+
+use crate::autodiff::bind_params;
+use crate::expand::{self, eval_train_block, OptimizerSpec, ProgramView, ScheduleSpec, TrainDefaults, Value};
+use crate::optim::{build_train_step, OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo};
+use hg_dsl::ast::{FileId, ModelDef, Span};
+use hg_dsl::diagnostic::Diagnostic;
+use hg_ir::{Module, NodeSpan};
+
+/// A model lowered to typed IR: one function per derivable entry point. The `train` function
+/// is the training-mode forward pass (loss and metrics) until [`with_train_step`] replaces it.
+#[derive(Clone, Debug)]
+pub struct CompiledModel {
+    pub module: Module,
+    pub train_defaults: TrainDefaults,
+    /// Entry points the model does not have, with the reason.
+    pub missing: Vec<(String, String)>,
+    pub latents: Vec<String>,
+    pub outputs: Vec<String>,
+    pub metrics: Vec<String>,
+}
+
+/// Error codes of this stage (documented in docs/errors.md).
+pub mod codes {
+    /// The train step cannot be built (autodiff or optimizer setting).
+    pub const TRAIN_STEP: &str = "E0401";
+    /// An internal consistency check of the IR failed (a compiler bug, reported, not a panic).
+    pub const IR_VERIFY: &str = "E0402";
+}
+
+fn span_of(s: NodeSpan) -> Span {
+    expand::ctx::ast_span(s)
+}
+
+/// Expands and checks a model. Errors are every diagnostic found (type, shape, model-level).
+pub fn compile_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, overrides: &[(String, Value)]) -> Result<CompiledModel, Vec<Diagnostic>> {
+    let expanded = expand::expand_model(program, file, model, overrides);
+    let (train_defaults, train_errors) = eval_train_block(program, file, model, overrides);
+    let mut diags: Vec<Diagnostic> = expanded.errors.iter().chain(train_errors.iter()).map(|e| e.to_diagnostic()).collect();
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let mut module = expanded.module;
+    let params = module.params.clone();
+    for f in module.functions.iter_mut() {
+        // The train forward keeps its `param` nodes: the train step binds them itself.
+        if f.name != "train"
+            && let Err(e) = bind_params(f, &params)
+        {
+            let d = Diagnostic::error(codes::IR_VERIFY, e.to_string());
+            diags.push(match e.span() {
+                Some(s) => d.primary(span_of(s), "here"),
+                None => d,
+            });
+            continue;
+        }
+        if let Err(e) = hg_ir::passes::run_pipeline(f) {
+            diags.push(Diagnostic::error(codes::IR_VERIFY, format!("internal error: IR of `{}` is inconsistent: {e}", f.name)));
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(CompiledModel {
+        module,
+        train_defaults,
+        missing: expanded.missing,
+        latents: expanded.latents,
+        outputs: expanded.outputs,
+        metrics: expanded.metrics,
+    })
+}
+
+/// The optimizer configuration of the model's `train` block (the learning rate is a run-time
+/// input, see [`OptimizerSpec::lr`]).
+pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
+    let kind = match defaults.optimizer {
+        OptimizerSpec::Sgd { momentum, nesterov, weight_decay, .. } => OptimizerKind::Sgd { momentum, nesterov, weight_decay },
+        OptimizerSpec::Adam { beta1, beta2, eps, weight_decay, .. } => OptimizerKind::Adam { beta1, beta2, eps, weight_decay },
+        OptimizerSpec::AdamW { beta1, beta2, eps, weight_decay, .. } => OptimizerKind::AdamW { beta1, beta2, eps, weight_decay },
+    };
+    let schedule = match defaults.schedule {
+        ScheduleSpec::Constant => Schedule::Constant,
+        ScheduleSpec::Cosine { warmup } => Schedule::Cosine { warmup },
+        ScheduleSpec::Linear { warmup } => Schedule::Linear { warmup },
+    };
+    OptimizerConfig { kind, schedule, clip_grad_norm: defaults.clip_grad_norm }
+}
+
+/// Replaces the `train` forward function by the full train step (gradients and optimizer).
+pub fn with_train_step(model: &CompiledModel, opt: &OptimizerConfig) -> Result<(Module, TrainStepInfo), Diagnostic> {
+    let mut module = model.module.clone();
+    let Some(forward) = module.function("train") else {
+        let why = model.missing.iter().find(|(n, _)| n == "train").map(|(_, w)| w.clone()).unwrap_or_default();
+        return Err(Diagnostic::error(codes::TRAIN_STEP, format!("the model cannot be trained: {why}")));
+    };
+    let (mut step, info) = build_train_step(forward, &module.params, opt).map_err(train_step_diagnostic)?;
+    if let Err(e) = hg_ir::passes::run_pipeline(&mut step) {
+        return Err(Diagnostic::error(codes::IR_VERIFY, format!("internal error: IR of the train step is inconsistent: {e}")));
+    }
+    if let Some(f) = module.function_mut("train") {
+        *f = step;
+    }
+    Ok((module, info))
+}
+
+fn train_step_diagnostic(e: TrainStepError) -> Diagnostic {
+    let span = match &e {
+        TrainStepError::Autodiff(a) => a.span(),
+        TrainStepError::LossType { span, .. } | TrainStepError::InputType { span, .. } => Some(*span),
+        _ => None,
+    };
+    let d = Diagnostic::error(codes::TRAIN_STEP, e.to_string());
+    match span {
+        Some(s) if s != NodeSpan::default() => d.primary(span_of(s), "here"),
+        _ => d,
+    }
+}

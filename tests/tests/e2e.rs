@@ -1,0 +1,206 @@
+//! End-to-end tests over the `hgc` binary: run entry points of real specs on the reference
+//! interpreter, train briefly, resume after `kill -9`, and check numbers against fixtures.
+
+use hg_runtime::npy;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The `hgc` binary of this build (built by `cargo test --workspace`; built here otherwise).
+fn hgc() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let bin = profile_dir.join("hgc");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
+        assert!(status.success(), "building hgc failed");
+    }
+    bin
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(hgc()).args(args).current_dir(root()).output().expect("hgc runs")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "hgc {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("metrics line is JSON"))
+        .collect()
+}
+
+#[test]
+fn vae_reconstruct_matches_numpy_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x_hat.npy");
+    let fx = root().join("tests/fixtures/vae_reconstruct");
+    ok(&[
+        "run",
+        "examples/vae/vae.hgl",
+        "reconstruct",
+        "--set",
+        "hidden=64",
+        "--set",
+        "latent=8",
+        "--weights",
+        fx.join("weights.safetensors").to_str().unwrap(),
+        "--input",
+        fx.join("x.npy").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let got = npy::read_npy(&out).unwrap();
+    let want = npy::read_npy(fx.join("x_hat.npy")).unwrap();
+    assert_eq!(got.shape(), want.shape());
+    let worst = got
+        .to_f64_vec()
+        .iter()
+        .zip(want.to_f64_vec())
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-6))
+        .fold(0.0f64, f64::max);
+    assert!(worst < 1e-5, "max relative error {worst:e}");
+}
+
+#[test]
+fn info_lists_entries_and_parameters_in_declaration_order() {
+    let out = ok(&["run", "examples/vae/vae.hgl", "info", "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries: Vec<&str> = info["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    for e in ["encode", "decode", "reconstruct", "sample", "train", "eval"] {
+        assert!(entries.contains(&e), "{entries:?}");
+    }
+    let params: Vec<&str> = info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params.first(), Some(&"encoder.h.layer.w"));
+    assert_eq!(params.last(), Some(&"decoder.logits.next.next.layer.b"));
+    let mu = info["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "encoder.mu.w").unwrap();
+    assert_eq!(mu["shape"], serde_json::json!(["256", "32"]));
+}
+
+#[test]
+fn vae_trains_on_fashion_mnist_and_its_test_loss_falls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let common = ["--set", "hidden=128", "--data", "fashion-mnist", "--limit", "1024", "--batch", "32", "--seed", "3"];
+    // Test loss of the initial weights.
+    let init = dir.path().join("init.safetensors");
+    let mut args = vec!["run", "examples/vae/vae.hgl", "eval", "--init", init.to_str().unwrap(), "--data", "fashion-mnist:test", "--limit", "256", "--batch", "64", "--set", "hidden=128"];
+    let before: serde_json::Value = serde_json::from_slice(&ok(&args).stdout).unwrap();
+    args.clear();
+    let mut train = vec!["run", "examples/vae/vae.hgl", "train", "--steps", "60", "--progress", "plain", "--out", d, "--weights", init.to_str().unwrap()];
+    train.extend(common);
+    ok(&train);
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.json")).unwrap()).unwrap();
+    let (b, a) = (before["loss"].as_f64().unwrap(), after["loss"].as_f64().unwrap());
+    assert!(a < 0.8 * b, "test loss did not fall enough: {b} -> {a}");
+    for f in ["final.safetensors", "checkpoint.safetensors", "loss.png", "reconstructions.png", "samples.png", "metrics.jsonl"] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    assert_eq!(metrics(dir.path()).len(), 60);
+}
+
+const TWIN: &str = "bench/torch_twin/twin.hgl";
+
+fn twin_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "run", TWIN, "train", "--data", "fashion-mnist", "--limit", "512", "--batch", "16", "--steps", "40", "--seed", "7",
+        "--progress", "plain", "--log-every", "1", "--eval-data", "fashion-mnist:test", "--out", out,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn kill_9_then_resume_continues_the_loss_curve_exactly() {
+    let full = tempfile::tempdir().unwrap();
+    let cut = tempfile::tempdir().unwrap();
+    let (full_s, cut_s) = (full.path().to_str().unwrap(), cut.path().to_str().unwrap());
+    ok(&twin_args(full_s, &[]));
+    let reference = metrics(full.path());
+    assert_eq!(reference.len(), 40);
+
+    // Same run, killed with SIGKILL once a checkpoint exists and a few more steps are logged.
+    let mut child = Command::new(hgc())
+        .args(twin_args(cut_s, &["--checkpoint-every", "5"]))
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let logged = metrics(cut.path()).len();
+        if cut.path().join("checkpoint.safetensors").exists() && logged >= 12 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("training ended before it could be killed: {status}");
+        }
+        assert!(Instant::now() < deadline, "training made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before_resume = metrics(cut.path()).len();
+    assert!(before_resume < 40, "the run finished before the kill");
+
+    let ckpt = cut.path().join("checkpoint.safetensors");
+    ok(&twin_args(cut_s, &["--checkpoint-every", "5", "--resume", ckpt.to_str().unwrap()]));
+    let resumed = metrics(cut.path());
+    assert_eq!(resumed.len(), 40);
+    for (a, b) in reference.iter().zip(&resumed) {
+        assert_eq!(a["step"], b["step"]);
+        assert_eq!(a["loss"], b["loss"], "loss differs at step {}", a["step"]);
+    }
+}
+
+#[test]
+fn bad_inputs_are_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Data that does not fit the model's input names both shapes.
+    let bad = dir.path().join("bad.npy");
+    npy::write_npy(&bad, &hg_runtime::Tensor::from_f32(vec![4, 10], vec![0.0; 40]).unwrap()).unwrap();
+    let out = run(&["run", TWIN, "train", "--data", bad.to_str().unwrap(), "--steps", "1", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("784") && err.contains("10"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A truncated weights file.
+    let w = dir.path().join("w.safetensors");
+    std::fs::write(&w, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":").unwrap();
+    let out = run(&["run", TWIN, "reconstruct", "--weights", w.to_str().unwrap(), "--input", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("w.safetensors") && !err.contains("panicked"), "{err}");
+
+    // An unknown entry point.
+    let out = run(&["run", TWIN, "transmogrify"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sample_writes_a_png_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("s.png");
+    ok(&["run", "examples/vae/vae.hgl", "sample", "-n", "8", "--init", "--set", "hidden=64", "--png", png.to_str().unwrap()]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+}
