@@ -424,8 +424,9 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
         (false, false) => format!("{caller_prefix}.{segment}"),
     };
     // Evaluate defaults and check types inside the callee's frame (defaults may use earlier params).
-    let mut frame = Frame::new(file, prefix);
+    let frame = Frame::new(file, prefix);
     let mut sig = SigBindings::default();
+    let errors_before = ctx.errors.len();
     ctx.frames.push(frame);
     ctx.call_depth += 1;
     let result = (|| {
@@ -475,18 +476,15 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
         }
     })();
     ctx.call_depth -= 1;
-    frame = ctx.frames.pop().expect("pushed above");
-    drop(frame);
-    result.map_err(|s| {
-        // Point at the call site too when the error happened inside the callee.
-        if let Some(last) = ctx.errors.last_mut()
-            && last.primary.file != span.file
-            && !last.labels.iter().any(|(s, _)| *s == span)
-        {
-            last.labels.push((span, format!("in this call of `{name}`")));
+    ctx.frames.pop();
+    // Errors found inside the callee also point at this call, so the user sees which call of a
+    // shared function failed (the innermost call site is added first).
+    for e in ctx.errors[errors_before..].iter_mut() {
+        if !e.labels.iter().any(|(s, _)| *s == span) && e.primary != span && e.labels.len() < 8 {
+            e.labels.push((span, format!("in this call of `{name}`")));
         }
-        s
-    })
+    }
+    result
 }
 
 fn eval_unary(ctx: &mut Ctx, op: AstUn, v: Value, operand_span: Span, span: Span) -> EResult<Value> {
@@ -748,6 +746,14 @@ pub fn slice_bounds(
 pub fn dim_of(ctx: &mut Ctx, v: &Value, span: Span) -> EResult<Dim> {
     match v.as_dim() {
         Some(d) => Ok(d),
-        None => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, span, format!("expected a dimension, found {}", v.kind())))),
+        None => {
+            let mut e = ExpandError::new(codes::WRONG_KIND, span, format!("expected a dimension, found {}", v.kind()));
+            if let Value::Float(x) = v {
+                e = e.with_help(format!(
+                    "dimensions are ints; this value is {x}, perhaps from `/` of ints that do not divide exactly"
+                ));
+            }
+            Err(ctx.error(e))
+        }
     }
 }

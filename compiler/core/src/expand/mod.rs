@@ -10,7 +10,7 @@ pub mod ctx;
 pub mod error;
 pub mod eval;
 pub mod model;
-// pub mod program; (enabled once hg_dsl::resolve is exported)
+pub mod program;
 pub mod train;
 pub mod types;
 pub mod value;

@@ -148,13 +148,10 @@ pub fn expand_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, o
         let had_errors = !errors.is_empty();
         out.errors.extend(errors);
         match result {
-            Ok(Some(why)) => out.missing.push((entry.name().into(), why)),
+            // A reason is only true when the entry itself had no errors.
+            Ok(Some(why)) if !had_errors => out.missing.push((entry.name().into(), why)),
             Ok(None) if !had_errors => out.module.functions.push(f),
             _ => {}
-        }
-        // Errors of one entry usually repeat in the next: stop at the first entry that fails.
-        if had_errors {
-            break;
         }
     }
     dedup_errors(&mut out.errors);

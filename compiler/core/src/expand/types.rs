@@ -134,7 +134,11 @@ pub fn bind_signature(ctx: &mut Ctx, sig: &mut SigBindings, ty: &TypeExpr, value
                 )
             };
             if want_dtype != t.dtype {
-                return Err(mismatch(ctx, format!("expected dtype {want_dtype}")));
+                let err = mismatch(ctx, format!("expected dtype {want_dtype}"));
+                if let Some(last) = ctx.errors.last_mut() {
+                    last.help = Some(format!("convert the argument with `cast(..., {want_dtype})`"));
+                }
+                return Err(err);
             }
             match_dims(ctx, sig, dims, &t.shape, &mismatch)
         }
