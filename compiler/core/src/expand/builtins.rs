@@ -17,6 +17,8 @@
 use super::ctx::{Ctx, EResult, Stop};
 use super::error::{codes, ExpandError};
 use super::eval::{as_tensor, dim_of, eval_binary, eval_expr, slice_bounds, ArgValue};
+use hg_dsl::builtins::{BuiltinDef, BuiltinKind, ParamDefault};
+use hg_dsl::parse::parse_expr;
 use super::value::{Callable, Value};
 use hg_dsl::ast::{BinaryOp as AstBin, Expr, ExprKind, IndexItem, Span};
 use hg_ir::{BinaryOp, DType, Dim, Init, Op, PoolKind, ReduceOp, TensorType, UnaryOp, ValueId};
@@ -40,15 +42,6 @@ const UNARY: &[(&str, UnaryOp)] = &[
     ("round", UnaryOp::Round),
 ];
 
-/// Every built-in callable by name (for `act = relu` and error messages).
-pub const CALLABLE: &[&str] = &[
-    "exp", "log", "sqrt", "rsqrt", "abs", "neg", "sign", "tanh", "sigmoid", "relu", "gelu", "softplus", "sin", "cos", "floor",
-    "round", "identity", "maximum", "minimum", "where", "clamp", "cast", "sum", "mean", "max", "min", "argmax", "argmin", "matmul",
-    "conv2d", "conv_transpose2d", "avg_pool2d", "max_pool2d", "reshape", "transpose", "broadcast_to", "concat", "split", "slice",
-    "stack", "flatten", "pad", "one_hot", "gather", "scatter_add", "embedding", "topk", "zeros", "ones", "full", "normal", "uniform",
-    "bernoulli", "stop_gradient", "straight_through", "shape", "dim", "len",
-];
-
 /// Names that evaluate to a compile-time value on their own.
 pub fn builtin_value(name: &str) -> Option<Value> {
     if let Some(d) = DType::from_name(name) {
@@ -59,7 +52,9 @@ pub fn builtin_value(name: &str) -> Option<Value> {
         "he_normal" => return Some(Value::Init(Init::HeNormal)),
         _ => {}
     }
-    CALLABLE.contains(&name).then(|| Value::Func(Callable::Builtin(name.to_string())))
+    hg_dsl::builtins::lookup(name)
+        .filter(|d| matches!(d.kind, BuiltinKind::Op(_)))
+        .map(|d| Value::Func(Callable::Builtin(d.name.to_string())))
 }
 
 /// Evaluates the initializer of a `param` statement.
@@ -86,8 +81,8 @@ pub fn eval_initializer(ctx: &mut Ctx, e: &Expr) -> EResult<Init> {
             for a in args {
                 vals.push(ArgValue { name: a.name.clone(), value: eval_expr(ctx, &a.value)?, span: a.value.span });
             }
-            let names: &[&str] = if callee.name == "normal" { &["std"] } else { &["lo", "hi"] };
-            let slots = bind(ctx, &callee.name, names, vals, e.span)?;
+            let def = hg_dsl::builtins::initializer(&callee.name).ok_or(Stop)?;
+            let slots = bind(ctx, def, vals, e.span)?;
             let mut nums = Vec::new();
             for s in slots {
                 nums.push(number(ctx, &s, e.span)?);
@@ -110,21 +105,24 @@ pub fn eval_initializer(ctx: &mut Ctx, e: &Expr) -> EResult<Init> {
 
 type Slot = Option<(Value, Span)>;
 
-/// Binds call arguments to a built-in's parameter names (a trailing `?` marks optional ones).
-fn bind(ctx: &mut Ctx, fname: &str, params: &[&str], args: Vec<ArgValue>, span: Span) -> EResult<Vec<Slot>> {
-    let names: Vec<&str> = params.iter().map(|p| p.trim_end_matches('?')).collect();
-    let mut slots: Vec<Slot> = vec![None; params.len()];
+/// Binds call arguments to a built-in's parameters, as the front end's table declares them
+/// (names, order, required or default). Defaults are Hourglass literals in the table; they are
+/// evaluated here, so the table is the one place that says what a left-out argument means.
+fn bind(ctx: &mut Ctx, def: &BuiltinDef, args: Vec<ArgValue>, span: Span) -> EResult<Vec<Slot>> {
+    let fname = def.name;
+    let names: Vec<&str> = def.params.iter().map(|p| p.name).collect();
+    let mut slots: Vec<Slot> = vec![None; names.len()];
     let mut pos = 0;
     for a in args {
         let idx = match &a.name {
             None => {
                 let i = pos;
                 pos += 1;
-                if i >= params.len() {
+                if i >= names.len() {
                     return Err(ctx.error(ExpandError::new(
                         codes::BAD_ARGUMENT,
                         a.span,
-                        format!("`{fname}` takes at most {} arguments ({})", params.len(), names.join(", ")),
+                        format!("`{fname}` takes at most {} arguments ({})", names.len(), names.join(", ")),
                     )));
                 }
                 i
@@ -144,21 +142,49 @@ fn bind(ctx: &mut Ctx, fname: &str, params: &[&str], args: Vec<ArgValue>, span: 
         }
         slots[idx] = Some((a.value, a.span));
     }
-    for (i, p) in params.iter().enumerate() {
-        if slots[i].is_none() && !p.ends_with('?') {
-            return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("missing argument `{}` of `{fname}`", names[i]))));
+    for (i, p) in def.params.iter().enumerate() {
+        if slots[i].is_some() {
+            continue;
+        }
+        match p.default {
+            ParamDefault::Required => {
+                return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("missing argument `{}` of `{fname}`", names[i]))));
+            }
+            ParamDefault::Absent(_) => {}
+            ParamDefault::Value(src) => {
+                let expr = parse_expr(span.file, src).map_err(|_| {
+                    ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("internal error: default `{src}` of `{fname}` does not parse")))
+                })?;
+                slots[i] = Some((eval_expr(ctx, &expr)?, span));
+            }
         }
     }
     Ok(slots)
 }
 
-fn req(slot: &Slot) -> (&Value, Span) {
-    let (v, s) = slot.as_ref().expect("bind() checked required arguments");
-    (v, *s)
+/// The table entry of a built-in operation.
+fn op_def(ctx: &mut Ctx, name: &str, span: Span) -> EResult<&'static BuiltinDef> {
+    hg_dsl::builtins::lookup(name)
+        .filter(|d| matches!(d.kind, BuiltinKind::Op(_)))
+        .ok_or_else(|| ctx.error(ExpandError::new(codes::UNKNOWN_NAME, span, format!("unknown function `{name}`"))))
+}
+
+/// Slot `i`, or an absent argument when the table declares fewer parameters.
+fn sl(slots: &[Slot], i: usize) -> &Slot {
+    const NONE: &Slot = &None;
+    slots.get(i).unwrap_or(NONE)
+}
+
+/// A required argument (the table marks it so, and `bind` checked it is there).
+fn req<'s>(ctx: &mut Ctx, slot: &'s Slot, span: Span) -> EResult<(&'s Value, Span)> {
+    match slot {
+        Some((v, s)) => Ok((v, *s)),
+        None => Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, "a required argument is missing"))),
+    }
 }
 
 fn tensor(ctx: &mut Ctx, slot: &Slot) -> EResult<ValueId> {
-    let (v, s) = req(slot);
+    let (v, s) = req(ctx, slot, Span::default())?;
     match v {
         Value::Tensor(t) => Ok(*t),
         other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a tensor, found {}", other.kind())))),
@@ -235,7 +261,7 @@ fn axis_arg(ctx: &mut Ctx, slot: &Slot, default: i64, rank: usize, span: Span) -
 
 /// A shape given as a list of dimensions (ints, `B`, expressions) or as `shape(x)`.
 fn shape_arg(ctx: &mut Ctx, slot: &Slot) -> EResult<Vec<Dim>> {
-    let (v, s) = req(slot);
+    let (v, s) = req(ctx, slot, Span::default())?;
     match v {
         Value::List(items) | Value::Tuple(items) => {
             let items = items.clone();
@@ -265,7 +291,7 @@ fn dtype_arg(ctx: &mut Ctx, slot: &Slot, default: DType) -> EResult<DType> {
 }
 
 fn list_of_tensors(ctx: &mut Ctx, slot: &Slot) -> EResult<Vec<ValueId>> {
-    let (v, s) = req(slot);
+    let (v, s) = req(ctx, slot, Span::default())?;
     match v {
         Value::List(items) | Value::Tuple(items) if !items.is_empty() => {
             let items = items.clone();
@@ -290,9 +316,9 @@ fn reshape(ctx: &mut Ctx, x: ValueId, shape: Vec<Dim>, span: Span) -> EResult<Va
 }
 
 fn reduce(ctx: &mut Ctx, op: ReduceOp, slots: &[Slot], span: Span) -> EResult<Value> {
-    let x = tensor(ctx, &slots[0])?;
+    let x = tensor(ctx, sl(&slots, 0))?;
     let rank = ctx.ty(x).rank();
-    let axes: Vec<usize> = match &slots[1] {
+    let axes: Vec<usize> = match sl(&slots, 1) {
         None => (0..rank).collect(),
         Some((Value::Int(a), s)) => vec![normalize_axis(ctx, *a, rank, *s)?],
         Some((Value::List(items) | Value::Tuple(items), s)) => {
@@ -310,14 +336,14 @@ fn reduce(ctx: &mut Ctx, op: ReduceOp, slots: &[Slot], span: Span) -> EResult<Va
         }
         Some((v, s)) => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("axis must be an int or a list of ints, found {}", v.kind())))),
     };
-    let keepdims = boolean(ctx, &slots[2], false)?;
+    let keepdims = boolean(ctx, sl(&slots, 2), false)?;
     Ok(Value::Tensor(ctx.add(Op::Reduce { op, axes, keepdims }, &[x], span)?))
 }
 
 /// Applies a binary tensor operation with the same coercions as the operators.
 fn binary(ctx: &mut Ctx, op: BinaryOp, a: &Slot, b: &Slot, span: Span) -> EResult<Value> {
-    let (av, aspan) = req(a);
-    let (bv, bspan) = req(b);
+    let (av, aspan) = req(ctx, a, span)?;
+    let (bv, bspan) = req(ctx, b, span)?;
     let dtype = match (av, bv) {
         (Value::Tensor(t), _) | (_, Value::Tensor(t)) => ctx.ty(*t).dtype,
         _ => {
@@ -368,9 +394,10 @@ fn fold_unary(op: UnaryOp, x: f64) -> f64 {
 }
 
 pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, callee_span: Span) -> EResult<Value> {
+    let def = op_def(ctx, name, callee_span)?;
     if let Some(&(_, op)) = UNARY.iter().find(|(n, _)| *n == name) {
-        let s = bind(ctx, name, &["x"], args, span)?;
-        let (v, vs) = req(&s[0]);
+        let s = bind(ctx, def, args, span)?;
+        let (v, vs) = req(ctx, sl(&s, 0), span)?;
         return match v {
             Value::Tensor(t) => Ok(Value::Tensor(ctx.add(Op::Unary(op), &[*t], span)?)),
             Value::Int(_) | Value::Float(_) if op != UnaryOp::Gelu => Ok(Value::Float(fold_unary(op, v.as_f64().ok_or(Stop)?))),
@@ -379,8 +406,8 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
     }
     match name {
         "identity" | "stop_gradient" => {
-            let s = bind(ctx, name, &["x"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             if name == "identity" {
                 Ok(Value::Tensor(x))
             } else {
@@ -388,50 +415,50 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             }
         }
         "straight_through" => {
-            let s = bind(ctx, name, &["forward", "backward"], args, span)?;
-            let (f, b) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?);
+            let s = bind(ctx, def, args, span)?;
+            let (f, b) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?);
             Ok(Value::Tensor(ctx.add(Op::StraightThrough, &[f, b], span)?))
         }
         "maximum" | "minimum" => {
-            let s = bind(ctx, name, &["a", "b"], args, span)?;
+            let s = bind(ctx, def, args, span)?;
             let op = if name == "maximum" { BinaryOp::Maximum } else { BinaryOp::Minimum };
-            binary(ctx, op, &s[0], &s[1], span)
+            binary(ctx, op, sl(&s, 0), sl(&s, 1), span)
         }
         "matmul" => {
-            let s = bind(ctx, name, &["a", "b"], args, span)?;
-            let (a, b) = (req(&s[0]), req(&s[1]));
+            let s = bind(ctx, def, args, span)?;
+            let (a, b) = (req(ctx, sl(&s, 0), span)?, req(ctx, sl(&s, 1), span)?);
             eval_binary(ctx, AstBin::MatMul, (a.0.clone(), a.1), (b.0.clone(), b.1), span)
         }
         "where" => {
-            let s = bind(ctx, name, &["cond", "a", "b"], args, span)?;
-            let c = tensor(ctx, &s[0])?;
-            let dtype = match (&s[1], &s[2]) {
+            let s = bind(ctx, def, args, span)?;
+            let c = tensor(ctx, sl(&s, 0))?;
+            let dtype = match (sl(&s, 1), sl(&s, 2)) {
                 (Some((Value::Tensor(t), _)), _) | (_, Some((Value::Tensor(t), _))) => ctx.ty(*t).dtype,
                 _ => DType::F32,
             };
-            let (av, asp) = req(&s[1]);
+            let (av, asp) = req(ctx, sl(&s, 1), span)?;
             let a = as_tensor(ctx, &av.clone(), dtype, asp)?;
-            let (bv, bsp) = req(&s[2]);
+            let (bv, bsp) = req(ctx, sl(&s, 2), span)?;
             let b = as_tensor(ctx, &bv.clone(), dtype, bsp)?;
             Ok(Value::Tensor(ctx.add(Op::Where, &[c, a, b], span)?))
         }
         "clamp" => {
-            let s = bind(ctx, name, &["x", "lo", "hi"], args, span)?;
-            let lower = binary(ctx, BinaryOp::Maximum, &s[0], &s[1], span)?;
+            let s = bind(ctx, def, args, span)?;
+            let lower = binary(ctx, BinaryOp::Maximum, sl(&s, 0), sl(&s, 1), span)?;
             let lower_slot = Some((lower, span));
-            binary(ctx, BinaryOp::Minimum, &lower_slot, &s[2], span)
+            binary(ctx, BinaryOp::Minimum, &lower_slot, sl(&s, 2), span)
         }
         "cast" => {
-            let s = bind(ctx, name, &["x", "dtype"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
-            let to = dtype_arg(ctx, &s[1], DType::F32)?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
+            let to = dtype_arg(ctx, sl(&s, 1), DType::F32)?;
             if ctx.ty(x).dtype == to {
                 return Ok(Value::Tensor(x));
             }
             Ok(Value::Tensor(ctx.add(Op::Cast { to }, &[x], span)?))
         }
         "sum" | "mean" | "max" | "min" => {
-            let s = bind(ctx, name, &["x", "axis?", "keepdims?"], args, span)?;
+            let s = bind(ctx, def, args, span)?;
             let op = match name {
                 "sum" => ReduceOp::Sum,
                 "mean" => ReduceOp::Mean,
@@ -441,43 +468,43 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             reduce(ctx, op, &s, span)
         }
         "argmax" | "argmin" => {
-            let s = bind(ctx, name, &["x", "axis?", "keepdims?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[1], -1, rank, span)?;
-            let keepdims = boolean(ctx, &s[2], false)?;
+            let axis = axis_arg(ctx, sl(&s, 1), -1, rank, span)?;
+            let keepdims = boolean(ctx, sl(&s, 2), false)?;
             Ok(Value::Tensor(ctx.add(Op::ArgReduce { max: name == "argmax", axis, keepdims }, &[x], span)?))
         }
         "conv2d" => {
-            let s = bind(ctx, name, &["x", "w", "stride?", "padding?", "groups?"], args, span)?;
-            let (x, w) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?);
-            let stride = pair(ctx, &s[2], 1, "stride")?;
-            let padding = pair(ctx, &s[3], 0, "padding")?;
-            let groups = usize_arg(ctx, &s[4], 1, "groups")?;
+            let s = bind(ctx, def, args, span)?;
+            let (x, w) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?);
+            let stride = pair(ctx, sl(&s, 2), 1, "stride")?;
+            let padding = pair(ctx, sl(&s, 3), 0, "padding")?;
+            let groups = usize_arg(ctx, sl(&s, 4), 1, "groups")?;
             Ok(Value::Tensor(ctx.add(Op::Conv2d { stride, padding, groups }, &[x, w], span)?))
         }
         "conv_transpose2d" => {
-            let s = bind(ctx, name, &["x", "w", "stride?", "padding?", "output_padding?", "groups?"], args, span)?;
-            let (x, w) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?);
-            let stride = pair(ctx, &s[2], 1, "stride")?;
-            let padding = pair(ctx, &s[3], 0, "padding")?;
-            let output_padding = pair(ctx, &s[4], 0, "output_padding")?;
-            let groups = usize_arg(ctx, &s[5], 1, "groups")?;
+            let s = bind(ctx, def, args, span)?;
+            let (x, w) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?);
+            let stride = pair(ctx, sl(&s, 2), 1, "stride")?;
+            let padding = pair(ctx, sl(&s, 3), 0, "padding")?;
+            let output_padding = pair(ctx, sl(&s, 4), 0, "output_padding")?;
+            let groups = usize_arg(ctx, sl(&s, 5), 1, "groups")?;
             Ok(Value::Tensor(ctx.add(Op::ConvTranspose2d { stride, padding, output_padding, groups }, &[x, w], span)?))
         }
         "avg_pool2d" | "max_pool2d" => {
-            let s = bind(ctx, name, &["x", "kernel", "stride?", "padding?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
-            let kernel = pair(ctx, &s[1], 1, "kernel")?;
-            let stride = if s[2].is_some() { pair(ctx, &s[2], 1, "stride")? } else { kernel };
-            let padding = pair(ctx, &s[3], 0, "padding")?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
+            let kernel = pair(ctx, sl(&s, 1), 1, "kernel")?;
+            let stride = if sl(&s, 2).is_some() { pair(ctx, sl(&s, 2), 1, "stride")? } else { kernel };
+            let padding = pair(ctx, sl(&s, 3), 0, "padding")?;
             let kind = if name == "avg_pool2d" { PoolKind::Avg } else { PoolKind::Max };
             Ok(Value::Tensor(ctx.add(Op::Pool2d { kind, kernel, stride, padding }, &[x], span)?))
         }
         "reshape" => {
-            let s = bind(ctx, name, &["x", "shape"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
-            let (sv, sspan) = req(&s[1]);
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
+            let (sv, sspan) = req(ctx, sl(&s, 1), span)?;
             let items = match sv {
                 Value::List(items) | Value::Tuple(items) => items.clone(),
                 other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, sspan, format!("expected a shape list, found {}", other.kind())))),
@@ -517,20 +544,20 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(reshape(ctx, x, shape, span)?))
         }
         "flatten" => {
-            let s = bind(ctx, name, &["x", "start?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let t = ctx.ty(x).clone();
-            let start = axis_arg(ctx, &s[1], 1, t.rank().max(1), span)?;
+            let start = axis_arg(ctx, sl(&s, 1), 1, t.rank().max(1), span)?;
             let rest = t.shape[start..].iter().try_fold(Dim::constant(1), |acc, d| acc.checked_mul(d)).ok_or(Stop)?;
             let mut shape = t.shape[..start].to_vec();
             shape.push(rest);
             Ok(Value::Tensor(reshape(ctx, x, shape, span)?))
         }
         "transpose" => {
-            let s = bind(ctx, name, &["x", "perm?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let perm: Vec<usize> = match &s[1] {
+            let perm: Vec<usize> = match sl(&s, 1) {
                 None => (0..rank).rev().collect(),
                 Some((Value::List(items) | Value::Tuple(items), ps)) => {
                     let items = items.clone();
@@ -548,9 +575,9 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(ctx.add(Op::Transpose { perm }, &[x], span)?))
         }
         "broadcast_to" => {
-            let s = bind(ctx, name, &["x", "shape"], args, span)?;
-            let (v, vs) = req(&s[0]);
-            let shape = shape_arg(ctx, &s[1])?;
+            let s = bind(ctx, def, args, span)?;
+            let (v, vs) = req(ctx, sl(&s, 0), span)?;
+            let shape = shape_arg(ctx, sl(&s, 1))?;
             let dtype = match v {
                 Value::Tensor(t) => ctx.ty(*t).dtype,
                 _ => DType::F32,
@@ -560,20 +587,20 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(ctx.add_with_type(Op::BroadcastTo, &[x], ty, span)?))
         }
         "concat" => {
-            let s = bind(ctx, name, &["tensors", "axis?"], args, span)?;
-            let xs = list_of_tensors(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let xs = list_of_tensors(ctx, sl(&s, 0))?;
             let rank = ctx.ty(xs[0]).rank();
-            let axis = axis_arg(ctx, &s[1], 0, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 1), 0, rank, span)?;
             if xs.len() == 1 {
                 return Ok(Value::Tensor(xs[0]));
             }
             Ok(Value::Tensor(ctx.add(Op::Concat { axis }, &xs, span)?))
         }
         "stack" => {
-            let s = bind(ctx, name, &["tensors", "axis?"], args, span)?;
-            let xs = list_of_tensors(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let xs = list_of_tensors(ctx, sl(&s, 0))?;
             let rank = ctx.ty(xs[0]).rank();
-            let axis = axis_arg(ctx, &s[1], 0, rank + 1, span)?;
+            let axis = axis_arg(ctx, sl(&s, 1), 0, rank + 1, span)?;
             let mut expanded = Vec::with_capacity(xs.len());
             for x in xs {
                 let mut shape = ctx.ty(x).shape.clone();
@@ -586,15 +613,15 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(ctx.add(Op::Concat { axis }, &expanded, span)?))
         }
         "split" => {
-            let s = bind(ctx, name, &["x", "parts", "axis?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[2], -1, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 2), -1, rank, span)?;
             let len = match ctx.ty(x).shape[axis].as_const() {
                 Some(n) => n,
                 None => return Err(ctx.error(ExpandError::new(codes::BAD_AXIS, span, "split needs an axis of fixed size (not the batch)"))),
             };
-            let (pv, ps) = req(&s[1]);
+            let (pv, ps) = req(ctx, sl(&s, 1), span)?;
             let sizes: Vec<i64> = match pv {
                 Value::Int(n) if *n > 0 && len % n == 0 => vec![len / n; *n as usize],
                 Value::Int(n) => {
@@ -625,15 +652,15 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tuple(parts))
         }
         "slice" => {
-            let s = bind(ctx, name, &["x", "axis", "start", "end", "step?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[1], 0, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 3), -1, rank, span)?;
             let len = match ctx.ty(x).shape[axis].as_const() {
                 Some(n) => n,
                 None => return Err(ctx.error(ExpandError::new(codes::BAD_AXIS, span, "slice needs an axis of fixed size (not the batch)"))),
             };
-            let (a, b, st) = (int(ctx, &s[2], 0)?, int(ctx, &s[3], len)?, int(ctx, &s[4], 1)?);
+            let (a, b, st) = (int(ctx, sl(&s, 1), 0)?, int(ctx, sl(&s, 2), len)?, int(ctx, sl(&s, 4), 1)?);
             let clamp = |i: i64| if i < 0 { (i + len).max(0) } else { i.min(len) };
             let (a, b) = (clamp(a), clamp(b).max(clamp(a)));
             if st <= 0 {
@@ -642,10 +669,10 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(ctx.add(Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize }, &[x], span)?))
         }
         "pad" => {
-            let s = bind(ctx, name, &["x", "pads", "value?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let (pv, ps) = req(&s[1]);
+            let (pv, ps) = req(ctx, sl(&s, 1), span)?;
             let items = match pv {
                 Value::List(items) | Value::Tuple(items) => items.clone(),
                 other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, ps, format!("pads must be a list of [before, after] pairs, found {}", other.kind())))),
@@ -659,90 +686,90 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
                 let p = pair(ctx, &Some((it, ps)), 0, "padding")?;
                 pads[first + i] = (p[0], p[1]);
             }
-            let value = match &s[2] {
+            let value = match sl(&s, 2) {
                 None => 0.0,
                 slot => number(ctx, slot, span)?,
             };
             Ok(Value::Tensor(ctx.add(Op::Pad { pads, value }, &[x], span)?))
         }
         "one_hot" => {
-            let s = bind(ctx, name, &["idx", "n"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
-            let n = usize_arg(ctx, &s[1], 0, "n")?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
+            let n = usize_arg(ctx, sl(&s, 1), 0, "n")?;
             Ok(Value::Tensor(ctx.add(Op::OneHot { n }, &[x], span)?))
         }
         "gather" => {
-            let s = bind(ctx, name, &["x", "idx", "axis"], args, span)?;
-            let (x, idx) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?);
+            let s = bind(ctx, def, args, span)?;
+            let (x, idx) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?);
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[2], 0, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 2), 0, rank, span)?;
             Ok(Value::Tensor(ctx.add(Op::Gather { axis }, &[x, idx], span)?))
         }
         "scatter_add" => {
-            let s = bind(ctx, name, &["x", "idx", "values", "axis"], args, span)?;
-            let (x, idx, v) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?, tensor(ctx, &s[2])?);
+            let s = bind(ctx, def, args, span)?;
+            let (x, idx, v) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?, tensor(ctx, sl(&s, 2))?);
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[3], 0, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 3), 0, rank, span)?;
             Ok(Value::Tensor(ctx.add(Op::ScatterAdd { axis }, &[x, idx, v], span)?))
         }
         "embedding" => {
-            let s = bind(ctx, name, &["table", "idx"], args, span)?;
-            let (table, idx) = (tensor(ctx, &s[0])?, tensor(ctx, &s[1])?);
+            let s = bind(ctx, def, args, span)?;
+            let (table, idx) = (tensor(ctx, sl(&s, 0))?, tensor(ctx, sl(&s, 1))?);
             Ok(Value::Tensor(embedding(ctx, table, idx, span)?))
         }
         "topk" => {
-            let s = bind(ctx, name, &["x", "k", "axis?"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[2], -1, rank, span)?;
-            let k = usize_arg(ctx, &s[1], 0, "k")?;
+            let axis = axis_arg(ctx, sl(&s, 2), -1, rank, span)?;
+            let k = usize_arg(ctx, sl(&s, 1), 0, "k")?;
             let indices = ctx.add(Op::TopKIndices { k, axis }, &[x], span)?;
             let values = ctx.add(Op::Gather { axis }, &[x, indices], span)?;
             Ok(Value::Record(vec![("values".into(), Value::Tensor(values)), ("indices".into(), Value::Tensor(indices))]))
         }
         "zeros" | "ones" => {
-            let s = bind(ctx, name, &["shape", "dtype?"], args, span)?;
-            let shape = shape_arg(ctx, &s[0])?;
-            let dtype = dtype_arg(ctx, &s[1], DType::F32)?;
+            let s = bind(ctx, def, args, span)?;
+            let shape = shape_arg(ctx, sl(&s, 0))?;
+            let dtype = dtype_arg(ctx, sl(&s, 1), DType::F32)?;
             let value = if name == "zeros" { 0.0 } else { 1.0 };
             Ok(Value::Tensor(ctx.add_with_type(Op::Full { value }, &[], TensorType::new(dtype, shape), span)?))
         }
         "full" => {
-            let s = bind(ctx, name, &["shape", "value", "dtype?"], args, span)?;
-            let shape = shape_arg(ctx, &s[0])?;
-            let value = number(ctx, &s[1], span)?;
-            let dtype = dtype_arg(ctx, &s[2], DType::F32)?;
+            let s = bind(ctx, def, args, span)?;
+            let shape = shape_arg(ctx, sl(&s, 0))?;
+            let value = number(ctx, sl(&s, 1), span)?;
+            let dtype = dtype_arg(ctx, sl(&s, 2), DType::F32)?;
             Ok(Value::Tensor(ctx.add_with_type(Op::Full { value }, &[], TensorType::new(dtype, shape), span)?))
         }
         "normal" => {
-            let s = bind(ctx, name, &["shape", "mean?", "std?"], args, span)?;
-            let shape = shape_arg(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let shape = shape_arg(ctx, sl(&s, 0))?;
             let site = ctx.fresh_site();
             let mut z = random(ctx, Op::RandomNormal { site }, shape, span)?;
-            if s[2].is_some() {
-                let std = number(ctx, &s[2], span)?;
+            if sl(&s, 2).is_some() {
+                let std = number(ctx, sl(&s, 2), span)?;
                 let c = as_tensor(ctx, &Value::Float(std), DType::F32, span)?;
                 z = ctx.add(Op::Binary(BinaryOp::Mul), &[z, c], span)?;
             }
-            if s[1].is_some() {
-                let mean = number(ctx, &s[1], span)?;
+            if sl(&s, 1).is_some() {
+                let mean = number(ctx, sl(&s, 1), span)?;
                 let c = as_tensor(ctx, &Value::Float(mean), DType::F32, span)?;
                 z = ctx.add(Op::Binary(BinaryOp::Add), &[z, c], span)?;
             }
             Ok(Value::Tensor(z))
         }
         "uniform" => {
-            let s = bind(ctx, name, &["shape", "lo?", "hi?"], args, span)?;
-            let shape = shape_arg(ctx, &s[0])?;
-            let lo = if s[1].is_some() { number(ctx, &s[1], span)? } else { 0.0 };
-            let hi = if s[2].is_some() { number(ctx, &s[2], span)? } else { 1.0 };
+            let s = bind(ctx, def, args, span)?;
+            let shape = shape_arg(ctx, sl(&s, 0))?;
+            let lo = if sl(&s, 1).is_some() { number(ctx, sl(&s, 1), span)? } else { 0.0 };
+            let hi = if sl(&s, 2).is_some() { number(ctx, sl(&s, 2), span)? } else { 1.0 };
             let site = ctx.fresh_site();
             Ok(Value::Tensor(random(ctx, Op::RandomUniform { site, lo, hi }, shape, span)?))
         }
         "bernoulli" => {
-            let s = bind(ctx, name, &["shape", "p"], args, span)?;
-            let shape = shape_arg(ctx, &s[0])?;
-            let p = number(ctx, &s[1], span)?;
+            let s = bind(ctx, def, args, span)?;
+            let shape = shape_arg(ctx, sl(&s, 0))?;
+            let p = number(ctx, sl(&s, 1), span)?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("bernoulli probability must be in [0, 1], found {p}"))));
             }
@@ -750,25 +777,25 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             Ok(Value::Tensor(random(ctx, Op::Bernoulli { site, p }, shape, span)?))
         }
         "shape" => {
-            let s = bind(ctx, name, &["x"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             Ok(Value::List(ctx.ty(x).shape.iter().cloned().map(Value::from_dim).collect()))
         }
         "dim" => {
-            let s = bind(ctx, name, &["x", "axis"], args, span)?;
-            let x = tensor(ctx, &s[0])?;
+            let s = bind(ctx, def, args, span)?;
+            let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
-            let axis = axis_arg(ctx, &s[1], 0, rank, span)?;
+            let axis = axis_arg(ctx, sl(&s, 1), 0, rank, span)?;
             Ok(Value::from_dim(ctx.ty(x).shape[axis].clone()))
         }
         "len" => {
-            let s = bind(ctx, name, &["list"], args, span)?;
-            match req(&s[0]) {
+            let s = bind(ctx, def, args, span)?;
+            match req(ctx, sl(&s, 0), span)? {
                 (Value::List(items) | Value::Tuple(items), _) => Ok(Value::Int(items.len() as i64)),
                 (v, vs) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, vs, format!("`len` expects a list, found {}", v.kind())))),
             }
         }
-        _ => Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, callee_span, format!("unknown function `{name}`")))),
+        _ => Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, callee_span, format!("`{name}` is not an operation")))),
     }
 }
 

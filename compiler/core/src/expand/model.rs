@@ -288,6 +288,8 @@ fn expand_entry(
                 )));
             }
         }
+        // Names whose definition failed stay silent in the decoder too (no cascades).
+        frame.scopes[0].poisoned = ctx.frame_ref().scopes[0].poisoned.clone();
         frame.hidden = encoder_names.clone();
         if reads_inputs {
             for m in &model.members {

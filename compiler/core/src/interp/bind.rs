@@ -1,8 +1,9 @@
 //! Binding a function's inputs: the batch size, the source values, the seed and the step.
 //!
 //! Algorithm:
-//! 1. The sources are the function's declared inputs in signature order, then any other
-//!    `input`/`param` node of the graph (an `input` by its name, a `param` as `param:<name>`).
+//! 1. The sources are the function's declared inputs in signature order (all required, used
+//!    or not, as the runtime's signature promises), then any other live `input`/`param` node
+//!    of the graph (an `input` by its name, a `param` as `param:<name>`).
 //! 2. `B` is solved from the first dimension, in that order, declared as exactly `k*B`:
 //!    `B = size / k` (a size that is not a multiple of `k` is an error naming the input). When
 //!    no source fixes `B`, `RunContext::batch` does; when both do, they must agree.
@@ -18,7 +19,7 @@ use super::{Precision, RunContext};
 use hg_abi::{DType, names};
 use hg_ir::{Dim, Function, Op, TensorType, ValueId};
 use hg_runtime::{NamedTensors, Tensor, TensorData};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The largest integer magnitude f64 holds exactly (2^53).
 pub const EXACT_INT: f64 = 9_007_199_254_740_992.0;
@@ -59,8 +60,8 @@ fn source_key(op: &Op) -> Option<String> {
     }
 }
 
-/// Sources in binding order: declared inputs first, then unlisted input/param nodes.
-fn sources(f: &Function) -> Result<Vec<(String, ValueId)>, InterpError> {
+/// Sources in binding order: declared inputs first, then unlisted live input/param nodes.
+fn sources(f: &Function, live: &HashSet<ValueId>) -> Result<Vec<(String, ValueId)>, InterpError> {
     let mut out: Vec<(String, ValueId)> = Vec::new();
     for (name, v) in &f.inputs {
         let node = f.graph.node_weight(v.0);
@@ -73,7 +74,7 @@ fn sources(f: &Function) -> Result<Vec<(String, ValueId)>, InterpError> {
         out.push((name.clone(), *v));
     }
     for v in f.values() {
-        if out.iter().any(|(_, w)| *w == v) {
+        if !live.contains(&v) || out.iter().any(|(_, w)| *w == v) {
             continue;
         }
         if let Some(key) = source_key(f.op(v)) {
@@ -163,8 +164,14 @@ fn scalar_u64(inputs: &NamedTensors, name: &str, default: u64) -> Result<u64, In
     })
 }
 
-pub fn bind_inputs(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Result<Bound, InterpError> {
-    let sources = sources(f)?;
+/// Binds the inputs of `f`; `live` are the values some output needs.
+pub fn bind_inputs(
+    f: &Function,
+    inputs: &NamedTensors,
+    ctx: &RunContext,
+    live: &HashSet<ValueId>,
+) -> Result<Bound, InterpError> {
+    let sources = sources(f, live)?;
     let mut found: Vec<(&str, &TensorType, &Tensor)> = Vec::with_capacity(sources.len());
     for (name, v) in &sources {
         let ty = f.ty(*v);

@@ -23,8 +23,8 @@ pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Re
     if order.len() != f.len() {
         return Err(graph_err("the graph has a cycle".into()));
     }
-    let mut bound = bind_inputs(f, inputs, ctx)?;
     let live = live_values(f);
+    let mut bound = bind_inputs(f, inputs, ctx, &live)?;
     // Remaining reads of each value: one per operand slot of a live user, one per output.
     let mut uses: HashMap<ValueId, usize> = HashMap::new();
     for &v in order.iter().filter(|v| live.contains(v)) {

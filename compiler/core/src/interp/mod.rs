@@ -48,6 +48,8 @@ mod shape_ops;
 #[cfg(test)]
 mod fixtures_tests;
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use erf::{erf, erfc};
