@@ -405,7 +405,7 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
     for m in &model.members {
         match m {
             ModelMember::Loss { value, .. } => {
-                ctx.frame().prefix = "loss".into();
+                ctx.frame().prefix = String::new();
                 ctx.frame().stmt_name = "loss".into();
                 ctx.frame().stmt_calls = 0;
                 let v = eval_expr(ctx, value)?;
@@ -413,7 +413,7 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
                 ctx.f.outputs.push((names::LOSS.to_string(), t));
             }
             ModelMember::Metric { name, value, .. } => {
-                ctx.frame().prefix = format!("metric.{}", name.name);
+                ctx.frame().prefix = "metric".into();
                 ctx.frame().stmt_name = name.name.clone();
                 ctx.frame().stmt_calls = 0;
                 let v = eval_expr(ctx, value)?;

@@ -73,8 +73,9 @@ fn sources(f: &Function, live: &HashSet<ValueId>) -> Result<Vec<(String, ValueId
         }
         out.push((name.clone(), *v));
     }
+    let listed: HashSet<ValueId> = f.inputs.iter().map(|(_, v)| *v).collect();
     for v in f.values() {
-        if !live.contains(&v) || out.iter().any(|(_, w)| *w == v) {
+        if !live.contains(&v) || listed.contains(&v) {
             continue;
         }
         if let Some(key) = source_key(f.op(v)) {
@@ -120,7 +121,13 @@ fn solve_batch(found: &[(&str, &TensorType, &Tensor)]) -> Result<Option<usize>, 
 }
 
 /// Checks one source against its declared type and converts it.
-fn convert(name: &str, ty: &TensorType, t: &Tensor, batch: Option<usize>, precision: Precision) -> Result<Buf, InterpError> {
+fn convert(
+    name: &str,
+    ty: &TensorType,
+    t: &Tensor,
+    batch: Option<usize>,
+    precision: Precision,
+) -> Result<Buf, InterpError> {
     let bad = |reason: String| InterpError::BadInput {
         name: name.to_string(),
         expected: expected(ty, batch),

@@ -32,6 +32,7 @@ impl Buf {
         Ok(Buf { shape: shape.to_vec(), data: vec![value; num_elements(shape)?] })
     }
 
+    #[cfg(test)]
     pub fn scalar(value: f64) -> Buf {
         Buf { shape: Vec::new(), data: vec![value] }
     }
@@ -93,8 +94,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
 
 /// Checks that `from` broadcasts to exactly `to` (numpy `broadcast_to` rules).
 pub fn check_broadcasts_to(from: &[usize], to: &[usize]) -> Result<(), String> {
-    let ok = from.len() <= to.len()
-        && from.iter().zip(&to[to.len() - from.len()..]).all(|(&f, &t)| f == t || f == 1);
+    let ok = from.len() <= to.len() && from.iter().zip(&to[to.len() - from.len()..]).all(|(&f, &t)| f == t || f == 1);
     if ok { Ok(()) } else { Err(format!("shape {} does not broadcast to {}", fmt_shape(from), fmt_shape(to))) }
 }
 

@@ -8,7 +8,7 @@
 //! max pooling goes to the first maximum of each window (the element the forward pass picked,
 //! NaN counting as the maximum as in PyTorch).
 
-use super::buf::{Buf, KernelResult, fmt_shape};
+use super::buf::{Buf, KernelResult, fmt_shape, num_elements};
 
 /// `[N, C, H, W]` of a rank-4 operand.
 fn dims4(x: &Buf, what: &str) -> Result<[usize; 4], String> {
@@ -24,7 +24,7 @@ fn check_positive(v: [usize; 2], what: &str) -> Result<(), String> {
 
 /// Output size of a window sliding over `size` input positions with zero `pad` on both sides.
 fn out_size(size: usize, kernel: usize, stride: usize, pad: usize) -> Result<usize, String> {
-    let padded = size + 2 * pad;
+    let padded = pad.checked_mul(2).and_then(|p| p.checked_add(size)).ok_or("padding overflows")?;
     if padded < kernel {
         return Err(format!("kernel size {kernel} is larger than the padded input size {padded}"));
     }
@@ -40,7 +40,7 @@ fn check_groups(groups: usize, channels: usize, what: &str) -> Result<(), String
     if groups == 0 {
         return Err("groups must be at least 1".into());
     }
-    if channels % groups != 0 {
+    if !channels.is_multiple_of(groups) {
         return Err(format!("{what} ({channels}) is not divisible by groups ({groups})"));
     }
     Ok(())
@@ -65,7 +65,7 @@ pub fn conv2d(x: &Buf, w: &Buf, stride: [usize; 2], padding: [usize; 2], groups:
     let oh = out_size(h, kh, stride[0], padding[0])?;
     let ow = out_size(wd, kw, stride[1], padding[1])?;
     let og = o / groups;
-    let mut out = vec![0.0; n * o * oh * ow];
+    let mut out = vec![0.0; num_elements(&[n, o, oh, ow])?];
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -116,17 +116,18 @@ pub fn conv_transpose2d(
     if h == 0 || wd == 0 {
         return Err(format!("input {} has an empty spatial axis", fmt_shape(&x.shape)));
     }
+    // (len - 1) * s + k + op - 2p, refusing overflow and empty results.
     let size = |len: usize, s: usize, k: usize, op: usize, p: usize| -> Result<usize, String> {
-        ((len - 1) * s + k + op)
-            .checked_sub(2 * p)
+        let full = (len - 1).checked_mul(s).and_then(|v| v.checked_add(k)).and_then(|v| v.checked_add(op));
+        full.and_then(|v| v.checked_sub(p.checked_mul(2)?))
             .filter(|&v| v > 0)
             .ok_or_else(|| format!("padding {padding:?} leaves no output for input {}", fmt_shape(&x.shape)))
     };
     let oh = size(h, stride[0], kh, output_padding[0], padding[0])?;
     let ow = size(wd, stride[1], kw, output_padding[1], padding[1])?;
-    let o = og * groups;
+    let o = og.checked_mul(groups).ok_or("output channels overflow")?;
     let cg = c / groups;
-    let mut out = vec![0.0; n * o * oh * ow];
+    let mut out = vec![0.0; num_elements(&[n, o, oh, ow])?];
     for b in 0..n {
         for ci in 0..c {
             let g = ci / cg;
@@ -185,7 +186,7 @@ pub fn conv2d_weight_grad(
         ));
     }
     let og = o / groups;
-    let mut dw = vec![0.0; o * cg * kh * kw];
+    let mut dw = vec![0.0; num_elements(weight_shape)?];
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -262,8 +263,8 @@ fn window_argmax(
 
 pub fn avg_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> KernelResult {
     let ([n, c, h, w], [oh, ow]) = pool_geometry(x, kernel, stride, padding)?;
-    let area = (kernel[0] * kernel[1]) as f64;
-    let mut out = Vec::with_capacity(n * c * oh * ow);
+    let area = kernel[0] as f64 * kernel[1] as f64;
+    let mut out = Vec::with_capacity(num_elements(&[n, c, oh, ow])?);
     for plane in x.data.chunks(h * w).take(n * c) {
         for y in 0..oh {
             for xo in 0..ow {
@@ -285,7 +286,7 @@ pub fn avg_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usi
 
 pub fn max_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> KernelResult {
     let ([n, c, h, w], [oh, ow]) = pool_geometry(x, kernel, stride, padding)?;
-    let mut out = Vec::with_capacity(n * c * oh * ow);
+    let mut out = Vec::with_capacity(num_elements(&[n, c, oh, ow])?);
     for plane in x.data.chunks(h * w).take(n * c) {
         for y in 0..oh {
             for xo in 0..ow {
@@ -298,13 +299,7 @@ pub fn max_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usi
     Ok(Buf::new(vec![n, c, oh, ow], out))
 }
 
-pub fn max_pool2d_grad(
-    x: &Buf,
-    gy: &Buf,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-) -> KernelResult {
+pub fn max_pool2d_grad(x: &Buf, gy: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> KernelResult {
     let ([n, c, h, w], [oh, ow]) = pool_geometry(x, kernel, stride, padding)?;
     if gy.shape != [n, c, oh, ow] {
         return Err(format!(
@@ -364,6 +359,10 @@ mod tests {
         assert!(conv2d(&x, &w, [1, 1], [0, 0], 0).is_err());
         assert!(conv2d(&x, &ones(&[1, 1, 2, 2]), [1, 1], [0, 0], 2).is_err());
         assert!(conv2d(&iota(&[1, 1, 2]), &w, [1, 1], [0, 0], 1).unwrap_err().contains("rank 4"));
+        // Absurd attributes are errors, not overflows or huge allocations.
+        assert!(conv2d(&x, &w, [1, 1], [usize::MAX / 2, 0], 2).is_err());
+        assert!(conv2d(&x, &w, [1, 1], [1 << 20, 1 << 20], 2).unwrap_err().contains("limit"));
+        assert!(conv_transpose2d(&x, &w, [usize::MAX, 2], [0, 0], [0, 0], 2).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Integer operands are exact values in f64; the evaluator truncates and range-checks the
 //! result, so integer `div` truncates toward zero, and division by zero is an error.
 
-use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes};
+use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, num_elements};
 use super::erf::erfc;
 use hg_ir::{BinaryOp, UnaryOp};
 
@@ -122,6 +122,7 @@ pub fn binary(op: BinaryOp, a: &Buf, b: &Buf, integer: bool) -> KernelResult {
         }
     }
     let shape = broadcast_shapes(&a.shape, &b.shape)?;
+    num_elements(&shape)?;
     let data: Vec<f64> = if a.shape == b.shape {
         a.data.iter().zip(&b.data).map(|(&x, &y)| binary_scalar(op, x, y)).collect()
     } else if b.len() == 1 && b.rank() <= a.rank() {
@@ -141,6 +142,7 @@ pub fn binary(op: BinaryOp, a: &Buf, b: &Buf, integer: bool) -> KernelResult {
 /// `where(cond, a, b)`, the three operands broadcast together.
 pub fn select(cond: &Buf, a: &Buf, b: &Buf) -> KernelResult {
     let shape = broadcast_shapes(&broadcast_shapes(&cond.shape, &a.shape)?, &b.shape)?;
+    num_elements(&shape)?;
     let mc = broadcast_map(&cond.shape, &shape);
     let ma = broadcast_map(&a.shape, &shape);
     let mb = broadcast_map(&b.shape, &shape);
@@ -183,7 +185,8 @@ mod tests {
 
     #[test]
     fn round_is_half_to_even() {
-        let r: Vec<f64> = [0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].iter().map(|&x| unary_scalar(UnaryOp::Round, x)).collect();
+        let r: Vec<f64> =
+            [0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].iter().map(|&x| unary_scalar(UnaryOp::Round, x)).collect();
         assert_eq!(r, vec![0.0, 2.0, 2.0, -0.0, -2.0, 2.0, 3.0]);
     }
 
@@ -221,6 +224,10 @@ mod tests {
         assert_eq!(p.shape, vec![1, 3]);
         assert_eq!(p.data, vec![20.0, 40.0, 60.0]);
         assert!(binary(BinaryOp::Add, &buf(&[2], &[1.0, 2.0]), &b, false).is_err());
+        // An outer sum far beyond the interpreter's size limit is an error, not an abort.
+        let col = Buf::new(vec![1 << 17, 1], vec![0.0; 1 << 17]);
+        let row = Buf::new(vec![1, 1 << 17], vec![0.0; 1 << 17]);
+        assert!(binary(BinaryOp::Add, &col, &row, false).unwrap_err().contains("limit"));
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Re
             let int_operands = operands.first().is_some_and(|o| f.ty(*o).dtype.is_int());
             evaluate(v, node, args, owned, int_operands, &mut bound, ctx.precision)
         };
-        let result = result.map_err(|message| InterpError::Op { node: v, op: node.op.mnemonic(), span: node.span, message })?;
+        let result =
+            result.map_err(|message| InterpError::Op { node: v, op: node.op.mnemonic(), span: node.span, message })?;
         for o in &operands {
             if let Some(u) = uses.get_mut(o) {
                 *u -= 1;
@@ -68,7 +69,8 @@ pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Re
     let mut out = NamedTensors::new();
     for (name, v) in &f.outputs {
         let buf = &values[v];
-        let dtype = if ctx.precision == Precision::F64 && f.ty(*v).dtype.is_float() { DType::F64 } else { f.ty(*v).dtype };
+        let dtype =
+            if ctx.precision == Precision::F64 && f.ty(*v).dtype.is_float() { DType::F64 } else { f.ty(*v).dtype };
         let t = Tensor::from_f64_values(dtype, buf.shape.clone(), &buf.data)
             .map_err(|e| graph_err(format!("output `{name}`: {e}")))?;
         out.insert(name.clone(), t);
@@ -132,11 +134,13 @@ fn evaluate(
         Op::Conv2dWeightGrad { stride, padding, groups } => {
             conv::conv2d_weight_grad(a(0), a(1), &declared, *stride, *padding, *groups)?
         }
-        Op::Pool2d { kind: PoolKind::Avg, kernel, stride, padding } => conv::avg_pool2d(a(0), *kernel, *stride, *padding)?,
-        Op::Pool2d { kind: PoolKind::Max, kernel, stride, padding } => conv::max_pool2d(a(0), *kernel, *stride, *padding)?,
-        Op::MaxPool2dGrad { kernel, stride, padding } => {
-            conv::max_pool2d_grad(a(0), a(1), *kernel, *stride, *padding)?
+        Op::Pool2d { kind: PoolKind::Avg, kernel, stride, padding } => {
+            conv::avg_pool2d(a(0), *kernel, *stride, *padding)?
         }
+        Op::Pool2d { kind: PoolKind::Max, kernel, stride, padding } => {
+            conv::max_pool2d(a(0), *kernel, *stride, *padding)?
+        }
+        Op::MaxPool2dGrad { kernel, stride, padding } => conv::max_pool2d_grad(a(0), a(1), *kernel, *stride, *padding)?,
         Op::Reshape => shape_ops::reshape(owned.unwrap_or_else(|| a(0).clone()), &declared)?,
         Op::Transpose { perm } => shape_ops::transpose(a(0), perm)?,
         Op::BroadcastTo => shape_ops::broadcast_to(a(0), &declared)?,
@@ -177,7 +181,8 @@ pub fn conform(data: &mut [f64], dtype: DType, precision: Precision) -> Result<(
             }
         }
         DType::I32 | DType::I64 => {
-            let (lo, hi) = if dtype == DType::I32 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-EXACT_INT, EXACT_INT) };
+            let (lo, hi) =
+                if dtype == DType::I32 { (f64::from(i32::MIN), f64::from(i32::MAX)) } else { (-EXACT_INT, EXACT_INT) };
             for x in data.iter_mut() {
                 if !x.is_finite() {
                     return Err(format!("the {dtype} result holds {x}, which is not an integer"));
@@ -185,7 +190,11 @@ pub fn conform(data: &mut [f64], dtype: DType, precision: Precision) -> Result<(
                 // `+ 0.0` turns -0 into 0.
                 let t = x.trunc() + 0.0;
                 if t < lo || t > hi {
-                    let range = if dtype == DType::I32 { "the i32 range" } else { "±2^53, the interpreter's exact integer range" };
+                    let range = if dtype == DType::I32 {
+                        "the i32 range"
+                    } else {
+                        "±2^53, the interpreter's exact integer range"
+                    };
                     return Err(format!("the {dtype} result holds {t}, outside {range}"));
                 }
                 *x = t;

@@ -83,7 +83,8 @@ impl Executable for Interpreter {
             if self.precision == Precision::F64 && ty.dtype.is_float() { DType::F64 } else { ty.dtype }
         };
         let inputs = f.inputs.iter().map(|(n, v)| Self::spec(n, f.ty(*v), f.ty(*v).dtype)).collect::<Option<_>>()?;
-        let outputs = f.outputs.iter().map(|(n, v)| Self::spec(n, f.ty(*v), out_dtype(f.ty(*v)))).collect::<Option<_>>()?;
+        let outputs =
+            f.outputs.iter().map(|(n, v)| Self::spec(n, f.ty(*v), out_dtype(f.ty(*v)))).collect::<Option<_>>()?;
         Some(EntrySignature { name: f.name.clone(), inputs, outputs })
     }
 

@@ -64,16 +64,20 @@ fn op_of(v: &Value) -> Op {
     let keepdims = || v["keepdims"].as_bool().expect("keepdims");
     match kind {
         "matmul" => Op::MatMul,
-        "conv2d" => Op::Conv2d { stride: pair(&v["stride"]), padding: pair(&v["padding"]), groups: usize_of(&v["groups"]) },
+        "conv2d" => {
+            Op::Conv2d { stride: pair(&v["stride"]), padding: pair(&v["padding"]), groups: usize_of(&v["groups"]) }
+        }
         "conv_transpose2d" => Op::ConvTranspose2d {
             stride: pair(&v["stride"]),
             padding: pair(&v["padding"]),
             output_padding: pair(&v["output_padding"]),
             groups: usize_of(&v["groups"]),
         },
-        "conv2d_weight_grad" => {
-            Op::Conv2dWeightGrad { stride: pair(&v["stride"]), padding: pair(&v["padding"]), groups: usize_of(&v["groups"]) }
-        }
+        "conv2d_weight_grad" => Op::Conv2dWeightGrad {
+            stride: pair(&v["stride"]),
+            padding: pair(&v["padding"]),
+            groups: usize_of(&v["groups"]),
+        },
         "avg_pool2d" | "max_pool2d" => Op::Pool2d {
             kind: if kind == "avg_pool2d" { PoolKind::Avg } else { PoolKind::Max },
             kernel: pair(&v["kernel"]),

@@ -20,8 +20,8 @@ fn checked_index(v: f64, idx: &[usize], size: usize, what: &str) -> Result<usize
 /// `scatter_add`, no larger than the values anywhere).
 fn check_index_shape(x: &Buf, idx: &Buf, axis: usize) -> Result<(), String> {
     check_axis(axis, x.rank())?;
-    let fits = idx.rank() == x.rank()
-        && idx.shape.iter().zip(&x.shape).enumerate().all(|(d, (&i, &n))| d == axis || i <= n);
+    let fits =
+        idx.rank() == x.rank() && idx.shape.iter().zip(&x.shape).enumerate().all(|(d, (&i, &n))| d == axis || i <= n);
     if fits {
         Ok(())
     } else {
@@ -40,7 +40,8 @@ pub fn gather(x: &Buf, idx: &Buf, axis: usize) -> KernelResult {
     let mut data = Vec::with_capacity(idx.len());
     walk(&idx.shape, |pos, flat| {
         let i = checked_index(idx.data[flat], pos, x.shape[axis], "index")?;
-        let at: usize = pos.iter().zip(&xs).enumerate().map(|(d, (&p, &s))| if d == axis { i * s } else { p * s }).sum();
+        let at: usize =
+            pos.iter().zip(&xs).enumerate().map(|(d, (&p, &s))| if d == axis { i * s } else { p * s }).sum();
         data.push(x.data[at]);
         Ok(())
     })?;
@@ -62,7 +63,8 @@ pub fn scatter_add(x: &Buf, idx: &Buf, v: &Buf, axis: usize) -> KernelResult {
     let mut out = x.clone();
     walk(&idx.shape, |pos, flat| {
         let i = checked_index(idx.data[flat], pos, x.shape[axis], "index")?;
-        let at: usize = pos.iter().zip(&xs).enumerate().map(|(d, (&p, &s))| if d == axis { i * s } else { p * s }).sum();
+        let at: usize =
+            pos.iter().zip(&xs).enumerate().map(|(d, (&p, &s))| if d == axis { i * s } else { p * s }).sum();
         let from: usize = pos.iter().zip(&vs).map(|(&p, &s)| p * s).sum();
         out.data[at] += v.data[from];
         Ok(())
@@ -138,7 +140,8 @@ mod tests {
         let v = buf(&[2, 3], &[1.0, 2.0, 99.0, 3.0, 4.0, 99.0]);
         let s = scatter_add(&x, &idx, &v, 1).unwrap();
         assert_eq!(s.data, vec![3.0, 0.0, 0.0, 0.0, 4.0, 3.0]);
-        let s0 = scatter_add(&buf(&[2, 2], &[1.0; 4]), &buf(&[1, 2], &[1.0, 0.0]), &buf(&[1, 2], &[5.0, 6.0]), 0).unwrap();
+        let s0 =
+            scatter_add(&buf(&[2, 2], &[1.0; 4]), &buf(&[1, 2], &[1.0, 0.0]), &buf(&[1, 2], &[5.0, 6.0]), 0).unwrap();
         assert_eq!(s0.data, vec![1.0, 7.0, 6.0, 1.0]);
     }
 

@@ -5,7 +5,7 @@
 //! The loop order is i-k-j (a row of the result is accumulated from rows of the right operand)
 //! so the innermost loop runs over contiguous memory; sums accumulate in f64.
 
-use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, fmt_shape};
+use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, fmt_shape, num_elements};
 
 pub fn matmul(a: &Buf, b: &Buf) -> KernelResult {
     if a.rank() == 0 || b.rank() == 0 {
@@ -23,18 +23,16 @@ pub fn matmul(a: &Buf, b: &Buf) -> KernelResult {
     let (m, k) = (a_shape[ra - 2], a_shape[ra - 1]);
     let (k2, n) = (b_shape[rb - 2], b_shape[rb - 1]);
     if k != k2 {
-        return Err(format!(
-            "contracted axes differ: {} @ {} ({k} vs {k2})",
-            fmt_shape(&a.shape),
-            fmt_shape(&b.shape)
-        ));
+        return Err(format!("contracted axes differ: {} @ {} ({k} vs {k2})", fmt_shape(&a.shape), fmt_shape(&b.shape)));
     }
     let (batch_a, batch_b) = (&a_shape[..ra - 2], &b_shape[..rb - 2]);
     let batch = broadcast_shapes(batch_a, batch_b)
         .map_err(|_| format!("batch axes of {} and {} do not broadcast", fmt_shape(&a.shape), fmt_shape(&b.shape)))?;
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    let mut out = vec![0.0; num_elements(&out_shape)?];
     let map_a = broadcast_map(batch_a, &batch);
     let map_b = broadcast_map(batch_b, &batch);
-    let mut out = vec![0.0; map_a.len() * m * n];
     for (bi, (&ia, &ib)) in map_a.iter().zip(&map_b).enumerate() {
         let a_mat = &a.data[ia * m * k..(ia + 1) * m * k];
         let b_mat = &b.data[ib * k * n..(ib + 1) * k * n];

@@ -52,7 +52,10 @@ fn fans(shape: &[usize]) -> Result<(usize, usize), String> {
             (i * receptive, o * receptive)
         }
         _ => {
-            return Err(format!("fan-in and fan-out are defined for rank 2 or more, the shape is {}", fmt_shape(shape)));
+            return Err(format!(
+                "fan-in and fan-out are defined for rank 2 or more, the shape is {}",
+                fmt_shape(shape)
+            ));
         }
     };
     if fan_in == 0 || fan_out == 0 {
@@ -109,18 +112,18 @@ pub fn init_params(params: &[ParamDecl], seed: u64) -> Result<NamedTensors, Inte
             .and_then(|k| PARAM_INIT_SITE_BASE.checked_add(k))
             .filter(|&s| s < RUNTIME_SITES)
             .ok_or_else(|| err("too many parameters to number their random draws".into()))?;
-        let shape: Vec<usize> = p
-            .ty
-            .shape
-            .iter()
-            .map(|d| d.as_const().and_then(|n| usize::try_from(n).ok()))
-            .collect::<Option<_>>()
-            .ok_or_else(|| err(format!("type {} must have fixed, non-negative dimensions", p.ty)))?;
+        let shape: Vec<usize> =
+            p.ty.shape
+                .iter()
+                .map(|d| d.as_const().and_then(|n| usize::try_from(n).ok()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| err(format!("type {} must have fixed, non-negative dimensions", p.ty)))?;
         let random = !matches!(p.init, Init::Zeros | Init::Ones);
         if random && !p.ty.dtype.is_float() {
             return Err(err(format!("`{}` needs a float dtype, the type is {}", p.init, p.ty)));
         }
-        let values = draw_init(&p.init, &shape, DrawSite { seed, step: 0, site }).map_err(|m| err(format!("`{}`: {m}", p.init)))?;
+        let values = draw_init(&p.init, &shape, DrawSite { seed, step: 0, site })
+            .map_err(|m| err(format!("`{}`: {m}", p.init)))?;
         let tensor = Tensor::from_f64_values(p.ty.dtype, shape, &values).map_err(|e| err(e.to_string()))?;
         if out.insert(names::param(&p.name), tensor).is_some() {
             return Err(err("declared twice".into()));

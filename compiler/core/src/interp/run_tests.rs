@@ -40,12 +40,7 @@ fn runs_a_small_model_in_both_precisions() {
     let y = &out["y"];
     assert_eq!((y.dtype(), y.shape()), (DType::F32, &[2usize, 2][..]));
     // Row 0: [1.4 + 0.5, 2 - 0.25]; row 1: [-0.1 + 0.1 + 0.5 = 0.5, 1 - 0.25].
-    let want = [
-        1.0f32 * 0.1 + 2.0 * 0.2 + 3.0 * 0.3 + 0.5,
-        -1.0 + 3.0 - 0.25,
-        -0.1f32 + 0.5 * 0.2 + 0.5,
-        1.0 - 0.25,
-    ];
+    let want = [1.0f32 * 0.1 + 2.0 * 0.2 + 3.0 * 0.3 + 0.5, -1.0 + 3.0 - 0.25, -0.1f32 + 0.5 * 0.2 + 0.5, 1.0 - 0.25];
     let got = y.to_f64_vec();
     for (g, w) in got.iter().zip(want) {
         assert!((g - f64::from(w)).abs() < 1e-6, "{got:?}");
@@ -179,8 +174,10 @@ fn dead_nodes_are_not_evaluated() {
     let mut g = Graph::new();
     let x = g.input("x", DType::F32, "3");
     let idx = g.input("idx", DType::I64, "1");
-    // This gather would fail (index 7 of 3), but no output needs it.
+    // This gather would fail (index 7 of 3), but no output needs it; nor the parameter, so it
+    // need not be given.
     let _dead = g.node(Op::Gather { axis: 0 }, &[x, idx], DType::F32, "1");
+    let _unused = g.node(Op::Param { name: "unused".into() }, &[], DType::F32, "2");
     let y = g.node(Op::Unary(UnaryOp::Neg), &[x], DType::F32, "3");
     g.output("y", y);
     let given = inputs(&[("x", f32s(&[3], &[1.0, 2.0, 3.0])), ("idx", Tensor::from_i64(vec![1], vec![7]).unwrap())]);
@@ -257,7 +254,8 @@ fn integers_stay_exact_and_in_range() {
     let s = g.node(Op::Binary(BinaryOp::Mul), &[a, a], DType::I64, "2");
     g.output("s", s);
     let big = 3_000_000_000i64;
-    let out = run_function(&g.f, &inputs(&[("a", Tensor::from_i64(vec![2], vec![big / 1000, -7]).unwrap())]), &f32_ctx());
+    let out =
+        run_function(&g.f, &inputs(&[("a", Tensor::from_i64(vec![2], vec![big / 1000, -7]).unwrap())]), &f32_ctx());
     assert_eq!(out.unwrap()["s"].data(), &TensorData::I64(vec![(big / 1000) * (big / 1000), 49]));
     let e = run_function(&g.f, &inputs(&[("a", Tensor::from_i64(vec![2], vec![big, 1]).unwrap())]), &f32_ctx());
     assert!(e.unwrap_err().to_string().contains("2^53"));
@@ -312,8 +310,18 @@ fn module() -> Module {
     f.inputs.push(("param:w".into(), w));
     f.inputs.push(("param:b".into(), b));
     let params = vec![
-        hg_ir::ParamDecl { name: "w".into(), ty: ty(DType::F32, "3, 2"), init: hg_ir::Init::GlorotUniform, span: Default::default() },
-        hg_ir::ParamDecl { name: "b".into(), ty: ty(DType::F32, "2"), init: hg_ir::Init::Zeros, span: Default::default() },
+        hg_ir::ParamDecl {
+            name: "w".into(),
+            ty: ty(DType::F32, "3, 2"),
+            init: hg_ir::Init::GlorotUniform,
+            span: Default::default(),
+        },
+        hg_ir::ParamDecl {
+            name: "b".into(),
+            ty: ty(DType::F32, "2"),
+            init: hg_ir::Init::Zeros,
+            span: Default::default(),
+        },
     ];
     Module { model: "tiny".into(), params, functions: vec![f] }
 }

@@ -2,17 +2,15 @@
 //! None of them changes a value; each checks its attributes against the operand's concrete
 //! shape, since the IR's symbolic checks cannot see every run-time size.
 
-use super::buf::{Buf, KernelResult, broadcast_map, check_axis, check_broadcasts_to, fmt_shape, num_elements, split_at_axis, strides, walk};
+use super::buf::{
+    Buf, KernelResult, broadcast_map, check_axis, check_broadcasts_to, fmt_shape, num_elements, split_at_axis, strides,
+    walk,
+};
 
 /// Same elements in row-major order, the given shape (in place: the buffer is taken).
 pub fn reshape(mut x: Buf, shape: &[usize]) -> KernelResult {
     if num_elements(shape)? != x.len() {
-        return Err(format!(
-            "cannot reshape {} ({} elements) to {}",
-            fmt_shape(&x.shape),
-            x.len(),
-            fmt_shape(shape)
-        ));
+        return Err(format!("cannot reshape {} ({} elements) to {}", fmt_shape(&x.shape), x.len(), fmt_shape(shape)));
     }
     x.shape = shape.to_vec();
     Ok(x)

@@ -1,0 +1,56 @@
+//! `hgc ir FILE --stage typed|grad|train`: print the IR of a model at a stage.
+
+use crate::cli::SpecArgs;
+use crate::compile::compile_spec;
+use clap::{Args, ValueEnum};
+use hg_core::autodiff::gradient_function;
+use hg_core::pipeline::{optimizer_config, with_train_step};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Stage {
+    /// Every entry point after expansion, type checking, CSE and DCE.
+    Typed,
+    /// The training forward pass with the gradient of the loss for every parameter.
+    Grad,
+    /// The whole train step: gradients, clipping, schedule and optimizer update.
+    Train,
+}
+
+#[derive(Args, Debug)]
+pub struct IrArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[arg(long, value_enum, default_value = "typed")]
+    pub stage: Stage,
+    /// Print only this entry point's function.
+    #[arg(long, value_name = "ENTRY")]
+    pub entry: Option<String>,
+}
+
+pub fn ir(args: &IrArgs) -> Result<(), i32> {
+    let Some(model) = compile_spec(&args.spec) else { return Err(1) };
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        1
+    };
+    match args.stage {
+        Stage::Typed => match &args.entry {
+            None => print!("{}", model.module),
+            Some(e) => match model.module.function(e) {
+                Some(f) => print!("{f}"),
+                None => return Err(fail(format!("model `{}` has no entry `{e}`", model.module.model))),
+            },
+        },
+        Stage::Grad => {
+            let forward = model.module.function("train").ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
+            let g = gradient_function(forward, &model.module.params).map_err(|e| fail(e.to_string()))?;
+            print!("{g}");
+        }
+        Stage::Train => {
+            let (module, _) = with_train_step(&model, &optimizer_config(&model.train_defaults)).map_err(|d| fail(d.message))?;
+            let f = module.function("train").ok_or_else(|| fail("no train step".into()))?;
+            print!("{f}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! `hgc run FILE ENTRY`: compile a spec in memory and run one entry point on a backend
+//! (today the reference interpreter), reading and writing npy, safetensors and PNG files.
+
+use crate::cli::SpecArgs;
+use crate::compile::compile_spec;
+use clap::{Args, ValueEnum};
+use hg_abi::names;
+use hg_core::interp::{init_params, Interpreter, Precision};
+use hg_core::pipeline::{optimizer_config, with_train_step, CompiledModel};
+use hg_runtime::data::{self, fashion_mnist, shapes, Split};
+use hg_runtime::train::{self, ProgressMode, TrainConfig, TrainStart};
+use hg_runtime::{checkpoint, images, npy, Dataset, Executable, NamedTensors, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Backend {
+    /// The reference interpreter (exact, slow; the oracle every backend is checked against).
+    Interp,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Plain,
+    Quiet,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// The entry point: info, encode, decode, reconstruct, sample, train or eval.
+    pub entry: String,
+    #[arg(long, value_enum, default_value = "interp")]
+    pub backend: Backend,
+    /// Arithmetic of the interpreter.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionArg,
+    /// Parameters to use (safetensors: `final.safetensors`, a checkpoint, or your own).
+    #[arg(long, value_name = "W.safetensors")]
+    pub weights: Option<PathBuf>,
+    /// Draw fresh parameters from the initializers (keyed by `--seed`); optionally save them.
+    #[arg(long, value_name = "SAVE.safetensors", num_args = 0..=1, default_missing_value = "")]
+    pub init: Option<String>,
+    /// Input arrays: `x.npy` (the only input), `NAME=x.npy`, or an `.npz` holding arrays by name.
+    #[arg(long, value_name = "[NAME=]FILE")]
+    pub input: Vec<String>,
+    /// Where to write the outputs: `.npy` (one output) or `.npz` (all of them).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write image-shaped outputs as a PNG grid.
+    #[arg(long, value_name = "FILE.png")]
+    pub png: Option<PathBuf>,
+    /// Number of samples (`sample`).
+    #[arg(short = 'n', long = "num", default_value_t = 16)]
+    pub num: usize,
+    /// Print `info` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Training or evaluation data: `fashion-mnist[:train|:test]`, `shapes[:N]`, or `.npy`/`.npz` files.
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Data to evaluate on at the end of training (default: the test split of fashion-mnist).
+    #[arg(long, value_name = "DATA")]
+    pub eval_data: Option<String>,
+    /// Use only the first N examples of the data (quick runs, tests).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub steps: Option<u64>,
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Base learning rate (default: the `train` block's optimizer).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Shuffle the training data every epoch.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
+    pub shuffle: bool,
+    /// Output folder of `train`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue a run from its `checkpoint.safetensors`.
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub log_every: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+}
+
+/// A user-facing failure of `hgc run`: printed as `error: ...`, exit status 1.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl<E: std::fmt::Display> From<E> for RunError {
+    fn from(e: E) -> Self {
+        RunError(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, RunError>;
+
+fn fail<T>(msg: impl Into<String>) -> Result<T> {
+    Err(RunError(msg.into()))
+}
+
+/// Runs the command. Compile errors are printed by `compile_spec`; they return exit code 1.
+pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
+    let Some(model) = compile_spec(&args.spec) else { return Err(1) };
+    match run_entry(args, &model) {
+        Ok(()) => Ok(()),
+        Err(RunError(msg)) => {
+            eprintln!("error: {msg}");
+            Err(1)
+        }
+    }
+}
+
+fn run_entry(args: &RunArgs, model: &CompiledModel) -> Result<()> {
+    let precision = match args.precision {
+        PrecisionArg::F32 => Precision::F32,
+        PrecisionArg::F64 => Precision::F64,
+    };
+    let known = ["info", "encode", "decode", "reconstruct", "sample", "train", "eval"];
+    if !known.contains(&args.entry.as_str()) {
+        return fail(format!("unknown entry `{}`; the entries are {}", args.entry, known.join(", ")));
+    }
+    if args.entry == "info" {
+        return print_info(model, args.json);
+    }
+    if let Some((_, why)) = model.missing.iter().find(|(n, _)| *n == args.entry) {
+        return fail(format!("model `{}` has no `{}` entry: {why}", model.module.model, args.entry));
+    }
+    if args.entry == "train" {
+        return run_train(args, model, precision);
+    }
+    let mut exec = Interpreter::new(model.module.clone(), precision);
+    let params = load_params(args, model)?;
+    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
+    let batch = args.batch.unwrap_or(64).max(1);
+    match args.entry.as_str() {
+        "eval" => {
+            let data = load_data(args.data.as_deref().unwrap_or("fashion-mnist:test"), args.limit, seed)?;
+            let r = train::evaluate(&mut exec, &data, &params, batch, seed)?;
+            let mut out = serde_json::Map::new();
+            out.insert("loss".into(), r.loss.into());
+            for (k, v) in &r.metrics {
+                out.insert(k.clone(), (*v).into());
+            }
+            out.insert("examples".into(), r.examples.into());
+            println!("{}", serde_json::Value::Object(out));
+            Ok(())
+        }
+        "sample" => {
+            let mut inputs = NamedTensors::new();
+            inputs.insert(names::SEED.into(), Tensor::scalar_i64(seed as i64));
+            inputs.insert(names::STEP.into(), Tensor::scalar_i64(0));
+            inputs.insert(names::BATCH.into(), Tensor::scalar_i64(args.num as i64));
+            let n = args.num.max(1);
+            let outputs = train::run_batched(&mut exec, "sample", &inputs, &params, n)?;
+            write_outputs(args, &outputs)
+        }
+        entry => {
+            let inputs = read_inputs(args, &exec, entry, seed)?;
+            let outputs = train::run_batched(&mut exec, entry, &inputs, &params, batch)?;
+            write_outputs(args, &outputs)
+        }
+    }
+}
+
+fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
+    let exec = Interpreter::new(model.module.clone(), Precision::F32);
+    let spec_json = |s: &hg_abi::TensorSpec| {
+        serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()})
+    };
+    let mut entries = Vec::new();
+    for name in exec.entries() {
+        if let Some(sig) = exec.signature(&name) {
+            let data_inputs: Vec<_> = sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(spec_json).collect();
+            entries.push(serde_json::json!({"name": name, "inputs": data_inputs, "outputs": sig.outputs.iter().map(spec_json).collect::<Vec<_>>()}));
+        }
+    }
+    let params: Vec<_> = model
+        .module
+        .params
+        .iter()
+        .map(|p| serde_json::json!({"name": p.name, "dtype": p.ty.dtype.name(), "shape": p.ty.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "init": p.init.to_string()}))
+        .collect();
+    let missing: Vec<_> = model.missing.iter().map(|(n, w)| serde_json::json!({"name": n, "reason": w})).collect();
+    let info = serde_json::json!({
+        "model": model.module.model,
+        "entries": entries,
+        "missing_entries": missing,
+        "parameters": params,
+        "latents": model.latents,
+        "outputs": model.outputs,
+        "metrics": model.metrics,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    println!("model {}", model.module.model);
+    for name in exec.entries() {
+        if let Some(sig) = exec.signature(&name) {
+            let ins: Vec<String> = sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(|s| s.to_string()).collect();
+            let outs: Vec<String> = sig.outputs.iter().filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE)).map(|s| s.to_string()).collect();
+            println!("  {name}({}) -> ({})", ins.join(", "), outs.join(", "));
+        }
+    }
+    for (n, w) in &model.missing {
+        println!("  {n}: not available ({w})");
+    }
+    let total: usize = model.module.params.iter().map(|p| p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0)).sum();
+    println!("parameters ({} tensors, {total} values):", model.module.params.len());
+    for p in &model.module.params {
+        println!("  {}: {} = {}", p.name, p.ty, p.init);
+    }
+    Ok(())
+}
+
+/// Parameters from `--weights`, or fresh ones with `--init`.
+fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
+    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
+    match (&args.weights, &args.init) {
+        (Some(_), Some(_)) => fail("give either --weights or --init, not both"),
+        (Some(path), None) => {
+            let (tensors, _) = checkpoint::load_safetensors(path)?;
+            let mut out = NamedTensors::new();
+            for (name, t) in tensors {
+                if name.starts_with(names::STATE) {
+                    continue;
+                }
+                let bare = name.strip_prefix(names::PARAM).unwrap_or(&name).to_string();
+                out.insert(names::param(&bare), t);
+            }
+            for p in &model.module.params {
+                if !out.contains_key(&names::param(&p.name)) {
+                    return fail(format!("{}: no tensor for parameter `{}` ({})", path.display(), p.name, p.ty));
+                }
+            }
+            Ok(out)
+        }
+        (None, Some(save)) => {
+            let params = init_params(&model.module.params, seed)?;
+            if !save.is_empty() {
+                let bare: BTreeMap<String, Tensor> = params.iter().map(|(k, v)| (k.strip_prefix(names::PARAM).unwrap_or(k).to_string(), v.clone())).collect();
+                checkpoint::save_safetensors(Path::new(save), &bare, &BTreeMap::new())?;
+            }
+            Ok(params)
+        }
+        (None, None) => fail("this entry needs parameters: give --weights W.safetensors, or --init for fresh ones"),
+    }
+}
+
+/// Reads `--input` files into the entry's inputs, plus `seed`/`step` scalars.
+fn read_inputs(args: &RunArgs, exec: &Interpreter, entry: &str, seed: u64) -> Result<NamedTensors> {
+    let sig = exec.signature(entry).ok_or_else(|| RunError(format!("no entry `{entry}`")))?;
+    let data_inputs: Vec<&hg_abi::TensorSpec> =
+        sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM) && s.name != names::SEED && s.name != names::STEP).collect();
+    let mut given: Vec<(String, Tensor)> = Vec::new();
+    for spec in &args.input {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) => (Some(n.to_string()), PathBuf::from(p)),
+            None => (None, PathBuf::from(spec)),
+        };
+        if path.extension().is_some_and(|e| e == "npz") {
+            given.extend(npy::read_npz(&path)?);
+        } else {
+            let t = npy::read_npy(&path)?;
+            let name = match name {
+                Some(n) => n,
+                None if data_inputs.len() == 1 => data_inputs[0].name.clone(),
+                None => {
+                    let names: Vec<&str> = data_inputs.iter().map(|s| s.name.as_str()).collect();
+                    return fail(format!("`{entry}` has several inputs ({}); name them: --input NAME=FILE", names.join(", ")));
+                }
+            };
+            given.push((name, t));
+        }
+    }
+    let mut inputs = NamedTensors::new();
+    for spec in data_inputs {
+        let Some((_, t)) = given.iter().find(|(n, _)| *n == spec.name) else {
+            return fail(format!("`{entry}` needs input `{}` ({spec}); give it with --input", spec.name));
+        };
+        let t = fit_tensor(t.clone(), spec)?;
+        inputs.insert(spec.name.clone(), t);
+    }
+    inputs.insert(names::SEED.into(), Tensor::scalar_i64(seed as i64));
+    inputs.insert(names::STEP.into(), Tensor::scalar_i64(0));
+    Ok(inputs)
+}
+
+/// Reshapes/casts an array to an input's signature via the data-fitting rules of the runtime.
+fn fit_tensor(t: Tensor, spec: &hg_abi::TensorSpec) -> Result<Tensor> {
+    let ds = Dataset::new(vec![(spec.name.clone(), t)])?;
+    let mut fitted = data::fit_to_inputs(&ds, std::slice::from_ref(spec))?;
+    Ok(fitted.remove(0))
+}
+
+fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
+    let visible: Vec<(String, Tensor)> = outputs
+        .iter()
+        .filter(|(k, _)| !k.starts_with(names::PARAM) && !k.starts_with(names::STATE))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match &args.output {
+        Some(path) if path.extension().is_some_and(|e| e == "npz") => npy::write_npz(path, &visible)?,
+        Some(path) => {
+            if visible.len() != 1 {
+                let names: Vec<&str> = visible.iter().map(|(n, _)| n.as_str()).collect();
+                return fail(format!("the entry has {} outputs ({}); write them to an .npz file", visible.len(), names.join(", ")));
+            }
+            npy::write_npy(path, &visible[0].1)?;
+        }
+        None => {
+            for (name, t) in &visible {
+                let v = t.to_f64_vec();
+                let head: Vec<String> = v.iter().take(8).map(|x| format!("{x:.5}")).collect();
+                println!("{name}: {t} [{}{}]", head.join(", "), if v.len() > 8 { ", ..." } else { "" });
+            }
+        }
+    }
+    if let Some(png) = &args.png {
+        let Some((_, t)) = visible.iter().find(|(_, t)| t.shape().len() >= 2 && images::infer_image_shape(&t.shape()[1..]).is_some()) else {
+            return fail("no output is image-shaped, so --png has nothing to draw");
+        };
+        images::save_image_grid(png, t, None, 8)?;
+    }
+    Ok(())
+}
+
+/// `fashion-mnist`, `fashion-mnist:test`, `shapes`, `shapes:N`, or npy/npz paths (comma-separated).
+fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
+    let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
+    let ds = match name {
+        "fashion-mnist" => {
+            let split = match arg {
+                "" | "train" => Split::Train,
+                "test" => Split::Test,
+                other => return fail(format!("unknown fashion-mnist split `{other}`; use `fashion-mnist:train` or `fashion-mnist:test`")),
+            };
+            fashion_mnist(split, limit)?
+        }
+        "shapes" => {
+            let n = if arg.is_empty() { limit.unwrap_or(10_000) } else { arg.parse().map_err(|_| RunError(format!("`shapes:{arg}`: expected a number of scenes")))? };
+            shapes(n, seed, data::SHAPES_DEFAULT_SIZE)
+        }
+        _ => {
+            let paths: Vec<PathBuf> = spec.split(',').map(PathBuf::from).collect();
+            for p in &paths {
+                if !p.extension().is_some_and(|e| e == "npy" || e == "npz") {
+                    return fail(format!("unknown data `{spec}`: use fashion-mnist[:test], shapes[:N], or .npy/.npz files"));
+                }
+            }
+            let ds = data::from_npy_files(&paths)?;
+            match limit {
+                Some(n) if n < ds.len => ds.take(n),
+                _ => ds,
+            }
+        }
+    };
+    Ok(ds)
+}
+
+fn run_train(args: &RunArgs, model: &CompiledModel, precision: Precision) -> Result<()> {
+    let defaults = &model.train_defaults;
+    let opt = optimizer_config(defaults);
+    let (module, info) = with_train_step(model, &opt).map_err(|d| RunError(d.message.clone()))?;
+    for p in &info.unused_params {
+        eprintln!("warning: the loss does not depend on parameter `{p}`; it only changes through weight decay");
+    }
+    let seed = args.seed.or(defaults.seed).unwrap_or(0);
+    let data_spec = args.data.as_deref().unwrap_or("fashion-mnist");
+    let data = load_data(data_spec, args.limit, seed)?;
+    let eval_spec = match (&args.eval_data, data_spec) {
+        (Some(s), _) => Some(s.clone()),
+        (None, s) if s.starts_with("fashion-mnist") => Some("fashion-mnist:test".to_string()),
+        _ => None,
+    };
+    let eval_data = match eval_spec {
+        Some(s) => Some(load_data(&s, args.limit.map(|n| n.min(10_000)), seed)?),
+        None => None,
+    };
+    let mut cfg = TrainConfig::new(args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model.module.model.to_lowercase())));
+    cfg.steps = args.steps.or(if args.epochs.is_some() { None } else { defaults.steps });
+    cfg.epochs = args.epochs.or(if cfg.steps.is_some() { None } else { defaults.epochs });
+    if cfg.steps.is_none() && cfg.epochs.is_none() && args.resume.is_none() {
+        return fail("say how long to train: --steps N or --epochs N (or `steps`/`epochs` in the train block)");
+    }
+    cfg.batch = args.batch.or(defaults.batch.map(|b| b as usize)).unwrap_or(64);
+    cfg.base_lr = args.lr.unwrap_or(defaults.optimizer.lr());
+    cfg.seed = seed;
+    cfg.shuffle = args.shuffle;
+    cfg.checkpoint_every = args.checkpoint_every;
+    cfg.eval_data = eval_data;
+    cfg.log_every = args.log_every.max(1);
+    cfg.progress = match args.progress {
+        ProgressArg::Auto => ProgressMode::Auto,
+        ProgressArg::Bar => ProgressMode::Bar,
+        ProgressArg::Plain => ProgressMode::Plain,
+        ProgressArg::Quiet => ProgressMode::Quiet,
+    };
+    let start = match &args.resume {
+        Some(ckpt) => {
+            if args.weights.is_some() || args.init.is_some() {
+                return fail("--resume continues from the checkpoint's parameters; drop --weights/--init");
+            }
+            TrainStart::Resume { checkpoint: ckpt.clone() }
+        }
+        None => {
+            let params = if args.weights.is_none() && args.init.is_none() {
+                init_params(&model.module.params, seed)?
+            } else {
+                load_params(args, model)?
+            };
+            TrainStart::Fresh { params }
+        }
+    };
+    let mut exec = Interpreter::new(module, precision);
+    let summary = train::train(&mut exec, &data, start, &cfg)?;
+    eprintln!(
+        "trained {} steps in {:.1} s; final loss {}",
+        summary.steps_run,
+        summary.elapsed.as_secs_f64(),
+        summary.final_loss.map(|l| format!("{l:.5}")).unwrap_or_else(|| "-".into())
+    );
+    if let Some(e) = &summary.eval {
+        eprintln!("evaluation: loss {:.5} over {} examples", e.loss, e.examples);
+    }
+    for n in &summary.notes {
+        eprintln!("note: {n}");
+    }
+    for f in &summary.files {
+        eprintln!("wrote {}", f.display());
+    }
+    Ok(())
+}
