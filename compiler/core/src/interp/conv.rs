@@ -362,7 +362,7 @@ mod tests {
         // Absurd attributes are errors, not overflows or huge allocations.
         assert!(conv2d(&x, &w, [1, 1], [usize::MAX / 2, 0], 2).is_err());
         assert!(conv2d(&x, &w, [1, 1], [1 << 20, 1 << 20], 2).unwrap_err().contains("limit"));
-        assert!(conv_transpose2d(&x, &w, [usize::MAX, 2], [0, 0], [0, 0], 2).is_err());
+        assert!(conv_transpose2d(&iota(&[1, 2, 2, 2]), &w, [usize::MAX, 2], [0, 0], [0, 0], 2).is_err());
     }
 
     #[test]
