@@ -187,7 +187,12 @@ pub fn bind_inputs(
             .ok_or_else(|| InterpError::MissingInput { name: name.clone(), expected: ty.to_string() })?;
         found.push((name, ty, t));
     }
-    let batch = match (solve_batch(&found)?, ctx.batch) {
+    // A `batch` scalar input (the `sample` entry's) fixes `B` when no tensor input does.
+    let batch_input = match inputs.get(names::BATCH) {
+        Some(_) => Some(usize::try_from(scalar_u64(inputs, names::BATCH, 0)?).map_err(|_| InterpError::Batch("`batch` is too large".into()))?),
+        None => None,
+    };
+    let batch = match (solve_batch(&found)?, ctx.batch.or(batch_input)) {
         (Some(b), Some(c)) if b != c => {
             return Err(InterpError::Batch(format!("the inputs give B = {b} but the run context fixes B = {c}")));
         }
