@@ -61,6 +61,7 @@ pub fn compile_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, 
         if let Err(e) = hg_ir::passes::run_pipeline(f) {
             diags.push(Diagnostic::error(codes::IR_VERIFY, format!("internal error: IR of `{}` is inconsistent: {e}", f.name)));
         }
+        drop_unread_params(f);
     }
     if !diags.is_empty() {
         return Err(diags);
@@ -118,5 +119,23 @@ fn train_step_diagnostic(e: TrainStepError) -> Diagnostic {
     match span {
         Some(s) if s != NodeSpan::default() => d.primary(span_of(s), "here"),
         _ => d,
+    }
+}
+
+/// Removes `param:` inputs an inference entry never reads, so `encode` does not ask for the
+/// decoder's weights. (The train step keeps every parameter: it updates them all.)
+fn drop_unread_params(f: &mut hg_ir::Function) {
+    if f.name == "train" {
+        return;
+    }
+    let unread: Vec<hg_ir::ValueId> = f
+        .inputs
+        .iter()
+        .filter(|(name, v)| name.starts_with(hg_abi::names::PARAM) && f.users(*v).is_empty() && !f.outputs.iter().any(|(_, o)| o == v))
+        .map(|(_, v)| *v)
+        .collect();
+    f.inputs.retain(|(_, v)| !unread.contains(v));
+    for v in unread {
+        f.remove(v);
     }
 }

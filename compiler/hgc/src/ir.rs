@@ -35,22 +35,33 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
     };
     match args.stage {
         Stage::Typed => match &args.entry {
-            None => print!("{}", model.module),
+            None => emit(&model.module.to_string()),
             Some(e) => match model.module.function(e) {
-                Some(f) => print!("{f}"),
+                Some(f) => emit(&f.to_string()),
                 None => return Err(fail(format!("model `{}` has no entry `{e}`", model.module.model))),
             },
         },
         Stage::Grad => {
             let forward = model.module.function("train").ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
             let g = gradient_function(forward, &model.module.params).map_err(|e| fail(e.to_string()))?;
-            print!("{g}");
+            emit(&g.to_string());
         }
         Stage::Train => {
             let (module, _) = with_train_step(&model, &optimizer_config(&model.train_defaults)).map_err(|d| fail(d.message))?;
             let f = module.function("train").ok_or_else(|| fail("no train step".into()))?;
-            print!("{f}");
+            emit(&f.to_string());
         }
     }
     Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`hgc ir ... | head`) ends the output quietly.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the IR: {e}");
+    }
 }

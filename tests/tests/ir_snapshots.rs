@@ -1,0 +1,45 @@
+//! Golden files of the IR text form: `hgc ir` of each spec under tests/ir/ at the typed, grad
+//! and train stages, compared with `<spec>.<stage>.ir`. Regenerate with `UPDATE_EXPECT=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn hgc() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").join("hgc");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
+        assert!(status.success(), "building hgc failed");
+    }
+    bin
+}
+
+#[test]
+fn ir_text_matches_golden_files() {
+    let dir = root().join("tests/ir");
+    let mut specs: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "hgl")).collect();
+    specs.sort();
+    assert!(specs.len() >= 2);
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for spec in &specs {
+        for stage in ["typed", "grad", "train"] {
+            let rel = spec.strip_prefix(root()).unwrap();
+            let out = Command::new(hgc()).args(["ir", rel.to_str().unwrap(), "--stage", stage]).current_dir(root()).output().unwrap();
+            assert!(out.status.success(), "hgc ir {} --stage {stage}: {}", rel.display(), String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let golden = spec.with_extension(format!("{stage}.ir"));
+            if update {
+                std::fs::write(&golden, &text).unwrap();
+            } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(text.as_str()) {
+                failures.push(format!("{} differs (UPDATE_EXPECT=1 regenerates it)", golden.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
