@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hgrun` binary: hands the command line to [`hgrun::cli`].
+
+fn main() -> std::process::ExitCode {
+    hgrun::cli::main()
+}
