@@ -204,3 +204,23 @@ fn sample_writes_a_png_grid() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
 }
+
+#[test]
+fn a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // A learning rate this large makes the VAE's exp(logvar) overflow within a few steps.
+    let out = run(&[
+        "run", "examples/vae/vae.hgl", "train", "--set", "hidden=64", "--data", "fashion-mnist", "--limit", "256", "--steps", "30",
+        "--batch", "16", "--lr", "10", "--checkpoint-every", "1", "--progress", "quiet", "--out", d,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at step") && (err.contains("NaN") || err.contains("inf")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let logged = metrics(dir.path()).len();
+    assert!(logged < 30, "training did not stop");
+    let (_, meta) = hg_runtime::checkpoint::load_safetensors(dir.path().join("checkpoint.safetensors")).unwrap();
+    assert_eq!(meta.get("step").map(String::as_str), Some(logged.to_string().as_str()), "the checkpoint is the last good step");
+    assert!(!dir.path().join("final.safetensors").exists());
+}
