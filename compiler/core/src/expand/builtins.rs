@@ -6,7 +6,7 @@
 //!   padding = 0, output_padding = 0, groups = 1)`, `avg_pool2d/max_pool2d(x, kernel, stride = kernel, padding = 0)`;
 //! - `reshape(x, shape)` (one entry may be -1), `transpose(x, perm)`, `broadcast_to(x, shape)`,
 //!   `concat(list, axis = 0)`, `stack(list, axis = 0)`, `split(x, n_or_sizes, axis = -1)` (a tuple),
-//!   `slice(x, axis, start, end, step = 1)`, `flatten(x, start = 1)`, `pad(x, pads, value = 0)`
+//!   `slice(x, start, end, axis = -1, step = 1)`, `flatten(x, start = 1)`, `pad(x, pads, value = 0)`
 //!   (pairs `[before, after]` for the last `len(pads)` axes);
 //! - `gather(x, idx, axis)` / `scatter_add(x, idx, values, axis)` (torch semantics),
 //!   `embedding(table, idx)`, `topk(x, k, axis = -1)` → `{values, indices}`, `one_hot(idx, n)`;
@@ -662,9 +662,17 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             };
             let (a, b, st) = (int(ctx, sl(&s, 1), 0)?, int(ctx, sl(&s, 2), len)?, int(ctx, sl(&s, 4), 1)?);
             let clamp = |i: i64| if i < 0 { (i + len).max(0) } else { i.min(len) };
+            let (a0, b0) = (a, b);
             let (a, b) = (clamp(a), clamp(b).max(clamp(a)));
             if st <= 0 {
                 return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, span, "slice step must be positive")));
+            }
+            if a == b {
+                return Err(ctx.error(ExpandError::new(
+                    codes::INDEX_RANGE,
+                    span,
+                    format!("slice {a0}:{b0} of an axis of size {len} is empty"),
+                )));
             }
             Ok(Value::Tensor(ctx.add(Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize }, &[x], span)?))
         }
@@ -873,6 +881,13 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
                         return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, *sspan, "cannot slice the batch axis")));
                     };
                     let (a, b, st) = slice_bounds(ctx, start, end, step, len, *sspan)?;
+                    if a == b {
+                        return Err(ctx.error(ExpandError::new(
+                            codes::INDEX_RANGE,
+                            *sspan,
+                            format!("this slice of an axis of size {len} is empty"),
+                        )));
+                    }
                     if !(a == 0 && b == len && st == 1) {
                         cur = ctx.add(Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize }, &[cur], span)?;
                     }

@@ -72,6 +72,8 @@ pub struct Ctx<'p> {
     pub frames: Vec<Frame>,
     pub errors: Vec<ExpandError>,
     pub call_depth: usize,
+    /// The `fn` calls being expanded: (name, definition span, call span).
+    pub call_stack: Vec<(String, Span, Span)>,
 }
 
 pub const MAX_CALL_DEPTH: usize = 64;
@@ -96,6 +98,7 @@ impl<'p> Ctx<'p> {
             frames: Vec::new(),
             errors: Vec::new(),
             call_depth: 0,
+            call_stack: Vec::new(),
         }
     }
 
@@ -168,7 +171,9 @@ impl<'p> Ctx<'p> {
     }
 
     pub fn type_error(&mut self, e: InferError, operands: &[ValueId], span: Span) -> Stop {
-        let mut err = ExpandError::new(codes::TYPE_MISMATCH, span, e.message).label_primary("in this operation");
+        // Decompositions use internal op names; say what the user wrote.
+        let message = e.message.replacen("topk_indices:", "topk:", 1);
+        let mut err = ExpandError::new(codes::TYPE_MISMATCH, span, message).label_primary("in this operation");
         for &o in operands {
             let ty = self.ty(o).to_string();
             err = err.with_label(self.def_span(o), format!("this is {ty}"));

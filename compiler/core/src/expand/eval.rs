@@ -69,7 +69,12 @@ fn stmt_targets(stmt: &Stmt) -> Vec<String> {
         Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Prior { name, .. } | Stmt::Output { name, .. } => {
             vec![name.name.clone()]
         }
-        _ => Vec::new(),
+        // A failed `if` or `repeat` poisons whatever its blocks would have bound.
+        Stmt::If { then_block, else_block, .. } => {
+            then_block.stmts.iter().chain(else_block.iter().flat_map(|b| b.stmts.iter())).flat_map(stmt_targets).collect()
+        }
+        Stmt::Repeat { body, .. } => body.stmts.iter().flat_map(stmt_targets).collect(),
+        Stmt::Return { .. } => Vec::new(),
     }
 }
 
@@ -100,11 +105,11 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
                     }
                 };
                 if items.len() != targets.len() {
-                    return Err(ctx.error(ExpandError::new(
-                        codes::UNPACK,
-                        *span,
-                        format!("expected {} values to unpack, found {}", targets.len(), items.len()),
-                    )));
+                    return Err(ctx.error(
+                        ExpandError::new(codes::UNPACK, *span, format!("expected {} values to unpack, found {}", targets.len(), items.len()))
+                            .label_primary(format!("{} names here", targets.len()))
+                            .with_label(value.span, format!("this gives {} values", items.len())),
+                    ));
                 }
                 for (t, v) in targets.iter().zip(items) {
                     bind_target(ctx, t, v, in_repeat);
@@ -266,11 +271,11 @@ pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {
                         ))
                     }
                 },
-                other => Err(ctx.error(ExpandError::new(
-                    codes::NO_FIELD,
-                    field.span,
-                    format!("cannot read field `{}` of {}", field.name, other.kind()),
-                ))),
+                other => Err(ctx.error(
+                    ExpandError::new(codes::NO_FIELD, field.span, format!("cannot read field `{}` of {}", field.name, other.kind()))
+                        .with_label(base.span, format!("this is {}", other.kind()))
+                        .with_help("fields exist on records, such as the result of a bottleneck: `g.z`"),
+                )),
             }
         }
         ExprKind::Index { base, indices } => {
@@ -383,10 +388,27 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
         _ => return Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, span, format!("`{name}` is not a function")))),
     };
     if ctx.call_depth >= MAX_CALL_DEPTH {
+        // Name the function that recurses: the one most often on the call stack.
+        let mut counts: std::collections::HashMap<&str, (usize, Span, Span)> = std::collections::HashMap::new();
+        for (n, def_span, call_span) in &ctx.call_stack {
+            let e = counts.entry(n.as_str()).or_insert((0, *def_span, *call_span));
+            e.0 += 1;
+            e.2 = *call_span;
+        }
+        let (rec, (times, rec_def, rec_call)) = counts
+            .iter()
+            .max_by_key(|(n, (c, _, _))| (*c, std::cmp::Reverse(**n)))
+            .map(|(n, v)| (n.to_string(), *v))
+            .unwrap_or((name.to_string(), (0, def.name.span, span)));
         return Err(ctx.error(
-            ExpandError::new(codes::RECURSION_LIMIT, span, format!("calls nest deeper than {MAX_CALL_DEPTH} levels while expanding `{name}`"))
-                .with_label(def.name.span, "this function")
-                .with_help("recursive functions must reach their base case at compile time"),
+            ExpandError::new(
+                codes::RECURSION_LIMIT,
+                rec_call,
+                format!("`{rec}` calls itself {times} times without reaching its base case (calls nest deeper than {MAX_CALL_DEPTH} levels)"),
+            )
+            .label_primary("this recursive call")
+            .with_label(rec_def, "defined here")
+            .with_help("a recursive function must reach its base case at compile time: check the argument that should shrink"),
         ));
     }
     // Bind arguments to parameters: positional, then keywords, then defaults.
@@ -429,6 +451,7 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
     let errors_before = ctx.errors.len();
     ctx.frames.push(frame);
     ctx.call_depth += 1;
+    ctx.call_stack.push((name.to_string(), def.name.span, span));
     let result = (|| {
         for (p, slot) in def.params.iter().zip(slots) {
             let (value, vspan) = match slot {
@@ -476,6 +499,7 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
         }
     })();
     ctx.call_depth -= 1;
+    ctx.call_stack.pop();
     ctx.frames.pop();
     // Errors found inside the callee also point at this call, so the user sees which call of a
     // shared function failed (the innermost call site is added first).
@@ -664,8 +688,8 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
             && !dtype.is_float()
         {
             return Err(ctx.error(
-                ExpandError::new(codes::TYPE_MISMATCH, s, format!("a float literal cannot be combined with a {dtype} tensor"))
-                    .with_help("convert the tensor with `cast(x, f32)`"),
+                ExpandError::new(codes::TYPE_MISMATCH, s, format!("a float literal cannot be combined with an {dtype} tensor"))
+                    .with_help("convert the tensor first: `cast(..., f32)`"),
             ));
         }
     }

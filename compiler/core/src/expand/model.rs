@@ -159,9 +159,11 @@ pub fn expand_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, o
     out
 }
 
+/// Entries repeat each other's errors; keep the first error at each place (a later one at the
+/// same place is the same mistake seen from an entry that knows less, e.g. `decode`).
 fn dedup_errors(errors: &mut Vec<ExpandError>) {
     let mut seen = std::collections::HashSet::new();
-    errors.retain(|e| seen.insert((e.code, e.primary, e.message.clone())));
+    errors.retain(|e| seen.insert(e.primary));
 }
 
 /// Expands one entry. `Ok(Some(reason))` when the entry does not exist for this model.
