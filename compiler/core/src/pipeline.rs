@@ -115,11 +115,17 @@ fn train_step_diagnostic(e: TrainStepError) -> Diagnostic {
         TrainStepError::LossType { span, .. } | TrainStepError::InputType { span, .. } => Some(*span),
         _ => None,
     };
-    let d = Diagnostic::error(codes::TRAIN_STEP, e.to_string());
-    match span {
-        Some(s) if s != NodeSpan::default() => d.primary(span_of(s), "here"),
-        _ => d,
+    let mut d = Diagnostic::error(codes::TRAIN_STEP, e.to_string());
+    if let Some(s) = span.filter(|s| *s != NodeSpan::default()) {
+        d = d.primary(span_of(s), "the gradient stops here");
     }
+    if let TrainStepError::Autodiff(crate::autodiff::AutodiffError::Blocked { wrt_span, .. }) = &e {
+        if *wrt_span != NodeSpan::default() {
+            d = d.secondary(span_of(*wrt_span), "the parameter is declared here");
+        }
+        d = d.help("gradients cannot pass through indices or comparisons; if this is a quantizer, pass the gradient around it with `straight_through(forward, backward)`");
+    }
+    d
 }
 
 /// Removes `param:` inputs an inference entry never reads, so `encode` does not ask for the

@@ -52,7 +52,7 @@ pub fn check_spec(spec: &SpecArgs) -> Result<Checked, driver::ReadError> {
 
 /// Checks and compiles a spec for commands that need a model (`ir`, `run`), printing every
 /// diagnostic. `None` when there is nothing to run (diagnostics were printed).
-pub fn compile_spec(spec: &SpecArgs) -> Option<CompiledModel> {
+pub fn compile_spec(spec: &SpecArgs) -> Option<CompiledSpec> {
     let checked = match check_spec(spec) {
         Ok(c) => c,
         Err(e) => {
@@ -65,8 +65,25 @@ pub fn compile_spec(spec: &SpecArgs) -> Option<CompiledModel> {
         eprintln!("error: `{}` has {}", spec.file.display(), render::count_errors(&checked.diagnostics));
         return None;
     }
-    if checked.model.is_none() {
-        eprintln!("error: `{}` defines no model", spec.file.display());
+    match checked.model {
+        Some(model) => Some(CompiledSpec { db: checked.front.db, model }),
+        None => {
+            eprintln!("error: `{}` defines no model", spec.file.display());
+            None
+        }
     }
-    checked.model
+}
+
+/// A compiled model with the sources its spans point into, so later stages (the train step)
+/// can report located diagnostics too.
+pub struct CompiledSpec {
+    pub db: hg_dsl::source::SourceDb,
+    pub model: CompiledModel,
+}
+
+impl CompiledSpec {
+    /// Prints a diagnostic of a later stage, rendered like the front end's.
+    pub fn report(&self, d: &Diagnostic) {
+        eprint!("{}", render::render(&self.db, std::slice::from_ref(d), style()));
+    }
 }

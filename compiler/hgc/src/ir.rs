@@ -28,7 +28,8 @@ pub struct IrArgs {
 }
 
 pub fn ir(args: &IrArgs) -> Result<(), i32> {
-    let Some(model) = compile_spec(&args.spec) else { return Err(1) };
+    let Some(spec) = compile_spec(&args.spec) else { return Err(1) };
+    let model = &spec.model;
     let fail = |msg: String| {
         eprintln!("error: {msg}");
         1
@@ -47,7 +48,10 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             emit(&g.to_string());
         }
         Stage::Train => {
-            let (module, _) = with_train_step(&model, &optimizer_config(&model.train_defaults)).map_err(|d| fail(d.message))?;
+            let (module, _) = with_train_step(model, &optimizer_config(&model.train_defaults)).map_err(|d| {
+                spec.report(&d);
+                1
+            })?;
             let f = module.function("train").ok_or_else(|| fail("no train step".into()))?;
             emit(&f.to_string());
         }

@@ -2,7 +2,7 @@
 //! (today the reference interpreter), reading and writing npy, safetensors and PNG files.
 
 use crate::cli::SpecArgs;
-use crate::compile::compile_spec;
+use crate::compile::{compile_spec, CompiledSpec};
 use clap::{Args, ValueEnum};
 use hg_abi::names;
 use hg_core::interp::{init_params, Interpreter, Precision};
@@ -120,8 +120,8 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// Runs the command. Compile errors are printed by `compile_spec`; they return exit code 1.
 pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
-    let Some(model) = compile_spec(&args.spec) else { return Err(1) };
-    match run_entry(args, &model) {
+    let Some(spec) = compile_spec(&args.spec) else { return Err(1) };
+    match run_entry(args, &spec) {
         Ok(()) => Ok(()),
         Err(RunError(msg)) => {
             eprintln!("error: {msg}");
@@ -130,7 +130,8 @@ pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
     }
 }
 
-fn run_entry(args: &RunArgs, model: &CompiledModel) -> Result<()> {
+fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
+    let model = &spec.model;
     let precision = match args.precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F64 => Precision::F64,
@@ -146,7 +147,7 @@ fn run_entry(args: &RunArgs, model: &CompiledModel) -> Result<()> {
         return fail(format!("model `{}` has no `{}` entry: {why}", model.module.model, args.entry));
     }
     if args.entry == "train" {
-        return run_train(args, model, precision);
+        return run_train(args, spec, precision);
     }
     let mut exec = Interpreter::new(model.module.clone(), precision);
     let params = load_params(args, model)?;
@@ -378,10 +379,14 @@ fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
     Ok(ds)
 }
 
-fn run_train(args: &RunArgs, model: &CompiledModel, precision: Precision) -> Result<()> {
+fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Result<()> {
+    let model = &spec.model;
     let defaults = &model.train_defaults;
     let opt = optimizer_config(defaults);
-    let (module, info) = with_train_step(model, &opt).map_err(|d| RunError(d.message.clone()))?;
+    let (module, info) = with_train_step(model, &opt).map_err(|d| {
+        spec.report(&d);
+        RunError("the model cannot be trained".into())
+    })?;
     for p in &info.unused_params {
         eprintln!("warning: the loss does not depend on parameter `{p}`; it only changes through weight decay");
     }
