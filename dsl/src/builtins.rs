@@ -98,6 +98,7 @@ const fn absent(name: &'static str, meaning: &'static str) -> BuiltinParam {
 const X: &[BuiltinParam] = &[req("x")];
 const AB: &[BuiltinParam] = &[req("a"), req("b")];
 const REDUCE: &[BuiltinParam] = &[req("x"), absent("axis", "all axes"), opt("keepdims", "false")];
+const ARG_REDUCE: &[BuiltinParam] = &[req("x"), opt("axis", "-1"), opt("keepdims", "false")];
 const NONE: &[BuiltinParam] = &[];
 
 macro_rules! def {
@@ -121,7 +122,7 @@ pub static OPS: &[BuiltinDef] = &[
     def!("tanh", Op(Elementwise), X, "hyperbolic tangent"),
     def!("sigmoid", Op(Elementwise), X, "1 / (1 + exp(-x))"),
     def!("relu", Op(Elementwise), X, "max(x, 0)"),
-    def!("gelu", Op(Elementwise), X, "Gaussian error linear unit (tanh approximation)"),
+    def!("gelu", Op(Elementwise), X, "Gaussian error linear unit, exact erf form (PyTorch's default)"),
     def!("softplus", Op(Elementwise), X, "log(1 + exp(x))"),
     def!("sin", Op(Elementwise), X, "sine"),
     def!("cos", Op(Elementwise), X, "cosine"),
@@ -137,8 +138,8 @@ pub static OPS: &[BuiltinDef] = &[
     def!("mean", Op(Reduction), REDUCE, "mean over `axis`"),
     def!("max", Op(Reduction), REDUCE, "maximum over `axis`"),
     def!("min", Op(Reduction), REDUCE, "minimum over `axis`"),
-    def!("argmax", Op(Reduction), REDUCE, "index of the maximum over `axis` (i64)"),
-    def!("argmin", Op(Reduction), REDUCE, "index of the minimum over `axis` (i64)"),
+    def!("argmax", Op(Reduction), ARG_REDUCE, "index of the first maximum along `axis` (i64)"),
+    def!("argmin", Op(Reduction), ARG_REDUCE, "index of the first minimum along `axis` (i64)"),
     def!("matmul", Op(LinearAlgebra), AB, "matrix product over the last two axes, batched (`@`)"),
     def!(
         "conv2d",
@@ -149,8 +150,8 @@ pub static OPS: &[BuiltinDef] = &[
     def!(
         "conv_transpose2d",
         Op(LinearAlgebra),
-        &[req("x"), req("w"), opt("stride", "1"), opt("padding", "0"), opt("output_padding", "0")],
-        "transposed 2-D convolution (gradient of conv2d), w: [C, O, KH, KW]"
+        &[req("x"), req("w"), opt("stride", "1"), opt("padding", "0"), opt("output_padding", "0"), opt("groups", "1")],
+        "transposed 2-D convolution (gradient of conv2d), w: [C, O / groups, KH, KW]"
     ),
     def!(
         "avg_pool2d",
@@ -165,9 +166,9 @@ pub static OPS: &[BuiltinDef] = &[
         "max pooling over the last two axes"
     ),
     def!("reshape", Op(Shape), &[req("x"), req("shape")], "same elements, new shape (one entry may be -1)"),
-    def!("transpose", Op(Shape), &[req("x"), req("perm")], "permute axes: `transpose(w, [1, 0])`"),
+    def!("transpose", Op(Shape), &[req("x"), absent("perm", "the axes reversed")], "permute axes: `transpose(w, [1, 0])`"),
     def!("broadcast_to", Op(Shape), &[req("x"), req("shape")], "broadcast to a larger shape"),
-    def!("concat", Op(Shape), &[req("xs"), opt("axis", "-1")], "join a list of tensors along `axis`"),
+    def!("concat", Op(Shape), &[req("xs"), opt("axis", "0")], "join a list of tensors along `axis`"),
     def!(
         "split",
         Op(Shape),
@@ -180,7 +181,7 @@ pub static OPS: &[BuiltinDef] = &[
         &[req("x"), req("start"), req("end"), opt("axis", "-1"), opt("step", "1")],
         "elements start..end along `axis`"
     ),
-    def!("stack", Op(Shape), &[req("xs"), req("axis")], "stack a list of tensors along a new axis"),
+    def!("stack", Op(Shape), &[req("xs"), opt("axis", "0")], "stack a list of tensors along a new axis"),
     def!("flatten", Op(Shape), &[req("x"), opt("start", "1")], "merge the axes from `start` on into one"),
     def!("pad", Op(Shape), &[req("x"), req("widths"), opt("value", "0.0")], "pad with (before, after) per axis"),
     def!("one_hot", Op(Shape), &[req("idx"), req("n")], "f32 one-hot vectors of length n"),
@@ -193,10 +194,10 @@ pub static OPS: &[BuiltinDef] = &[
     ),
     def!("embedding", Op(Indexing), &[req("table"), req("idx")], "rows of `table` at `idx`"),
     def!("topk", Op(Indexing), &[req("x"), req("k"), opt("axis", "-1")], "record `{values, indices}` of the k largest"),
-    def!("zeros", Op(Constant), &[req("shape")], "f32 zeros"),
-    def!("ones", Op(Constant), &[req("shape")], "f32 ones"),
-    def!("full", Op(Constant), &[req("shape"), req("value")], "f32 tensor filled with `value`"),
-    def!("normal", Op(Random), &[req("shape")], "standard normal samples"),
+    def!("zeros", Op(Constant), &[req("shape"), opt("dtype", "f32")], "zeros"),
+    def!("ones", Op(Constant), &[req("shape"), opt("dtype", "f32")], "ones"),
+    def!("full", Op(Constant), &[req("shape"), req("value"), opt("dtype", "f32")], "a tensor filled with `value`"),
+    def!("normal", Op(Random), &[req("shape"), opt("mean", "0.0"), opt("std", "1.0")], "normal samples"),
     def!("uniform", Op(Random), &[req("shape"), opt("lo", "0.0"), opt("hi", "1.0")], "uniform samples in [lo, hi)"),
     def!("bernoulli", Op(Random), &[req("shape"), req("p")], "f32 zeros and ones, one with probability p"),
     def!("stop_gradient", Op(Gradient), X, "x, with no gradient flowing back"),

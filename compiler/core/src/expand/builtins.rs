@@ -752,15 +752,15 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
         "normal" => {
             let s = bind(ctx, def, args, span)?;
             let shape = shape_arg(ctx, sl(&s, 0))?;
+            let mean = if sl(&s, 1).is_some() { number(ctx, sl(&s, 1), span)? } else { 0.0 };
+            let std = if sl(&s, 2).is_some() { number(ctx, sl(&s, 2), span)? } else { 1.0 };
             let site = ctx.fresh_site();
             let mut z = random(ctx, Op::RandomNormal { site }, shape, span)?;
-            if sl(&s, 2).is_some() {
-                let std = number(ctx, sl(&s, 2), span)?;
+            if std != 1.0 {
                 let c = as_tensor(ctx, &Value::Float(std), DType::F32, span)?;
                 z = ctx.add(Op::Binary(BinaryOp::Mul), &[z, c], span)?;
             }
-            if sl(&s, 1).is_some() {
-                let mean = number(ctx, sl(&s, 1), span)?;
+            if mean != 0.0 {
                 let c = as_tensor(ctx, &Value::Float(mean), DType::F32, span)?;
                 z = ctx.add(Op::Binary(BinaryOp::Add), &[z, c], span)?;
             }
