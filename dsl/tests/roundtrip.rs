@@ -34,9 +34,15 @@ fn round_trip(mut file: File) -> Result<(), String> {
 
 #[test]
 fn examples_and_standard_library_round_trip() {
+    let mut dirs = vec![repo().join("stdlib/std")];
+    for entry in std::fs::read_dir(repo().join("examples")).expect("examples folder").filter_map(Result::ok) {
+        if entry.path().is_dir() {
+            dirs.push(entry.path());
+        }
+    }
     let mut files = Vec::new();
-    for dir in ["stdlib/std", "examples/vae"] {
-        for entry in std::fs::read_dir(repo().join(dir)).expect("folder exists").filter_map(Result::ok) {
+    for dir in dirs {
+        for entry in std::fs::read_dir(dir).expect("folder exists").filter_map(Result::ok) {
             if entry.path().extension().is_some_and(|e| e == "hgl") {
                 files.push(entry.path());
             }

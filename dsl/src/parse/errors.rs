@@ -36,6 +36,7 @@ pub(crate) fn syntax_error(
     src: &str,
     prepared: &str,
     tokens: &[Token],
+    unclosed: &[usize],
     err: &PestError<Rule>,
 ) -> SyntaxError {
     let reported = match err.location {
@@ -63,7 +64,6 @@ pub(crate) fn syntax_error(
     };
     let mut literals: Vec<String> = Vec::new();
     let mut name_chars = false;
-    let mut digits = false;
     if attempts.is_none() {
         name_chars = rules.iter().any(|r| matches!(r, Rule::name | Rule::let_stmt | Rule::param | Rule::kwarg_name));
         if rules.iter().any(|r| matches!(r, Rule::expr | Rule::arg | Rule::number | Rule::paren)) {
@@ -77,17 +77,16 @@ pub(crate) fn syntax_error(
             }
         }
         // The token type is not nameable outside pest; its `Display` is the literal text, or
-        // `a..b` for a character range.
+        // `a..b` for a character range (digits say nothing that `"` does not already say).
         for tok in a.expected_tokens() {
             match tok.to_string().as_str() {
-                "0..9" => digits = true,
                 "A..Z" | "a..z" => name_chars = true,
-                "BUILTIN_RULE" => {}
+                "0..9" | "BUILTIN_RULE" => {}
                 t => literals.push(t.to_string()),
             }
         }
     }
-    let expected = describe_expected(&rules, &literals, name_chars, digits);
+    let expected = describe_expected(&rules, &literals, name_chars);
     let (found, span) = describe_found(file, src, prepared, tokens, offset);
     let expected = if expected.is_empty() { expected_from_context(src, tokens, offset) } else { expected };
     let message = match expected.as_str() {
@@ -96,6 +95,11 @@ pub(crate) fn syntax_error(
     };
     let label = if expected.is_empty() { "unexpected here".to_string() } else { format!("expected {expected}") };
     let mut d = Diagnostic::error(codes::E0001, message).primary(span, label);
+    // The bracket left open last before the error is the likely culprit.
+    if let Some(&open) = unclosed.iter().rev().find(|&&o| o < offset) {
+        let bracket = &src[open..open + 1];
+        d = d.secondary(Span::new(file, open, open + 1), format!("this `{bracket}` is never closed"));
+    }
     if let Some(help) = help_for(&expected, &found, src, offset) {
         d = d.help(help);
     }
@@ -113,7 +117,7 @@ fn expected_from_context(src: &str, tokens: &[Token], offset: usize) -> String {
     }
 }
 
-fn describe_expected(rules: &[Rule], literals: &[String], name_chars: bool, _digits: bool) -> String {
+fn describe_expected(rules: &[Rule], literals: &[String], name_chars: bool) -> String {
     let has = |r: Rule| rules.contains(&r);
     let lit = |t: &str| literals.iter().any(|l| l == t);
     let mut lits: Vec<&str> =
@@ -212,7 +216,9 @@ fn describe_found(file: FileId, src: &str, prepared: &str, tokens: &[Token], off
         pos += 1;
     }
     if pos >= bytes.len() {
-        let at = src.len();
+        // Point just after the last token: an empty last line would show no snippet.
+        let at =
+            tokens.iter().rev().find(|t| !matches!(t.kind, TokKind::Newline | TokKind::Comment)).map_or(0, |t| t.end);
         return ("end of file".to_string(), Span::new(file, at, at));
     }
     if bytes[pos] == b'\n' {
@@ -234,6 +240,13 @@ fn describe_found(file: FileId, src: &str, prepared: &str, tokens: &[Token], off
 }
 
 fn help_for(expected: &str, found: &str, src: &str, offset: usize) -> Option<String> {
+    let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    if found == "`,`" && src[line_start..].trim_start().starts_with("use ") {
+        return Some("import several names with braces: `use std.nn.{Linear, Mlp}`".to_string());
+    }
+    if found == "`:`" && src[offset..].starts_with(":=") {
+        return Some("bind with `=`: `name = value`".to_string());
+    }
     if expected.contains("a model member") && !found.starts_with("keyword") {
         let rest = src[offset..].trim_start();
         let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();

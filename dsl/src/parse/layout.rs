@@ -146,6 +146,8 @@ pub(crate) struct Layout {
     pub chunks: Vec<Chunk>,
     /// Whether every bracket was closed by the matching kind.
     pub balanced: bool,
+    /// Offsets of opening brackets that were never closed by a matching bracket.
+    pub unclosed: Vec<usize>,
     pub diagnostics: Vec<Diagnostic>,
     /// Chunks blanked out because of lexical or nesting errors.
     pub blanked: Vec<Chunk>,
@@ -168,6 +170,8 @@ impl FrameKind {
 
 struct Frame {
     kind: FrameKind,
+    /// Offset of the opening bracket (0 for the top level).
+    open: usize,
     /// `if`s seen in the current statement of this frame (they nest expressions).
     ifs: usize,
     /// `then`s not yet matched by an `else`: an `else` then belongs to an `if` expression.
@@ -178,8 +182,8 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(kind: FrameKind, depth: u32) -> Frame {
-        Frame { kind, ifs: 0, pending_then: 0, chunk_start: None, chunk_end: 0, depth }
+    fn new(kind: FrameKind, open: usize, depth: u32) -> Frame {
+        Frame { kind, open, ifs: 0, pending_then: 0, chunk_start: None, chunk_end: 0, depth }
     }
 }
 
@@ -206,6 +210,7 @@ struct Scanner {
     open_ifs: usize,
     chunks: Vec<Chunk>,
     balanced: bool,
+    unclosed: Vec<usize>,
     /// (offset, diagnostic) for lexical errors; nesting errors separately.
     lexical: Vec<(usize, Diagnostic)>,
     too_deep: Vec<(usize, Diagnostic)>,
@@ -269,10 +274,11 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
     let tokens = tokenize(src);
     let mut sc = Scanner {
         out: src.as_bytes().to_vec(),
-        stack: vec![Frame::new(FrameKind::Top, 0)],
+        stack: vec![Frame::new(FrameKind::Top, 0, 0)],
         open_ifs: 0,
         chunks: Vec::new(),
         balanced: true,
+        unclosed: Vec::new(),
         lexical: Vec::new(),
         too_deep: Vec::new(),
     };
@@ -331,7 +337,7 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
                     _ => FrameKind::Block,
                 };
                 let depth = sc.stack.last().map_or(0, |f| f.depth) + u32::from(kind == FrameKind::Block);
-                sc.stack.push(Frame::new(kind, depth));
+                sc.stack.push(Frame::new(kind, tok.start, depth));
                 sc.check_depth(file, tok);
             }
             (TokKind::Punct, ")" | "]" | "}") => {
@@ -344,6 +350,8 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
                     Some(pos) => {
                         if pos != sc.stack.len() - 1 {
                             sc.balanced = false;
+                            let skipped: Vec<usize> = sc.stack[pos + 1..].iter().map(|f| f.open).collect();
+                            sc.unclosed.extend(skipped);
                         }
                         while sc.stack.len() > pos {
                             sc.pop();
@@ -390,6 +398,8 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
     }
     if sc.stack.len() > 1 {
         sc.balanced = false;
+        let open: Vec<usize> = sc.stack[1..].iter().map(|f| f.open).collect();
+        sc.unclosed.extend(open);
     }
     while sc.stack.len() > 1 {
         sc.pop();
@@ -422,7 +432,8 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
         sc.blank(chunk.start, chunk.end);
     }
     let text = String::from_utf8(sc.out).unwrap_or_else(|_| " ".repeat(src.len()));
-    Layout { text, tokens, chunks: sc.chunks, balanced: sc.balanced, diagnostics, blanked }
+    sc.unclosed.sort_unstable();
+    Layout { text, tokens, chunks: sc.chunks, balanced: sc.balanced, unclosed: sc.unclosed, diagnostics, blanked }
 }
 
 fn next_significant(tokens: &[Token], idx: usize) -> Option<&Token> {
@@ -449,6 +460,10 @@ pub(crate) fn bound_names(src: &str, tokens: &[Token], chunk: Chunk) -> Vec<Stri
     let Some(&(first, _)) = words.first() else { return Vec::new() };
     let is_word = |i: usize| words.get(i).is_some_and(|(_, t)| t.kind == TokKind::Word);
     let mut names = Vec::new();
+    // A broken statement that starts with a name most likely binds it (`y := 3`).
+    if words[0].1.kind == TokKind::Word && !crate::parse::errors::RESERVED.contains(&first) {
+        names.push(first.to_string());
+    }
     match first {
         "fn" | "model" | "param" | "latent" | "prior" | "output" | "input" | "metric" if is_word(1) => {
             names.push(words[1].0.to_string());
@@ -460,7 +475,7 @@ pub(crate) fn bound_names(src: &str, tokens: &[Token], chunk: Chunk) -> Vec<Stri
     }
     for (i, (w, t)) in words.iter().enumerate() {
         let next = words.get(i + 1).map(|(n, _)| *n);
-        if t.kind == TokKind::Word && matches!(next, Some("=") | Some(",")) {
+        if t.kind == TokKind::Word && matches!(next, Some("=") | Some(",")) && !names.iter().any(|n| n == w) {
             names.push(w.to_string());
         }
     }
@@ -512,6 +527,14 @@ mod tests {
         let inner: Vec<_> = l.chunks.iter().filter(|c| c.depth == 1).map(|c| (c.start, c.end)).collect();
         assert_eq!(inner, vec![(10, 15), (17, 22)]);
         assert!(l.balanced);
+        assert!(l.unclosed.is_empty());
+    }
+
+    #[test]
+    fn unclosed_brackets_are_located() {
+        let l = layout(FileId(0), "fn f(x) {\n a = g(x\n}\nfn h() {");
+        assert!(!l.balanced);
+        assert_eq!(l.unclosed, vec![16, 28]);
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn parse_file_here(file: FileId, src: &str) -> Parsed {
             Err(err) => err,
         };
         complete = false;
-        let se = errors::syntax_error(file, src, &text, &layout.tokens, &err);
+        let se = errors::syntax_error(file, src, &text, &layout.tokens, &layout.unclosed, &err);
         if reported < MAX_SYNTAX_ERRORS && (layout.balanced || reported == 0) {
             diagnostics.push(se.diagnostic);
             reported += 1;
@@ -151,7 +151,9 @@ fn parse_expr_here(file: FileId, src: &str) -> Result<Expr, Vec<Diagnostic>> {
                 _ => Err(lowerer.diags),
             }
         }
-        Err(err) => Err(vec![errors::syntax_error(file, src, &layout.text, &layout.tokens, &err).diagnostic]),
+        Err(err) => {
+            Err(vec![errors::syntax_error(file, src, &layout.text, &layout.tokens, &layout.unclosed, &err).diagnostic])
+        }
     }
 }
 

@@ -543,6 +543,13 @@ impl<'a> Checker<'a> {
     /// Help for an unknown name: a missing import, a builtin of another namespace, or a
     /// similar known name.
     pub(crate) fn unknown_help(&self, name: &str, callable: bool) -> Option<String> {
+        if name == "B" && self.place == Place::Fn {
+            return Some(
+                "the batch `B` is bound in models only; in a `fn`, name the dimension in a parameter type \
+                 (`x: [B, D]`) or take it from an argument with `dim(x, 0)`"
+                    .to_string(),
+            );
+        }
         if let Some(module) = self.std_index.module_of(name) {
             return Some(format!("`{name}` is defined in `{module}`; import it with `use {module}.{name}`"));
         }

@@ -135,6 +135,8 @@ fn unknown_names_and_suggestions() {
     assert_eq!(got, [(codes::E0102, Some("did you mean `Linear`?")), (codes::E0101, Some("did you mean `hidden`?"))]);
     let (_, _, diags) = run("fn f(x) {\n return Mlp(x, [1])\n}", &CheckOptions::default());
     assert_eq!(diags[0].help.as_deref(), Some("`Mlp` is defined in `std.nn`; import it with `use std.nn.Mlp`"));
+    let (_, _, diags) = run("fn f(x) {\n return normal([B, 4])\n}", &CheckOptions::default());
+    assert!(diags[0].help.as_deref().is_some_and(|h| h.contains("bound in models only")));
 }
 
 #[test]
