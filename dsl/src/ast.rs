@@ -266,7 +266,10 @@ pub enum ExprKind {
     /// Integer literal (fits i64; larger literals are a diagnostic).
     Int(i64),
     /// Float literal, with its source text so printing round-trips exactly.
-    Float { value: f64, text: String },
+    Float {
+        value: f64,
+        text: String,
+    },
     Bool(bool),
     Str(String),
     /// The keyword `training`.
@@ -280,16 +283,36 @@ pub enum ExprKind {
     Paren(Box<Expr>),
     /// `{ z: zq, loss: l }`
     Record(Vec<(Ident, Expr)>),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `f(x, 2, axis = -1)`: positional arguments first, then keyword arguments.
-    Call { callee: Ident, args: Vec<Arg> },
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+    },
     /// `g.z`
-    Field { base: Box<Expr>, field: Ident },
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+    },
     /// `x[:, 0:16]`, `x[..., -1]`
-    Index { base: Box<Expr>, indices: Vec<IndexItem> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexItem>,
+    },
     /// `if c then a else b`
-    IfElse { cond: Box<Expr>, then_expr: Box<Expr>, else_expr: Box<Expr> },
+    IfElse {
+        cond: Box<Expr>,
+        then_expr: Box<Expr>,
+        else_expr: Box<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -166,7 +166,12 @@ pub static OPS: &[BuiltinDef] = &[
         "max pooling over the last two axes"
     ),
     def!("reshape", Op(Shape), &[req("x"), req("shape")], "same elements, new shape (one entry may be -1)"),
-    def!("transpose", Op(Shape), &[req("x"), absent("perm", "the axes reversed")], "permute axes: `transpose(w, [1, 0])`"),
+    def!(
+        "transpose",
+        Op(Shape),
+        &[req("x"), absent("perm", "the axes reversed")],
+        "permute axes: `transpose(w, [1, 0])`"
+    ),
     def!("broadcast_to", Op(Shape), &[req("x"), req("shape")], "broadcast to a larger shape"),
     def!("concat", Op(Shape), &[req("xs"), opt("axis", "0")], "join a list of tensors along `axis`"),
     def!(

@@ -16,7 +16,8 @@ fn hgc() -> PathBuf {
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
     let bin = profile_dir.join("hgc");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
+        let status =
+            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
         assert!(status.success(), "building hgc failed");
     }
     bin
@@ -87,7 +88,8 @@ fn info_lists_entries_and_parameters_in_declaration_order() {
     for e in ["encode", "decode", "reconstruct", "sample", "train", "eval"] {
         assert!(entries.contains(&e), "{entries:?}");
     }
-    let params: Vec<&str> = info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let params: Vec<&str> =
+        info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(params.first(), Some(&"encoder.h.layer.w"));
     assert_eq!(params.last(), Some(&"decoder.logits.next.next.layer.b"));
     let mu = info["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "encoder.mu.w").unwrap();
@@ -101,16 +103,50 @@ fn vae_trains_on_fashion_mnist_and_its_test_loss_falls() {
     let common = ["--set", "hidden=128", "--data", "fashion-mnist", "--limit", "1024", "--batch", "32", "--seed", "3"];
     // Test loss of the initial weights.
     let init = dir.path().join("init.safetensors");
-    let mut args = vec!["run", "examples/vae/vae.hgl", "eval", "--init", init.to_str().unwrap(), "--data", "fashion-mnist:test", "--limit", "256", "--batch", "64", "--set", "hidden=128"];
+    let mut args = vec![
+        "run",
+        "examples/vae/vae.hgl",
+        "eval",
+        "--init",
+        init.to_str().unwrap(),
+        "--data",
+        "fashion-mnist:test",
+        "--limit",
+        "256",
+        "--batch",
+        "64",
+        "--set",
+        "hidden=128",
+    ];
     let before: serde_json::Value = serde_json::from_slice(&ok(&args).stdout).unwrap();
     args.clear();
-    let mut train = vec!["run", "examples/vae/vae.hgl", "train", "--steps", "60", "--progress", "plain", "--out", d, "--weights", init.to_str().unwrap()];
+    let mut train = vec![
+        "run",
+        "examples/vae/vae.hgl",
+        "train",
+        "--steps",
+        "60",
+        "--progress",
+        "plain",
+        "--out",
+        d,
+        "--weights",
+        init.to_str().unwrap(),
+    ];
     train.extend(common);
     ok(&train);
-    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.json")).unwrap()).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.json")).unwrap()).unwrap();
     let (b, a) = (before["loss"].as_f64().unwrap(), after["loss"].as_f64().unwrap());
     assert!(a < 0.8 * b, "test loss did not fall enough: {b} -> {a}");
-    for f in ["final.safetensors", "checkpoint.safetensors", "loss.png", "reconstructions.png", "samples.png", "metrics.jsonl"] {
+    for f in [
+        "final.safetensors",
+        "checkpoint.safetensors",
+        "loss.png",
+        "reconstructions.png",
+        "samples.png",
+        "metrics.jsonl",
+    ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
     assert_eq!(metrics(dir.path()).len(), 60);
@@ -120,8 +156,27 @@ const TWIN: &str = "bench/torch_twin/twin.hgl";
 
 fn twin_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
-        "run", TWIN, "train", "--data", "fashion-mnist", "--limit", "512", "--batch", "16", "--steps", "40", "--seed", "7",
-        "--progress", "plain", "--log-every", "1", "--eval-data", "fashion-mnist:test", "--out", out,
+        "run",
+        TWIN,
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--limit",
+        "512",
+        "--batch",
+        "16",
+        "--steps",
+        "40",
+        "--seed",
+        "7",
+        "--progress",
+        "plain",
+        "--log-every",
+        "1",
+        "--eval-data",
+        "fashion-mnist:test",
+        "--out",
+        out,
     ];
     v.extend_from_slice(extra);
     v
@@ -177,7 +232,17 @@ fn bad_inputs_are_clean_errors() {
     // Data that does not fit the model's input names both shapes.
     let bad = dir.path().join("bad.npy");
     npy::write_npy(&bad, &hg_runtime::Tensor::from_f32(vec![4, 10], vec![0.0; 40]).unwrap()).unwrap();
-    let out = run(&["run", TWIN, "train", "--data", bad.to_str().unwrap(), "--steps", "1", "--out", dir.path().to_str().unwrap()]);
+    let out = run(&[
+        "run",
+        TWIN,
+        "train",
+        "--data",
+        bad.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("784") && err.contains("10"), "{err}");
@@ -200,7 +265,18 @@ fn bad_inputs_are_clean_errors() {
 fn sample_writes_a_png_grid() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("s.png");
-    ok(&["run", "examples/vae/vae.hgl", "sample", "-n", "8", "--init", "--set", "hidden=64", "--png", png.to_str().unwrap()]);
+    ok(&[
+        "run",
+        "examples/vae/vae.hgl",
+        "sample",
+        "-n",
+        "8",
+        "--init",
+        "--set",
+        "hidden=64",
+        "--png",
+        png.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
 }
@@ -211,8 +287,27 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint() {
     let d = dir.path().to_str().unwrap();
     // A learning rate this large makes the VAE's exp(logvar) overflow within a few steps.
     let out = run(&[
-        "run", "examples/vae/vae.hgl", "train", "--set", "hidden=64", "--data", "fashion-mnist", "--limit", "256", "--steps", "30",
-        "--batch", "16", "--lr", "10", "--checkpoint-every", "1", "--progress", "quiet", "--out", d,
+        "run",
+        "examples/vae/vae.hgl",
+        "train",
+        "--set",
+        "hidden=64",
+        "--data",
+        "fashion-mnist",
+        "--limit",
+        "256",
+        "--steps",
+        "30",
+        "--batch",
+        "16",
+        "--lr",
+        "10",
+        "--checkpoint-every",
+        "1",
+        "--progress",
+        "quiet",
+        "--out",
+        d,
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -221,6 +316,10 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint() {
     let logged = metrics(dir.path()).len();
     assert!(logged < 30, "training did not stop");
     let (_, meta) = hg_runtime::checkpoint::load_safetensors(dir.path().join("checkpoint.safetensors")).unwrap();
-    assert_eq!(meta.get("step").map(String::as_str), Some(logged.to_string().as_str()), "the checkpoint is the last good step");
+    assert_eq!(
+        meta.get("step").map(String::as_str),
+        Some(logged.to_string().as_str()),
+        "the checkpoint is the last good step"
+    );
     assert!(!dir.path().join("final.safetensors").exists());
 }

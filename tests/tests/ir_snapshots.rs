@@ -12,7 +12,8 @@ fn hgc() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let bin = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").join("hgc");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
+        let status =
+            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
         assert!(status.success(), "building hgc failed");
     }
     bin
@@ -21,8 +22,11 @@ fn hgc() -> PathBuf {
 #[test]
 fn ir_text_matches_golden_files() {
     let dir = root().join("tests/ir");
-    let mut specs: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "hgl")).collect();
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hgl"))
+        .collect();
     specs.sort();
     assert!(specs.len() >= 2);
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
@@ -30,8 +34,17 @@ fn ir_text_matches_golden_files() {
     for spec in &specs {
         for stage in ["typed", "grad", "train"] {
             let rel = spec.strip_prefix(root()).unwrap();
-            let out = Command::new(hgc()).args(["ir", rel.to_str().unwrap(), "--stage", stage]).current_dir(root()).output().unwrap();
-            assert!(out.status.success(), "hgc ir {} --stage {stage}: {}", rel.display(), String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(hgc())
+                .args(["ir", rel.to_str().unwrap(), "--stage", stage])
+                .current_dir(root())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "hgc ir {} --stage {stage}: {}",
+                rel.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8(out.stdout).unwrap();
             let golden = spec.with_extension(format!("{stage}.ir"));
             if update {

@@ -11,9 +11,7 @@
 //! `y[0..n]`. Invariant: the only way to call it is [`AffineReluJit::run`], which passes the
 //! common length of two slices, so it never touches memory outside them.
 
-use cranelift_codegen::ir::{
-    AbiParam, BlockArg, Function, InstBuilder, MemFlagsData, condcodes::IntCC, types::F32,
-};
+use cranelift_codegen::ir::{AbiParam, BlockArg, Function, InstBuilder, MemFlagsData, condcodes::IntCC, types::F32};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{Linkage, Module};
@@ -51,12 +49,7 @@ impl AffineReluJit {
     /// have different lengths.
     pub fn run(&self, x: &[f32], y: &mut [f32], a: f32, b: f32) -> Result<(), CodegenError> {
         if x.len() != y.len() {
-            return Err(CodegenError::LengthMismatch {
-                left: "x",
-                left_len: x.len(),
-                right: "y",
-                right_len: y.len(),
-            });
+            return Err(CodegenError::LengthMismatch { left: "x", left_len: x.len(), right: "y", right_len: y.len() });
         }
         // SAFETY: the kernel reads `x[0..n]` and writes `y[0..n]` with `n` the common length
         // checked above, so every access is in bounds; `y` is a unique borrow, so the two
@@ -73,9 +66,7 @@ impl AffineReluJit {
 
 impl std::fmt::Debug for AffineReluJit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AffineReluJit")
-            .field("symbol", &SYMBOL)
-            .finish_non_exhaustive()
+        f.debug_struct("AffineReluJit").field("symbol", &SYMBOL).finish_non_exhaustive()
     }
 }
 
@@ -93,11 +84,7 @@ pub fn compile_affine_relu() -> Result<AffineReluJit, CodegenError> {
     // SAFETY: `address` is the entry of the function just defined with the signature built by
     // `build_affine_relu`, which is `KernelFn` under the module's default (C) calling convention.
     let kernel = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
-    Ok(AffineReluJit {
-        kernel,
-        clif,
-        _code: JitCode::new(module),
-    })
+    Ok(AffineReluJit { kernel, clif, _code: JitCode::new(module) })
 }
 
 /// Fills `func` (whose signature holds only the calling convention) with the kernel:
@@ -173,9 +160,7 @@ mod tests {
         let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         (0..n)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 ((state >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
             })
             .collect()
@@ -196,13 +181,7 @@ mod tests {
         for n in [0, 1, 2, 3, 17, 1000] {
             let x = inputs(n, n as u64);
             assert!(n < 17 || (x.iter().any(|&v| v < 0.0) && x.iter().any(|&v| v > 0.0)));
-            for (a, b) in [
-                (2.0, 1.0),
-                (-1.5, 0.25),
-                (0.5, -3.0),
-                (0.0, -1.0),
-                (1.0, 0.0),
-            ] {
+            for (a, b) in [(2.0, 1.0), (-1.5, 0.25), (0.5, -3.0), (0.0, -1.0), (1.0, 0.0)] {
                 // Pre-fill with a marker so an element the kernel skipped cannot pass.
                 let mut y = vec![f32::from_bits(0x7fc0_dead); n];
                 kernel.run(&x, &mut y, a, b).expect("run");
@@ -214,16 +193,7 @@ mod tests {
     #[test]
     fn special_values_follow_ieee_maximum() {
         let kernel = compile_affine_relu().expect("compile");
-        let x = [
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            -0.0,
-            0.0,
-            f32::MIN_POSITIVE / 4.0,
-            f32::MAX,
-            -f32::MAX,
-        ];
+        let x = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, f32::MIN_POSITIVE / 4.0, f32::MAX, -f32::MAX];
         for (a, b) in [(1.0, 0.0), (1.0, -0.0), (-1.0, 0.0), (0.0, 0.0), (2.0, 1.0)] {
             let mut y = [1.0_f32; 8];
             kernel.run(&x, &mut y, a, b).expect("run");
@@ -238,18 +208,8 @@ mod tests {
         let kernel = compile_affine_relu().expect("compile");
         let mut y = [7.0_f32; 2];
         let error = kernel.run(&[1.0, 2.0, 3.0], &mut y, 1.0, 0.0).unwrap_err();
-        assert!(matches!(
-            error,
-            CodegenError::LengthMismatch {
-                left_len: 3,
-                right_len: 2,
-                ..
-            }
-        ));
-        assert_eq!(
-            error.to_string(),
-            "length mismatch: `x` has 3 elements but `y` has 2"
-        );
+        assert!(matches!(error, CodegenError::LengthMismatch { left_len: 3, right_len: 2, .. }));
+        assert_eq!(error.to_string(), "length mismatch: `x` has 3 elements but `y` has 2");
         assert_eq!(y, [7.0, 7.0]);
     }
 
@@ -260,9 +220,6 @@ mod tests {
         for needle in ["fmul", "fadd", "fmax", "load.f32", "store"] {
             assert!(clif.contains(needle), "missing `{needle}` in:\n{clif}");
         }
-        assert!(
-            !clif.contains("fma "),
-            "kernel must not fuse multiply-add:\n{clif}"
-        );
+        assert!(!clif.contains("fma "), "kernel must not fuse multiply-add:\n{clif}");
     }
 }

@@ -17,10 +17,7 @@ pub fn new_host_module() -> Result<JITModule, CodegenError> {
         .map_err(|message| CodegenError::UnsupportedHost(message.to_string()))?
         .finish(settings::Flags::new(flags))
         .map_err(|error| CodegenError::UnsupportedHost(error.to_string()))?;
-    Ok(JITModule::new(JITBuilder::with_isa(
-        isa,
-        cranelift_module::default_libcall_names(),
-    )))
+    Ok(JITModule::new(JITBuilder::with_isa(isa, cranelift_module::default_libcall_names())))
 }
 
 /// Finalised JIT code: the module that owns the executable memory of its functions.
@@ -32,9 +29,7 @@ pub struct JitCode {
 impl JitCode {
     /// Takes ownership of a module whose definitions have all been finalised.
     pub fn new(module: JITModule) -> Self {
-        JitCode {
-            module: Some(module),
-        }
+        JitCode { module: Some(module) }
     }
 }
 

@@ -49,10 +49,7 @@ pub fn emit_affine_relu_object(path: &Path) -> Result<ObjectInfo, CodegenError> 
 }
 
 /// The kernel module after the host target's O3 pipeline.
-fn optimized_module<'ctx>(
-    context: &'ctx Context,
-    target: &HostTarget,
-) -> Result<Module<'ctx>, CodegenError> {
+fn optimized_module<'ctx>(context: &'ctx Context, target: &HostTarget) -> Result<Module<'ctx>, CodegenError> {
     let module = context.create_module(SYMBOL);
     target.adopt(&module);
     build_affine_relu(context, &module)?;
@@ -69,26 +66,15 @@ fn optimized_module<'ctx>(
 ///        if i + 1 == n goto exit else loop
 /// exit:  ret void
 /// ```
-fn build_affine_relu<'ctx>(
-    context: &'ctx Context,
-    module: &Module<'ctx>,
-) -> Result<FunctionValue<'ctx>, CodegenError> {
+fn build_affine_relu<'ctx>(context: &'ctx Context, module: &Module<'ctx>) -> Result<FunctionValue<'ctx>, CodegenError> {
     let f32_type = context.f32_type();
     let i64_type = context.i64_type();
     let ptr_type = context.ptr_type(AddressSpace::default());
-    let fn_type = context.void_type().fn_type(
-        &[
-            ptr_type.into(),
-            ptr_type.into(),
-            i64_type.into(),
-            f32_type.into(),
-            f32_type.into(),
-        ],
-        false,
-    );
+    let fn_type = context
+        .void_type()
+        .fn_type(&[ptr_type.into(), ptr_type.into(), i64_type.into(), f32_type.into(), f32_type.into()], false);
     let function = module.add_function(SYMBOL, fn_type, None);
-    let attribute =
-        |name: &str| context.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0);
+    let attribute = |name: &str| context.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0);
     for (param, names) in [(0, ["noalias", "readonly"]), (1, ["noalias", "writeonly"])] {
         for name in names {
             function.add_attribute(AttributeLoc::Param(param), attribute(name));
@@ -104,12 +90,10 @@ fn build_affine_relu<'ctx>(
         })?;
 
     let param = |index: u32| {
-        function
-            .get_nth_param(index)
-            .ok_or_else(|| CodegenError::InvalidIr {
-                module: SYMBOL.to_string(),
-                message: format!("kernel has no parameter {index}"),
-            })
+        function.get_nth_param(index).ok_or_else(|| CodegenError::InvalidIr {
+            module: SYMBOL.to_string(),
+            message: format!("kernel has no parameter {index}"),
+        })
     };
     let x = param(0)?.into_pointer_value();
     let y = param(1)?.into_pointer_value();
@@ -123,8 +107,7 @@ fn build_affine_relu<'ctx>(
     let builder = context.create_builder();
 
     builder.position_at_end(entry);
-    let non_empty =
-        builder.build_int_compare(IntPredicate::SGT, n, i64_type.const_zero(), "non_empty")?;
+    let non_empty = builder.build_int_compare(IntPredicate::SGT, n, i64_type.const_zero(), "non_empty")?;
     builder.build_conditional_branch(non_empty, body, exit)?;
 
     builder.position_at_end(body);
@@ -183,9 +166,7 @@ mod tests {
         let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         (0..n)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 ((state >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
             })
             .collect()
@@ -229,9 +210,7 @@ int main(void) {{
     }
 
     fn run_cmd(command: &mut Command) -> std::process::Output {
-        let output = command
-            .output()
-            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
         assert!(
             output.status.success(),
             "{command:?} failed: {}\n{}",
@@ -250,11 +229,7 @@ int main(void) {{
             ),
             "{ir}"
         );
-        for needle in [
-            "fmul float",
-            "fadd float",
-            "call float @llvm.maximum.f32(float %sum, float 0.000000e+00)",
-        ] {
+        for needle in ["fmul float", "fadd float", "call float @llvm.maximum.f32(float %sum, float 0.000000e+00)"] {
             assert!(ir.contains(needle), "missing `{needle}` in:\n{ir}");
         }
         assert!(!ir.contains("fma") && !ir.contains("fast"), "{ir}");
@@ -284,15 +259,7 @@ int main(void) {{
         let driver = dir.path().join("driver.c");
         std::fs::write(&driver, driver_source()).expect("write driver");
         let exe = dir.path().join("driver");
-        run_cmd(
-            Command::new("cc")
-                .arg("-std=c11")
-                .arg("-O1")
-                .arg(&driver)
-                .arg(&object)
-                .arg("-o")
-                .arg(&exe),
-        );
+        run_cmd(Command::new("cc").arg("-std=c11").arg("-O1").arg(&driver).arg(&object).arg("-o").arg(&exe));
 
         let mut cases: Vec<(Vec<f32>, f32, f32)> = Vec::new();
         for n in [0, 1, 2, 3, 17, 1000] {
@@ -300,15 +267,7 @@ int main(void) {{
                 cases.push((inputs(n, n as u64 + 1), a, b));
             }
         }
-        let special = vec![
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            -0.0,
-            0.0,
-            f32::MAX,
-            -1e-40,
-        ];
+        let special = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, f32::MAX, -1e-40];
         cases.push((special.clone(), 1.0, -0.0));
         cases.push((special, 0.0, 0.0));
 
@@ -319,68 +278,36 @@ int main(void) {{
                 stdin.extend_from_slice(&v.to_ne_bytes());
             }
         }
-        let mut child = Command::new(&exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn driver");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&stdin)
-            .expect("feed driver");
+        let mut child = Command::new(&exe).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn driver");
+        child.stdin.take().expect("stdin").write_all(&stdin).expect("feed driver");
         let output = child.wait_with_output().expect("driver output");
-        assert!(
-            output.status.success(),
-            "driver exited with {}",
-            output.status
-        );
+        assert!(output.status.success(), "driver exited with {}", output.status);
 
         let stdout = String::from_utf8(output.stdout).expect("utf-8");
         let outputs: Vec<&str> = stdout.split_terminator("end\n").collect();
         assert_eq!(outputs.len(), cases.len(), "one output block per case");
         for ((x, a, b), printed) in cases.iter().zip(outputs) {
-            let got: Vec<f32> = printed
-                .lines()
-                .map(|line| f32::from_bits(u32::from_str_radix(line, 16).expect("hex bits")))
-                .collect();
+            let got: Vec<f32> =
+                printed.lines().map(|line| f32::from_bits(u32::from_str_radix(line, 16).expect("hex bits"))).collect();
             let want = reference(x, *a, *b);
             assert_eq!(got.len(), want.len(), "n={} a={a} b={b}", x.len());
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 let same = g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
-                assert!(
-                    same,
-                    "n={} a={a} b={b}: y[{i}] = {g:?}, expected {w:?}",
-                    x.len()
-                );
+                assert!(same, "n={} a={a} b={b}: y[{i}] = {g:?}, expected {w:?}", x.len());
             }
         }
 
-        let needed =
-            elf::needed_libraries(&std::fs::read(&exe).expect("read exe")).expect("parse ELF");
-        assert!(
-            needed.iter().any(|lib| lib.starts_with("libc.so")),
-            "{needed:?}"
-        );
-        assert!(
-            !needed.iter().any(|lib| lib.to_lowercase().contains("llvm")),
-            "{needed:?}"
-        );
+        let needed = elf::needed_libraries(&std::fs::read(&exe).expect("read exe")).expect("parse ELF");
+        assert!(needed.iter().any(|lib| lib.starts_with("libc.so")), "{needed:?}");
+        assert!(!needed.iter().any(|lib| lib.to_lowercase().contains("llvm")), "{needed:?}");
     }
 
     #[test]
     fn this_binary_links_llvm_statically() {
         let exe = std::fs::read(std::env::current_exe().expect("current exe")).expect("read exe");
         let needed = elf::needed_libraries(&exe).expect("parse ELF");
-        assert!(
-            !needed.is_empty(),
-            "a Rust test binary links libc dynamically"
-        );
-        assert!(
-            !needed.iter().any(|lib| lib.to_lowercase().contains("llvm")),
-            "{needed:?}"
-        );
+        assert!(!needed.is_empty(), "a Rust test binary links libc dynamically");
+        assert!(!needed.iter().any(|lib| lib.to_lowercase().contains("llvm")), "{needed:?}");
     }
 
     #[test]
@@ -388,10 +315,7 @@ int main(void) {{
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("missing-dir").join("k.o");
         match emit_affine_relu_object(&path) {
-            Err(CodegenError::Emit {
-                path: reported,
-                message,
-            }) => {
+            Err(CodegenError::Emit { path: reported, message }) => {
                 assert_eq!(reported, path);
                 assert!(!message.is_empty());
             }

@@ -43,10 +43,7 @@ pub fn needed_libraries(bytes: &[u8]) -> Result<Vec<String>, String> {
             if tag == DT_NEEDED {
                 let start = strings.offset + read_u64(bytes, entry + 8)? as usize;
                 let tail = bytes.get(start..).ok_or("string offset out of range")?;
-                let end = tail
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or("unterminated string")?;
+                let end = tail.iter().position(|&b| b == 0).ok_or("unterminated string")?;
                 needed.push(String::from_utf8_lossy(&tail[..end]).into_owned());
             }
         }
@@ -86,15 +83,8 @@ mod tests {
 
     #[test]
     fn rejects_non_elf_and_truncated_input() {
-        assert_eq!(
-            needed_libraries(b"#!/bin/sh\n").unwrap_err(),
-            "not an ELF file"
-        );
+        assert_eq!(needed_libraries(b"#!/bin/sh\n").unwrap_err(), "not an ELF file");
         let truncated = b"\x7fELF\x02\x01\x01\x00";
-        assert!(
-            needed_libraries(truncated)
-                .unwrap_err()
-                .contains("out of range")
-        );
+        assert!(needed_libraries(truncated).unwrap_err().contains("out of range"));
     }
 }

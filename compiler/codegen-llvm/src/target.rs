@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use inkwell::OptimizationLevel;
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
-use inkwell::targets::{
-    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple,
-};
+use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 
 use crate::CodegenError;
 
@@ -49,13 +47,11 @@ pub struct HostTarget {
 impl HostTarget {
     /// Initialises LLVM's native target (idempotent) and creates the machine.
     pub fn new() -> Result<Self, CodegenError> {
-        Target::initialize_native(&InitializationConfig::default())
-            .map_err(CodegenError::HostTarget)?;
+        Target::initialize_native(&InitializationConfig::default()).map_err(CodegenError::HostTarget)?;
         let triple = TargetMachine::get_default_triple();
         let cpu = TargetMachine::get_host_cpu_name().to_string();
         let features = TargetMachine::get_host_cpu_features().to_string();
-        let target = Target::from_triple(&triple)
-            .map_err(|message| CodegenError::HostTarget(message.to_string()))?;
+        let target = Target::from_triple(&triple).map_err(|message| CodegenError::HostTarget(message.to_string()))?;
         let machine = target
             .create_target_machine(
                 &triple,
@@ -65,15 +61,8 @@ impl HostTarget {
                 RelocMode::PIC,
                 CodeModel::Default,
             )
-            .ok_or_else(|| {
-                CodegenError::HostTarget(format!("no target machine for `{triple}` cpu `{cpu}`"))
-            })?;
-        Ok(HostTarget {
-            machine,
-            triple,
-            cpu,
-            features,
-        })
+            .ok_or_else(|| CodegenError::HostTarget(format!("no target machine for `{triple}` cpu `{cpu}`")))?;
+        Ok(HostTarget { machine, triple, cpu, features })
     }
 
     /// The target triple as text.
@@ -101,36 +90,19 @@ impl HostTarget {
     /// Verifies `module` and runs [`OPTIMIZATION_PIPELINE`] on it for this target.
     pub fn optimize(&self, module: &Module<'_>) -> Result<(), CodegenError> {
         verify(module)?;
-        module
-            .run_passes(
-                OPTIMIZATION_PIPELINE,
-                &self.machine,
-                PassBuilderOptions::create(),
-            )
-            .map_err(|message| CodegenError::Passes {
-                pipeline: OPTIMIZATION_PIPELINE.to_string(),
-                message: message.to_string(),
-            })
+        module.run_passes(OPTIMIZATION_PIPELINE, &self.machine, PassBuilderOptions::create()).map_err(|message| {
+            CodegenError::Passes { pipeline: OPTIMIZATION_PIPELINE.to_string(), message: message.to_string() }
+        })
     }
 
     /// Writes `module` as a relocatable object file to `path`. `symbols` lists the functions
     /// the caller defined, recorded in the returned [`ObjectInfo`].
-    pub fn emit_object(
-        &self,
-        module: &Module<'_>,
-        path: &Path,
-        symbols: &[&str],
-    ) -> Result<ObjectInfo, CodegenError> {
-        let emit_error = |message: String| CodegenError::Emit {
-            path: path.to_path_buf(),
-            message,
-        };
+    pub fn emit_object(&self, module: &Module<'_>, path: &Path, symbols: &[&str]) -> Result<ObjectInfo, CodegenError> {
+        let emit_error = |message: String| CodegenError::Emit { path: path.to_path_buf(), message };
         self.machine
             .write_to_file(module, FileType::Object, path)
             .map_err(|message| emit_error(message.to_string()))?;
-        let size_bytes = std::fs::metadata(path)
-            .map_err(|error| emit_error(error.to_string()))?
-            .len();
+        let size_bytes = std::fs::metadata(path).map_err(|error| emit_error(error.to_string()))?.len();
         Ok(ObjectInfo {
             path: path.to_path_buf(),
             symbols: symbols.iter().map(|s| s.to_string()).collect(),

@@ -129,30 +129,15 @@ mod tests {
         for chip in Chip::ALL {
             let ptx = affine_relu_ptx(chip).expect("lower");
             let context = format!("{chip}:\n{ptx}");
-            assert!(
-                ptx.contains(&format!(".version {}\n", chip.ptx_version())),
-                "{context}"
-            );
-            assert!(
-                ptx.contains(&format!(".target {}\n", chip.arch())),
-                "{context}"
-            );
+            assert!(ptx.contains(&format!(".version {}\n", chip.ptx_version())), "{context}");
+            assert!(ptx.contains(&format!(".target {}\n", chip.arch())), "{context}");
             assert!(ptx.contains(".visible .entry hg_affine_relu("), "{context}");
             // Two 5-field memref descriptors and two scalars.
             assert_eq!(ptx.matches(".param .").count(), 12, "{context}");
-            for needle in [
-                "mul.rn.f32",
-                "add.rn.f32",
-                "max.NaN.f32",
-                "ld.global",
-                "st.global",
-            ] {
+            for needle in ["mul.rn.f32", "add.rn.f32", "max.NaN.f32", "ld.global", "st.global"] {
                 assert!(ptx.contains(needle), "missing `{needle}` in {context}");
             }
-            assert!(
-                !ptx.contains("fma."),
-                "kernel must not fuse multiply-add: {context}"
-            );
+            assert!(!ptx.contains("fma."), "kernel must not fuse multiply-add: {context}");
         }
     }
 
@@ -181,11 +166,7 @@ mod tests {
                 String::from_utf8_lossy(&output.stderr)
             );
             let cubin = std::fs::read(path.with_extension(format!("{chip}.cubin"))).expect("cubin");
-            assert_eq!(
-                cubin.get(..4),
-                Some(b"\x7fELF".as_slice()),
-                "a cubin is an ELF file"
-            );
+            assert_eq!(cubin.get(..4), Some(b"\x7fELF".as_slice()), "a cubin is an ELF file");
         }
         // Why there is one PTX per chip: the sm_90 text is refused when assembling for sm_80.
         let newer = dir.path().join(format!("{KERNEL_NAME}_sm_90.ptx"));

@@ -42,9 +42,6 @@ pub fn with_diagnostics<T>(context: &Context, f: impl FnOnce() -> T) -> (T, Stri
     });
     let result = f();
     context.detach_diagnostic_handler(id);
-    let text = log
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
+    let text = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     (result, text)
 }

@@ -39,20 +39,13 @@ pub fn lower_to_ptx(
 ) -> Result<String, CodegenError> {
     let (valid, diagnostics) = with_diagnostics(context, || module.as_operation().verify());
     if !valid {
-        return Err(CodegenError::InvalidModule {
-            module: name.to_string(),
-            diagnostics,
-        });
+        return Err(CodegenError::InvalidModule { module: name.to_string(), diagnostics });
     }
 
     let pipeline = ptx_pipeline(chip);
     let manager = PassManager::new(context);
-    parse_pass_pipeline(manager.as_operation_pass_manager(), &pipeline).map_err(|error| {
-        CodegenError::Pipeline {
-            pipeline: pipeline.clone(),
-            message: error.to_string(),
-        }
-    })?;
+    parse_pass_pipeline(manager.as_operation_pass_manager(), &pipeline)
+        .map_err(|error| CodegenError::Pipeline { pipeline: pipeline.clone(), message: error.to_string() })?;
     let (result, diagnostics) = with_diagnostics(context, || manager.run(module));
     if result.is_err() {
         return Err(CodegenError::Lowering { chip, diagnostics });
@@ -123,10 +116,7 @@ mod tests {
             Err(CodegenError::Lowering { chip, diagnostics }) => {
                 assert_eq!(chip, Chip::Sm90);
                 assert!(diagnostics.contains("printF32"), "{diagnostics}");
-                assert!(
-                    diagnostics.contains(":5:19"),
-                    "location of `vector.print`: {diagnostics}"
-                );
+                assert!(diagnostics.contains(":5:19"), "location of `vector.print`: {diagnostics}");
             }
             other => panic!("expected a lowering error, got {other:?}"),
         }
@@ -137,17 +127,10 @@ mod tests {
         let context = new_context();
         let ops = OpBuilder::new(&context);
         // A `gpu.func` whose body has no terminator does not verify.
-        let kernel = ops
-            .gpu_kernel("k", &[], Block::new(&[]))
-            .expect("build gpu.func");
-        let mut module = ops
-            .gpu_container("bad", vec![kernel])
-            .expect("build module");
+        let kernel = ops.gpu_kernel("k", &[], Block::new(&[])).expect("build gpu.func");
+        let mut module = ops.gpu_container("bad", vec![kernel]).expect("build module");
         match lower_to_ptx(&context, &mut module, "bad", Chip::Sm80) {
-            Err(CodegenError::InvalidModule {
-                module,
-                diagnostics,
-            }) => {
+            Err(CodegenError::InvalidModule { module, diagnostics }) => {
                 assert_eq!(module, "bad");
                 assert!(diagnostics.contains("terminator"), "{diagnostics}");
             }

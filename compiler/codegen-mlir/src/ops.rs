@@ -11,9 +11,7 @@ use melior::ir::attribute::{StringAttribute, TypeAttribute};
 use melior::ir::block::BlockLike;
 use melior::ir::operation::{OperationBuilder, OperationMutLike};
 use melior::ir::r#type::FunctionType;
-use melior::ir::{
-    Attribute, Block, Identifier, Location, Module, Operation, Region, RegionLike, Type, Value,
-};
+use melior::ir::{Attribute, Block, Identifier, Location, Module, Operation, Region, RegionLike, Type, Value};
 
 use crate::CodegenError;
 
@@ -25,10 +23,7 @@ pub(crate) struct OpBuilder<'c> {
 
 impl<'c> OpBuilder<'c> {
     pub fn new(context: &'c Context) -> Self {
-        OpBuilder {
-            context,
-            location: Location::unknown(context),
-        }
+        OpBuilder { context, location: Location::unknown(context) }
     }
 
     /// Parses a type from MLIR's syntax, e.g. `memref<?xf32>`.
@@ -56,20 +51,15 @@ impl<'c> OpBuilder<'c> {
         attributes: &[(&str, Attribute<'c>)],
         regions: Vec<Region<'c>>,
     ) -> Result<Operation<'c>, CodegenError> {
-        let attributes: Vec<_> = attributes
-            .iter()
-            .map(|(key, value)| (Identifier::new(self.context, key), *value))
-            .collect();
+        let attributes: Vec<_> =
+            attributes.iter().map(|(key, value)| (Identifier::new(self.context, key), *value)).collect();
         OperationBuilder::new(name, self.location)
             .add_operands(operands)
             .add_results(results)
             .add_attributes(&attributes)
             .add_regions_vec(regions)
             .build()
-            .map_err(|error| CodegenError::Build {
-                what: format!("operation `{name}`"),
-                message: error.to_string(),
-            })
+            .map_err(|error| CodegenError::Build { what: format!("operation `{name}`"), message: error.to_string() })
     }
 
     /// Appends `name` with one result of type `result` to `block` and returns that result.
@@ -86,10 +76,7 @@ impl<'c> OpBuilder<'c> {
             .append_operation(op)
             .result(0)
             .map(Into::into)
-            .map_err(|error| CodegenError::Build {
-                what: format!("operation `{name}`"),
-                message: error.to_string(),
-            })
+            .map_err(|error| CodegenError::Build { what: format!("operation `{name}`"), message: error.to_string() })
     }
 
     /// Appends `name` without results or attributes to `block`.
@@ -106,12 +93,7 @@ impl<'c> OpBuilder<'c> {
 
     /// Appends `arith.constant` of `value` (an attribute in MLIR syntax carrying its type,
     /// e.g. `0 : index`) with result type `ty` to `block` and returns the constant.
-    pub fn constant<'a>(
-        &self,
-        block: &'a Block<'c>,
-        value: &str,
-        ty: Type<'c>,
-    ) -> Result<Value<'c, 'a>, CodegenError> {
+    pub fn constant<'a>(&self, block: &'a Block<'c>, value: &str, ty: Type<'c>) -> Result<Value<'c, 'a>, CodegenError> {
         let value = self.parse_attribute(value)?;
         self.value(block, "arith.constant", &[], ty, &[("value", value)])
     }
@@ -120,12 +102,7 @@ impl<'c> OpBuilder<'c> {
 impl<'c> OpBuilder<'c> {
     /// A `gpu.func` kernel named `name` taking `inputs`, with `body` (whose arguments must
     /// match `inputs`) as its only block.
-    pub fn gpu_kernel(
-        &self,
-        name: &str,
-        inputs: &[Type<'c>],
-        body: Block<'c>,
-    ) -> Result<Operation<'c>, CodegenError> {
+    pub fn gpu_kernel(&self, name: &str, inputs: &[Type<'c>], body: Block<'c>) -> Result<Operation<'c>, CodegenError> {
         let function_type = FunctionType::new(self.context, inputs, &[]).into();
         self.op(
             "gpu.func",
@@ -142,44 +119,26 @@ impl<'c> OpBuilder<'c> {
 
     /// A top-level module (marked `gpu.container_module`) holding one `gpu.module` named
     /// `name` with `kernels` in it: the unit [`crate::lower::lower_to_ptx`] turns into PTX.
-    pub fn gpu_container(
-        &self,
-        name: &str,
-        kernels: Vec<Operation<'c>>,
-    ) -> Result<Module<'c>, CodegenError> {
+    pub fn gpu_container(&self, name: &str, kernels: Vec<Operation<'c>>) -> Result<Module<'c>, CodegenError> {
         let body = Block::new(&[]);
         for kernel in kernels {
             body.append_operation(kernel);
         }
         let symbol = StringAttribute::new(self.context, name).into();
-        let gpu_module = self.op(
-            "gpu.module",
-            &[],
-            &[],
-            &[("sym_name", symbol)],
-            vec![region(body)],
-        )?;
+        let gpu_module = self.op("gpu.module", &[], &[], &[("sym_name", symbol)], vec![region(body)])?;
         let mut module = Module::new(self.location);
-        module
-            .as_operation_mut()
-            .set_attribute("gpu.container_module", Attribute::unit(self.context));
+        module.as_operation_mut().set_attribute("gpu.container_module", Attribute::unit(self.context));
         module.body().append_operation(gpu_module);
         Ok(module)
     }
 }
 
 /// The `index`-th argument of `block`.
-pub(crate) fn argument<'c, 'a>(
-    block: &'a Block<'c>,
-    index: usize,
-) -> Result<Value<'c, 'a>, CodegenError> {
+pub(crate) fn argument<'c, 'a>(block: &'a Block<'c>, index: usize) -> Result<Value<'c, 'a>, CodegenError> {
     block
         .argument(index)
         .map(Into::into)
-        .map_err(|error| CodegenError::Build {
-            what: format!("block argument {index}"),
-            message: error.to_string(),
-        })
+        .map_err(|error| CodegenError::Build { what: format!("block argument {index}"), message: error.to_string() })
 }
 
 /// A region holding exactly `block`.

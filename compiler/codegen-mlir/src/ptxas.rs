@@ -16,10 +16,7 @@ pub fn find_ptxas() -> Result<PathBuf, String> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!(
-                "HG_PTXAS is set to `{}`, which is not a file",
-                path.display()
-            ))
+            Err(format!("HG_PTXAS is set to `{}`, which is not a file", path.display()))
         };
     }
     let venv_lib = workspace.join(".venv").join("lib");
@@ -28,17 +25,10 @@ pub fn find_ptxas() -> Result<PathBuf, String> {
         .flatten()
         .flatten()
         .filter(|entry| entry.file_name().to_string_lossy().starts_with("python3"))
-        .map(|entry| {
-            entry
-                .path()
-                .join("site-packages/nvidia/cuda_nvcc/bin/ptxas")
-        });
-    candidates
-        .into_iter()
-        .find(|path| path.is_file())
-        .ok_or_else(|| {
-            "ptxas not found: run scripts/setup.sh (it installs the `nvidia-cuda-nvcc-cu12` wheel \
+        .map(|entry| entry.path().join("site-packages/nvidia/cuda_nvcc/bin/ptxas"));
+    candidates.into_iter().find(|path| path.is_file()).ok_or_else(|| {
+        "ptxas not found: run scripts/setup.sh (it installs the `nvidia-cuda-nvcc-cu12` wheel \
          into .venv at the workspace root), or set HG_PTXAS to a ptxas binary"
-                .to_string()
-        })
+            .to_string()
+    })
 }

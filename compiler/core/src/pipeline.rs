@@ -5,8 +5,8 @@
 //! the same way, with spans into the spec.
 
 use crate::autodiff::bind_params;
-use crate::expand::{self, eval_train_block, OptimizerSpec, ProgramView, ScheduleSpec, TrainDefaults, Value};
-use crate::optim::{build_train_step, OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo};
+use crate::expand::{self, OptimizerSpec, ProgramView, ScheduleSpec, TrainDefaults, Value, eval_train_block};
+use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo, build_train_step};
 use hg_dsl::ast::{FileId, ModelDef, Span};
 use hg_dsl::diagnostic::Diagnostic;
 use hg_ir::{Module, NodeSpan};
@@ -37,10 +37,16 @@ fn span_of(s: NodeSpan) -> Span {
 }
 
 /// Expands and checks a model. Errors are every diagnostic found (type, shape, model-level).
-pub fn compile_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, overrides: &[(String, Value)]) -> Result<CompiledModel, Vec<Diagnostic>> {
+pub fn compile_model(
+    program: &dyn ProgramView,
+    file: FileId,
+    model: &ModelDef,
+    overrides: &[(String, Value)],
+) -> Result<CompiledModel, Vec<Diagnostic>> {
     let expanded = expand::expand_model(program, file, model, overrides);
     let (train_defaults, train_errors) = eval_train_block(program, file, model, overrides);
-    let mut diags: Vec<Diagnostic> = expanded.errors.iter().chain(train_errors.iter()).map(|e| e.to_diagnostic()).collect();
+    let mut diags: Vec<Diagnostic> =
+        expanded.errors.iter().chain(train_errors.iter()).map(|e| e.to_diagnostic()).collect();
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -59,7 +65,10 @@ pub fn compile_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, 
             continue;
         }
         if let Err(e) = hg_ir::passes::run_pipeline(f) {
-            diags.push(Diagnostic::error(codes::IR_VERIFY, format!("internal error: IR of `{}` is inconsistent: {e}", f.name)));
+            diags.push(Diagnostic::error(
+                codes::IR_VERIFY,
+                format!("internal error: IR of `{}` is inconsistent: {e}", f.name),
+            ));
         }
         drop_unread_params(f);
     }
@@ -80,9 +89,15 @@ pub fn compile_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, 
 /// input, see [`OptimizerSpec::lr`]).
 pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
     let kind = match defaults.optimizer {
-        OptimizerSpec::Sgd { momentum, nesterov, weight_decay, .. } => OptimizerKind::Sgd { momentum, nesterov, weight_decay },
-        OptimizerSpec::Adam { beta1, beta2, eps, weight_decay, .. } => OptimizerKind::Adam { beta1, beta2, eps, weight_decay },
-        OptimizerSpec::AdamW { beta1, beta2, eps, weight_decay, .. } => OptimizerKind::AdamW { beta1, beta2, eps, weight_decay },
+        OptimizerSpec::Sgd { momentum, nesterov, weight_decay, .. } => {
+            OptimizerKind::Sgd { momentum, nesterov, weight_decay }
+        }
+        OptimizerSpec::Adam { beta1, beta2, eps, weight_decay, .. } => {
+            OptimizerKind::Adam { beta1, beta2, eps, weight_decay }
+        }
+        OptimizerSpec::AdamW { beta1, beta2, eps, weight_decay, .. } => {
+            OptimizerKind::AdamW { beta1, beta2, eps, weight_decay }
+        }
     };
     let schedule = match defaults.schedule {
         ScheduleSpec::Constant => Schedule::Constant,
@@ -101,7 +116,10 @@ pub fn with_train_step(model: &CompiledModel, opt: &OptimizerConfig) -> Result<(
     };
     let (mut step, info) = build_train_step(forward, &module.params, opt).map_err(train_step_diagnostic)?;
     if let Err(e) = hg_ir::passes::run_pipeline(&mut step) {
-        return Err(Diagnostic::error(codes::IR_VERIFY, format!("internal error: IR of the train step is inconsistent: {e}")));
+        return Err(Diagnostic::error(
+            codes::IR_VERIFY,
+            format!("internal error: IR of the train step is inconsistent: {e}"),
+        ));
     }
     if let Some(f) = module.function_mut("train") {
         *f = step;
@@ -137,7 +155,9 @@ fn drop_unread_params(f: &mut hg_ir::Function) {
     let unread: Vec<hg_ir::ValueId> = f
         .inputs
         .iter()
-        .filter(|(name, v)| name.starts_with(hg_abi::names::PARAM) && f.users(*v).is_empty() && !f.outputs.iter().any(|(_, o)| o == v))
+        .filter(|(name, v)| {
+            name.starts_with(hg_abi::names::PARAM) && f.users(*v).is_empty() && !f.outputs.iter().any(|(_, o)| o == v)
+        })
         .map(|(_, v)| *v)
         .collect();
     f.inputs.retain(|(_, v)| !unread.contains(v));

@@ -6,7 +6,7 @@ use crate::cli::SpecArgs;
 use crate::driver::{self, CheckOutput};
 use crate::render::{self, Style};
 use hg_core::expand::program::selected_model;
-use hg_core::pipeline::{compile_model, CompiledModel};
+use hg_core::pipeline::{CompiledModel, compile_model};
 use hg_dsl::Diagnostic;
 use std::io::IsTerminal as _;
 

@@ -43,7 +43,8 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             },
         },
         Stage::Grad => {
-            let forward = model.module.function("train").ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
+            let forward =
+                model.module.function("train").ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
             let g = gradient_function(forward, &model.module.params).map_err(|e| fail(e.to_string()))?;
             emit(&g.to_string());
         }

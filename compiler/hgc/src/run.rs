@@ -2,14 +2,14 @@
 //! (today the reference interpreter), reading and writing npy, safetensors and PNG files.
 
 use crate::cli::SpecArgs;
-use crate::compile::{compile_spec, CompiledSpec};
+use crate::compile::{CompiledSpec, compile_spec};
 use clap::{Args, ValueEnum};
 use hg_abi::names;
-use hg_core::interp::{init_params, Interpreter, Precision};
-use hg_core::pipeline::{optimizer_config, with_train_step, CompiledModel};
-use hg_runtime::data::{self, fashion_mnist, shapes, Split};
+use hg_core::interp::{Interpreter, Precision, init_params};
+use hg_core::pipeline::{CompiledModel, optimizer_config, with_train_step};
+use hg_runtime::data::{self, Split, fashion_mnist, shapes};
 use hg_runtime::train::{self, ProgressMode, TrainConfig, TrainStart};
-use hg_runtime::{checkpoint, images, npy, Dataset, Executable, NamedTensors, Tensor};
+use hg_runtime::{Dataset, Executable, NamedTensors, Tensor, checkpoint, images, npy};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -185,13 +185,12 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
 
 fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     let exec = Interpreter::new(model.module.clone(), Precision::F32);
-    let spec_json = |s: &hg_abi::TensorSpec| {
-        serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()})
-    };
+    let spec_json = |s: &hg_abi::TensorSpec| serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
     let mut entries = Vec::new();
     for name in exec.entries() {
         if let Some(sig) = exec.signature(&name) {
-            let data_inputs: Vec<_> = sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(spec_json).collect();
+            let data_inputs: Vec<_> =
+                sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(spec_json).collect();
             entries.push(serde_json::json!({"name": name, "inputs": data_inputs, "outputs": sig.outputs.iter().map(spec_json).collect::<Vec<_>>()}));
         }
     }
@@ -218,15 +217,26 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     println!("model {}", model.module.model);
     for name in exec.entries() {
         if let Some(sig) = exec.signature(&name) {
-            let ins: Vec<String> = sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(|s| s.to_string()).collect();
-            let outs: Vec<String> = sig.outputs.iter().filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE)).map(|s| s.to_string()).collect();
+            let ins: Vec<String> =
+                sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(|s| s.to_string()).collect();
+            let outs: Vec<String> = sig
+                .outputs
+                .iter()
+                .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
+                .map(|s| s.to_string())
+                .collect();
             println!("  {name}({}) -> ({})", ins.join(", "), outs.join(", "));
         }
     }
     for (n, w) in &model.missing {
         println!("  {n}: not available ({w})");
     }
-    let total: usize = model.module.params.iter().map(|p| p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0)).sum();
+    let total: usize = model
+        .module
+        .params
+        .iter()
+        .map(|p| p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0))
+        .sum();
     println!("parameters ({} tensors, {total} values):", model.module.params.len());
     for p in &model.module.params {
         println!("  {}: {} = {}", p.name, p.ty, p.init);
@@ -259,7 +269,10 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
         (None, Some(save)) => {
             let params = init_params(&model.module.params, seed)?;
             if !save.is_empty() {
-                let bare: BTreeMap<String, Tensor> = params.iter().map(|(k, v)| (k.strip_prefix(names::PARAM).unwrap_or(k).to_string(), v.clone())).collect();
+                let bare: BTreeMap<String, Tensor> = params
+                    .iter()
+                    .map(|(k, v)| (k.strip_prefix(names::PARAM).unwrap_or(k).to_string(), v.clone()))
+                    .collect();
                 checkpoint::save_safetensors(Path::new(save), &bare, &BTreeMap::new())?;
             }
             Ok(params)
@@ -271,8 +284,11 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
 /// Reads `--input` files into the entry's inputs, plus `seed`/`step` scalars.
 fn read_inputs(args: &RunArgs, exec: &Interpreter, entry: &str, seed: u64) -> Result<NamedTensors> {
     let sig = exec.signature(entry).ok_or_else(|| RunError(format!("no entry `{entry}`")))?;
-    let data_inputs: Vec<&hg_abi::TensorSpec> =
-        sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM) && s.name != names::SEED && s.name != names::STEP).collect();
+    let data_inputs: Vec<&hg_abi::TensorSpec> = sig
+        .inputs
+        .iter()
+        .filter(|s| !s.name.starts_with(names::PARAM) && s.name != names::SEED && s.name != names::STEP)
+        .collect();
     let mut given: Vec<(String, Tensor)> = Vec::new();
     for spec in &args.input {
         let (name, path) = match spec.split_once('=') {
@@ -288,7 +304,10 @@ fn read_inputs(args: &RunArgs, exec: &Interpreter, entry: &str, seed: u64) -> Re
                 None if data_inputs.len() == 1 => data_inputs[0].name.clone(),
                 None => {
                     let names: Vec<&str> = data_inputs.iter().map(|s| s.name.as_str()).collect();
-                    return fail(format!("`{entry}` has several inputs ({}); name them: --input NAME=FILE", names.join(", ")));
+                    return fail(format!(
+                        "`{entry}` has several inputs ({}); name them: --input NAME=FILE",
+                        names.join(", ")
+                    ));
                 }
             };
             given.push((name, t));
@@ -325,7 +344,11 @@ fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
         Some(path) => {
             if visible.len() != 1 {
                 let names: Vec<&str> = visible.iter().map(|(n, _)| n.as_str()).collect();
-                return fail(format!("the entry has {} outputs ({}); write them to an .npz file", visible.len(), names.join(", ")));
+                return fail(format!(
+                    "the entry has {} outputs ({}); write them to an .npz file",
+                    visible.len(),
+                    names.join(", ")
+                ));
             }
             npy::write_npy(path, &visible[0].1)?;
         }
@@ -338,7 +361,9 @@ fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
         }
     }
     if let Some(png) = &args.png {
-        let Some((_, t)) = visible.iter().find(|(_, t)| t.shape().len() >= 2 && images::infer_image_shape(&t.shape()[1..]).is_some()) else {
+        let Some((_, t)) =
+            visible.iter().find(|(_, t)| t.shape().len() >= 2 && images::infer_image_shape(&t.shape()[1..]).is_some())
+        else {
             return fail("no output is image-shaped, so --png has nothing to draw");
         };
         images::save_image_grid(png, t, None, 8)?;
@@ -354,19 +379,29 @@ fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
             let split = match arg {
                 "" | "train" => Split::Train,
                 "test" => Split::Test,
-                other => return fail(format!("unknown fashion-mnist split `{other}`; use `fashion-mnist:train` or `fashion-mnist:test`")),
+                other => {
+                    return fail(format!(
+                        "unknown fashion-mnist split `{other}`; use `fashion-mnist:train` or `fashion-mnist:test`"
+                    ));
+                }
             };
             fashion_mnist(split, limit)?
         }
         "shapes" => {
-            let n = if arg.is_empty() { limit.unwrap_or(10_000) } else { arg.parse().map_err(|_| RunError(format!("`shapes:{arg}`: expected a number of scenes")))? };
+            let n = if arg.is_empty() {
+                limit.unwrap_or(10_000)
+            } else {
+                arg.parse().map_err(|_| RunError(format!("`shapes:{arg}`: expected a number of scenes")))?
+            };
             shapes(n, seed, data::SHAPES_DEFAULT_SIZE)
         }
         _ => {
             let paths: Vec<PathBuf> = spec.split(',').map(PathBuf::from).collect();
             for p in &paths {
                 if !p.extension().is_some_and(|e| e == "npy" || e == "npz") {
-                    return fail(format!("unknown data `{spec}`: use fashion-mnist[:test], shapes[:N], or .npy/.npz files"));
+                    return fail(format!(
+                        "unknown data `{spec}`: use fashion-mnist[:test], shapes[:N], or .npy/.npz files"
+                    ));
                 }
             }
             let ds = data::from_npy_files(&paths)?;
@@ -402,7 +437,9 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         Some(s) => Some(load_data(&s, args.limit.map(|n| n.min(10_000)), seed)?),
         None => None,
     };
-    let mut cfg = TrainConfig::new(args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model.module.model.to_lowercase())));
+    let mut cfg = TrainConfig::new(
+        args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model.module.model.to_lowercase())),
+    );
     cfg.steps = args.steps.or(if args.epochs.is_some() { None } else { defaults.steps });
     cfg.epochs = args.epochs.or(if cfg.steps.is_some() { None } else { defaults.epochs });
     if cfg.steps.is_none() && cfg.epochs.is_none() && args.resume.is_none() {

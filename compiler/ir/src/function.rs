@@ -1,11 +1,11 @@
 //! Functions (one per entry point) and modules (the functions of one model plus its parameters).
 
-use crate::infer::{infer_type, InferError};
+use crate::infer::{InferError, infer_type};
 use crate::op::{Init, Op};
 use crate::types::TensorType;
+use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 use std::fmt;
 
 /// A value in a [`Function`]: the node that produces it.
@@ -120,11 +120,8 @@ impl Function {
 
     /// Operands of a node, in position order.
     pub fn operands(&self, v: ValueId) -> Vec<ValueId> {
-        let mut edges: Vec<(u32, ValueId)> = self
-            .graph
-            .edges_directed(v.0, Direction::Incoming)
-            .map(|e| (*e.weight(), ValueId(e.source())))
-            .collect();
+        let mut edges: Vec<(u32, ValueId)> =
+            self.graph.edges_directed(v.0, Direction::Incoming).map(|e| (*e.weight(), ValueId(e.source()))).collect();
         edges.sort_by_key(|(pos, _)| *pos);
         edges.into_iter().map(|(_, v)| v).collect()
     }
@@ -158,16 +155,10 @@ impl Function {
     /// by node index, so printing and interpretation are stable. Iterative (no recursion), so
     /// very deep graphs do not overflow the stack.
     pub fn topo_order(&self) -> Vec<ValueId> {
-        let mut indegree: std::collections::HashMap<NodeIndex<u32>, usize> = self
-            .graph
-            .node_indices()
-            .map(|n| (n, self.graph.edges_directed(n, Direction::Incoming).count()))
-            .collect();
-        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeIndex<u32>>> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| std::cmp::Reverse(*n))
-            .collect();
+        let mut indegree: std::collections::HashMap<NodeIndex<u32>, usize> =
+            self.graph.node_indices().map(|n| (n, self.graph.edges_directed(n, Direction::Incoming).count())).collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeIndex<u32>>> =
+            indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| std::cmp::Reverse(*n)).collect();
         let mut order = Vec::with_capacity(indegree.len());
         while let Some(std::cmp::Reverse(n)) = ready.pop() {
             order.push(ValueId(n));
@@ -184,11 +175,8 @@ impl Function {
 
     /// Replaces every use of `old` by `new` (including outputs).
     pub fn replace_all_uses(&mut self, old: ValueId, new: ValueId) {
-        let uses: Vec<(petgraph::stable_graph::EdgeIndex<u32>, NodeIndex<u32>, u32)> = self
-            .graph
-            .edges_directed(old.0, Direction::Outgoing)
-            .map(|e| (e.id(), e.target(), *e.weight()))
-            .collect();
+        let uses: Vec<(petgraph::stable_graph::EdgeIndex<u32>, NodeIndex<u32>, u32)> =
+            self.graph.edges_directed(old.0, Direction::Outgoing).map(|e| (e.id(), e.target(), *e.weight())).collect();
         for (e, target, pos) in uses {
             self.graph.remove_edge(e);
             self.graph.add_edge(new.0, target, pos);

@@ -92,11 +92,7 @@ pub struct InferError {
 ///    - `stop_gradient`: the operand's type; `straight_through(f, b)`: `f` and `b` have one
 ///      type, which is the result.
 /// 4. If `given` is present it must equal the inferred type.
-pub fn infer_type(
-    op: &Op,
-    operands: &[&TensorType],
-    given: Option<&TensorType>,
-) -> Result<TensorType, InferError> {
+pub fn infer_type(op: &Op, operands: &[&TensorType], given: Option<&TensorType>) -> Result<TensorType, InferError> {
     check_arity(op, operands)?;
     if let Some(ty) = source::attribute_type(op, operands, given)? {
         return Ok(ty);
@@ -106,67 +102,31 @@ pub fn infer_type(
         Op::Binary(b) => elementwise::binary(op, *b, operands[0], operands[1])?,
         Op::Where => elementwise::select(op, operands[0], operands[1], operands[2])?,
         Op::Cast { to } => operands[0].with_dtype(*to),
-        Op::Reduce {
-            op: r,
-            axes,
-            keepdims,
-        } => reduce::reduce(op, *r, axes, *keepdims, operands[0])?,
-        Op::ArgReduce { axis, keepdims, .. } => {
-            reduce::arg_reduce(op, *axis, *keepdims, operands[0])?
-        }
+        Op::Reduce { op: r, axes, keepdims } => reduce::reduce(op, *r, axes, *keepdims, operands[0])?,
+        Op::ArgReduce { axis, keepdims, .. } => reduce::arg_reduce(op, *axis, *keepdims, operands[0])?,
         Op::MatMul => linalg::matmul(op, operands[0], operands[1])?,
-        Op::Conv2d {
-            stride,
-            padding,
-            groups,
-        } => linalg::conv2d(op, operands[0], operands[1], *stride, *padding, *groups)?,
-        Op::ConvTranspose2d {
-            stride,
-            padding,
-            output_padding,
-            groups,
-        } => linalg::conv_transpose2d(
-            op,
-            operands[0],
-            operands[1],
-            *stride,
-            *padding,
-            *output_padding,
-            *groups,
-        )?,
-        Op::Pool2d {
-            kernel,
-            stride,
-            padding,
-            ..
-        } => linalg::pool2d(op, operands[0], *kernel, *stride, *padding)?,
-        Op::MaxPool2dGrad {
-            kernel,
-            stride,
-            padding,
-        } => linalg::max_pool2d_grad(op, operands[0], operands[1], *kernel, *stride, *padding)?,
+        Op::Conv2d { stride, padding, groups } => {
+            linalg::conv2d(op, operands[0], operands[1], *stride, *padding, *groups)?
+        }
+        Op::ConvTranspose2d { stride, padding, output_padding, groups } => {
+            linalg::conv_transpose2d(op, operands[0], operands[1], *stride, *padding, *output_padding, *groups)?
+        }
+        Op::Pool2d { kernel, stride, padding, .. } => linalg::pool2d(op, operands[0], *kernel, *stride, *padding)?,
+        Op::MaxPool2dGrad { kernel, stride, padding } => {
+            linalg::max_pool2d_grad(op, operands[0], operands[1], *kernel, *stride, *padding)?
+        }
         Op::Transpose { perm } => shape::transpose(op, perm, operands[0])?,
         Op::Concat { axis } => shape::concat(op, *axis, operands)?,
-        Op::Slice {
-            axis,
-            start,
-            end,
-            step,
-        } => shape::slice(op, *axis, *start, *end, *step, operands[0])?,
+        Op::Slice { axis, start, end, step } => shape::slice(op, *axis, *start, *end, *step, operands[0])?,
         Op::Pad { pads, value } => shape::pad(op, pads, *value, operands[0])?,
         Op::Gather { axis } => index::gather(op, *axis, operands[0], operands[1])?,
-        Op::ScatterAdd { axis } => {
-            index::scatter_add(op, *axis, operands[0], operands[1], operands[2])?
-        }
+        Op::ScatterAdd { axis } => index::scatter_add(op, *axis, operands[0], operands[1], operands[2])?,
         Op::TopKIndices { k, axis } => index::topk_indices(op, *k, *axis, operands[0])?,
         Op::OneHot { n } => index::one_hot(op, *n, operands[0])?,
         Op::StopGradient => operands[0].clone(),
         Op::StraightThrough => {
             if operands[0] != operands[1] {
-                return fail(
-                    op,
-                    format!("operand types differ: {} and {}", operands[0], operands[1]),
-                );
+                return fail(op, format!("operand types differ: {} and {}", operands[0], operands[1]));
             }
             operands[0].clone()
         }
@@ -185,13 +145,9 @@ pub fn infer_type(
         | Op::Conv2dWeightGrad { .. } => unreachable_attribute_op(op)?,
     };
     match given {
-        Some(g) if *g != inferred => fail(
-            op,
-            format!(
-                "declared type {g} differs from inferred type {inferred}{}",
-                operand_list(operands)
-            ),
-        ),
+        Some(g) if *g != inferred => {
+            fail(op, format!("declared type {g} differs from inferred type {inferred}{}", operand_list(operands)))
+        }
         _ => Ok(inferred),
     }
 }
@@ -199,23 +155,14 @@ pub fn infer_type(
 /// `source::attribute_type` answers every attribute-typed op; reaching here means the two
 /// lists disagree, which is reported rather than panicking.
 fn unreachable_attribute_op(op: &Op) -> Result<TensorType, InferError> {
-    fail(
-        op,
-        "internal error: result type is an attribute but was not checked",
-    )
+    fail(op, "internal error: result type is an attribute but was not checked")
 }
 
 fn check_arity(op: &Op, operands: &[&TensorType]) -> Result<(), InferError> {
     match op.arity() {
-        Some(n) if operands.len() != n => fail(
-            op,
-            format!(
-                "expected {n} operand{}, found {}{}",
-                plural(n),
-                operands.len(),
-                operand_list(operands)
-            ),
-        ),
+        Some(n) if operands.len() != n => {
+            fail(op, format!("expected {n} operand{}, found {}{}", plural(n), operands.len(), operand_list(operands)))
+        }
         None if operands.is_empty() => fail(op, "expected at least 1 operand, found 0"),
         _ => Ok(()),
     }
@@ -236,9 +183,7 @@ fn operand_list(operands: &[&TensorType]) -> String {
 
 /// An error whose message starts with the op's mnemonic.
 pub(crate) fn fail<T>(op: &Op, message: impl fmt::Display) -> Result<T, InferError> {
-    Err(InferError {
-        message: format!("{}: {message}", op.mnemonic()),
-    })
+    Err(InferError { message: format!("{}: {message}", op.mnemonic()) })
 }
 
 pub(crate) fn is_numeric(d: DType) -> bool {
@@ -271,22 +216,12 @@ pub(crate) fn check_value(op: &Op, value: f64, dtype: DType) -> Result<(), Infer
     let ok = match dtype {
         d if d.is_float() => true,
         DType::Bool => value == 0.0 || value == 1.0,
-        DType::I32 => {
-            value.fract() == 0.0 && value >= f64::from(i32::MIN) && value <= f64::from(i32::MAX)
-        }
+        DType::I32 => value.fract() == 0.0 && value >= f64::from(i32::MIN) && value <= f64::from(i32::MAX),
         // 2^63 is exactly representable; every integral f64 below it fits an i64.
-        _ => {
-            value.is_finite()
-                && value.fract() == 0.0
-                && value >= -(2f64.powi(63))
-                && value < 2f64.powi(63)
-        }
+        _ => value.is_finite() && value.fract() == 0.0 && value >= -(2f64.powi(63)) && value < 2f64.powi(63),
     };
     if !ok {
-        return fail(
-            op,
-            format!("value {value:?} is not representable in {dtype}"),
-        );
+        return fail(op, format!("value {value:?} is not representable in {dtype}"));
     }
     Ok(())
 }
@@ -319,11 +254,7 @@ pub(crate) mod test_util {
     pub fn ty(s: &str) -> TensorType {
         let (d, rest) = s.split_once('[').unwrap();
         let body = rest.strip_suffix(']').unwrap();
-        let shape = if body.trim().is_empty() {
-            Vec::new()
-        } else {
-            body.split(',').map(dim).collect()
-        };
+        let shape = if body.trim().is_empty() { Vec::new() } else { body.split(',').map(dim).collect() };
         TensorType::new(DType::from_name(d).unwrap(), shape)
     }
 }
@@ -338,15 +269,9 @@ mod tests {
     fn arity_is_checked_first() {
         let a = ty("f32[B]");
         let err = infer_type(&Op::Binary(BinaryOp::Add), &[&a], None).unwrap_err();
-        assert_eq!(
-            err.message,
-            "add: expected 2 operands, found 1 (operands f32[B])"
-        );
+        assert_eq!(err.message, "add: expected 2 operands, found 1 (operands f32[B])");
         let err = infer_type(&Op::Unary(UnaryOp::Exp), &[&a, &a], None).unwrap_err();
-        assert_eq!(
-            err.message,
-            "exp: expected 1 operand, found 2 (operands f32[B], f32[B])"
-        );
+        assert_eq!(err.message, "exp: expected 1 operand, found 2 (operands f32[B], f32[B])");
         let err = infer_type(&Op::Concat { axis: 0 }, &[], None).unwrap_err();
         assert_eq!(err.message, "concat: expected at least 1 operand, found 0");
     }
@@ -366,10 +291,7 @@ mod tests {
     #[test]
     fn cast_changes_dtype_only() {
         let a = ty("f32[B, 3]");
-        assert_eq!(
-            infer_type(&Op::Cast { to: DType::I64 }, &[&a], None).unwrap(),
-            ty("i64[B, 3]")
-        );
+        assert_eq!(infer_type(&Op::Cast { to: DType::I64 }, &[&a], None).unwrap(), ty("i64[B, 3]"));
         assert!(infer_type(&Op::Cast { to: DType::I64 }, &[&a], Some(&ty("i32[B, 3]"))).is_err());
     }
 
@@ -378,15 +300,9 @@ mod tests {
         let a = ty("f32[B, 3]");
         let b = ty("f32[B, 4]");
         assert_eq!(infer_type(&Op::StopGradient, &[&b], None).unwrap(), b);
-        assert_eq!(
-            infer_type(&Op::StraightThrough, &[&a, &a], None).unwrap(),
-            a
-        );
+        assert_eq!(infer_type(&Op::StraightThrough, &[&a, &a], None).unwrap(), a);
         let err = infer_type(&Op::StraightThrough, &[&a, &b], None).unwrap_err();
-        assert_eq!(
-            err.message,
-            "straight_through: operand types differ: f32[B, 3] and f32[B, 4]"
-        );
+        assert_eq!(err.message, "straight_through: operand types differ: f32[B, 3] and f32[B, 4]");
     }
 
     #[test]

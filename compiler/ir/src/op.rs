@@ -19,71 +19,145 @@ use std::fmt;
 pub enum Op {
     // ---- sources -------------------------------------------------------------------------
     /// An entry-point input (model input, latent fed to `decode`, optimizer scalars).
-    Input { name: String },
+    Input {
+        name: String,
+    },
     /// A trainable parameter, by hierarchical path (`encoder.mu.w`).
-    Param { name: String },
+    Param {
+        name: String,
+    },
     /// A scalar constant of the node's dtype, broadcast by its users.
-    Const { value: f64 },
+    Const {
+        value: f64,
+    },
     /// A tensor of the node's type filled with `value` (shape may mention `B`).
-    Full { value: f64 },
+    Full {
+        value: f64,
+    },
     /// The run-time value of a symbolic dimension (e.g. the batch size) as a scalar.
-    DimValue { dim: Dim },
+    DimValue {
+        dim: Dim,
+    },
     /// `0, 1, ..., n-1` along `axis` of the node's shape, broadcast over the other axes (i64).
-    Iota { axis: usize },
+    Iota {
+        axis: usize,
+    },
 
     // ---- elementwise ----------------------------------------------------------------------
     Unary(UnaryOp),
     Binary(BinaryOp),
     /// `where(cond, a, b)`: operands (bool, T, T), broadcast.
     Where,
-    Cast { to: DType },
+    Cast {
+        to: DType,
+    },
 
     // ---- reductions -----------------------------------------------------------------------
-    Reduce { op: ReduceOp, axes: Vec<usize>, keepdims: bool },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// Index of the first maximum (`max = true`) or minimum along `axis`; i64 result.
-    ArgReduce { max: bool, axis: usize, keepdims: bool },
+    ArgReduce {
+        max: bool,
+        axis: usize,
+        keepdims: bool,
+    },
 
     // ---- linear algebra and convolution -----------------------------------------------------
     /// Matrix product over the last two axes, broadcast over leading axes. Rank-1 operands
     /// follow numpy (`[K] @ [K, N]`, `[M, K] @ [K]`).
     MatMul,
-    Conv2d { stride: [usize; 2], padding: [usize; 2], groups: usize },
-    ConvTranspose2d { stride: [usize; 2], padding: [usize; 2], output_padding: [usize; 2], groups: usize },
+    Conv2d {
+        stride: [usize; 2],
+        padding: [usize; 2],
+        groups: usize,
+    },
+    ConvTranspose2d {
+        stride: [usize; 2],
+        padding: [usize; 2],
+        output_padding: [usize; 2],
+        groups: usize,
+    },
     /// Gradient of `conv2d` with respect to its weight: operands (x, grad_out); the node's
     /// type is the weight's.
-    Conv2dWeightGrad { stride: [usize; 2], padding: [usize; 2], groups: usize },
-    Pool2d { kind: PoolKind, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
+    Conv2dWeightGrad {
+        stride: [usize; 2],
+        padding: [usize; 2],
+        groups: usize,
+    },
+    Pool2d {
+        kind: PoolKind,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
     /// Gradient of `max_pool2d` with respect to its input: operands (x, grad_out), routed to
     /// the first maximum of each window.
-    MaxPool2dGrad { kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2] },
+    MaxPool2dGrad {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
 
     // ---- shape ----------------------------------------------------------------------------
     /// Same elements, the node's shape (equal products, proved by the checker).
     Reshape,
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// Numpy broadcast to the node's shape.
     BroadcastTo,
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// `x[start:end:step]` along one axis (start/end in range, step ≥ 1).
-    Slice { axis: usize, start: usize, end: usize, step: usize },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+        step: usize,
+    },
     /// Constant padding: `(before, after)` per axis.
-    Pad { pads: Vec<(usize, usize)>, value: f64 },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        value: f64,
+    },
 
     // ---- indexing -------------------------------------------------------------------------
     /// `out[i][j] = x[idx[i][j]][j]` for axis 0 (torch.gather); operands (x, idx).
-    Gather { axis: usize },
+    Gather {
+        axis: usize,
+    },
     /// `out = x; out[idx[i][j]][j] += v[i][j]` for axis 0; operands (x, idx, v).
-    ScatterAdd { axis: usize },
+    ScatterAdd {
+        axis: usize,
+    },
     /// Indices of the `k` largest entries along `axis`, largest first (ties: lower index
     /// first); i64 result. Values come from a [`Op::Gather`].
-    TopKIndices { k: usize, axis: usize },
+    TopKIndices {
+        k: usize,
+        axis: usize,
+    },
     /// `one_hot(idx, n)`: f32 result with a new last axis of size `n`.
-    OneHot { n: usize },
+    OneHot {
+        n: usize,
+    },
 
     // ---- randomness (Philox; keyed by the run's seed and step and this site) ----------------
-    RandomNormal { site: u32 },
-    RandomUniform { site: u32, lo: f64, hi: f64 },
-    Bernoulli { site: u32, p: f64 },
+    RandomNormal {
+        site: u32,
+    },
+    RandomUniform {
+        site: u32,
+        lo: f64,
+        hi: f64,
+    },
+    Bernoulli {
+        site: u32,
+        p: f64,
+    },
 
     // ---- gradient control -----------------------------------------------------------------
     /// Identity forward; no gradient flows back.

@@ -39,11 +39,7 @@ pub fn print_numbering(f: &Function) -> (Vec<ValueId>, HashMap<ValueId, usize>) 
 
 /// A name as written in the text form: bare when it is a dotted identifier, quoted otherwise.
 pub fn format_name(name: &str) -> String {
-    if is_bare_name(name) {
-        name.to_string()
-    } else {
-        format!("{name:?}")
-    }
+    if is_bare_name(name) { name.to_string() } else { format!("{name:?}") }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*` segments joined by single dots.
@@ -74,13 +70,7 @@ impl fmt::Display for Function {
                 .collect();
             parts.join(", ")
         };
-        writeln!(
-            out,
-            "fn {}({}) -> ({}) {{",
-            format_name(&self.name),
-            sig(&self.inputs),
-            sig(&self.outputs)
-        )?;
+        writeln!(out, "fn {}({}) -> ({}) {{", format_name(&self.name), sig(&self.inputs), sig(&self.outputs))?;
         for v in &order {
             let node = self.node(*v);
             let mut line = format!("  {} = {}", value(v), node.op.mnemonic());
@@ -97,11 +87,7 @@ impl fmt::Display for Function {
             }
             writeln!(out, "{line} : {}", node.ty)?;
         }
-        let rets: Vec<String> = self
-            .outputs
-            .iter()
-            .map(|(n, v)| format!("{}={}", format_name(n), value(v)))
-            .collect();
+        let rets: Vec<String> = self.outputs.iter().map(|(n, v)| format!("{}={}", format_name(n), value(v))).collect();
         if rets.is_empty() {
             writeln!(out, "  return")?;
         } else {
@@ -141,58 +127,20 @@ fn attributes(op: &Op) -> String {
         Op::Cast { to } => format!("to={to}"),
         Op::Reduce { axes, keepdims, .. } => format!("axes={}, keepdims={keepdims}", list(axes)),
         Op::ArgReduce { axis, keepdims, .. } => format!("axis={axis}, keepdims={keepdims}"),
-        Op::Conv2d {
-            stride,
-            padding,
-            groups,
+        Op::Conv2d { stride, padding, groups } | Op::Conv2dWeightGrad { stride, padding, groups } => {
+            format!("stride={}, padding={}, groups={groups}", list(stride), list(padding))
         }
-        | Op::Conv2dWeightGrad {
-            stride,
-            padding,
-            groups,
-        } => {
-            format!(
-                "stride={}, padding={}, groups={groups}",
-                list(stride),
-                list(padding)
-            )
-        }
-        Op::ConvTranspose2d {
-            stride,
-            padding,
-            output_padding,
-            groups,
-        } => format!(
+        Op::ConvTranspose2d { stride, padding, output_padding, groups } => format!(
             "stride={}, padding={}, output_padding={}, groups={groups}",
             list(stride),
             list(padding),
             list(output_padding)
         ),
-        Op::Pool2d {
-            kernel,
-            stride,
-            padding,
-            ..
-        }
-        | Op::MaxPool2dGrad {
-            kernel,
-            stride,
-            padding,
-        } => {
-            format!(
-                "kernel={}, stride={}, padding={}",
-                list(kernel),
-                list(stride),
-                list(padding)
-            )
+        Op::Pool2d { kernel, stride, padding, .. } | Op::MaxPool2dGrad { kernel, stride, padding } => {
+            format!("kernel={}, stride={}, padding={}", list(kernel), list(stride), list(padding))
         }
         Op::Transpose { perm } => format!("perm={}", list(perm)),
-        Op::Slice {
-            axis,
-            start,
-            end,
-            step,
-        } => format!("axis={axis}, start={start}, end={end}, step={step}"),
+        Op::Slice { axis, start, end, step } => format!("axis={axis}, start={start}, end={end}, step={step}"),
         Op::Pad { pads, value } => {
             let pairs: Vec<String> = pads.iter().map(|(b, a)| format!("({b}, {a})")).collect();
             format!("pads=[{}], value={value:?}", pairs.join(", "))
@@ -238,74 +186,26 @@ pub(crate) mod tests {
         let mut f = Function::new("encode");
         let x = f.add_input("x", ty("f32[B, 784]"), sp());
         let junk = hole.then(|| f.add(Op::Unary(UnaryOp::Neg), &[x], sp()).unwrap());
-        let w = f
-            .add_with_type(
-                Op::Param {
-                    name: "encoder.w".into(),
-                },
-                &[],
-                ty("f32[784, 32]"),
-                sp(),
-            )
-            .unwrap();
-        let b = f
-            .add_with_type(
-                Op::Param {
-                    name: "encoder.b".into(),
-                },
-                &[],
-                ty("f32[32]"),
-                sp(),
-            )
-            .unwrap();
+        let w = f.add_with_type(Op::Param { name: "encoder.w".into() }, &[], ty("f32[784, 32]"), sp()).unwrap();
+        let b = f.add_with_type(Op::Param { name: "encoder.b".into() }, &[], ty("f32[32]"), sp()).unwrap();
         let h = f.add(Op::MatMul, &[x, w], sp()).unwrap();
         let h = f.add(Op::Binary(BinaryOp::Add), &[h, b], sp()).unwrap();
         let h = f.add(Op::Unary(UnaryOp::Relu), &[h], sp()).unwrap();
-        let eps = f
-            .add_with_type(Op::RandomNormal { site: 7 }, &[], ty("f32[B, 32]"), sp())
-            .unwrap();
-        let half = f
-            .add_with_type(Op::Const { value: 0.5 }, &[], ty("f32[]"), sp())
-            .unwrap();
-        let s = f
-            .add(Op::Binary(BinaryOp::Mul), &[eps, half], sp())
-            .unwrap();
+        let eps = f.add_with_type(Op::RandomNormal { site: 7 }, &[], ty("f32[B, 32]"), sp()).unwrap();
+        let half = f.add_with_type(Op::Const { value: 0.5 }, &[], ty("f32[]"), sp()).unwrap();
+        let s = f.add(Op::Binary(BinaryOp::Mul), &[eps, half], sp()).unwrap();
         let z = f.add(Op::Binary(BinaryOp::Add), &[h, s], sp()).unwrap();
-        let k = f
-            .add(
-                Op::Reduce {
-                    op: ReduceOp::Sum,
-                    axes: vec![1],
-                    keepdims: false,
-                },
-                &[z],
-                sp(),
-            )
-            .unwrap();
+        let k = f.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![1], keepdims: false }, &[z], sp()).unwrap();
         f.outputs.push(("z".into(), z));
         f.outputs.push(("kl".into(), k));
         if let Some(j) = junk {
             f.remove(j);
         }
         let params = vec![
-            ParamDecl {
-                name: "encoder.w".into(),
-                ty: ty("f32[784, 32]"),
-                init: Init::GlorotUniform,
-                span: sp(),
-            },
-            ParamDecl {
-                name: "encoder.b".into(),
-                ty: ty("f32[32]"),
-                init: Init::Zeros,
-                span: sp(),
-            },
+            ParamDecl { name: "encoder.w".into(), ty: ty("f32[784, 32]"), init: Init::GlorotUniform, span: sp() },
+            ParamDecl { name: "encoder.b".into(), ty: ty("f32[32]"), init: Init::Zeros, span: sp() },
         ];
-        Module {
-            model: "Vae".into(),
-            params,
-            functions: vec![f],
-        }
+        Module { model: "Vae".into(), params, functions: vec![f] }
     }
 
     /// One node of (nearly) every attribute shape, to pin the spelling of each.
@@ -313,123 +213,28 @@ pub(crate) mod tests {
         let mut f = Function::new("zoo");
         let img = f.add_input("img", ty("f32[B, 1, 28, 28]"), sp());
         let w = f.add_input("param:conv.w", ty("f32[8, 1, 3, 3]"), sp());
-        let c = f
-            .add(
-                Op::Conv2d {
-                    stride: [2, 2],
-                    padding: [1, 1],
-                    groups: 1,
-                },
-                &[img, w],
-                sp(),
-            )
-            .unwrap();
+        let c = f.add(Op::Conv2d { stride: [2, 2], padding: [1, 1], groups: 1 }, &[img, w], sp()).unwrap();
         let p = f
-            .add(
-                Op::Pool2d {
-                    kind: PoolKind::Max,
-                    kernel: [2, 2],
-                    stride: [2, 2],
-                    padding: [0, 0],
-                },
-                &[c],
-                sp(),
-            )
+            .add(Op::Pool2d { kind: PoolKind::Max, kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[c], sp())
             .unwrap();
-        let flat = f
-            .add_with_type(Op::Reshape, &[p], ty("f32[B, 392]"), sp())
-            .unwrap();
-        let sl = f
-            .add(
-                Op::Slice {
-                    axis: 1,
-                    start: 0,
-                    end: 390,
-                    step: 3,
-                },
-                &[flat],
-                sp(),
-            )
-            .unwrap();
-        let pd = f
-            .add(
-                Op::Pad {
-                    pads: vec![(0, 0), (1, 1)],
-                    value: -0.25,
-                },
-                &[sl],
-                sp(),
-            )
-            .unwrap();
+        let flat = f.add_with_type(Op::Reshape, &[p], ty("f32[B, 392]"), sp()).unwrap();
+        let sl = f.add(Op::Slice { axis: 1, start: 0, end: 390, step: 3 }, &[flat], sp()).unwrap();
+        let pd = f.add(Op::Pad { pads: vec![(0, 0), (1, 1)], value: -0.25 }, &[sl], sp()).unwrap();
         let cat = f.add(Op::Concat { axis: 0 }, &[pd, pd], sp()).unwrap();
-        let tr = f
-            .add(Op::Transpose { perm: vec![1, 0] }, &[cat], sp())
-            .unwrap();
-        let top = f
-            .add(Op::TopKIndices { k: 4, axis: 0 }, &[tr], sp())
-            .unwrap();
+        let tr = f.add(Op::Transpose { perm: vec![1, 0] }, &[cat], sp()).unwrap();
+        let top = f.add(Op::TopKIndices { k: 4, axis: 0 }, &[tr], sp()).unwrap();
         let g = f.add(Op::Gather { axis: 0 }, &[tr, top], sp()).unwrap();
-        let am = f
-            .add(
-                Op::ArgReduce {
-                    max: true,
-                    axis: 0,
-                    keepdims: false,
-                },
-                &[g],
-                sp(),
-            )
-            .unwrap();
+        let am = f.add(Op::ArgReduce { max: true, axis: 0, keepdims: false }, &[g], sp()).unwrap();
         let oh = f.add(Op::OneHot { n: 10 }, &[am], sp()).unwrap();
-        let n = f
-            .add_with_type(Op::DimValue { dim: Dim::batch() }, &[], ty("i64[]"), sp())
-            .unwrap();
-        let nf = f
-            .add(
-                Op::Cast {
-                    to: hg_abi::DType::F32,
-                },
-                &[n],
-                sp(),
-            )
-            .unwrap();
-        let u = f
-            .add_with_type(
-                Op::RandomUniform {
-                    site: 1,
-                    lo: -1.0,
-                    hi: 1e-7,
-                },
-                &[],
-                ty("f32[2*B, 10]"),
-                sp(),
-            )
-            .unwrap();
-        let bern = f
-            .add_with_type(
-                Op::Bernoulli { site: 2, p: 0.1 },
-                &[],
-                ty("f32[2*B, 10]"),
-                sp(),
-            )
-            .unwrap();
+        let n = f.add_with_type(Op::DimValue { dim: Dim::batch() }, &[], ty("i64[]"), sp()).unwrap();
+        let nf = f.add(Op::Cast { to: hg_abi::DType::F32 }, &[n], sp()).unwrap();
+        let u =
+            f.add_with_type(Op::RandomUniform { site: 1, lo: -1.0, hi: 1e-7 }, &[], ty("f32[2*B, 10]"), sp()).unwrap();
+        let bern = f.add_with_type(Op::Bernoulli { site: 2, p: 0.1 }, &[], ty("f32[2*B, 10]"), sp()).unwrap();
         let prod = f.add(Op::Binary(BinaryOp::Mul), &[u, bern], sp()).unwrap();
-        let io = f
-            .add_with_type(Op::Iota { axis: 1 }, &[], ty("i64[2*B, 10]"), sp())
-            .unwrap();
-        let full = f
-            .add_with_type(
-                Op::Full {
-                    value: f64::NEG_INFINITY,
-                },
-                &[],
-                ty("f32[2*B, 10]"),
-                sp(),
-            )
-            .unwrap();
-        let lt = f
-            .add(Op::Binary(BinaryOp::Lt), &[prod, full], sp())
-            .unwrap();
+        let io = f.add_with_type(Op::Iota { axis: 1 }, &[], ty("i64[2*B, 10]"), sp()).unwrap();
+        let full = f.add_with_type(Op::Full { value: f64::NEG_INFINITY }, &[], ty("f32[2*B, 10]"), sp()).unwrap();
+        let lt = f.add(Op::Binary(BinaryOp::Lt), &[prod, full], sp()).unwrap();
         let wh = f.add(Op::Where, &[lt, prod, full], sp()).unwrap();
         let st = f.add(Op::StopGradient, &[wh], sp()).unwrap();
         let stt = f.add(Op::StraightThrough, &[st, wh], sp()).unwrap();

@@ -34,12 +34,8 @@ pub struct ReadError {
 type Lines<'a> = std::iter::Peekable<Box<dyn Iterator<Item = (usize, &'a str)> + 'a>>;
 
 fn lines(text: &str) -> Lines<'_> {
-    let it: Box<dyn Iterator<Item = (usize, &str)>> = Box::new(
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l))
-            .filter(|(_, l)| !l.trim().is_empty()),
-    );
+    let it: Box<dyn Iterator<Item = (usize, &str)>> =
+        Box::new(text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty()));
     it.peekable()
 }
 
@@ -47,21 +43,13 @@ fn lines(text: &str) -> Lines<'_> {
 pub fn read_module(text: &str) -> Result<Module, ReadError> {
     let mut lines = lines(text);
     let Some((n, first)) = lines.next() else {
-        return Err(ReadError {
-            line: 1,
-            column: 1,
-            message: "expected `module`, found end of input".into(),
-        });
+        return Err(ReadError { line: 1, column: 1, message: "expected `module`, found end of input".into() });
     };
     let mut c = Cursor::new(first, n);
     c.expect("module")?;
     let model = c.name()?;
     c.expect_end()?;
-    let mut module = Module {
-        model,
-        params: Vec::new(),
-        functions: Vec::new(),
-    };
+    let mut module = Module { model, params: Vec::new(), functions: Vec::new() };
     while let Some(&(n, line)) = lines.peek() {
         let mut c = Cursor::new(line, n);
         if !c.eat("param ") {
@@ -74,12 +62,7 @@ pub fn read_module(text: &str) -> Result<Module, ReadError> {
         c.expect("=")?;
         let init = read_init(&mut c)?;
         c.expect_end()?;
-        module.params.push(ParamDecl {
-            name,
-            ty,
-            init,
-            span: NodeSpan::default(),
-        });
+        module.params.push(ParamDecl { name, ty, init, span: NodeSpan::default() });
     }
     while lines.peek().is_some() {
         module.functions.push(read_fn(&mut lines)?);
@@ -92,11 +75,7 @@ pub fn read_function(text: &str) -> Result<Function, ReadError> {
     let mut lines = lines(text);
     let f = read_fn(&mut lines)?;
     if let Some((n, _)) = lines.next() {
-        return Err(ReadError {
-            line: n,
-            column: 1,
-            message: "unexpected text after the function".into(),
-        });
+        return Err(ReadError { line: n, column: 1, message: "unexpected text after the function".into() });
     }
     Ok(f)
 }
@@ -156,11 +135,7 @@ fn read_signature(c: &mut Cursor<'_>) -> Result<Vec<(String, TensorType, usize)>
 
 fn read_fn(lines: &mut Lines<'_>) -> Result<Function, ReadError> {
     let Some((n, header)) = lines.next() else {
-        return Err(ReadError {
-            line: 1,
-            column: 1,
-            message: "expected `fn`, found end of input".into(),
-        });
+        return Err(ReadError { line: 1, column: 1, message: "expected `fn`, found end of input".into() });
     };
     let mut c = Cursor::new(header, n);
     c.expect("fn ")?;
@@ -176,21 +151,13 @@ fn read_fn(lines: &mut Lines<'_>) -> Result<Function, ReadError> {
     let mut input_nodes: HashMap<String, (ValueId, usize)> = HashMap::new();
     loop {
         let Some((n, line)) = lines.next() else {
-            return Err(ReadError {
-                line: header_line,
-                column: 1,
-                message: format!("`fn {}` is not closed", f.name),
-            });
+            return Err(ReadError { line: header_line, column: 1, message: format!("`fn {}` is not closed", f.name) });
         };
         let mut c = Cursor::new(line, n);
         if c.eat("return") {
             read_return(&mut c, &mut f, &values, &sig_outputs)?;
             let Some((n, close)) = lines.next() else {
-                return Err(ReadError {
-                    line: n,
-                    column: 1,
-                    message: "expected `}` after `return`".into(),
-                });
+                return Err(ReadError { line: n, column: 1, message: "expected `}` after `return`".into() });
             };
             let mut c = Cursor::new(close, n);
             c.expect("}")?;
@@ -204,28 +171,15 @@ fn read_fn(lines: &mut Lines<'_>) -> Result<Function, ReadError> {
     let c = Cursor::new(header, header_line);
     for (name, ty, at) in sig_inputs {
         let Some((v, _)) = input_nodes.remove(&name) else {
-            return Err(c.error_at(
-                at,
-                format!("no `input \"{name}\"` node for signature input `{name}`"),
-            ));
+            return Err(c.error_at(at, format!("no `input \"{name}\"` node for signature input `{name}`")));
         };
         if f.ty(v) != &ty {
-            return Err(c.error_at(
-                at,
-                format!(
-                    "signature input `{name}` has type {ty}, its node {}",
-                    f.ty(v)
-                ),
-            ));
+            return Err(c.error_at(at, format!("signature input `{name}` has type {ty}, its node {}", f.ty(v))));
         }
         f.inputs.push((name, v));
     }
     if let Some((name, (_, line))) = input_nodes.into_iter().min_by_key(|(_, (_, line))| *line) {
-        return Err(ReadError {
-            line,
-            column: 1,
-            message: format!("`input \"{name}\"` is not in the signature"),
-        });
+        return Err(ReadError { line, column: 1, message: format!("`input \"{name}\"` is not in the signature") });
     }
     Ok(f)
 }
@@ -251,9 +205,7 @@ fn read_node(
         loop {
             let at = c.pos();
             let k = read_value_number(c)?;
-            let v = *values
-                .get(&k)
-                .ok_or_else(|| c.error_at(at, format!("use of undefined value %{k}")))?;
+            let v = *values.get(&k).ok_or_else(|| c.error_at(at, format!("use of undefined value %{k}")))?;
             operands.push(v);
             if !c.eat(",") {
                 break;
@@ -302,25 +254,14 @@ fn read_return(
         c.expect("=")?;
         let k_at = c.pos();
         let k = read_value_number(c)?;
-        let v = *values
-            .get(&k)
-            .ok_or_else(|| c.error_at(k_at, format!("use of undefined value %{k}")))?;
+        let v = *values.get(&k).ok_or_else(|| c.error_at(k_at, format!("use of undefined value %{k}")))?;
         match sig.get(i) {
             Some((s, ty, _)) if *s == name && ty == f.ty(v) => {}
             Some((s, ty, _)) => {
-                return Err(c.error_at(
-                    at,
-                    format!(
-                        "returns `{name}`: {}, the signature says `{s}`: {ty}",
-                        f.ty(v)
-                    ),
-                ));
+                return Err(c.error_at(at, format!("returns `{name}`: {}, the signature says `{s}`: {ty}", f.ty(v))));
             }
             None => {
-                return Err(c.error_at(
-                    at,
-                    format!("returns `{name}`, which the signature does not list"),
-                ));
+                return Err(c.error_at(at, format!("returns `{name}`, which the signature does not list")));
             }
         }
         f.outputs.push((name, v));
@@ -345,11 +286,7 @@ mod tests {
     #[test]
     fn printed_modules_read_back_identically() {
         round_trip(&encoder_module().to_string());
-        let zoo = Module {
-            model: "Zoo".into(),
-            params: Vec::new(),
-            functions: vec![attribute_zoo()],
-        };
+        let zoo = Module { model: "Zoo".into(), params: Vec::new(), functions: vec![attribute_zoo()] };
         round_trip(&zoo.to_string());
         let f = read_function(&attribute_zoo().to_string()).unwrap();
         crate::verify::verify_function(&f).unwrap();
@@ -403,13 +340,7 @@ fn g(x: f32[B, 4], \"im g\": f32[B, 1, 6, 6], i: i64[B, 4]) -> (y: f32[B, 4], t:
         let mut f = Function::new("deep");
         let mut v = f.add_input("x", read_type("f32[B]").unwrap(), NodeSpan::default());
         for _ in 0..100_000 {
-            v = f
-                .add(
-                    Op::Unary(crate::op::UnaryOp::Neg),
-                    &[v],
-                    NodeSpan::default(),
-                )
-                .unwrap();
+            v = f.add(Op::Unary(crate::op::UnaryOp::Neg), &[v], NodeSpan::default()).unwrap();
         }
         f.outputs.push(("y".into(), v));
         let text = f.to_string();
@@ -426,39 +357,27 @@ fn g(x: f32[B, 4], \"im g\": f32[B, 1, 6, 6], i: i64[B, 4]) -> (y: f32[B, 4], t:
     fn errors_are_located() {
         let head = "module M\n\nfn f(x: f32[B]) -> (y: f32[B]) {\n  %0 = input \"x\" : f32[B]\n";
         assert_eq!(
-            read_err(&format!(
-                "{head}  %1 = exp %0 : f32[B, 2]\n  return y=%1\n}}\n"
-            )),
+            read_err(&format!("{head}  %1 = exp %0 : f32[B, 2]\n  return y=%1\n}}\n")),
             "line 5, column 8: exp: declared type f32[B, 2] differs from inferred type f32[B] (operands f32[B])"
         );
         assert_eq!(
-            read_err(&format!(
-                "{head}  %1 = exq %0 : f32[B]\n  return y=%1\n}}\n"
-            )),
+            read_err(&format!("{head}  %1 = exq %0 : f32[B]\n  return y=%1\n}}\n")),
             "line 5, column 8: unknown op `exq`"
         );
         assert_eq!(
-            read_err(&format!(
-                "{head}  %1 = exp %7 : f32[B]\n  return y=%1\n}}\n"
-            )),
+            read_err(&format!("{head}  %1 = exp %7 : f32[B]\n  return y=%1\n}}\n")),
             "line 5, column 12: use of undefined value %7"
         );
         assert_eq!(
-            read_err(&format!(
-                "{head}  %0 = exp %0 : f32[B]\n  return y=%0\n}}\n"
-            )),
+            read_err(&format!("{head}  %0 = exp %0 : f32[B]\n  return y=%0\n}}\n")),
             "line 5, column 3: %0 is defined twice"
         );
         assert_eq!(
-            read_err(&format!(
-                "{head}  %1 = sum %0 {{axes=[0], keepdim=false}} : f32[]\n  return y=%1\n}}\n"
-            )),
+            read_err(&format!("{head}  %1 = sum %0 {{axes=[0], keepdim=false}} : f32[]\n  return y=%1\n}}\n")),
             "line 5, column 26: expected `keepdims`, found `keepdim=false}`"
         );
         assert_eq!(
-            read_err(&format!(
-                "{head}  %1 = exp %0 : f33[B]\n  return y=%1\n}}\n"
-            )),
+            read_err(&format!("{head}  %1 = exp %0 : f33[B]\n  return y=%1\n}}\n")),
             "line 5, column 17: unknown dtype `f33`"
         );
         assert_eq!(
@@ -469,10 +388,7 @@ fn g(x: f32[B, 4], \"im g\": f32[B, 1, 6, 6], i: i64[B, 4]) -> (y: f32[B, 4], t:
             read_err(&format!("{head}  return\n}}\n")),
             "line 5, column 9: signature output `y` is not returned"
         );
-        assert_eq!(
-            read_err(&format!("{head}  return y=%0\n")),
-            "line 5, column 1: expected `}` after `return`"
-        );
+        assert_eq!(read_err(&format!("{head}  return y=%0\n")), "line 5, column 1: expected `}` after `return`");
         assert_eq!(read_err(head), "line 3, column 1: `fn f` is not closed");
         assert_eq!(
             read_err("module M\nfn f(x: f32[B]) -> () {\n  return\n}\n"),
@@ -482,35 +398,17 @@ fn g(x: f32[B, 4], \"im g\": f32[B, 1, 6, 6], i: i64[B, 4]) -> (y: f32[B, 4], t:
             read_err("module M\nfn f() -> () {\n  %0 = input \"x\" : f32[]\n  return\n}\n"),
             "line 3, column 1: `input \"x\"` is not in the signature"
         );
-        assert_eq!(
-            read_err("module M\nparam w: f32[3] = glorot\n"),
-            "line 2, column 19: unknown initializer `glorot`"
-        );
-        assert_eq!(
-            read_err("modul M\n"),
-            "line 1, column 1: expected `module`, found `modul`"
-        );
-        assert_eq!(
-            read_err(""),
-            "line 1, column 1: expected `module`, found end of input"
-        );
+        assert_eq!(read_err("module M\nparam w: f32[3] = glorot\n"), "line 2, column 19: unknown initializer `glorot`");
+        assert_eq!(read_err("modul M\n"), "line 1, column 1: expected `module`, found `modul`");
+        assert_eq!(read_err(""), "line 1, column 1: expected `module`, found end of input");
     }
 
     #[test]
     fn types_and_strings() {
-        assert_eq!(
-            read_type("f32[2*B + 1, 3]").unwrap().to_string(),
-            "f32[2*B + 1, 3]"
-        );
-        assert_eq!(
-            read_type("i64[-B*H + 2]").unwrap().to_string(),
-            "i64[-B*H + 2]"
-        );
+        assert_eq!(read_type("f32[2*B + 1, 3]").unwrap().to_string(), "f32[2*B + 1, 3]");
+        assert_eq!(read_type("i64[-B*H + 2]").unwrap().to_string(), "i64[-B*H + 2]");
         assert_eq!(read_type("bool[]").unwrap().to_string(), "bool[]");
-        assert_eq!(
-            read_type("f32[B,]").unwrap_err().to_string(),
-            "line 1, column 7: expected a dimension, found `]`"
-        );
+        assert_eq!(read_type("f32[B,]").unwrap_err().to_string(), "line 1, column 7: expected a dimension, found `]`");
         let m = read_module("module \"a\\u{e9}\\n\\\\\"\n").unwrap();
         assert_eq!(m.model, "a\u{e9}\n\\");
         assert!(read_module("module \"abc\n").is_err());

@@ -62,10 +62,7 @@ pub fn verify_function(f: &Function) -> Result<(), VerifyError> {
     let mut names = HashSet::new();
     for (name, v) in &f.outputs {
         if !f.graph.contains_node(v.0) {
-            return Err(at(
-                None,
-                format!("output `{name}` refers to {v}, which does not exist"),
-            ));
+            return Err(at(None, format!("output `{name}` refers to {v}, which does not exist")));
         }
         if !names.insert(name.as_str()) {
             return Err(at(None, format!("output `{name}` is declared twice")));
@@ -77,11 +74,8 @@ pub fn verify_function(f: &Function) -> Result<(), VerifyError> {
 /// Operand count and positions, then the type.
 fn check_node(f: &Function, v: ValueId) -> Result<(), String> {
     let node = f.node(v);
-    let mut edges: Vec<(u32, ValueId)> = f
-        .graph
-        .edges_directed(v.0, Direction::Incoming)
-        .map(|e| (*e.weight(), ValueId(e.source())))
-        .collect();
+    let mut edges: Vec<(u32, ValueId)> =
+        f.graph.edges_directed(v.0, Direction::Incoming).map(|e| (*e.weight(), ValueId(e.source()))).collect();
     edges.sort_by_key(|(pos, _)| *pos);
     for (i, (pos, _)) in edges.iter().enumerate() {
         if *pos as usize != i {
@@ -98,23 +92,13 @@ fn check_node(f: &Function, v: ValueId) -> Result<(), String> {
         None => !edges.is_empty(),
     };
     if !arity_ok {
-        let expected = node
-            .op
-            .arity()
-            .map_or("at least 1".to_string(), |n| n.to_string());
-        return Err(format!(
-            "`{}` has {} operands, expected {expected}",
-            node.op.mnemonic(),
-            edges.len()
-        ));
+        let expected = node.op.arity().map_or("at least 1".to_string(), |n| n.to_string());
+        return Err(format!("`{}` has {} operands, expected {expected}", node.op.mnemonic(), edges.len()));
     }
     let tys: Vec<&TensorType> = edges.iter().map(|(_, u)| f.ty(*u)).collect();
     let inferred = infer_type(&node.op, &tys, Some(&node.ty)).map_err(|e| e.message)?;
     if inferred != node.ty {
-        return Err(format!(
-            "type {} differs from inferred type {inferred}",
-            node.ty
-        ));
+        return Err(format!("type {} differs from inferred type {inferred}", node.ty));
     }
     Ok(())
 }
@@ -125,20 +109,14 @@ fn check_inputs(f: &Function) -> Result<(), (Option<ValueId>, String)> {
     let mut names = HashSet::new();
     for (name, v) in &f.inputs {
         let Some(node) = f.graph.node_weight(v.0) else {
-            return Err((
-                None,
-                format!("input `{name}` refers to {v}, which does not exist"),
-            ));
+            return Err((None, format!("input `{name}` refers to {v}, which does not exist")));
         };
         match &node.op {
             Op::Input { name: n } if n == name => {}
             other => {
                 return Err((
                     Some(*v),
-                    format!(
-                        "input `{name}` is a `{}` node, expected `input \"{name}\"`",
-                        other.mnemonic()
-                    ),
+                    format!("input `{name}` is a `{}` node, expected `input \"{name}\"`", other.mnemonic()),
                 ));
             }
         }
@@ -150,10 +128,7 @@ fn check_inputs(f: &Function) -> Result<(), (Option<ValueId>, String)> {
         if let Op::Input { name } = f.op(v)
             && !declared.contains_key(&v)
         {
-            return Err((
-                Some(v),
-                format!("`input \"{name}\"` is not among the function's inputs"),
-            ));
+            return Err((Some(v), format!("`input \"{name}\"` is not among the function's inputs")));
         }
     }
     Ok(())
@@ -161,12 +136,7 @@ fn check_inputs(f: &Function) -> Result<(), (Option<ValueId>, String)> {
 
 /// Checks every function, unique names, and `param` nodes against the declarations.
 pub fn verify_module(m: &Module) -> Result<(), VerifyError> {
-    let module_err = |message: String| VerifyError {
-        function: String::new(),
-        value: None,
-        span: None,
-        message,
-    };
+    let module_err = |message: String| VerifyError { function: String::new(), value: None, span: None, message };
     let mut params: HashMap<&str, &TensorType> = HashMap::new();
     for p in &m.params {
         if params.insert(p.name.as_str(), &p.ty).is_some() {
@@ -179,10 +149,7 @@ pub fn verify_module(m: &Module) -> Result<(), VerifyError> {
     let mut fn_names = HashSet::new();
     for f in &m.functions {
         if !fn_names.insert(f.name.as_str()) {
-            return Err(module_err(format!(
-                "function `{}` is defined twice",
-                f.name
-            )));
+            return Err(module_err(format!("function `{}` is defined twice", f.name)));
         }
         verify_function(f)?;
         for v in f.values() {
@@ -197,12 +164,7 @@ pub fn verify_module(m: &Module) -> Result<(), VerifyError> {
                 }
                 Some(_) => continue,
             };
-            return Err(VerifyError {
-                function: f.name.clone(),
-                value: Some(v),
-                span: Some(node.span),
-                message,
-            });
+            return Err(VerifyError { function: f.name.clone(), value: Some(v), span: Some(node.span), message });
         }
     }
     Ok(())
@@ -223,27 +185,12 @@ mod tests {
     fn sample() -> (Module, ValueId, ValueId) {
         let mut f = Function::new("f");
         let x = f.add_input("x", ty("f32[B, 3]"), sp());
-        let b = f
-            .add_with_type(Op::Param { name: "b".into() }, &[], ty("f32[3]"), sp())
-            .unwrap();
+        let b = f.add_with_type(Op::Param { name: "b".into() }, &[], ty("f32[3]"), sp()).unwrap();
         let e = f.add(Op::Unary(UnaryOp::Exp), &[x], sp()).unwrap();
         let y = f.add(Op::Binary(BinaryOp::Add), &[e, b], sp()).unwrap();
         f.outputs.push(("y".into(), y));
-        let params = vec![ParamDecl {
-            name: "b".into(),
-            ty: ty("f32[3]"),
-            init: Init::Zeros,
-            span: sp(),
-        }];
-        (
-            Module {
-                model: "M".into(),
-                params,
-                functions: vec![f],
-            },
-            e,
-            y,
-        )
+        let params = vec![ParamDecl { name: "b".into(), ty: ty("f32[3]"), init: Init::Zeros, span: sp() }];
+        (Module { model: "M".into(), params, functions: vec![f] }, e, y)
     }
 
     #[test]
@@ -273,23 +220,12 @@ mod tests {
         let f = &mut m.functions[0];
         let x = f.input("x").unwrap();
         f.graph.add_edge(x.0, e.0, 1);
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "`exp` has 2 operands, expected 1"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "`exp` has 2 operands, expected 1");
         let (mut m, _, _) = sample();
         let f = &mut m.functions[0];
-        let edge = f
-            .graph
-            .edges_directed(y.0, Direction::Incoming)
-            .find(|e| *e.weight() == 1)
-            .unwrap()
-            .id();
+        let edge = f.graph.edges_directed(y.0, Direction::Incoming).find(|e| *e.weight() == 1).unwrap().id();
         f.graph[edge] = 2;
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "`add` has operand positions [0, 2], expected 0..2"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "`add` has operand positions [0, 2], expected 0..2");
     }
 
     #[test]
@@ -310,83 +246,50 @@ mod tests {
         let (mut m, e, _) = sample();
         let f = &mut m.functions[0];
         f.inputs.push(("e".into(), e));
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "input `e` is a `exp` node, expected `input \"e\"`"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "input `e` is a `exp` node, expected `input \"e\"`");
 
         let (mut m, _, _) = sample();
         let f = &mut m.functions[0];
         f.inputs.clear();
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "`input \"x\"` is not among the function's inputs"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "`input \"x\"` is not among the function's inputs");
 
         let (mut m, _, y) = sample();
         let f = &mut m.functions[0];
         f.outputs.push(("y".into(), y));
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "output `y` is declared twice"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "output `y` is declared twice");
 
         let (mut m, _, y) = sample();
         let f = &mut m.functions[0];
         f.remove(y);
-        assert!(
-            verify_function(f)
-                .unwrap_err()
-                .message
-                .starts_with("output `y` refers to")
-        );
+        assert!(verify_function(f).unwrap_err().message.starts_with("output `y` refers to"));
 
         let (mut m, _, _) = sample();
         let f = &mut m.functions[0];
         let x = f.input("x").unwrap();
         f.inputs.push(("x".into(), x));
-        assert_eq!(
-            verify_function(f).unwrap_err().message,
-            "input `x` is declared twice"
-        );
+        assert_eq!(verify_function(f).unwrap_err().message, "input `x` is declared twice");
     }
 
     #[test]
     fn module_checks_params_and_names() {
         let (mut m, _, _) = sample();
         m.params[0].ty = ty("f32[4]");
-        assert_eq!(
-            verify_module(&m).unwrap_err().message,
-            "`param \"b\"` has type f32[3], declared f32[4]"
-        );
+        assert_eq!(verify_module(&m).unwrap_err().message, "`param \"b\"` has type f32[3], declared f32[4]");
         let (mut m, _, _) = sample();
         m.params[0].name = "c".into();
-        assert_eq!(
-            verify_module(&m).unwrap_err().message,
-            "`param \"b\"` is not a declared parameter"
-        );
+        assert_eq!(verify_module(&m).unwrap_err().message, "`param \"b\"` is not a declared parameter");
         let (mut m, _, _) = sample();
         m.params.push(m.params[0].clone());
-        assert_eq!(
-            verify_module(&m).unwrap_err().to_string(),
-            "parameter `b` is declared twice"
-        );
+        assert_eq!(verify_module(&m).unwrap_err().to_string(), "parameter `b` is declared twice");
         let (mut m, _, _) = sample();
         m.functions.push(m.functions[0].clone());
-        assert_eq!(
-            verify_module(&m).unwrap_err().to_string(),
-            "function `f` is defined twice"
-        );
+        assert_eq!(verify_module(&m).unwrap_err().to_string(), "function `f` is defined twice");
     }
 
     #[test]
     fn deep_chains_verify_without_recursion() {
         let mut f = Function::new("deep");
-        let mut v = f.add_input(
-            "x",
-            TensorType::new(hg_abi::DType::F32, vec![Dim::batch()]),
-            sp(),
-        );
+        let mut v = f.add_input("x", TensorType::new(hg_abi::DType::F32, vec![Dim::batch()]), sp());
         for _ in 0..100_000 {
             v = f.add(Op::Unary(UnaryOp::Neg), &[v], sp()).unwrap();
         }

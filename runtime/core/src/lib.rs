@@ -16,6 +16,6 @@ pub mod tensor;
 pub mod train;
 
 pub use data::{DataError, Dataset};
-pub use exec::{Executable, ExecError, NamedTensors};
+pub use exec::{ExecError, Executable, NamedTensors};
 pub use fsutil::IoError;
 pub use tensor::{Tensor, TensorData, TensorError};

@@ -15,12 +15,12 @@
 //! - `shape(x)`, `dim(x, axis)`, `len(list)`; `identity(x)`.
 
 use super::ctx::{Ctx, EResult, Stop};
-use super::error::{codes, ExpandError};
-use super::eval::{as_tensor, dim_of, eval_binary, eval_expr, slice_bounds, ArgValue};
-use hg_dsl::builtins::{BuiltinDef, BuiltinKind, ParamDefault};
-use hg_dsl::parse::parse_expr;
+use super::error::{ExpandError, codes};
+use super::eval::{ArgValue, as_tensor, dim_of, eval_binary, eval_expr, slice_bounds};
 use super::value::{Callable, Value};
 use hg_dsl::ast::{BinaryOp as AstBin, Expr, ExprKind, IndexItem, Span};
+use hg_dsl::builtins::{BuiltinDef, BuiltinKind, ParamDefault};
+use hg_dsl::parse::parse_expr;
 use hg_ir::{BinaryOp, DType, Dim, Init, Op, PoolKind, ReduceOp, TensorType, UnaryOp, ValueId};
 
 const UNARY: &[(&str, UnaryOp)] = &[
@@ -131,14 +131,22 @@ fn bind(ctx: &mut Ctx, def: &BuiltinDef, args: Vec<ArgValue>, span: Span) -> ERe
                 Some(i) => i,
                 None => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::BAD_ARGUMENT, k.span, format!("`{fname}` has no parameter `{}`", k.name))
-                            .with_help(format!("its parameters are: {}", names.join(", "))),
+                        ExpandError::new(
+                            codes::BAD_ARGUMENT,
+                            k.span,
+                            format!("`{fname}` has no parameter `{}`", k.name),
+                        )
+                        .with_help(format!("its parameters are: {}", names.join(", "))),
                     ));
                 }
             },
         };
         if slots[idx].is_some() {
-            return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, a.span, format!("argument `{}` given twice", names[idx]))));
+            return Err(ctx.error(ExpandError::new(
+                codes::BAD_ARGUMENT,
+                a.span,
+                format!("argument `{}` given twice", names[idx]),
+            )));
         }
         slots[idx] = Some((a.value, a.span));
     }
@@ -148,12 +156,20 @@ fn bind(ctx: &mut Ctx, def: &BuiltinDef, args: Vec<ArgValue>, span: Span) -> ERe
         }
         match p.default {
             ParamDefault::Required => {
-                return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("missing argument `{}` of `{fname}`", names[i]))));
+                return Err(ctx.error(ExpandError::new(
+                    codes::BAD_ARGUMENT,
+                    span,
+                    format!("missing argument `{}` of `{fname}`", names[i]),
+                )));
             }
             ParamDefault::Absent(_) => {}
             ParamDefault::Value(src) => {
                 let expr = parse_expr(span.file, src).map_err(|_| {
-                    ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("internal error: default `{src}` of `{fname}` does not parse")))
+                    ctx.error(ExpandError::new(
+                        codes::BAD_ARGUMENT,
+                        span,
+                        format!("internal error: default `{src}` of `{fname}` does not parse"),
+                    ))
                 })?;
                 slots[i] = Some((eval_expr(ctx, &expr)?, span));
             }
@@ -187,15 +203,17 @@ fn tensor(ctx: &mut Ctx, slot: &Slot) -> EResult<ValueId> {
     let (v, s) = req(ctx, slot, Span::default())?;
     match v {
         Value::Tensor(t) => Ok(*t),
-        other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a tensor, found {}", other.kind())))),
+        other => {
+            Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a tensor, found {}", other.kind()))))
+        }
     }
 }
 
 fn number(ctx: &mut Ctx, slot: &Slot, span: Span) -> EResult<f64> {
     match slot {
-        Some((v, s)) => v
-            .as_f64()
-            .ok_or_else(|| ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a number, found {}", v.kind())))),
+        Some((v, s)) => v.as_f64().ok_or_else(|| {
+            ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a number, found {}", v.kind())))
+        }),
         None => Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, "missing number"))),
     }
 }
@@ -204,7 +222,9 @@ fn int(ctx: &mut Ctx, slot: &Slot, default: i64) -> EResult<i64> {
     match slot {
         None => Ok(default),
         Some((Value::Int(n), _)) => Ok(*n),
-        Some((v, s)) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected an int, found {}", v.kind())))),
+        Some((v, s)) => {
+            Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected an int, found {}", v.kind()))))
+        }
     }
 }
 
@@ -220,7 +240,9 @@ fn boolean(ctx: &mut Ctx, slot: &Slot, default: bool) -> EResult<bool> {
     match slot {
         None => Ok(default),
         Some((Value::Bool(b), _)) => Ok(*b),
-        Some((v, s)) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a bool, found {}", v.kind())))),
+        Some((v, s)) => {
+            Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a bool, found {}", v.kind()))))
+        }
     }
 }
 
@@ -271,14 +293,22 @@ fn shape_arg(ctx: &mut Ctx, slot: &Slot) -> EResult<Vec<Dim>> {
                 if let Some(n) = d.as_const()
                     && n < 0
                 {
-                    return Err(ctx.error(ExpandError::new(codes::BAD_DIMENSION, s, format!("negative dimension {n} in shape"))));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_DIMENSION,
+                        s,
+                        format!("negative dimension {n} in shape"),
+                    )));
                 }
                 out.push(d);
             }
             Ok(out)
         }
         Value::Int(_) | Value::Dim(_) => Ok(vec![dim_of(ctx, v, s)?]),
-        other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a shape (a list of dimensions), found {}", other.kind())))),
+        other => Err(ctx.error(ExpandError::new(
+            codes::WRONG_KIND,
+            s,
+            format!("expected a shape (a list of dimensions), found {}", other.kind()),
+        ))),
     }
 }
 
@@ -286,7 +316,9 @@ fn dtype_arg(ctx: &mut Ctx, slot: &Slot, default: DType) -> EResult<DType> {
     match slot {
         None => Ok(default),
         Some((Value::DType(d), _)) => Ok(*d),
-        Some((v, s)) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a dtype, found {}", v.kind())))),
+        Some((v, s)) => {
+            Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a dtype, found {}", v.kind()))))
+        }
     }
 }
 
@@ -299,11 +331,19 @@ fn list_of_tensors(ctx: &mut Ctx, slot: &Slot) -> EResult<Vec<ValueId>> {
                 .iter()
                 .map(|i| match i {
                     Value::Tensor(t) => Ok(*t),
-                    other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a list of tensors, found {} in it", other.kind())))),
+                    other => Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        s,
+                        format!("expected a list of tensors, found {} in it", other.kind()),
+                    ))),
                 })
                 .collect()
         }
-        other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, s, format!("expected a non-empty list of tensors, found {}", other.kind())))),
+        other => Err(ctx.error(ExpandError::new(
+            codes::WRONG_KIND,
+            s,
+            format!("expected a non-empty list of tensors, found {}", other.kind()),
+        ))),
     }
 }
 
@@ -316,9 +356,9 @@ fn reshape(ctx: &mut Ctx, x: ValueId, shape: Vec<Dim>, span: Span) -> EResult<Va
 }
 
 fn reduce(ctx: &mut Ctx, op: ReduceOp, slots: &[Slot], span: Span) -> EResult<Value> {
-    let x = tensor(ctx, sl(&slots, 0))?;
+    let x = tensor(ctx, sl(slots, 0))?;
     let rank = ctx.ty(x).rank();
-    let axes: Vec<usize> = match sl(&slots, 1) {
+    let axes: Vec<usize> = match sl(slots, 1) {
         None => (0..rank).collect(),
         Some((Value::Int(a), s)) => vec![normalize_axis(ctx, *a, rank, *s)?],
         Some((Value::List(items) | Value::Tuple(items), s)) => {
@@ -327,16 +367,28 @@ fn reduce(ctx: &mut Ctx, op: ReduceOp, slots: &[Slot], span: Span) -> EResult<Va
             for it in items {
                 match it {
                     Value::Int(a) => out.push(normalize_axis(ctx, a, rank, *s)?),
-                    other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("axes must be ints, found {}", other.kind())))),
+                    other => {
+                        return Err(ctx.error(ExpandError::new(
+                            codes::WRONG_KIND,
+                            *s,
+                            format!("axes must be ints, found {}", other.kind()),
+                        )));
+                    }
                 }
             }
             out.sort();
             out.dedup();
             out
         }
-        Some((v, s)) => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("axis must be an int or a list of ints, found {}", v.kind())))),
+        Some((v, s)) => {
+            return Err(ctx.error(ExpandError::new(
+                codes::WRONG_KIND,
+                *s,
+                format!("axis must be an int or a list of ints, found {}", v.kind()),
+            )));
+        }
     };
-    let keepdims = boolean(ctx, sl(&slots, 2), false)?;
+    let keepdims = boolean(ctx, sl(slots, 2), false)?;
     Ok(Value::Tensor(ctx.add(Op::Reduce { op, axes, keepdims }, &[x], span)?))
 }
 
@@ -351,7 +403,11 @@ fn binary(ctx: &mut Ctx, op: BinaryOp, a: &Slot, b: &Slot, span: Span) -> EResul
             return match (x, y, op) {
                 (Some(x), Some(y), BinaryOp::Maximum) => Ok(Value::Float(x.max(y))),
                 (Some(x), Some(y), BinaryOp::Minimum) => Ok(Value::Float(x.min(y))),
-                _ => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, span, format!("`{}` needs a tensor operand", op.name())))),
+                _ => Err(ctx.error(ExpandError::new(
+                    codes::WRONG_KIND,
+                    span,
+                    format!("`{}` needs a tensor operand", op.name()),
+                ))),
             };
         }
     };
@@ -400,8 +456,14 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
         let (v, vs) = req(ctx, sl(&s, 0), span)?;
         return match v {
             Value::Tensor(t) => Ok(Value::Tensor(ctx.add(Op::Unary(op), &[*t], span)?)),
-            Value::Int(_) | Value::Float(_) if op != UnaryOp::Gelu => Ok(Value::Float(fold_unary(op, v.as_f64().ok_or(Stop)?))),
-            other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, vs, format!("`{name}` expects a tensor, found {}", other.kind())))),
+            Value::Int(_) | Value::Float(_) if op != UnaryOp::Gelu => {
+                Ok(Value::Float(fold_unary(op, v.as_f64().ok_or(Stop)?)))
+            }
+            other => Err(ctx.error(ExpandError::new(
+                codes::WRONG_KIND,
+                vs,
+                format!("`{name}` expects a tensor, found {}", other.kind()),
+            ))),
         };
     }
     match name {
@@ -490,7 +552,11 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let padding = pair(ctx, sl(&s, 3), 0, "padding")?;
             let output_padding = pair(ctx, sl(&s, 4), 0, "output_padding")?;
             let groups = usize_arg(ctx, sl(&s, 5), 1, "groups")?;
-            Ok(Value::Tensor(ctx.add(Op::ConvTranspose2d { stride, padding, output_padding, groups }, &[x, w], span)?))
+            Ok(Value::Tensor(ctx.add(
+                Op::ConvTranspose2d { stride, padding, output_padding, groups },
+                &[x, w],
+                span,
+            )?))
         }
         "avg_pool2d" | "max_pool2d" => {
             let s = bind(ctx, def, args, span)?;
@@ -507,7 +573,13 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let (sv, sspan) = req(ctx, sl(&s, 1), span)?;
             let items = match sv {
                 Value::List(items) | Value::Tuple(items) => items.clone(),
-                other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, sspan, format!("expected a shape list, found {}", other.kind())))),
+                other => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        sspan,
+                        format!("expected a shape list, found {}", other.kind()),
+                    )));
+                }
             };
             let mut dims: Vec<Option<Dim>> = Vec::new();
             for it in &items {
@@ -517,7 +589,11 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
                 }
             }
             if dims.iter().filter(|d| d.is_none()).count() > 1 {
-                return Err(ctx.error(ExpandError::new(codes::RESHAPE_SIZE, sspan, "at most one dimension of a reshape may be -1")));
+                return Err(ctx.error(ExpandError::new(
+                    codes::RESHAPE_SIZE,
+                    sspan,
+                    "at most one dimension of a reshape may be -1",
+                )));
             }
             let total = ctx.ty(x).shape.iter().try_fold(Dim::constant(1), |acc, d| acc.checked_mul(d)).ok_or(Stop)?;
             let known = dims.iter().flatten().try_fold(Dim::constant(1), |acc, d| acc.checked_mul(d)).ok_or(Stop)?;
@@ -525,8 +601,12 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
                 let Some(rest) = total.div_exact(&known) else {
                     let xt = ctx.ty(x).to_string();
                     return Err(ctx.error(
-                        ExpandError::new(codes::RESHAPE_SIZE, sspan, format!("cannot reshape {xt}: {total} elements are not a multiple of {known}"))
-                            .with_label(ctx.def_span(x), format!("this is {xt}")),
+                        ExpandError::new(
+                            codes::RESHAPE_SIZE,
+                            sspan,
+                            format!("cannot reshape {xt}: {total} elements are not a multiple of {known}"),
+                        )
+                        .with_label(ctx.def_span(x), format!("this is {xt}")),
                     ));
                 };
                 dims.into_iter().map(|d| d.unwrap_or_else(|| rest.clone())).collect()
@@ -537,8 +617,12 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             if new_total != total {
                 let xt = ctx.ty(x).to_string();
                 return Err(ctx.error(
-                    ExpandError::new(codes::RESHAPE_SIZE, span, format!("cannot reshape {xt} ({total} elements) to {new_total} elements"))
-                        .with_label(ctx.def_span(x), format!("this is {xt}")),
+                    ExpandError::new(
+                        codes::RESHAPE_SIZE,
+                        span,
+                        format!("cannot reshape {xt} ({total} elements) to {new_total} elements"),
+                    )
+                    .with_label(ctx.def_span(x), format!("this is {xt}")),
                 ));
             }
             Ok(Value::Tensor(reshape(ctx, x, shape, span)?))
@@ -565,12 +649,24 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
                     for it in items {
                         match it {
                             Value::Int(a) => out.push(normalize_axis(ctx, a, rank, *ps)?),
-                            other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *ps, format!("perm entries must be ints, found {}", other.kind())))),
+                            other => {
+                                return Err(ctx.error(ExpandError::new(
+                                    codes::WRONG_KIND,
+                                    *ps,
+                                    format!("perm entries must be ints, found {}", other.kind()),
+                                )));
+                            }
                         }
                     }
                     out
                 }
-                Some((v, ps)) => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *ps, format!("perm must be a list of ints, found {}", v.kind())))),
+                Some((v, ps)) => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        *ps,
+                        format!("perm must be a list of ints, found {}", v.kind()),
+                    )));
+                }
             };
             Ok(Value::Tensor(ctx.add(Op::Transpose { perm }, &[x], span)?))
         }
@@ -619,28 +715,54 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let axis = axis_arg(ctx, sl(&s, 2), -1, rank, span)?;
             let len = match ctx.ty(x).shape[axis].as_const() {
                 Some(n) => n,
-                None => return Err(ctx.error(ExpandError::new(codes::BAD_AXIS, span, "split needs an axis of fixed size (not the batch)"))),
+                None => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_AXIS,
+                        span,
+                        "split needs an axis of fixed size (not the batch)",
+                    )));
+                }
             };
             let (pv, ps) = req(ctx, sl(&s, 1), span)?;
             let sizes: Vec<i64> = match pv {
                 Value::Int(n) if *n > 0 && len % n == 0 => vec![len / n; *n as usize],
                 Value::Int(n) => {
-                    return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, ps, format!("cannot split an axis of size {len} into {n} equal parts"))));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_ARGUMENT,
+                        ps,
+                        format!("cannot split an axis of size {len} into {n} equal parts"),
+                    )));
                 }
                 Value::List(items) => {
                     let mut out = Vec::new();
                     for it in items.clone() {
                         match it {
                             Value::Int(n) if n >= 0 => out.push(n),
-                            _ => return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, ps, "split sizes must be non-negative ints"))),
+                            _ => {
+                                return Err(ctx.error(ExpandError::new(
+                                    codes::BAD_ARGUMENT,
+                                    ps,
+                                    "split sizes must be non-negative ints",
+                                )));
+                            }
                         }
                     }
                     if out.iter().sum::<i64>() != len {
-                        return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, ps, format!("split sizes add up to {}, but the axis has size {len}", out.iter().sum::<i64>()))));
+                        return Err(ctx.error(ExpandError::new(
+                            codes::BAD_ARGUMENT,
+                            ps,
+                            format!("split sizes add up to {}, but the axis has size {len}", out.iter().sum::<i64>()),
+                        )));
                     }
                     out
                 }
-                other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, ps, format!("expected a number of parts or a list of sizes, found {}", other.kind())))),
+                other => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        ps,
+                        format!("expected a number of parts or a list of sizes, found {}", other.kind()),
+                    )));
+                }
             };
             let mut parts = Vec::new();
             let mut start = 0usize;
@@ -658,7 +780,13 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let axis = axis_arg(ctx, sl(&s, 3), -1, rank, span)?;
             let len = match ctx.ty(x).shape[axis].as_const() {
                 Some(n) => n,
-                None => return Err(ctx.error(ExpandError::new(codes::BAD_AXIS, span, "slice needs an axis of fixed size (not the batch)"))),
+                None => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_AXIS,
+                        span,
+                        "slice needs an axis of fixed size (not the batch)",
+                    )));
+                }
             };
             let (a, b, st) = (int(ctx, sl(&s, 1), 0)?, int(ctx, sl(&s, 2), len)?, int(ctx, sl(&s, 4), 1)?);
             let clamp = |i: i64| if i < 0 { (i + len).max(0) } else { i.min(len) };
@@ -674,7 +802,11 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
                     format!("slice {a0}:{b0} of an axis of size {len} is empty"),
                 )));
             }
-            Ok(Value::Tensor(ctx.add(Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize }, &[x], span)?))
+            Ok(Value::Tensor(ctx.add(
+                Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize },
+                &[x],
+                span,
+            )?))
         }
         "pad" => {
             let s = bind(ctx, def, args, span)?;
@@ -683,10 +815,20 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let (pv, ps) = req(ctx, sl(&s, 1), span)?;
             let items = match pv {
                 Value::List(items) | Value::Tuple(items) => items.clone(),
-                other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, ps, format!("pads must be a list of [before, after] pairs, found {}", other.kind())))),
+                other => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        ps,
+                        format!("pads must be a list of [before, after] pairs, found {}", other.kind()),
+                    )));
+                }
             };
             if items.len() > rank {
-                return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, ps, format!("{} pad pairs for a tensor of rank {rank}", items.len()))));
+                return Err(ctx.error(ExpandError::new(
+                    codes::BAD_ARGUMENT,
+                    ps,
+                    format!("{} pad pairs for a tensor of rank {rank}", items.len()),
+                )));
             }
             let mut pads = vec![(0usize, 0usize); rank];
             let first = rank - items.len();
@@ -733,7 +875,10 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let k = usize_arg(ctx, sl(&s, 1), 0, "k")?;
             let indices = ctx.add(Op::TopKIndices { k, axis }, &[x], span)?;
             let values = ctx.add(Op::Gather { axis }, &[x, indices], span)?;
-            Ok(Value::Record(vec![("values".into(), Value::Tensor(values)), ("indices".into(), Value::Tensor(indices))]))
+            Ok(Value::Record(vec![
+                ("values".into(), Value::Tensor(values)),
+                ("indices".into(), Value::Tensor(indices)),
+            ]))
         }
         "zeros" | "ones" => {
             let s = bind(ctx, def, args, span)?;
@@ -779,7 +924,11 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let shape = shape_arg(ctx, sl(&s, 0))?;
             let p = number(ctx, sl(&s, 1), span)?;
             if !(0.0..=1.0).contains(&p) {
-                return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("bernoulli probability must be in [0, 1], found {p}"))));
+                return Err(ctx.error(ExpandError::new(
+                    codes::BAD_ARGUMENT,
+                    span,
+                    format!("bernoulli probability must be in [0, 1], found {p}"),
+                )));
             }
             let site = ctx.fresh_site();
             Ok(Value::Tensor(random(ctx, Op::Bernoulli { site, p }, shape, span)?))
@@ -800,10 +949,16 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let s = bind(ctx, def, args, span)?;
             match req(ctx, sl(&s, 0), span)? {
                 (Value::List(items) | Value::Tuple(items), _) => Ok(Value::Int(items.len() as i64)),
-                (v, vs) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, vs, format!("`len` expects a list, found {}", v.kind())))),
+                (v, vs) => Err(ctx.error(ExpandError::new(
+                    codes::WRONG_KIND,
+                    vs,
+                    format!("`len` expects a list, found {}", v.kind()),
+                ))),
             }
         }
-        _ => Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, callee_span, format!("`{name}` is not an operation")))),
+        _ => {
+            Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, callee_span, format!("`{name}` is not an operation"))))
+        }
     }
 }
 
@@ -812,8 +967,12 @@ fn embedding(ctx: &mut Ctx, table: ValueId, idx: ValueId, span: Span) -> EResult
     let tt = ctx.ty(table).clone();
     if tt.rank() != 2 {
         return Err(ctx.error(
-            ExpandError::new(codes::TYPE_MISMATCH, span, format!("embedding: the table must be [rows, dim], found {tt}"))
-                .with_label(ctx.def_span(table), format!("this is {tt}")),
+            ExpandError::new(
+                codes::TYPE_MISMATCH,
+                span,
+                format!("embedding: the table must be [rows, dim], found {tt}"),
+            )
+            .with_label(ctx.def_span(table), format!("this is {tt}")),
         ));
     }
     let it = ctx.ty(idx).clone();
@@ -844,7 +1003,8 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
     if named > rank {
         let t = ctx.ty(x).to_string();
         return Err(ctx.error(
-            ExpandError::new(codes::INDEX_RANGE, span, format!("{named} indices for a tensor of rank {rank}")).with_label(base_span, format!("this is {t}")),
+            ExpandError::new(codes::INDEX_RANGE, span, format!("{named} indices for a tensor of rank {rank}"))
+                .with_label(base_span, format!("this is {t}")),
         ));
     }
     let mut axis = 0usize;
@@ -858,17 +1018,29 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
                     Value::Int(i) => i,
                     other => {
                         return Err(ctx.error(
-                            ExpandError::new(codes::WRONG_KIND, e.span, format!("tensor indices must be compile-time ints, found {}", other.kind()))
-                                .with_help("use `gather` to index with a tensor"),
+                            ExpandError::new(
+                                codes::WRONG_KIND,
+                                e.span,
+                                format!("tensor indices must be compile-time ints, found {}", other.kind()),
+                            )
+                            .with_help("use `gather` to index with a tensor"),
                         ));
                     }
                 };
                 let Some(len) = ctx.ty(cur).shape[axis].as_const() else {
-                    return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, e.span, "cannot index the batch axis with a constant")));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::INDEX_RANGE,
+                        e.span,
+                        "cannot index the batch axis with a constant",
+                    )));
                 };
                 let j = if i < 0 { i + len } else { i };
                 if j < 0 || j >= len {
-                    return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, e.span, format!("index {i} is out of range for an axis of size {len}"))));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::INDEX_RANGE,
+                        e.span,
+                        format!("index {i} is out of range for an axis of size {len}"),
+                    )));
                 }
                 cur = ctx.add(Op::Slice { axis, start: j as usize, end: j as usize + 1, step: 1 }, &[cur], span)?;
                 drop_axes.push(axis);
@@ -878,7 +1050,11 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
                 let full = start.is_none() && end.is_none() && step.is_none();
                 if !full {
                     let Some(len) = ctx.ty(cur).shape[axis].as_const() else {
-                        return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, *sspan, "cannot slice the batch axis")));
+                        return Err(ctx.error(ExpandError::new(
+                            codes::INDEX_RANGE,
+                            *sspan,
+                            "cannot slice the batch axis",
+                        )));
                     };
                     let (a, b, st) = slice_bounds(ctx, start, end, step, len, *sspan)?;
                     if a == b {
@@ -889,7 +1065,11 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
                         )));
                     }
                     if !(a == 0 && b == len && st == 1) {
-                        cur = ctx.add(Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize }, &[cur], span)?;
+                        cur = ctx.add(
+                            Op::Slice { axis, start: a as usize, end: b as usize, step: st as usize },
+                            &[cur],
+                            span,
+                        )?;
                     }
                 }
                 axis += 1;
@@ -897,7 +1077,14 @@ pub fn index_tensor(ctx: &mut Ctx, x: ValueId, base_span: Span, items: &[IndexIt
         }
     }
     if !drop_axes.is_empty() {
-        let shape: Vec<Dim> = ctx.ty(cur).shape.iter().enumerate().filter(|(i, _)| !drop_axes.contains(i)).map(|(_, d)| d.clone()).collect();
+        let shape: Vec<Dim> = ctx
+            .ty(cur)
+            .shape
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !drop_axes.contains(i))
+            .map(|(_, d)| d.clone())
+            .collect();
         cur = reshape(ctx, cur, shape, span)?;
     }
     Ok(Value::Tensor(cur))

@@ -1,7 +1,7 @@
 //! The expansion context: the function being built, the scopes of names, parameter
 //! bookkeeping and error collection.
 
-use super::error::{codes, ExpandError};
+use super::error::{ExpandError, codes};
 use super::value::{Bound, Value};
 use hg_dsl::ast::{self, FileId, Span};
 use hg_ir::{Function, InferError, NodeSpan, Op, ParamDecl, TensorType, ValueId};

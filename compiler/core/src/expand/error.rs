@@ -94,7 +94,8 @@ pub mod codes {
 impl ExpandError {
     /// The front end's diagnostic form, so every stage renders the same way.
     pub fn to_diagnostic(&self) -> hg_dsl::diagnostic::Diagnostic {
-        let mut d = hg_dsl::diagnostic::Diagnostic::error(self.code, self.message.clone()).primary(self.primary, self.primary_label.clone());
+        let mut d = hg_dsl::diagnostic::Diagnostic::error(self.code, self.message.clone())
+            .primary(self.primary, self.primary_label.clone());
         for (span, text) in &self.labels {
             d = d.secondary(*span, text.clone());
         }

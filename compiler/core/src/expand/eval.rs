@@ -2,9 +2,9 @@
 //! operations become IR nodes, `fn` calls are inlined with their own parameters.
 
 use super::builtins;
-use super::ctx::{Ctx, EResult, Frame, Stop, MAX_CALL_DEPTH};
-use super::error::{codes, ExpandError};
-use super::types::{bind_signature, check_return, eval_tensor_type, SigBindings};
+use super::ctx::{Ctx, EResult, Frame, MAX_CALL_DEPTH, Stop};
+use super::error::{ExpandError, codes};
+use super::types::{SigBindings, bind_signature, check_return, eval_tensor_type};
 use super::value::{Callable, Value};
 use hg_dsl::ast::{self, BinaryOp as AstBin, Expr, ExprKind, IndexItem, Span, Stmt, UnaryOp as AstUn};
 use hg_ir::{BinaryOp, DType, Dim, Op, TensorType, UnaryOp, ValueId};
@@ -70,9 +70,12 @@ fn stmt_targets(stmt: &Stmt) -> Vec<String> {
             vec![name.name.clone()]
         }
         // A failed `if` or `repeat` poisons whatever its blocks would have bound.
-        Stmt::If { then_block, else_block, .. } => {
-            then_block.stmts.iter().chain(else_block.iter().flat_map(|b| b.stmts.iter())).flat_map(stmt_targets).collect()
-        }
+        Stmt::If { then_block, else_block, .. } => then_block
+            .stmts
+            .iter()
+            .chain(else_block.iter().flat_map(|b| b.stmts.iter()))
+            .flat_map(stmt_targets)
+            .collect(),
         Stmt::Repeat { body, .. } => body.stmts.iter().flat_map(stmt_targets).collect(),
         Stmt::Return { .. } => Vec::new(),
     }
@@ -99,16 +102,24 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
                     Value::Tuple(items) | Value::List(items) => items,
                     other => {
                         return Err(ctx.error(
-                            ExpandError::new(codes::UNPACK, *span, format!("cannot unpack {} into {} names", other.kind(), targets.len()))
-                                .label_primary("this value is not a tuple"),
+                            ExpandError::new(
+                                codes::UNPACK,
+                                *span,
+                                format!("cannot unpack {} into {} names", other.kind(), targets.len()),
+                            )
+                            .label_primary("this value is not a tuple"),
                         ));
                     }
                 };
                 if items.len() != targets.len() {
                     return Err(ctx.error(
-                        ExpandError::new(codes::UNPACK, *span, format!("expected {} values to unpack, found {}", targets.len(), items.len()))
-                            .label_primary(format!("{} names here", targets.len()))
-                            .with_label(value.span, format!("this gives {} values", items.len())),
+                        ExpandError::new(
+                            codes::UNPACK,
+                            *span,
+                            format!("expected {} values to unpack, found {}", targets.len(), items.len()),
+                        )
+                        .label_primary(format!("{} names here", targets.len()))
+                        .with_label(value.span, format!("this gives {} values", items.len())),
                     ));
                 }
                 for (t, v) in targets.iter().zip(items) {
@@ -121,8 +132,12 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
             let t = eval_tensor_type(ctx, ty, None)?;
             if t.shape.iter().any(|d| !d.is_const()) {
                 return Err(ctx.error(
-                    ExpandError::new(codes::BAD_DIMENSION, ty.span(), format!("parameter `{}` has a run-time dimension: {t}", name.name))
-                        .with_help("parameters have fixed shapes; the batch `B` cannot appear in them"),
+                    ExpandError::new(
+                        codes::BAD_DIMENSION,
+                        ty.span(),
+                        format!("parameter `{}` has a run-time dimension: {t}", name.name),
+                    )
+                    .with_help("parameters have fixed shapes; the batch `B` cannot appear in them"),
                 ));
             }
             let init = builtins::eval_initializer(ctx, init)?;
@@ -160,8 +175,12 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
                 Value::Bool(b) => b,
                 Value::Tensor(_) => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::NOT_COMPILE_TIME, cond.span, "`if` needs a compile-time condition, found a tensor")
-                            .with_help("select between tensors element by element with `where(cond, a, b)`"),
+                        ExpandError::new(
+                            codes::NOT_COMPILE_TIME,
+                            cond.span,
+                            "`if` needs a compile-time condition, found a tensor",
+                        )
+                        .with_help("select between tensors element by element with `where(cond, a, b)`"),
                     ));
                 }
                 other => {
@@ -188,11 +207,9 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
             let v = eval_expr(ctx, value)?;
             Ok(Flow::Return(v, *span))
         }
-        Stmt::Latent { span, .. } | Stmt::Prior { span, .. } | Stmt::Output { span, .. } => Err(ctx.error(ExpandError::new(
-            codes::MODEL_INCOMPLETE,
-            *span,
-            "`latent`, `prior` and `output` belong in model sections",
-        ))),
+        Stmt::Latent { span, .. } | Stmt::Prior { span, .. } | Stmt::Output { span, .. } => Err(ctx.error(
+            ExpandError::new(codes::MODEL_INCOMPLETE, *span, "`latent`, `prior` and `output` belong in model sections"),
+        )),
     }
 }
 
@@ -219,7 +236,12 @@ pub fn declare_param(ctx: &mut Ctx, path: &str, ty: TensorType, init: hg_ir::Ini
         }
     } else {
         ctx.params.index.insert(path.to_string(), ctx.params.decls.len());
-        ctx.params.decls.push(hg_ir::ParamDecl { name: path.to_string(), ty: ty.clone(), init, span: super::ctx::node_span(span) });
+        ctx.params.decls.push(hg_ir::ParamDecl {
+            name: path.to_string(),
+            ty: ty.clone(),
+            init,
+            span: super::ctx::node_span(span),
+        });
     }
     if let Some(&v) = ctx.param_nodes.get(path) {
         return Ok(v);
@@ -265,16 +287,24 @@ pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {
                     None => {
                         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
                         Err(ctx.error(
-                            ExpandError::new(codes::NO_FIELD, field.span, format!("record has no field `{}`", field.name))
-                                .with_label(base.span, "this record")
-                                .with_help(format!("its fields are: {}", names.join(", "))),
+                            ExpandError::new(
+                                codes::NO_FIELD,
+                                field.span,
+                                format!("record has no field `{}`", field.name),
+                            )
+                            .with_label(base.span, "this record")
+                            .with_help(format!("its fields are: {}", names.join(", "))),
                         ))
                     }
                 },
                 other => Err(ctx.error(
-                    ExpandError::new(codes::NO_FIELD, field.span, format!("cannot read field `{}` of {}", field.name, other.kind()))
-                        .with_label(base.span, format!("this is {}", other.kind()))
-                        .with_help("fields exist on records, such as the result of a bottleneck: `g.z`"),
+                    ExpandError::new(
+                        codes::NO_FIELD,
+                        field.span,
+                        format!("cannot read field `{}` of {}", field.name, other.kind()),
+                    )
+                    .with_label(base.span, format!("this is {}", other.kind()))
+                    .with_help("fields exist on records, such as the result of a bottleneck: `g.z`"),
                 )),
             }
         }
@@ -286,8 +316,12 @@ pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {
             Value::Bool(true) => eval_expr(ctx, then_expr),
             Value::Bool(false) => eval_expr(ctx, else_expr),
             Value::Tensor(_) => Err(ctx.error(
-                ExpandError::new(codes::NOT_COMPILE_TIME, cond.span, "`if ... then ... else` needs a compile-time condition, found a tensor")
-                    .with_help("select between tensors element by element with `where(cond, a, b)`"),
+                ExpandError::new(
+                    codes::NOT_COMPILE_TIME,
+                    cond.span,
+                    "`if ... then ... else` needs a compile-time condition, found a tensor",
+                )
+                .with_help("select between tensors element by element with `where(cond, a, b)`"),
             )),
             other => Err(ctx.error(ExpandError::new(
                 codes::WRONG_KIND,
@@ -353,7 +387,11 @@ fn eval_call(ctx: &mut Ctx, callee: &ast::Ident, args: &[ast::Arg], span: Span) 
     // first `fn` call, then `name_1`, `name_2`, ... (built-ins own no parameters).
     let segment = if matches!(target, Callable::User { .. }) {
         let frame = ctx.frame();
-        let seg = if frame.stmt_calls == 0 { frame.stmt_name.clone() } else { format!("{}_{}", frame.stmt_name, frame.stmt_calls) };
+        let seg = if frame.stmt_calls == 0 {
+            frame.stmt_name.clone()
+        } else {
+            format!("{}_{}", frame.stmt_name, frame.stmt_calls)
+        };
         frame.stmt_calls += 1;
         seg
     } else {
@@ -374,14 +412,29 @@ pub struct ArgValue {
     pub span: Span,
 }
 
-pub fn call_value(ctx: &mut Ctx, target: &Callable, args: Vec<ArgValue>, span: Span, callee_span: Span, segment: &str) -> EResult<Value> {
+pub fn call_value(
+    ctx: &mut Ctx,
+    target: &Callable,
+    args: Vec<ArgValue>,
+    span: Span,
+    callee_span: Span,
+    segment: &str,
+) -> EResult<Value> {
     match target {
         Callable::Builtin(name) => builtins::call_builtin(ctx, name, args, span, callee_span),
         Callable::User { file, item, name } => call_user(ctx, *file, *item, name, args, span, segment),
     }
 }
 
-fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Vec<ArgValue>, span: Span, segment: &str) -> EResult<Value> {
+fn call_user(
+    ctx: &mut Ctx,
+    file: ast::FileId,
+    item: usize,
+    name: &str,
+    args: Vec<ArgValue>,
+    span: Span,
+    segment: &str,
+) -> EResult<Value> {
     let program = ctx.program;
     let def = match program.file(file).items.get(item) {
         Some(ast::Item::Fn(def)) => def,
@@ -421,8 +474,12 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
                 positional += 1;
                 if i >= def.params.len() {
                     return Err(ctx.error(
-                        ExpandError::new(codes::BAD_ARGUMENT, a.span, format!("`{name}` takes {} arguments, found more", def.params.len()))
-                            .with_label(def.name.span, "defined here"),
+                        ExpandError::new(
+                            codes::BAD_ARGUMENT,
+                            a.span,
+                            format!("`{name}` takes {} arguments, found more", def.params.len()),
+                        )
+                        .with_label(def.name.span, "defined here"),
                     ));
                 }
                 i
@@ -431,8 +488,12 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
                 Some(i) => i,
                 None => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::BAD_ARGUMENT, k.span, format!("`{name}` has no parameter `{}`", k.name))
-                            .with_label(def.name.span, "defined here"),
+                        ExpandError::new(
+                            codes::BAD_ARGUMENT,
+                            k.span,
+                            format!("`{name}` has no parameter `{}`", k.name),
+                        )
+                        .with_label(def.name.span, "defined here"),
                     ));
                 }
             },
@@ -460,8 +521,12 @@ fn call_user(ctx: &mut Ctx, file: ast::FileId, item: usize, name: &str, args: Ve
                     Some(d) => (eval_expr(ctx, d)?, d.span),
                     None => {
                         return Err(ctx.error(
-                            ExpandError::new(codes::BAD_ARGUMENT, span, format!("missing argument `{}` of `{name}`", p.name.name))
-                                .with_label(p.name.span, "parameter declared here"),
+                            ExpandError::new(
+                                codes::BAD_ARGUMENT,
+                                span,
+                                format!("missing argument `{}` of `{name}`", p.name.name),
+                            )
+                            .with_label(p.name.span, "parameter declared here"),
                         ));
                     }
                 },
@@ -546,19 +611,29 @@ pub fn as_tensor(ctx: &mut Ctx, v: &Value, dtype: DType, span: Span) -> EResult<
         Value::Float(x) => constant(ctx, *x, dtype, span),
         Value::Bool(b) => constant(ctx, if *b { 1.0 } else { 0.0 }, DType::Bool, span),
         Value::Dim(d) => ctx.add_with_type(Op::DimValue { dim: d.clone() }, &[], TensorType::scalar(dtype), span),
-        other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, span, format!("expected a tensor or a number, found {}", other.kind())))),
+        other => Err(ctx.error(ExpandError::new(
+            codes::WRONG_KIND,
+            span,
+            format!("expected a tensor or a number, found {}", other.kind()),
+        ))),
     }
 }
 
 fn fold_int(ctx: &mut Ctx, op: AstBin, a: i64, b: i64, span: Span) -> EResult<Value> {
-    let overflow = |ctx: &mut Ctx| ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, "integer overflow in a compile-time expression"));
+    let overflow = |ctx: &mut Ctx| {
+        ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, "integer overflow in a compile-time expression"))
+    };
     Ok(match op {
         AstBin::Add => Value::Int(a.checked_add(b).ok_or_else(|| overflow(ctx))?),
         AstBin::Sub => Value::Int(a.checked_sub(b).ok_or_else(|| overflow(ctx))?),
         AstBin::Mul => Value::Int(a.checked_mul(b).ok_or_else(|| overflow(ctx))?),
         AstBin::Div => {
             if b == 0 {
-                return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, "division by zero in a compile-time expression")));
+                return Err(ctx.error(ExpandError::new(
+                    codes::BAD_ARGUMENT,
+                    span,
+                    "division by zero in a compile-time expression",
+                )));
             }
             // Exact integer division stays an int (sizes like `hidden / 2`); otherwise a float.
             if a % b == 0 { Value::Int(a / b) } else { Value::Float(a as f64 / b as f64) }
@@ -619,10 +694,18 @@ fn ir_binary(op: AstBin) -> Option<BinaryOp> {
     })
 }
 
-pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bspan): (Value, Span), span: Span) -> EResult<Value> {
+pub fn eval_binary(
+    ctx: &mut Ctx,
+    op: AstBin,
+    (a, aspan): (Value, Span),
+    (b, bspan): (Value, Span),
+    span: Span,
+) -> EResult<Value> {
     use Value::*;
     match (&a, &b) {
-        (Int(x), Int(y)) if !matches!(op, AstBin::MatMul | AstBin::And | AstBin::Or) => return fold_int(ctx, op, *x, *y, span),
+        (Int(x), Int(y)) if !matches!(op, AstBin::MatMul | AstBin::And | AstBin::Or) => {
+            return fold_int(ctx, op, *x, *y, span);
+        }
         (Int(_) | Float(_), Int(_) | Float(_)) if !matches!(op, AstBin::MatMul | AstBin::And | AstBin::Or) => {
             let (x, y) = (a.as_f64().ok_or(Stop)?, b.as_f64().ok_or(Stop)?);
             return fold_float(op, x, y).ok_or(Stop);
@@ -644,8 +727,12 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
                     Some(q) => Some(q),
                     None => {
                         return Err(ctx.error(
-                            ExpandError::new(codes::BAD_DIMENSION, span, format!("`{x} / {y}` is not an exact division"))
-                                .with_help("dimensions must divide exactly for every batch size"),
+                            ExpandError::new(
+                                codes::BAD_DIMENSION,
+                                span,
+                                format!("`{x} / {y}` is not an exact division"),
+                            )
+                            .with_help("dimensions must divide exactly for every batch size"),
                         ));
                     }
                 },
@@ -659,7 +746,9 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
                     )));
                 }
             };
-            return r.map(Value::from_dim).ok_or_else(|| ctx.error(ExpandError::new(codes::BAD_DIMENSION, span, "dimension overflow")));
+            return r
+                .map(Value::from_dim)
+                .ok_or_else(|| ctx.error(ExpandError::new(codes::BAD_DIMENSION, span, "dimension overflow")));
         }
         _ => {}
     }
@@ -667,9 +756,13 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
     let (ta, tb) = (matches!(a, Tensor(_)), matches!(b, Tensor(_)));
     if !ta && !tb {
         return Err(ctx.error(
-            ExpandError::new(codes::WRONG_KIND, span, format!("cannot apply `{}` to {} and {}", op.symbol(), a.kind(), b.kind()))
-                .with_label(aspan, a.kind())
-                .with_label(bspan, b.kind()),
+            ExpandError::new(
+                codes::WRONG_KIND,
+                span,
+                format!("cannot apply `{}` to {} and {}", op.symbol(), a.kind(), b.kind()),
+            )
+            .with_label(aspan, a.kind())
+            .with_label(bspan, b.kind()),
         ));
     }
     let dtype = match (&a, &b) {
@@ -680,16 +773,24 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
     for (v, s) in [(&a, aspan), (&b, bspan)] {
         if !matches!(v, Tensor(_) | Int(_) | Float(_) | Bool(_) | Dim(_)) {
             return Err(ctx.error(
-                ExpandError::new(codes::WRONG_KIND, s, format!("cannot use {} in `{}` with a tensor", v.kind(), op.symbol()))
-                    .label_primary("this operand"),
+                ExpandError::new(
+                    codes::WRONG_KIND,
+                    s,
+                    format!("cannot use {} in `{}` with a tensor", v.kind(), op.symbol()),
+                )
+                .label_primary("this operand"),
             ));
         }
         if let Float(_) = v
             && !dtype.is_float()
         {
             return Err(ctx.error(
-                ExpandError::new(codes::TYPE_MISMATCH, s, format!("a float literal cannot be combined with an {dtype} tensor"))
-                    .with_help("convert the tensor first: `cast(..., f32)`"),
+                ExpandError::new(
+                    codes::TYPE_MISMATCH,
+                    s,
+                    format!("a float literal cannot be combined with an {dtype} tensor"),
+                )
+                .with_help("convert the tensor first: `cast(..., f32)`"),
             ));
         }
     }
@@ -705,7 +806,11 @@ pub fn eval_binary(ctx: &mut Ctx, op: AstBin, (a, aspan): (Value, Span), (b, bsp
 fn normalize_index(ctx: &mut Ctx, i: i64, len: i64, span: Span) -> EResult<i64> {
     let j = if i < 0 { i + len } else { i };
     if j < 0 || j >= len {
-        return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, span, format!("index {i} is out of range for length {len}"))));
+        return Err(ctx.error(ExpandError::new(
+            codes::INDEX_RANGE,
+            span,
+            format!("index {i} is out of range for length {len}"),
+        )));
     }
     Ok(j)
 }
@@ -714,27 +819,44 @@ fn eval_index(ctx: &mut Ctx, v: Value, base_span: Span, indices: &[IndexItem], s
     match v {
         Value::List(items) | Value::Tuple(items) => {
             if indices.len() != 1 {
-                return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, span, "lists take exactly one index or slice")));
+                return Err(ctx.error(ExpandError::new(
+                    codes::INDEX_RANGE,
+                    span,
+                    "lists take exactly one index or slice",
+                )));
             }
             let len = items.len() as i64;
             match &indices[0] {
                 IndexItem::Index(e) => {
                     let i = match eval_expr(ctx, e)? {
                         Value::Int(i) => i,
-                        other => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, e.span, format!("list index must be an int, found {}", other.kind())))),
+                        other => {
+                            return Err(ctx.error(ExpandError::new(
+                                codes::WRONG_KIND,
+                                e.span,
+                                format!("list index must be an int, found {}", other.kind()),
+                            )));
+                        }
                     };
                     let j = normalize_index(ctx, i, len, e.span)?;
                     Ok(items[j as usize].clone())
                 }
                 IndexItem::Slice { start, end, step, span: sspan } => {
                     let (s, e, st) = slice_bounds(ctx, start, end, step, len, *sspan)?;
-                    Ok(Value::List(items.into_iter().skip(s as usize).take((e - s).max(0) as usize).step_by(st as usize).collect()))
+                    Ok(Value::List(
+                        items.into_iter().skip(s as usize).take((e - s).max(0) as usize).step_by(st as usize).collect(),
+                    ))
                 }
-                IndexItem::Ellipsis(s) => Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, *s, "`...` cannot index a list"))),
+                IndexItem::Ellipsis(s) => {
+                    Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, *s, "`...` cannot index a list")))
+                }
             }
         }
         Value::Tensor(t) => builtins::index_tensor(ctx, t, base_span, indices, span),
-        other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, span, format!("cannot index {}", other.kind())).with_label(base_span, "this value"))),
+        other => Err(ctx.error(
+            ExpandError::new(codes::WRONG_KIND, span, format!("cannot index {}", other.kind()))
+                .with_label(base_span, "this value"),
+        )),
     }
 }
 
@@ -752,7 +874,11 @@ pub fn slice_bounds(
             None => Ok(None),
             Some(e) => match eval_expr(ctx, e)? {
                 Value::Int(i) => Ok(Some(i)),
-                other => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, e.span, format!("slice bounds must be ints, found {}", other.kind())))),
+                other => Err(ctx.error(ExpandError::new(
+                    codes::WRONG_KIND,
+                    e.span,
+                    format!("slice bounds must be ints, found {}", other.kind()),
+                ))),
             },
         }
     };

@@ -17,8 +17,8 @@ pub mod value;
 
 pub use ctx::{ParamTable, ProgramView};
 pub use error::ExpandError;
-pub use model::{expand_model, Expanded, ENTRIES};
+pub use model::{ENTRIES, Expanded, expand_model};
+pub use train::{OptimizerSpec, ScheduleSpec, TrainDefaults, eval_train_block};
 pub use value::Value;
-pub use train::{eval_train_block, OptimizerSpec, ScheduleSpec, TrainDefaults};
 #[cfg(test)]
 mod tests;

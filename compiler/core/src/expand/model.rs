@@ -11,9 +11,9 @@
 //!    hyperparameters (encoder names are "hidden" so reading one is a located error);
 //! 4. set the outputs, and check them (scalar loss and metrics, prior shape = latent shape).
 
-use super::ctx::{ast_span, Ctx, EResult, Frame, ParamTable, ProgramView, Stop};
-use super::error::{codes, ExpandError};
-use super::eval::{eval_block, eval_expr, Flow, SectionHook};
+use super::ctx::{Ctx, EResult, Frame, ParamTable, ProgramView, Stop, ast_span};
+use super::error::{ExpandError, codes};
+use super::eval::{Flow, SectionHook, eval_block, eval_expr};
 use super::types::eval_tensor_type;
 use super::value::Value;
 use hg_abi::names;
@@ -104,7 +104,12 @@ impl SectionHook for Collect<'_> {
 }
 
 /// Expands a model. `overrides` are `--set` values already parsed to compile-time values.
-pub fn expand_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, overrides: &[(String, Value)]) -> Expanded {
+pub fn expand_model(
+    program: &dyn ProgramView,
+    file: FileId,
+    model: &ModelDef,
+    overrides: &[(String, Value)],
+) -> Expanded {
     let mut params = ParamTable::default();
     let mut out = Expanded {
         module: Module { model: model.name.name.clone(), ..Module::default() },
@@ -129,7 +134,10 @@ pub fn expand_model(program: &dyn ProgramView, file: FileId, model: &ModelDef, o
             continue;
         }
         if matches!(entry, Entry::Decode | Entry::Sample) && skips {
-            out.missing.push((entry.name().into(), "the decoder reads encoder values (`decoder(...)` skip connections)".into()));
+            out.missing.push((
+                entry.name().into(),
+                "the decoder reads encoder values (`decoder(...)` skip connections)".into(),
+            ));
             continue;
         }
         if matches!(entry, Entry::Decode | Entry::Sample | Entry::Reconstruct) && decoder.is_none() {
@@ -191,7 +199,10 @@ fn expand_entry(
                     return Err(ctx.error(ExpandError::new(
                         codes::BAD_DIMENSION,
                         ty.span(),
-                        format!("input `{}` has a dimension that is neither fixed nor a multiple of `B`: {t}", name.name),
+                        format!(
+                            "input `{}` has a dimension that is neither fixed nor a multiple of `B`: {t}",
+                            name.name
+                        ),
                     )));
                 }
                 let v = ctx.f.add_input(&name.name, t, super::ctx::node_span(*span));
@@ -225,7 +236,11 @@ fn expand_entry(
                 let before: Vec<String> = ctx.frame_ref().scopes[0].names.keys().cloned().collect();
                 ctx.frame().prefix = section.kind.keyword().to_string();
                 if let Flow::Return(_, span) = eval_block(ctx, &section.body, &mut collect, false) {
-                    return Err(ctx.error(ExpandError::new(codes::NO_RETURN, span, "`return` is only allowed in `fn` bodies")));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::NO_RETURN,
+                        span,
+                        "`return` is only allowed in `fn` bodies",
+                    )));
                 }
                 ctx.frame().prefix = String::new();
                 for (name, b) in &ctx.frame_ref().scopes[0].names {
@@ -342,8 +357,12 @@ fn bind_hparams(ctx: &mut Ctx, model: &ModelDef, overrides: &[(String, Value)]) 
                 Some(d) => eval_expr(ctx, d)?,
                 None => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::BAD_ARGUMENT, h.name.span, format!("hyperparameter `{}` has no default and no value", h.name.name))
-                            .with_help(format!("give it one on the command line: --set {}=VALUE", h.name.name)),
+                        ExpandError::new(
+                            codes::BAD_ARGUMENT,
+                            h.name.span,
+                            format!("hyperparameter `{}` has no default and no value", h.name.name),
+                        )
+                        .with_help(format!("give it one on the command line: --set {}=VALUE", h.name.name)),
                     ));
                 }
             },
@@ -376,21 +395,33 @@ fn evaluate_priors(
             let v = eval_expr(ctx, value)?;
             ctx.frame().prefix = String::new();
             let Value::Tensor(t) = v else {
-                return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, value.span, format!("prior `{}` must be a tensor, found {}", name.name, v.kind()))));
+                return Err(ctx.error(ExpandError::new(
+                    codes::WRONG_KIND,
+                    value.span,
+                    format!("prior `{}` must be a tensor, found {}", name.name, v.kind()),
+                )));
             };
             match latent_types.iter().find(|(n, _, _)| *n == name.name) {
                 None => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::PRIOR_SHAPE, name.span, format!("`prior {}` has no matching `latent {}`", name.name, name.name))
-                            .with_help("declare the latent first: `latent NAME = ...`"),
+                        ExpandError::new(
+                            codes::PRIOR_SHAPE,
+                            name.span,
+                            format!("`prior {}` has no matching `latent {}`", name.name, name.name),
+                        )
+                        .with_help("declare the latent first: `latent NAME = ...`"),
                     ));
                 }
                 Some((_, lt, lspan)) if lt != ctx.ty(t) => {
                     let pt = ctx.ty(t).to_string();
                     return Err(ctx.error(
-                        ExpandError::new(codes::PRIOR_SHAPE, value.span, format!("prior `{}` is {pt} but the latent is {lt}", name.name))
-                            .label_primary(format!("this is {pt}"))
-                            .with_label(*lspan, format!("latent declared here as {lt}")),
+                        ExpandError::new(
+                            codes::PRIOR_SHAPE,
+                            value.span,
+                            format!("prior `{}` is {pt} but the latent is {lt}", name.name),
+                        )
+                        .label_primary(format!("this is {pt}"))
+                        .with_label(*lspan, format!("latent declared here as {lt}")),
                     ));
                 }
                 Some(_) => {
@@ -419,7 +450,8 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
                 ctx.frame().stmt_name = name.name.clone();
                 ctx.frame().stmt_calls = 0;
                 let v = eval_expr(ctx, value)?;
-                let t = scalar_output(ctx, v, value.span, &format!("metric `{}`", name.name), codes::METRIC_NOT_SCALAR)?;
+                let t =
+                    scalar_output(ctx, v, value.span, &format!("metric `{}`", name.name), codes::METRIC_NOT_SCALAR)?;
                 ctx.f.outputs.push((names::metric(&name.name), t));
                 metrics.push(name.name.clone());
             }
@@ -435,7 +467,11 @@ fn scalar_output(ctx: &mut Ctx, v: Value, span: Span, what: &str, code: &'static
     let t = match v {
         Value::Tensor(t) => t,
         other => {
-            return Err(ctx.error(ExpandError::new(code, span, format!("{what} must be a scalar f32 tensor, found {}", other.kind()))));
+            return Err(ctx.error(ExpandError::new(
+                code,
+                span,
+                format!("{what} must be a scalar f32 tensor, found {}", other.kind()),
+            )));
         }
     };
     let ty = ctx.ty(t).clone();
@@ -443,12 +479,13 @@ fn scalar_output(ctx: &mut Ctx, v: Value, span: Span, what: &str, code: &'static
         return Err(ctx.error(
             ExpandError::new(code, span, format!("{what} must be a scalar, found {ty}"))
                 .label_primary(format!("this is {ty}"))
-                .with_help(format!("reduce it to a scalar, for example `mean(...)`")),
+                .with_help("reduce it to a scalar, for example `mean(...)`"),
         ));
     }
     if ty.dtype != DType::F32 {
         return Err(ctx.error(
-            ExpandError::new(code, span, format!("{what} must be f32, found {ty}")).with_help("convert it with `cast(..., f32)`"),
+            ExpandError::new(code, span, format!("{what} must be f32, found {ty}"))
+                .with_help("convert it with `cast(..., f32)`"),
         ));
     }
     Ok(t)

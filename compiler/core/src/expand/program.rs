@@ -23,8 +23,11 @@ impl ProgramView for Program {
     }
 }
 
+/// `--set` overrides as compile-time values, or the errors evaluating them.
+pub type Overrides = Result<Vec<(String, Value)>, Vec<ExpandError>>;
+
 /// The selected model with its `--set` overrides evaluated to compile-time values.
-pub fn selected_model(program: &Program) -> Option<(FileId, &ast::ModelDef, Result<Vec<(String, Value)>, Vec<ExpandError>>)> {
+pub fn selected_model(program: &Program) -> Option<(FileId, &ast::ModelDef, Overrides)> {
     let (model, sel) = program.selected_model()?;
     let mut params = ParamTable::default();
     let mut ctx = Ctx::new(program, "overrides", false, &mut params);

@@ -85,7 +85,9 @@ fn decoder_reading_encoder_value_is_an_error() {
 
 #[test]
 fn non_scalar_loss_suggests_mean() {
-    let e = expand("model M() {\n  input x: f32[B, 4]\n  encoder { h = x }\n  bottleneck { latent z = h }\n  decoder { output y = z }\n  loss = y\n}\n");
+    let e = expand(
+        "model M() {\n  input x: f32[B, 4]\n  encoder { h = x }\n  bottleneck { latent z = h }\n  decoder { output y = z }\n  loss = y\n}\n",
+    );
     let err = e.errors.iter().find(|e| e.code == error::codes::LOSS_NOT_SCALAR).expect("loss error");
     assert!(err.help.as_deref().unwrap_or("").contains("mean"));
 }

@@ -1,7 +1,7 @@
 //! The `train { ... }` block: training defaults that the command line may override.
 
 use super::ctx::{Ctx, EResult, Frame, ParamTable, ProgramView};
-use super::error::{codes, ExpandError};
+use super::error::{ExpandError, codes};
 use super::eval::eval_expr;
 use super::value::Value;
 use hg_dsl::ast::{ExprKind, FileId, ModelDef, ModelMember, Span};
@@ -55,7 +55,12 @@ impl Default for TrainDefaults {
 }
 
 /// Evaluates the model's `train` block (hyperparameters are in scope).
-pub fn eval_train_block(program: &dyn ProgramView, file: FileId, model: &ModelDef, overrides: &[(String, Value)]) -> (TrainDefaults, Vec<ExpandError>) {
+pub fn eval_train_block(
+    program: &dyn ProgramView,
+    file: FileId,
+    model: &ModelDef,
+    overrides: &[(String, Value)],
+) -> (TrainDefaults, Vec<ExpandError>) {
     let mut params = ParamTable::default();
     let mut ctx = Ctx::new(program, "train_settings", true, &mut params);
     ctx.frames.push(Frame::new(file, String::new()));
@@ -79,7 +84,13 @@ pub fn eval_train_block(program: &dyn ProgramView, file: FileId, model: &ModelDe
     (out, errors)
 }
 
-fn apply_setting(ctx: &mut Ctx, out: &mut TrainDefaults, key: &str, value: &hg_dsl::ast::Expr, span: Span) -> EResult<()> {
+fn apply_setting(
+    ctx: &mut Ctx,
+    out: &mut TrainDefaults,
+    key: &str,
+    value: &hg_dsl::ast::Expr,
+    span: Span,
+) -> EResult<()> {
     match key {
         "optimizer" => out.optimizer = eval_optimizer(ctx, value)?,
         "schedule" => out.schedule = eval_schedule(ctx, value)?,
@@ -91,10 +102,22 @@ fn apply_setting(ctx: &mut Ctx, out: &mut TrainDefaults, key: &str, value: &hg_d
             let v = eval_expr(ctx, value)?;
             match v.as_f64() {
                 Some(x) if x > 0.0 => out.clip_grad_norm = Some(x),
-                _ => return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, value.span, "`clip_grad_norm` must be a positive number"))),
+                _ => {
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_ARGUMENT,
+                        value.span,
+                        "`clip_grad_norm` must be a positive number",
+                    )));
+                }
             }
         }
-        _ => return Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, span, format!("unknown train setting `{key}`")))),
+        _ => {
+            return Err(ctx.error(ExpandError::new(
+                codes::BAD_ARGUMENT,
+                span,
+                format!("unknown train setting `{key}`"),
+            )));
+        }
     }
     Ok(())
 }
@@ -102,14 +125,22 @@ fn apply_setting(ctx: &mut Ctx, out: &mut TrainDefaults, key: &str, value: &hg_d
 fn positive(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<u64> {
     match eval_expr(ctx, e)? {
         Value::Int(n) if n > 0 => Ok(n as u64),
-        other => Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, e.span, format!("expected a positive int, found {}", describe(&other))))),
+        other => Err(ctx.error(ExpandError::new(
+            codes::BAD_ARGUMENT,
+            e.span,
+            format!("expected a positive int, found {}", describe(&other)),
+        ))),
     }
 }
 
 fn non_negative(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<u64> {
     match eval_expr(ctx, e)? {
         Value::Int(n) if n >= 0 => Ok(n as u64),
-        other => Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, e.span, format!("expected a non-negative int, found {}", describe(&other))))),
+        other => Err(ctx.error(ExpandError::new(
+            codes::BAD_ARGUMENT,
+            e.span,
+            format!("expected a non-negative int, found {}", describe(&other)),
+        ))),
     }
 }
 
@@ -121,12 +152,21 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// An evaluated argument of a settings call, with where it was written.
+type SettingArg = Option<(Value, Span)>;
+
 /// Keyword/positional arguments of a settings call, evaluated to numbers or bools.
-fn call_args(ctx: &mut Ctx, e: &hg_dsl::ast::Expr, names: &[&str]) -> EResult<(String, Vec<Option<(Value, Span)>>)> {
+fn call_args(ctx: &mut Ctx, e: &hg_dsl::ast::Expr, names: &[&str]) -> EResult<(String, Vec<SettingArg>)> {
     let (callee, args) = match &e.kind {
         ExprKind::Call { callee, args } => (callee, args),
         ExprKind::Name(id) => (id, &Vec::new()),
-        _ => return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, e.span, "expected a call like `adam(lr = 1e-3)`"))),
+        _ => {
+            return Err(ctx.error(ExpandError::new(
+                codes::WRONG_KIND,
+                e.span,
+                "expected a call like `adam(lr = 1e-3)`",
+            )));
+        }
     };
     let mut slots: Vec<Option<(Value, Span)>> = vec![None; names.len()];
     for (i, a) in args.iter().enumerate() {
@@ -148,17 +188,21 @@ fn call_args(ctx: &mut Ctx, e: &hg_dsl::ast::Expr, names: &[&str]) -> EResult<(S
 fn num(ctx: &mut Ctx, slot: &Option<(Value, Span)>, default: f64) -> EResult<f64> {
     match slot {
         None => Ok(default),
-        Some((v, s)) => v.as_f64().ok_or_else(|| ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a number, found {}", v.kind())))),
+        Some((v, s)) => v.as_f64().ok_or_else(|| {
+            ctx.error(ExpandError::new(codes::WRONG_KIND, *s, format!("expected a number, found {}", v.kind())))
+        }),
     }
 }
 
 fn betas(ctx: &mut Ctx, slot: &Option<(Value, Span)>) -> EResult<(f64, f64)> {
     match slot {
         None => Ok((0.9, 0.999)),
-        Some((Value::Tuple(items) | Value::List(items), s)) if items.len() == 2 => match (items[0].as_f64(), items[1].as_f64()) {
-            (Some(a), Some(b)) => Ok((a, b)),
-            _ => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, "betas must be two numbers"))),
-        },
+        Some((Value::Tuple(items) | Value::List(items), s)) if items.len() == 2 => {
+            match (items[0].as_f64(), items[1].as_f64()) {
+                (Some(a), Some(b)) => Ok((a, b)),
+                _ => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, "betas must be two numbers"))),
+            }
+        }
         Some((_, s)) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *s, "betas must be a pair `(0.9, 0.999)`"))),
     }
 }
@@ -205,13 +249,18 @@ fn eval_schedule(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<ScheduleSpec> 
         match &s[0] {
             None => Ok(0),
             Some((Value::Int(n), _)) if *n >= 0 => Ok(*n as u64),
-            Some((_, sp)) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *sp, "warmup must be a non-negative int (steps)"))),
+            Some((_, sp)) => {
+                Err(ctx.error(ExpandError::new(codes::WRONG_KIND, *sp, "warmup must be a non-negative int (steps)")))
+            }
         }
     };
     match name.as_str() {
         "constant" => Ok(ScheduleSpec::Constant),
         "cosine" => Ok(ScheduleSpec::Cosine { warmup: warmup(ctx)? }),
         "linear" => Ok(ScheduleSpec::Linear { warmup: warmup(ctx)? }),
-        _ => Err(ctx.error(ExpandError::new(codes::BAD_ARGUMENT, e.span, "unknown schedule").with_help("schedules are constant, cosine(warmup), linear(warmup)"))),
+        _ => Err(ctx.error(
+            ExpandError::new(codes::BAD_ARGUMENT, e.span, "unknown schedule")
+                .with_help("schedules are constant, cosine(warmup), linear(warmup)"),
+        )),
     }
 }

@@ -2,7 +2,7 @@
 //! and matching them against values (`fn` signatures bind dimension names on first use).
 
 use super::ctx::{Ctx, EResult, Stop};
-use super::error::{codes, ExpandError};
+use super::error::{ExpandError, codes};
 use super::value::Value;
 use hg_dsl::ast::{self, DimExpr, DimOp, Span, TypeExpr};
 use hg_ir::{DType, Dim, TensorType};
@@ -19,8 +19,10 @@ fn dtype_of(ctx: &mut Ctx, dtype: &Option<ast::Ident>) -> EResult<DType> {
     match dtype {
         None => Ok(DType::F32),
         Some(id) => DType::from_name(&id.name).ok_or_else(|| {
-            ctx.error(ExpandError::new(codes::WRONG_KIND, id.span, format!("unknown dtype `{}`", id.name))
-                .with_help("dtypes are f32 f64 f16 bf16 i32 i64 bool"))
+            ctx.error(
+                ExpandError::new(codes::WRONG_KIND, id.span, format!("unknown dtype `{}`", id.name))
+                    .with_help("dtypes are f32 f64 f16 bf16 i32 i64 bool"),
+            )
         }),
     }
 }
@@ -36,12 +38,22 @@ fn eval_dim(ctx: &mut Ctx, d: &DimExpr, sig: Option<&SigBindings>) -> EResult<Di
             }
             match ctx.lookup(&id.name).map(|b| b.value.clone()) {
                 Some(v) => v.as_dim().ok_or_else(|| {
-                    ctx.error(ExpandError::new(codes::BAD_DIMENSION, id.span, format!("`{}` is {}, not a dimension", id.name, v.kind())))
+                    ctx.error(ExpandError::new(
+                        codes::BAD_DIMENSION,
+                        id.span,
+                        format!("`{}` is {}, not a dimension", id.name, v.kind()),
+                    ))
                 }),
-                None => Err(ctx.error(ExpandError::new(codes::BAD_DIMENSION, id.span, format!("unknown dimension `{}`", id.name)))),
+                None => Err(ctx.error(ExpandError::new(
+                    codes::BAD_DIMENSION,
+                    id.span,
+                    format!("unknown dimension `{}`", id.name),
+                ))),
             }
         }
-        DimExpr::Ellipsis(span) => Err(ctx.error(ExpandError::new(codes::BAD_DIMENSION, *span, "`...` is only allowed in `fn` signatures"))),
+        DimExpr::Ellipsis(span) => {
+            Err(ctx.error(ExpandError::new(codes::BAD_DIMENSION, *span, "`...` is only allowed in `fn` signatures")))
+        }
         DimExpr::Binary { op, lhs, rhs, span } => {
             let a = eval_dim(ctx, lhs, sig)?;
             let b = eval_dim(ctx, rhs, sig)?;
@@ -53,8 +65,12 @@ fn eval_dim(ctx: &mut Ctx, d: &DimExpr, sig: Option<&SigBindings>) -> EResult<Di
                     Some(q) => Some(q),
                     None => {
                         return Err(ctx.error(
-                            ExpandError::new(codes::BAD_DIMENSION, *span, format!("`{a} / {b}` is not an exact division"))
-                                .with_help("the checker must prove every division exact"),
+                            ExpandError::new(
+                                codes::BAD_DIMENSION,
+                                *span,
+                                format!("`{a} / {b}` is not an exact division"),
+                            )
+                            .with_help("the checker must prove every division exact"),
                         ));
                     }
                 },
@@ -79,18 +95,33 @@ pub fn eval_tensor_type(ctx: &mut Ctx, ty: &TypeExpr, sig: Option<&SigBindings>)
                 if let Some(n) = dim.as_const()
                     && n < 0
                 {
-                    return Err(ctx.error(ExpandError::new(codes::BAD_DIMENSION, d.span(), format!("dimension is negative: {n}"))));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::BAD_DIMENSION,
+                        d.span(),
+                        format!("dimension is negative: {n}"),
+                    )));
                 }
                 shape.push(dim);
             }
             Ok(TensorType::new(dtype, shape))
         }
-        TypeExpr::Named(id) => Err(ctx.error(ExpandError::new(codes::WRONG_KIND, id.span, format!("expected a tensor type, found `{}`", id.name)))),
+        TypeExpr::Named(id) => Err(ctx.error(ExpandError::new(
+            codes::WRONG_KIND,
+            id.span,
+            format!("expected a tensor type, found `{}`", id.name),
+        ))),
     }
 }
 
 /// Matches an argument against a parameter's declared type, binding dimension names.
-pub fn bind_signature(ctx: &mut Ctx, sig: &mut SigBindings, ty: &TypeExpr, value: &Value, vspan: Span, pname: &ast::Ident) -> EResult<()> {
+pub fn bind_signature(
+    ctx: &mut Ctx,
+    sig: &mut SigBindings,
+    ty: &TypeExpr,
+    value: &Value,
+    vspan: Span,
+    pname: &ast::Ident,
+) -> EResult<()> {
     match ty {
         TypeExpr::Named(kind) => {
             let ok = match (kind.name.as_str(), value) {
@@ -104,13 +135,21 @@ pub fn bind_signature(ctx: &mut Ctx, sig: &mut SigBindings, ty: &TypeExpr, value
                 ("dtype", Value::DType(_)) => true,
                 ("int" | "float" | "bool" | "list" | "tuple" | "str" | "fn" | "dtype", _) => false,
                 _ => {
-                    return Err(ctx.error(ExpandError::new(codes::WRONG_KIND, kind.span, format!("unknown type `{}`", kind.name))));
+                    return Err(ctx.error(ExpandError::new(
+                        codes::WRONG_KIND,
+                        kind.span,
+                        format!("unknown type `{}`", kind.name),
+                    )));
                 }
             };
             if !ok {
                 return Err(ctx.error(
-                    ExpandError::new(codes::SIGNATURE_MISMATCH, vspan, format!("`{}` expects {}, found {}", pname.name, kind.name, value.kind()))
-                        .with_label(kind.span, "declared here"),
+                    ExpandError::new(
+                        codes::SIGNATURE_MISMATCH,
+                        vspan,
+                        format!("`{}` expects {}, found {}", pname.name, kind.name, value.kind()),
+                    )
+                    .with_label(kind.span, "declared here"),
                 ));
             }
             Ok(())
@@ -120,17 +159,25 @@ pub fn bind_signature(ctx: &mut Ctx, sig: &mut SigBindings, ty: &TypeExpr, value
                 Value::Tensor(t) => ctx.ty(*t).clone(),
                 other => {
                     return Err(ctx.error(
-                        ExpandError::new(codes::SIGNATURE_MISMATCH, vspan, format!("`{}` expects a tensor, found {}", pname.name, other.kind()))
-                            .with_label(*span, "declared here"),
+                        ExpandError::new(
+                            codes::SIGNATURE_MISMATCH,
+                            vspan,
+                            format!("`{}` expects a tensor, found {}", pname.name, other.kind()),
+                        )
+                        .with_label(*span, "declared here"),
                     ));
                 }
             };
             let want_dtype = dtype_of(ctx, dtype)?;
             let mismatch = |ctx: &mut Ctx, why: String| {
                 ctx.error(
-                    ExpandError::new(codes::SIGNATURE_MISMATCH, vspan, format!("argument `{}` is {t}, which does not match the signature: {why}", pname.name))
-                        .label_primary(format!("this is {t}"))
-                        .with_label(*span, "declared here"),
+                    ExpandError::new(
+                        codes::SIGNATURE_MISMATCH,
+                        vspan,
+                        format!("argument `{}` is {t}, which does not match the signature: {why}", pname.name),
+                    )
+                    .label_primary(format!("this is {t}"))
+                    .with_label(*span, "declared here"),
                 )
             };
             if want_dtype != t.dtype {
@@ -164,7 +211,9 @@ fn match_dims(
     if has_pack {
         let pack = shape[..split].to_vec();
         match &sig.pack {
-            Some(p) if *p != pack => return Err(mismatch(ctx, "its leading dimensions `...` differ from an earlier argument's".into())),
+            Some(p) if *p != pack => {
+                return Err(mismatch(ctx, "its leading dimensions `...` differ from an earlier argument's".into()));
+            }
             _ => sig.pack = Some(pack),
         }
     }
@@ -176,7 +225,10 @@ fn match_dims(
             _ => {
                 let want = eval_dim(ctx, d, Some(sig))?;
                 if want != *actual {
-                    return Err(mismatch(ctx, format!("dimension `{}` is {want} there, but {actual} here", dim_text(d))));
+                    return Err(mismatch(
+                        ctx,
+                        format!("dimension `{}` is {want} there, but {actual} here", dim_text(d)),
+                    ));
                 }
             }
         }
@@ -202,15 +254,26 @@ fn dim_text(d: &DimExpr) -> String {
 }
 
 /// Checks a returned value against the declared return type.
-pub fn check_return(ctx: &mut Ctx, sig: &mut SigBindings, ret: &TypeExpr, v: &Value, rspan: Span, fname: &ast::Ident) -> EResult<()> {
+pub fn check_return(
+    ctx: &mut Ctx,
+    sig: &mut SigBindings,
+    ret: &TypeExpr,
+    v: &Value,
+    rspan: Span,
+    fname: &ast::Ident,
+) -> EResult<()> {
     match (ret, v) {
         (TypeExpr::Tensor { dtype, dims, span }, Value::Tensor(t)) => {
             let t = ctx.ty(*t).clone();
             let want = dtype_of(ctx, dtype)?;
             let fail = |ctx: &mut Ctx, why: String| {
                 ctx.error(
-                    ExpandError::new(codes::RETURN_MISMATCH, rspan, format!("`{}` returns {t}, but its signature says otherwise: {why}", fname.name))
-                        .with_label(*span, "return type declared here"),
+                    ExpandError::new(
+                        codes::RETURN_MISMATCH,
+                        rspan,
+                        format!("`{}` returns {t}, but its signature says otherwise: {why}", fname.name),
+                    )
+                    .with_label(*span, "return type declared here"),
                 )
             };
             if want != t.dtype {
@@ -219,8 +282,12 @@ pub fn check_return(ctx: &mut Ctx, sig: &mut SigBindings, ret: &TypeExpr, v: &Va
             match_dims(ctx, sig, dims, &t.shape, &fail)
         }
         (TypeExpr::Tensor { span, .. }, other) => Err(ctx.error(
-            ExpandError::new(codes::RETURN_MISMATCH, rspan, format!("`{}` returns {}, but its signature declares a tensor", fname.name, other.kind()))
-                .with_label(*span, "return type declared here"),
+            ExpandError::new(
+                codes::RETURN_MISMATCH,
+                rspan,
+                format!("`{}` returns {}, but its signature declares a tensor", fname.name, other.kind()),
+            )
+            .with_label(*span, "return type declared here"),
         )),
         (TypeExpr::Named(_), _) => Ok(()),
     }

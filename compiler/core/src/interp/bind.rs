@@ -189,7 +189,10 @@ pub fn bind_inputs(
     }
     // A `batch` scalar input (the `sample` entry's) fixes `B` when no tensor input does.
     let batch_input = match inputs.get(names::BATCH) {
-        Some(_) => Some(usize::try_from(scalar_u64(inputs, names::BATCH, 0)?).map_err(|_| InterpError::Batch("`batch` is too large".into()))?),
+        Some(_) => Some(
+            usize::try_from(scalar_u64(inputs, names::BATCH, 0)?)
+                .map_err(|_| InterpError::Batch("`batch` is too large".into()))?,
+        ),
         None => None,
     };
     let batch = match (solve_batch(&found)?, ctx.batch.or(batch_input)) {

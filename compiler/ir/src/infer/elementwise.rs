@@ -21,12 +21,7 @@ pub(super) fn unary(op: &Op, u: UnaryOp, x: &TensorType) -> Result<TensorType, I
     Ok(x.clone())
 }
 
-pub(super) fn binary(
-    op: &Op,
-    b: BinaryOp,
-    x: &TensorType,
-    y: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn binary(op: &Op, b: BinaryOp, x: &TensorType, y: &TensorType) -> Result<TensorType, InferError> {
     same_dtype(op, x, y)?;
     let d = x.dtype;
     let (ok, needs) = match b {
@@ -44,12 +39,7 @@ pub(super) fn binary(
 }
 
 /// `where(cond, a, b)`.
-pub(super) fn select(
-    op: &Op,
-    c: &TensorType,
-    a: &TensorType,
-    b: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn select(op: &Op, c: &TensorType, a: &TensorType, b: &TensorType) -> Result<TensorType, InferError> {
     if c.dtype != DType::Bool {
         return fail(op, format!("condition must be bool, found {c}"));
     }
@@ -82,10 +72,7 @@ pub(crate) fn broadcast(op: &Op, tys: &[&TensorType]) -> Result<Shape, InferErro
                         }
                         _ => names.join(""),
                     };
-                    return fail(
-                        op,
-                        format!("shapes {list} do not broadcast (axis {axis}: {c} vs {d})"),
-                    );
+                    return fail(op, format!("shapes {list} do not broadcast (axis {axis}: {c} vs {d})"));
                 }
             }
         }
@@ -101,31 +88,18 @@ mod tests {
     use crate::op::{BinaryOp, Op, UnaryOp};
 
     fn bin(b: BinaryOp, x: &str, y: &str) -> Result<String, String> {
-        infer_type(&Op::Binary(b), &[&ty(x), &ty(y)], None)
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(&Op::Binary(b), &[&ty(x), &ty(y)], None).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     fn un(u: UnaryOp, x: &str) -> Result<String, String> {
-        infer_type(&Op::Unary(u), &[&ty(x)], None)
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(&Op::Unary(u), &[&ty(x)], None).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     #[test]
     fn binary_broadcasts_symbolic_shapes() {
-        assert_eq!(
-            bin(BinaryOp::Add, "f32[B, 10]", "f32[10]").unwrap(),
-            "f32[B, 10]"
-        );
-        assert_eq!(
-            bin(BinaryOp::Mul, "f32[B, 1]", "f32[1, 7]").unwrap(),
-            "f32[B, 7]"
-        );
-        assert_eq!(
-            bin(BinaryOp::Sub, "f32[]", "f32[B, 2*B]").unwrap(),
-            "f32[B, 2*B]"
-        );
+        assert_eq!(bin(BinaryOp::Add, "f32[B, 10]", "f32[10]").unwrap(), "f32[B, 10]");
+        assert_eq!(bin(BinaryOp::Mul, "f32[B, 1]", "f32[1, 7]").unwrap(), "f32[B, 7]");
+        assert_eq!(bin(BinaryOp::Sub, "f32[]", "f32[B, 2*B]").unwrap(), "f32[B, 2*B]");
         assert_eq!(bin(BinaryOp::Add, "f32[1]", "f32[B]").unwrap(), "f32[B]");
         assert_eq!(bin(BinaryOp::Add, "i32[B]", "i32[B]").unwrap(), "i32[B]");
         assert_eq!(
@@ -151,10 +125,7 @@ mod tests {
         assert!(bin(BinaryOp::Pow, "f64[3]", "f64[]").is_ok());
         assert!(bin(BinaryOp::Maximum, "i64[3]", "i64[]").is_ok());
         assert!(bin(BinaryOp::Minimum, "bool[3]", "bool[]").is_err());
-        assert_eq!(
-            bin(BinaryOp::Lt, "f32[B, 3]", "f32[]").unwrap(),
-            "bool[B, 3]"
-        );
+        assert_eq!(bin(BinaryOp::Lt, "f32[B, 3]", "f32[]").unwrap(), "bool[B, 3]");
         assert_eq!(bin(BinaryOp::Eq, "bool[3]", "bool[3]").unwrap(), "bool[3]");
         assert_eq!(
             bin(BinaryOp::Ge, "bool[3]", "bool[3]").unwrap_err(),
@@ -176,10 +147,7 @@ mod tests {
             match u {
                 UnaryOp::Not => {
                     assert_eq!(boolean.unwrap(), "bool[B, 3]");
-                    assert_eq!(
-                        float.unwrap_err(),
-                        "not: needs a bool operand, found f32[B, 3]"
-                    );
+                    assert_eq!(float.unwrap_err(), "not: needs a bool operand, found f32[B, 3]");
                     assert!(int.is_err());
                 }
                 UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign => {
@@ -190,10 +158,7 @@ mod tests {
                 _ => {
                     assert_eq!(float.unwrap(), "f32[B, 3]");
                     let msg = int.unwrap_err();
-                    assert_eq!(
-                        msg,
-                        format!("{}: needs a float operand, found i32[B, 3]", u.name())
-                    );
+                    assert_eq!(msg, format!("{}: needs a float operand, found i32[B, 3]", u.name()));
                     assert!(boolean.is_err());
                 }
             }
@@ -202,39 +167,13 @@ mod tests {
 
     #[test]
     fn where_broadcasts_all_three() {
-        let r = infer_type(
-            &Op::Where,
-            &[&ty("bool[B, 1]"), &ty("f32[1, 5]"), &ty("f32[]")],
-            None,
-        )
-        .unwrap();
+        let r = infer_type(&Op::Where, &[&ty("bool[B, 1]"), &ty("f32[1, 5]"), &ty("f32[]")], None).unwrap();
         assert_eq!(r.to_string(), "f32[B, 5]");
-        let err = infer_type(
-            &Op::Where,
-            &[&ty("f32[B]"), &ty("f32[B]"), &ty("f32[B]")],
-            None,
-        )
-        .unwrap_err();
+        let err = infer_type(&Op::Where, &[&ty("f32[B]"), &ty("f32[B]"), &ty("f32[B]")], None).unwrap_err();
         assert_eq!(err.message, "where: condition must be bool, found f32[B]");
-        let err = infer_type(
-            &Op::Where,
-            &[&ty("bool[B]"), &ty("f32[B]"), &ty("f64[B]")],
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.message,
-            "where: operand dtypes differ: f32[B] and f64[B]"
-        );
-        let err = infer_type(
-            &Op::Where,
-            &[&ty("bool[3]"), &ty("f32[4]"), &ty("f32[4]")],
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.message,
-            "where: shapes bool[3], f32[4] and f32[4] do not broadcast (axis 0: 3 vs 4)"
-        );
+        let err = infer_type(&Op::Where, &[&ty("bool[B]"), &ty("f32[B]"), &ty("f64[B]")], None).unwrap_err();
+        assert_eq!(err.message, "where: operand dtypes differ: f32[B] and f64[B]");
+        let err = infer_type(&Op::Where, &[&ty("bool[3]"), &ty("f32[4]"), &ty("f32[4]")], None).unwrap_err();
+        assert_eq!(err.message, "where: shapes bool[3], f32[4] and f32[4] do not broadcast (axis 0: 3 vs 4)");
     }
 }

@@ -11,12 +11,7 @@ use crate::op::Op;
 use crate::types::TensorType;
 use hg_abi::DType;
 
-pub(super) fn gather(
-    op: &Op,
-    axis: usize,
-    x: &TensorType,
-    idx: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn gather(op: &Op, axis: usize, x: &TensorType, idx: &TensorType) -> Result<TensorType, InferError> {
     check_take_along(op, axis, x, idx)?;
     Ok(TensorType::new(x.dtype, idx.shape.clone()))
 }
@@ -33,21 +28,13 @@ pub(super) fn scatter_add(
     }
     check_take_along(op, axis, x, idx)?;
     if v.dtype != x.dtype || v.shape != idx.shape {
-        return fail(
-            op,
-            format!("values {v} must have the dtype of {x} and the shape of {idx}"),
-        );
+        return fail(op, format!("values {v} must have the dtype of {x} and the shape of {idx}"));
     }
     Ok(x.clone())
 }
 
 /// Shared checks of `gather(x, idx)` and `scatter_add(x, idx, _)`.
-fn check_take_along(
-    op: &Op,
-    axis: usize,
-    x: &TensorType,
-    idx: &TensorType,
-) -> Result<(), InferError> {
+fn check_take_along(op: &Op, axis: usize, x: &TensorType, idx: &TensorType) -> Result<(), InferError> {
     if !idx.dtype.is_int() {
         return fail(op, format!("indices must be integers, found {idx}"));
     }
@@ -61,35 +48,21 @@ fn check_take_along(
         }
         let fits = matches!((a.as_const(), b.as_const()), (Some(a), Some(b)) if a <= b);
         if !fits {
-            return fail(
-                op,
-                format!("indices {idx} exceed {x} on axis {i} ({a} vs {b})"),
-            );
+            return fail(op, format!("indices {idx} exceed {x} on axis {i} ({a} vs {b})"));
         }
     }
     Ok(())
 }
 
-pub(super) fn topk_indices(
-    op: &Op,
-    k: usize,
-    axis: usize,
-    x: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn topk_indices(op: &Op, k: usize, axis: usize, x: &TensorType) -> Result<TensorType, InferError> {
     if !is_numeric(x.dtype) {
         return fail(op, format!("needs a numeric operand, found {x}"));
     }
     check_axis(op, axis, x)?;
     let size = &x.shape[axis];
-    let fits = k >= 1
-        && size
-            .as_const()
-            .is_some_and(|n| i64::try_from(k).is_ok_and(|k| k <= n));
+    let fits = k >= 1 && size.as_const().is_some_and(|n| i64::try_from(k).is_ok_and(|k| k <= n));
     if !fits {
-        return fail(
-            op,
-            format!("k={k} must be between 1 and the size {size} of axis {axis} of {x}"),
-        );
+        return fail(op, format!("k={k} must be between 1 and the size {size} of axis {axis} of {x}"));
     }
     let mut shape = x.shape.clone();
     shape[axis] = Dim::constant(k as i64);
@@ -117,26 +90,15 @@ mod tests {
     fn run(op: &Op, tys: &[&str]) -> Result<String, String> {
         let tys: Vec<_> = tys.iter().map(|s| ty(s)).collect();
         let refs: Vec<_> = tys.iter().collect();
-        infer_type(op, &refs, None)
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(op, &refs, None).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     #[test]
     fn gather_rules() {
         let g = Op::Gather { axis: 0 };
-        assert_eq!(
-            run(&g, &["f32[512, 32]", "i64[B, 32]"]).unwrap(),
-            "f32[B, 32]"
-        );
-        assert_eq!(
-            run(&g, &["f32[512, 32]", "i32[B, 8]"]).unwrap(),
-            "f32[B, 8]"
-        );
-        assert_eq!(
-            run(&Op::Gather { axis: 1 }, &["f32[B, 10]", "i64[B, 3]"]).unwrap(),
-            "f32[B, 3]"
-        );
+        assert_eq!(run(&g, &["f32[512, 32]", "i64[B, 32]"]).unwrap(), "f32[B, 32]");
+        assert_eq!(run(&g, &["f32[512, 32]", "i32[B, 8]"]).unwrap(), "f32[B, 8]");
+        assert_eq!(run(&Op::Gather { axis: 1 }, &["f32[B, 10]", "i64[B, 3]"]).unwrap(), "f32[B, 3]");
         assert_eq!(
             run(&g, &["f32[512, 32]", "f32[B, 32]"]).unwrap_err(),
             "gather: indices must be integers, found f32[B, 32]"
@@ -159,10 +121,7 @@ mod tests {
     #[test]
     fn scatter_add_rules() {
         let s = Op::ScatterAdd { axis: 0 };
-        assert_eq!(
-            run(&s, &["f32[512, 32]", "i64[B, 32]", "f32[B, 32]"]).unwrap(),
-            "f32[512, 32]"
-        );
+        assert_eq!(run(&s, &["f32[512, 32]", "i64[B, 32]", "f32[B, 32]"]).unwrap(), "f32[512, 32]");
         assert_eq!(
             run(&s, &["f32[512, 32]", "i64[B, 32]", "f32[B, 31]"]).unwrap_err(),
             "scatter_add: values f32[B, 31] must have the dtype of f32[512, 32] and the shape of i64[B, 32]"
@@ -174,10 +133,7 @@ mod tests {
 
     #[test]
     fn topk_rules() {
-        assert_eq!(
-            run(&Op::TopKIndices { k: 3, axis: 1 }, &["f32[B, 10]"]).unwrap(),
-            "i64[B, 3]"
-        );
+        assert_eq!(run(&Op::TopKIndices { k: 3, axis: 1 }, &["f32[B, 10]"]).unwrap(), "i64[B, 3]");
         assert_eq!(
             run(&Op::TopKIndices { k: 11, axis: 1 }, &["f32[B, 10]"]).unwrap_err(),
             "topk_indices: k=11 must be between 1 and the size 10 of axis 1 of f32[B, 10]"
@@ -190,18 +146,12 @@ mod tests {
 
     #[test]
     fn one_hot_rules() {
-        assert_eq!(
-            run(&Op::OneHot { n: 10 }, &["i64[B]"]).unwrap(),
-            "f32[B, 10]"
-        );
+        assert_eq!(run(&Op::OneHot { n: 10 }, &["i64[B]"]).unwrap(), "f32[B, 10]");
         assert_eq!(run(&Op::OneHot { n: 4 }, &["i32[]"]).unwrap(), "f32[4]");
         assert_eq!(
             run(&Op::OneHot { n: 10 }, &["f32[B]"]).unwrap_err(),
             "one_hot: indices must be integers, found f32[B]"
         );
-        assert_eq!(
-            run(&Op::OneHot { n: 0 }, &["i64[B]"]).unwrap_err(),
-            "one_hot: n=0 must be at least 1"
-        );
+        assert_eq!(run(&Op::OneHot { n: 0 }, &["i64[B]"]).unwrap_err(), "one_hot: n=0 must be at least 1");
     }
 }

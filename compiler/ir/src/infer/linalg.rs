@@ -18,27 +18,19 @@ pub(super) fn matmul(op: &Op, a: &TensorType, b: &TensorType) -> Result<TensorTy
         return fail(op, format!("needs numeric operands, found {a} and {b}"));
     }
     if a.rank() == 0 || b.rank() == 0 {
-        return fail(
-            op,
-            format!("operands must have rank at least 1, found {a} @ {b}"),
-        );
+        return fail(op, format!("operands must have rank at least 1, found {a} @ {b}"));
     }
     // Numpy: a rank-1 left operand is a row `[1, K]`, a rank-1 right operand a column
     // `[K, 1]`; the added axis is removed from the result.
     let a_inner = &a.shape[a.rank() - 1];
-    let b_inner = if b.rank() == 1 {
-        &b.shape[0]
-    } else {
-        &b.shape[b.rank() - 2]
-    };
+    let b_inner = if b.rank() == 1 { &b.shape[0] } else { &b.shape[b.rank() - 2] };
     if a_inner != b_inner {
         return fail(op, format!("inner dimensions differ: {a} @ {b}"));
     }
     let a_batch = TensorType::new(a.dtype, a.shape[..a.rank().saturating_sub(2)].to_vec());
     let b_batch = TensorType::new(b.dtype, b.shape[..b.rank().saturating_sub(2)].to_vec());
-    let mut shape = broadcast(op, &[&a_batch, &b_batch]).map_err(|_| super::InferError {
-        message: format!("matmul: batch dimensions do not broadcast: {a} @ {b}"),
-    })?;
+    let mut shape = broadcast(op, &[&a_batch, &b_batch])
+        .map_err(|_| super::InferError { message: format!("matmul: batch dimensions do not broadcast: {a} @ {b}") })?;
     if a.rank() >= 2 {
         shape.push(a.shape[a.rank() - 2].clone());
     }
@@ -61,13 +53,7 @@ pub(super) fn conv2d(
     let (c, o) = (&x.shape[1], &w.shape[0]);
     let per_group = w.shape[1].checked_mul(&Dim::constant(to_i64(op, groups)?));
     if per_group.as_ref() != Some(c) {
-        return fail(
-            op,
-            format!(
-                "weight {w} with groups={groups} does not match {} input channels of {x}",
-                c
-            ),
-        );
+        return fail(op, format!("weight {w} with groups={groups} does not match {} input channels of {x}", c));
     }
     divisible(op, o, groups, "output channels", w)?;
     let (hw, k) = (spatial(op, x)?, spatial(op, w)?);
@@ -75,15 +61,7 @@ pub(super) fn conv2d(
     for i in 0..2 {
         out[i] = window_count(op, hw[i], k[i], stride[i], padding[i], x, w)?;
     }
-    Ok(TensorType::new(
-        x.dtype,
-        vec![
-            x.shape[0].clone(),
-            o.clone(),
-            Dim::constant(out[0]),
-            Dim::constant(out[1]),
-        ],
-    ))
+    Ok(TensorType::new(x.dtype, vec![x.shape[0].clone(), o.clone(), Dim::constant(out[0]), Dim::constant(out[1])]))
 }
 
 pub(super) fn conv_transpose2d(
@@ -99,26 +77,15 @@ pub(super) fn conv_transpose2d(
     check_stride_groups(op, stride, groups)?;
     let c = &x.shape[1];
     if &w.shape[0] != c {
-        return fail(
-            op,
-            format!("weight {w} does not match {c} input channels of {x}"),
-        );
+        return fail(op, format!("weight {w} does not match {c} input channels of {x}"));
     }
     divisible(op, c, groups, "input channels", x)?;
-    let o = w.shape[1]
-        .checked_mul(&Dim::constant(to_i64(op, groups)?))
-        .ok_or_else(|| overflow(op))?;
+    let o = w.shape[1].checked_mul(&Dim::constant(to_i64(op, groups)?)).ok_or_else(|| overflow(op))?;
     let (hw, k) = (spatial(op, x)?, spatial(op, w)?);
     let mut out = [0i64; 2];
     for i in 0..2 {
         if output_padding[i] >= stride[i] {
-            return fail(
-                op,
-                format!(
-                    "output_padding {} must be smaller than stride {}",
-                    output_padding[i], stride[i]
-                ),
-            );
+            return fail(op, format!("output_padding {} must be smaller than stride {}", output_padding[i], stride[i]));
         }
         // (H - 1) * s - 2p + K + output_padding
         let size = (|| {
@@ -132,22 +99,12 @@ pub(super) fn conv_transpose2d(
         if hw[i] < 1 || size < 1 {
             return fail(
                 op,
-                format!(
-                    "output would be empty: {x} with weight {w}, stride {stride:?}, padding {padding:?}"
-                ),
+                format!("output would be empty: {x} with weight {w}, stride {stride:?}, padding {padding:?}"),
             );
         }
         out[i] = size;
     }
-    Ok(TensorType::new(
-        x.dtype,
-        vec![
-            x.shape[0].clone(),
-            o,
-            Dim::constant(out[0]),
-            Dim::constant(out[1]),
-        ],
-    ))
+    Ok(TensorType::new(x.dtype, vec![x.shape[0].clone(), o, Dim::constant(out[0]), Dim::constant(out[1])]))
 }
 
 /// The weight type of `conv2d_weight_grad(x, grad_out)` is declared (`given`); it is
@@ -165,9 +122,7 @@ pub(super) fn conv2d_weight_grad(
     if &forward != grad_out {
         return fail(
             op,
-            format!(
-                "gradient {grad_out} does not match conv2d output {forward} of {x} with weight {weight}"
-            ),
+            format!("gradient {grad_out} does not match conv2d output {forward} of {x} with weight {weight}"),
         );
     }
     Ok(())
@@ -181,26 +136,17 @@ pub(super) fn pool2d(
     padding: [usize; 2],
 ) -> Result<TensorType, InferError> {
     if x.rank() != 4 || !x.dtype.is_float() {
-        return fail(
-            op,
-            format!("needs a float NCHW operand of rank 4, found {x}"),
-        );
+        return fail(op, format!("needs a float NCHW operand of rank 4, found {x}"));
     }
     let hw = spatial(op, x)?;
     let mut out = [0i64; 2];
     for i in 0..2 {
         if kernel[i] == 0 || stride[i] == 0 {
-            return fail(
-                op,
-                format!("kernel {kernel:?} and stride {stride:?} must be at least 1"),
-            );
+            return fail(op, format!("kernel {kernel:?} and stride {stride:?} must be at least 1"));
         }
         // As in PyTorch: a window must always overlap the input.
         if padding[i] > kernel[i] / 2 {
-            return fail(
-                op,
-                format!("padding {padding:?} must be at most half the kernel {kernel:?}"),
-            );
+            return fail(op, format!("padding {padding:?} must be at most half the kernel {kernel:?}"));
         }
         let k = to_i64(op, kernel[i])?;
         out[i] = window_count(op, hw[i], k, stride[i], padding[i], x, x)?;
@@ -220,10 +166,7 @@ pub(super) fn max_pool2d_grad(
 ) -> Result<TensorType, InferError> {
     let forward = pool2d(op, x, kernel, stride, padding)?;
     if &forward != grad_out {
-        return fail(
-            op,
-            format!("gradient {grad_out} does not match max_pool2d output {forward} of {x}"),
-        );
+        return fail(op, format!("gradient {grad_out} does not match max_pool2d output {forward} of {x}"));
     }
     Ok(x.clone())
 }
@@ -231,10 +174,7 @@ pub(super) fn max_pool2d_grad(
 /// Both operands are rank-4 floats of one dtype.
 fn image_operands(op: &Op, x: &TensorType, w: &TensorType) -> Result<(), InferError> {
     if x.rank() != 4 || w.rank() != 4 {
-        return fail(
-            op,
-            format!("needs rank-4 NCHW input and weight, found {x} and {w}"),
-        );
+        return fail(op, format!("needs rank-4 NCHW input and weight, found {x} and {w}"));
     }
     same_dtype(op, x, w)?;
     if !x.dtype.is_float() {
@@ -253,18 +193,9 @@ fn check_stride_groups(op: &Op, stride: [usize; 2], groups: usize) -> Result<(),
     Ok(())
 }
 
-fn divisible(
-    op: &Op,
-    d: &Dim,
-    groups: usize,
-    what: &str,
-    of: &TensorType,
-) -> Result<(), InferError> {
+fn divisible(op: &Op, d: &Dim, groups: usize, what: &str, of: &TensorType) -> Result<(), InferError> {
     if d.div_exact(&Dim::constant(to_i64(op, groups)?)).is_none() {
-        return fail(
-            op,
-            format!("groups={groups} does not divide the {d} {what} of {of}"),
-        );
+        return fail(op, format!("groups={groups} does not divide the {d} {what} of {of}"));
     }
     Ok(())
 }
@@ -273,10 +204,7 @@ fn divisible(
 fn spatial(op: &Op, t: &TensorType) -> Result<[i64; 2], InferError> {
     match (t.shape[2].as_const(), t.shape[3].as_const()) {
         (Some(h), Some(w)) => Ok([h, w]),
-        _ => fail(
-            op,
-            format!("spatial dimensions must be constant, found {t}"),
-        ),
+        _ => fail(op, format!("spatial dimensions must be constant, found {t}")),
     }
 }
 
@@ -290,20 +218,11 @@ fn window_count(
     x: &TensorType,
     w: &TensorType,
 ) -> Result<i64, InferError> {
-    let padded = to_i64_opt(p)
-        .and_then(|p| p.checked_mul(2))
-        .and_then(|p2| size.checked_add(p2))
-        .ok_or_else(|| overflow(op))?;
+    let padded =
+        to_i64_opt(p).and_then(|p| p.checked_mul(2)).and_then(|p2| size.checked_add(p2)).ok_or_else(|| overflow(op))?;
     if k < 1 || padded < k {
-        let what = if x == w {
-            format!("{x}")
-        } else {
-            format!("{x} with weight {w}")
-        };
-        return fail(
-            op,
-            format!("kernel size {k} exceeds padded input size {padded}: {what}"),
-        );
+        let what = if x == w { format!("{x}") } else { format!("{x} with weight {w}") };
+        return fail(op, format!("kernel size {k} exceeds padded input size {padded}: {what}"));
     }
     Ok((padded - k) / to_i64(op, s)? + 1)
 }
@@ -317,9 +236,7 @@ fn to_i64(op: &Op, v: usize) -> Result<i64, InferError> {
 }
 
 fn overflow(op: &Op) -> InferError {
-    InferError {
-        message: format!("{}: attribute arithmetic overflows", op.mnemonic()),
-    }
+    InferError { message: format!("{}: attribute arithmetic overflows", op.mnemonic()) }
 }
 
 #[cfg(test)]
@@ -331,25 +248,17 @@ mod tests {
     fn run(op: &Op, tys: &[&str]) -> Result<String, String> {
         let tys: Vec<_> = tys.iter().map(|s| ty(s)).collect();
         let refs: Vec<_> = tys.iter().collect();
-        infer_type(op, &refs, None)
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(op, &refs, None).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     #[test]
     fn matmul_rank_rules() {
         let m = Op::MatMul;
-        assert_eq!(
-            run(&m, &["f32[B, 784]", "f32[784, 512]"]).unwrap(),
-            "f32[B, 512]"
-        );
+        assert_eq!(run(&m, &["f32[B, 784]", "f32[784, 512]"]).unwrap(), "f32[B, 512]");
         assert_eq!(run(&m, &["f32[4]", "f32[4]"]).unwrap(), "f32[]");
         assert_eq!(run(&m, &["f32[4]", "f32[B, 4, 5]"]).unwrap(), "f32[B, 5]");
         assert_eq!(run(&m, &["f32[B, 3, 4]", "f32[4]"]).unwrap(), "f32[B, 3]");
-        assert_eq!(
-            run(&m, &["f32[B, 1, 3, 4]", "f32[7, 4, 5]"]).unwrap(),
-            "f32[B, 7, 3, 5]"
-        );
+        assert_eq!(run(&m, &["f32[B, 1, 3, 4]", "f32[7, 4, 5]"]).unwrap(), "f32[B, 7, 3, 5]");
         assert_eq!(run(&m, &["i32[2, 3]", "i32[3, 2]"]).unwrap(), "i32[2, 2]");
     }
 
@@ -380,24 +289,10 @@ mod tests {
 
     #[test]
     fn conv2d_shapes_and_errors() {
-        let c = Op::Conv2d {
-            stride: [2, 2],
-            padding: [1, 1],
-            groups: 1,
-        };
-        assert_eq!(
-            run(&c, &["f32[B, 1, 28, 28]", "f32[32, 1, 3, 3]"]).unwrap(),
-            "f32[B, 32, 14, 14]"
-        );
-        let g = Op::Conv2d {
-            stride: [1, 1],
-            padding: [0, 0],
-            groups: 2,
-        };
-        assert_eq!(
-            run(&g, &["f32[B, 4, 5, 5]", "f32[6, 2, 3, 3]"]).unwrap(),
-            "f32[B, 6, 3, 3]"
-        );
+        let c = Op::Conv2d { stride: [2, 2], padding: [1, 1], groups: 1 };
+        assert_eq!(run(&c, &["f32[B, 1, 28, 28]", "f32[32, 1, 3, 3]"]).unwrap(), "f32[B, 32, 14, 14]");
+        let g = Op::Conv2d { stride: [1, 1], padding: [0, 0], groups: 2 };
+        assert_eq!(run(&g, &["f32[B, 4, 5, 5]", "f32[6, 2, 3, 3]"]).unwrap(), "f32[B, 6, 3, 3]");
         assert_eq!(
             run(&g, &["f32[B, 4, 5, 5]", "f32[5, 2, 3, 3]"]).unwrap_err(),
             "conv2d: groups=2 does not divide the 5 output channels of f32[5, 2, 3, 3]"
@@ -414,16 +309,8 @@ mod tests {
             run(&c, &["f32[B, 1, 2, 2]", "f32[32, 1, 5, 5]"]).unwrap_err(),
             "conv2d: kernel size 5 exceeds padded input size 4: f32[B, 1, 2, 2] with weight f32[32, 1, 5, 5]"
         );
-        assert!(
-            run(&c, &["f32[B, 1, 28]", "f32[32, 1, 3, 3]"])
-                .unwrap_err()
-                .starts_with("conv2d: needs rank-4")
-        );
-        let z = Op::Conv2d {
-            stride: [0, 1],
-            padding: [0, 0],
-            groups: 1,
-        };
+        assert!(run(&c, &["f32[B, 1, 28]", "f32[32, 1, 3, 3]"]).unwrap_err().starts_with("conv2d: needs rank-4"));
+        let z = Op::Conv2d { stride: [0, 1], padding: [0, 0], groups: 1 };
         assert_eq!(
             run(&z, &["f32[B, 1, 8, 8]", "f32[2, 1, 3, 3]"]).unwrap_err(),
             "conv2d: stride [0, 1] must be at least 1"
@@ -432,76 +319,29 @@ mod tests {
 
     #[test]
     fn conv_transpose2d_shapes_and_errors() {
-        let c = Op::ConvTranspose2d {
-            stride: [2, 2],
-            padding: [1, 1],
-            output_padding: [1, 1],
-            groups: 1,
-        };
-        assert_eq!(
-            run(&c, &["f32[B, 32, 7, 7]", "f32[32, 16, 3, 3]"]).unwrap(),
-            "f32[B, 16, 14, 14]"
-        );
-        let g = Op::ConvTranspose2d {
-            stride: [1, 1],
-            padding: [0, 0],
-            output_padding: [0, 0],
-            groups: 2,
-        };
-        assert_eq!(
-            run(&g, &["f32[B, 4, 5, 5]", "f32[4, 3, 2, 2]"]).unwrap(),
-            "f32[B, 6, 6, 6]"
-        );
+        let c = Op::ConvTranspose2d { stride: [2, 2], padding: [1, 1], output_padding: [1, 1], groups: 1 };
+        assert_eq!(run(&c, &["f32[B, 32, 7, 7]", "f32[32, 16, 3, 3]"]).unwrap(), "f32[B, 16, 14, 14]");
+        let g = Op::ConvTranspose2d { stride: [1, 1], padding: [0, 0], output_padding: [0, 0], groups: 2 };
+        assert_eq!(run(&g, &["f32[B, 4, 5, 5]", "f32[4, 3, 2, 2]"]).unwrap(), "f32[B, 6, 6, 6]");
         assert_eq!(
             run(&c, &["f32[B, 8, 7, 7]", "f32[32, 16, 3, 3]"]).unwrap_err(),
             "conv_transpose2d: weight f32[32, 16, 3, 3] does not match 8 input channels of f32[B, 8, 7, 7]"
         );
-        let bad = Op::ConvTranspose2d {
-            stride: [1, 1],
-            padding: [0, 0],
-            output_padding: [1, 0],
-            groups: 1,
-        };
+        let bad = Op::ConvTranspose2d { stride: [1, 1], padding: [0, 0], output_padding: [1, 0], groups: 1 };
         assert_eq!(
             run(&bad, &["f32[B, 8, 7, 7]", "f32[8, 16, 3, 3]"]).unwrap_err(),
             "conv_transpose2d: output_padding 1 must be smaller than stride 1"
         );
-        let g3 = Op::ConvTranspose2d {
-            stride: [1, 1],
-            padding: [0, 0],
-            output_padding: [0, 0],
-            groups: 3,
-        };
-        assert!(
-            run(&g3, &["f32[B, 4, 5, 5]", "f32[4, 3, 2, 2]"])
-                .unwrap_err()
-                .contains("does not divide")
-        );
-        let pad = Op::ConvTranspose2d {
-            stride: [1, 1],
-            padding: [5, 5],
-            output_padding: [0, 0],
-            groups: 1,
-        };
-        assert!(
-            run(&pad, &["f32[B, 8, 2, 2]", "f32[8, 16, 3, 3]"])
-                .unwrap_err()
-                .contains("output would be empty")
-        );
+        let g3 = Op::ConvTranspose2d { stride: [1, 1], padding: [0, 0], output_padding: [0, 0], groups: 3 };
+        assert!(run(&g3, &["f32[B, 4, 5, 5]", "f32[4, 3, 2, 2]"]).unwrap_err().contains("does not divide"));
+        let pad = Op::ConvTranspose2d { stride: [1, 1], padding: [5, 5], output_padding: [0, 0], groups: 1 };
+        assert!(run(&pad, &["f32[B, 8, 2, 2]", "f32[8, 16, 3, 3]"]).unwrap_err().contains("output would be empty"));
     }
 
     #[test]
     fn conv2d_weight_grad_checks_given() {
-        let op = Op::Conv2dWeightGrad {
-            stride: [2, 2],
-            padding: [1, 1],
-            groups: 1,
-        };
-        let (x, g, w) = (
-            ty("f32[B, 1, 28, 28]"),
-            ty("f32[B, 32, 14, 14]"),
-            ty("f32[32, 1, 3, 3]"),
-        );
+        let op = Op::Conv2dWeightGrad { stride: [2, 2], padding: [1, 1], groups: 1 };
+        let (x, g, w) = (ty("f32[B, 1, 28, 28]"), ty("f32[B, 32, 14, 14]"), ty("f32[32, 1, 3, 3]"));
         assert_eq!(infer_type(&op, &[&x, &g], Some(&w)).unwrap(), w);
         let err = infer_type(&op, &[&x, &g], None).unwrap_err();
         assert_eq!(
@@ -518,29 +358,11 @@ mod tests {
 
     #[test]
     fn pooling() {
-        let p = Op::Pool2d {
-            kind: PoolKind::Max,
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-        };
-        assert_eq!(
-            run(&p, &["f32[B, 3, 28, 28]"]).unwrap(),
-            "f32[B, 3, 14, 14]"
-        );
-        let a = Op::Pool2d {
-            kind: PoolKind::Avg,
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        };
+        let p = Op::Pool2d { kind: PoolKind::Max, kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
+        assert_eq!(run(&p, &["f32[B, 3, 28, 28]"]).unwrap(), "f32[B, 3, 14, 14]");
+        let a = Op::Pool2d { kind: PoolKind::Avg, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         assert_eq!(run(&a, &["f64[2, C, 5, 7]"]).unwrap(), "f64[2, C, 5, 7]");
-        let bad = Op::Pool2d {
-            kind: PoolKind::Avg,
-            kernel: [2, 2],
-            stride: [1, 1],
-            padding: [2, 0],
-        };
+        let bad = Op::Pool2d { kind: PoolKind::Avg, kernel: [2, 2], stride: [1, 1], padding: [2, 0] };
         assert_eq!(
             run(&bad, &["f32[B, 3, 8, 8]"]).unwrap_err(),
             "avg_pool2d: padding [2, 0] must be at most half the kernel [2, 2]"
@@ -549,20 +371,9 @@ mod tests {
             run(&p, &["i32[B, 3, 8, 8]"]).unwrap_err(),
             "max_pool2d: needs a float NCHW operand of rank 4, found i32[B, 3, 8, 8]"
         );
-        assert!(
-            run(&p, &["f32[B, 3, 1, 8]"])
-                .unwrap_err()
-                .contains("exceeds padded input size 1")
-        );
-        let g = Op::MaxPool2dGrad {
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-        };
-        assert_eq!(
-            run(&g, &["f32[B, 3, 28, 28]", "f32[B, 3, 14, 14]"]).unwrap(),
-            "f32[B, 3, 28, 28]"
-        );
+        assert!(run(&p, &["f32[B, 3, 1, 8]"]).unwrap_err().contains("exceeds padded input size 1"));
+        let g = Op::MaxPool2dGrad { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
+        assert_eq!(run(&g, &["f32[B, 3, 28, 28]", "f32[B, 3, 14, 14]"]).unwrap(), "f32[B, 3, 28, 28]");
         assert_eq!(
             run(&g, &["f32[B, 3, 28, 28]", "f32[B, 3, 28, 28]"]).unwrap_err(),
             "max_pool2d_grad: gradient f32[B, 3, 28, 28] does not match max_pool2d output f32[B, 3, 14, 14] of f32[B, 3, 28, 28]"

@@ -22,11 +22,7 @@ pub(super) fn reduce(
         ReduceOp::Max | ReduceOp::Min => is_numeric(x.dtype),
     };
     if !ok {
-        let needs = if matches!(r, ReduceOp::Sum | ReduceOp::Mean) {
-            "float"
-        } else {
-            "numeric"
-        };
+        let needs = if matches!(r, ReduceOp::Sum | ReduceOp::Mean) { "float" } else { "numeric" };
         return fail(op, format!("needs a {needs} operand, found {x}"));
     }
     let mut reduced = vec![false; x.rank()];
@@ -38,18 +34,10 @@ pub(super) fn reduce(
         reduced[axis] = true;
         check_non_empty(op, axis, x)?;
     }
-    Ok(TensorType::new(
-        x.dtype,
-        keep_or_drop(x, &reduced, keepdims),
-    ))
+    Ok(TensorType::new(x.dtype, keep_or_drop(x, &reduced, keepdims)))
 }
 
-pub(super) fn arg_reduce(
-    op: &Op,
-    axis: usize,
-    keepdims: bool,
-    x: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn arg_reduce(op: &Op, axis: usize, keepdims: bool, x: &TensorType) -> Result<TensorType, InferError> {
     if !is_numeric(x.dtype) {
         return fail(op, format!("needs a numeric operand, found {x}"));
     }
@@ -57,18 +45,12 @@ pub(super) fn arg_reduce(
     check_non_empty(op, axis, x)?;
     let mut reduced = vec![false; x.rank()];
     reduced[axis] = true;
-    Ok(TensorType::new(
-        DType::I64,
-        keep_or_drop(x, &reduced, keepdims),
-    ))
+    Ok(TensorType::new(DType::I64, keep_or_drop(x, &reduced, keepdims)))
 }
 
 fn check_non_empty(op: &Op, axis: usize, x: &TensorType) -> Result<(), InferError> {
     if x.shape[axis].as_const() == Some(0) {
-        return fail(
-            op,
-            format!("empty reduction: axis {axis} of {x} has size 0"),
-        );
+        return fail(op, format!("empty reduction: axis {axis} of {x} has size 0"));
     }
     Ok(())
 }
@@ -92,44 +74,21 @@ mod tests {
     use crate::op::{Op, ReduceOp};
 
     fn red(r: ReduceOp, axes: &[usize], keepdims: bool, x: &str) -> Result<String, String> {
-        let op = Op::Reduce {
-            op: r,
-            axes: axes.to_vec(),
-            keepdims,
-        };
-        infer_type(&op, &[&ty(x)], None)
+        let op = Op::Reduce { op: r, axes: axes.to_vec(), keepdims };
+        infer_type(&op, &[&ty(x)], None).map(|t| t.to_string()).map_err(|e| e.message)
+    }
+
+    fn arg(max: bool, axis: usize, keepdims: bool, x: &str) -> Result<String, String> {
+        infer_type(&Op::ArgReduce { max, axis, keepdims }, &[&ty(x)], None)
             .map(|t| t.to_string())
             .map_err(|e| e.message)
     }
 
-    fn arg(max: bool, axis: usize, keepdims: bool, x: &str) -> Result<String, String> {
-        infer_type(
-            &Op::ArgReduce {
-                max,
-                axis,
-                keepdims,
-            },
-            &[&ty(x)],
-            None,
-        )
-        .map(|t| t.to_string())
-        .map_err(|e| e.message)
-    }
-
     #[test]
     fn reduce_shapes() {
-        assert_eq!(
-            red(ReduceOp::Sum, &[1], false, "f32[B, 10]").unwrap(),
-            "f32[B]"
-        );
-        assert_eq!(
-            red(ReduceOp::Mean, &[0, 2], true, "f32[B, 10, 3]").unwrap(),
-            "f32[1, 10, 1]"
-        );
-        assert_eq!(
-            red(ReduceOp::Max, &[0, 1], false, "i32[B, 10]").unwrap(),
-            "i32[]"
-        );
+        assert_eq!(red(ReduceOp::Sum, &[1], false, "f32[B, 10]").unwrap(), "f32[B]");
+        assert_eq!(red(ReduceOp::Mean, &[0, 2], true, "f32[B, 10, 3]").unwrap(), "f32[1, 10, 1]");
+        assert_eq!(red(ReduceOp::Max, &[0, 1], false, "i32[B, 10]").unwrap(), "i32[]");
         assert_eq!(red(ReduceOp::Min, &[], false, "f32[B]").unwrap(), "f32[B]");
     }
 
@@ -161,17 +120,8 @@ mod tests {
     fn arg_reduce_gives_i64() {
         assert_eq!(arg(true, 1, false, "f32[B, 10]").unwrap(), "i64[B]");
         assert_eq!(arg(false, 0, true, "i32[B, 10]").unwrap(), "i64[1, 10]");
-        assert_eq!(
-            arg(true, 2, false, "f32[B, 10]").unwrap_err(),
-            "argmax: axis 2 out of range for f32[B, 10]"
-        );
-        assert_eq!(
-            arg(false, 0, false, "f32[0]").unwrap_err(),
-            "argmin: empty reduction: axis 0 of f32[0] has size 0"
-        );
-        assert_eq!(
-            arg(true, 0, false, "bool[3]").unwrap_err(),
-            "argmax: needs a numeric operand, found bool[3]"
-        );
+        assert_eq!(arg(true, 2, false, "f32[B, 10]").unwrap_err(), "argmax: axis 2 out of range for f32[B, 10]");
+        assert_eq!(arg(false, 0, false, "f32[0]").unwrap_err(), "argmin: empty reduction: axis 0 of f32[0] has size 0");
+        assert_eq!(arg(true, 0, false, "bool[3]").unwrap_err(), "argmax: needs a numeric operand, found bool[3]");
     }
 }

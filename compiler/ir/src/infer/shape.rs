@@ -16,10 +16,7 @@ pub(super) fn reshape(op: &Op, x: &TensorType, to: &TensorType) -> Result<(), In
     }
     let (a, b) = (element_count(op, x)?, element_count(op, to)?);
     if a != b {
-        return fail(
-            op,
-            format!("element counts differ: {x} has {a}, {to} has {b}"),
-        );
+        return fail(op, format!("element counts differ: {x} has {a}, {to} has {b}"));
     }
     Ok(())
 }
@@ -36,13 +33,7 @@ pub(super) fn broadcast_to(op: &Op, x: &TensorType, to: &TensorType) -> Result<(
     for (i, d) in x.shape.iter().enumerate() {
         let t = &to.shape[lead + i];
         if d != t && !is_one(d) {
-            return fail(
-                op,
-                format!(
-                    "{x} cannot broadcast to {to} (axis {}: {d} vs {t})",
-                    lead + i
-                ),
-            );
+            return fail(op, format!("{x} cannot broadcast to {to} (axis {}: {d} vs {t})", lead + i));
         }
     }
     Ok(())
@@ -51,32 +42,20 @@ pub(super) fn broadcast_to(op: &Op, x: &TensorType, to: &TensorType) -> Result<(
 fn element_count(op: &Op, t: &TensorType) -> Result<Dim, InferError> {
     let mut n = Dim::constant(1);
     for d in &t.shape {
-        n = n.checked_mul(d).ok_or_else(|| InferError {
-            message: format!("{}: element count of {t} overflows", op.mnemonic()),
-        })?;
+        n = n
+            .checked_mul(d)
+            .ok_or_else(|| InferError { message: format!("{}: element count of {t} overflows", op.mnemonic()) })?;
     }
     Ok(n)
 }
 
 pub(super) fn transpose(op: &Op, perm: &[usize], x: &TensorType) -> Result<TensorType, InferError> {
     let mut seen = vec![false; x.rank()];
-    let valid = perm.len() == x.rank()
-        && perm
-            .iter()
-            .all(|&p| p < x.rank() && !std::mem::replace(&mut seen[p], true));
+    let valid = perm.len() == x.rank() && perm.iter().all(|&p| p < x.rank() && !std::mem::replace(&mut seen[p], true));
     if !valid {
-        return fail(
-            op,
-            format!(
-                "perm {perm:?} is not a permutation of the {} axes of {x}",
-                x.rank()
-            ),
-        );
+        return fail(op, format!("perm {perm:?} is not a permutation of the {} axes of {x}", x.rank()));
     }
-    Ok(TensorType::new(
-        x.dtype,
-        perm.iter().map(|&p| x.shape[p].clone()).collect(),
-    ))
+    Ok(TensorType::new(x.dtype, perm.iter().map(|&p| x.shape[p].clone()).collect()))
 }
 
 pub(super) fn concat(op: &Op, axis: usize, xs: &[&TensorType]) -> Result<TensorType, InferError> {
@@ -85,26 +64,16 @@ pub(super) fn concat(op: &Op, axis: usize, xs: &[&TensorType]) -> Result<TensorT
     let mut total = first.shape[axis].clone();
     for x in &xs[1..] {
         if x.dtype != first.dtype || x.rank() != first.rank() {
-            return fail(
-                op,
-                format!("operands {first} and {x} differ in dtype or rank"),
-            );
+            return fail(op, format!("operands {first} and {x} differ in dtype or rank"));
         }
         for (i, (a, b)) in first.shape.iter().zip(&x.shape).enumerate() {
             if i != axis && a != b {
-                return fail(
-                    op,
-                    format!(
-                        "operands {first} and {x} differ off axis {axis} (axis {i}: {a} vs {b})"
-                    ),
-                );
+                return fail(op, format!("operands {first} and {x} differ off axis {axis} (axis {i}: {a} vs {b})"));
             }
         }
         total = total
             .checked_add(&x.shape[axis])
-            .ok_or_else(|| InferError {
-                message: format!("{}: concatenated size overflows", op.mnemonic()),
-            })?;
+            .ok_or_else(|| InferError { message: format!("{}: concatenated size overflows", op.mnemonic()) })?;
     }
     let mut shape = first.shape.clone();
     shape[axis] = total;
@@ -126,18 +95,12 @@ pub(super) fn slice(
     let Some(size) = x.shape[axis].as_const() else {
         return fail(
             op,
-            format!(
-                "axis {axis} of {x} has symbolic size {}; only constant-size axes can be sliced",
-                x.shape[axis]
-            ),
+            format!("axis {axis} of {x} has symbolic size {}; only constant-size axes can be sliced", x.shape[axis]),
         );
     };
     let in_range = start <= end && i64::try_from(end).is_ok_and(|e| e <= size);
     if !in_range {
-        return fail(
-            op,
-            format!("range {start}..{end} out of bounds for axis {axis} of {x}"),
-        );
+        return fail(op, format!("range {start}..{end} out of bounds for axis {axis} of {x}"));
     }
     let len = (end - start).div_ceil(step);
     let mut shape = x.shape.clone();
@@ -145,21 +108,9 @@ pub(super) fn slice(
     Ok(TensorType::new(x.dtype, shape))
 }
 
-pub(super) fn pad(
-    op: &Op,
-    pads: &[(usize, usize)],
-    value: f64,
-    x: &TensorType,
-) -> Result<TensorType, InferError> {
+pub(super) fn pad(op: &Op, pads: &[(usize, usize)], value: f64, x: &TensorType) -> Result<TensorType, InferError> {
     if pads.len() != x.rank() {
-        return fail(
-            op,
-            format!(
-                "{} (before, after) pairs given for the {} axes of {x}",
-                pads.len(),
-                x.rank()
-            ),
-        );
+        return fail(op, format!("{} (before, after) pairs given for the {} axes of {x}", pads.len(), x.rank()));
     }
     check_value(op, value, x.dtype)?;
     let mut shape = Vec::with_capacity(x.rank());
@@ -168,9 +119,7 @@ pub(super) fn pad(
             .ok()
             .and_then(|b| i64::try_from(after).ok().and_then(|a| a.checked_add(b)))
             .and_then(|n| d.checked_add(&Dim::constant(n)));
-        shape.push(grown.ok_or_else(|| InferError {
-            message: format!("{}: padded size overflows", op.mnemonic()),
-        })?);
+        shape.push(grown.ok_or_else(|| InferError { message: format!("{}: padded size overflows", op.mnemonic()) })?);
     }
     Ok(TensorType::new(x.dtype, shape))
 }
@@ -185,25 +134,14 @@ mod tests {
         let tys: Vec<_> = tys.iter().map(|s| ty(s)).collect();
         let refs: Vec<_> = tys.iter().collect();
         let given = given.map(ty);
-        infer_type(op, &refs, given.as_ref())
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(op, &refs, given.as_ref()).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     #[test]
     fn reshape_checks_symbolic_counts() {
-        assert_eq!(
-            run(&Op::Reshape, &["f32[B, 28, 28]"], Some("f32[B, 784]")).unwrap(),
-            "f32[B, 784]"
-        );
-        assert_eq!(
-            run(&Op::Reshape, &["f32[B, 4]"], Some("f32[2*B, 2]")).unwrap(),
-            "f32[2*B, 2]"
-        );
-        assert_eq!(
-            run(&Op::Reshape, &["f32[B, 4]"], Some("f32[2, 2, B]")).unwrap(),
-            "f32[2, 2, B]"
-        );
+        assert_eq!(run(&Op::Reshape, &["f32[B, 28, 28]"], Some("f32[B, 784]")).unwrap(), "f32[B, 784]");
+        assert_eq!(run(&Op::Reshape, &["f32[B, 4]"], Some("f32[2*B, 2]")).unwrap(), "f32[2*B, 2]");
+        assert_eq!(run(&Op::Reshape, &["f32[B, 4]"], Some("f32[2, 2, B]")).unwrap(), "f32[2, 2, B]");
         assert_eq!(
             run(&Op::Reshape, &["f32[B, 4]"], Some("f32[B, 5]")).unwrap_err(),
             "reshape: element counts differ: f32[B, 4] has 4*B, f32[B, 5] has 5*B"
@@ -224,14 +162,8 @@ mod tests {
 
     #[test]
     fn broadcast_to_rules() {
-        assert_eq!(
-            run(&Op::BroadcastTo, &["f32[1, 10]"], Some("f32[B, 10]")).unwrap(),
-            "f32[B, 10]"
-        );
-        assert_eq!(
-            run(&Op::BroadcastTo, &["f32[]"], Some("f32[B, 3]")).unwrap(),
-            "f32[B, 3]"
-        );
+        assert_eq!(run(&Op::BroadcastTo, &["f32[1, 10]"], Some("f32[B, 10]")).unwrap(), "f32[B, 10]");
+        assert_eq!(run(&Op::BroadcastTo, &["f32[]"], Some("f32[B, 3]")).unwrap(), "f32[B, 3]");
         assert_eq!(
             run(&Op::BroadcastTo, &["f32[B, 3]"], Some("f32[B, 4]")).unwrap_err(),
             "broadcast_to: f32[B, 3] cannot broadcast to f32[B, 4] (axis 1: 3 vs 4)"
@@ -245,41 +177,22 @@ mod tests {
 
     #[test]
     fn transpose_permutes() {
-        let t = Op::Transpose {
-            perm: vec![1, 0, 2],
-        };
+        let t = Op::Transpose { perm: vec![1, 0, 2] };
         assert_eq!(run(&t, &["f32[B, 3, 4]"], None).unwrap(), "f32[3, B, 4]");
-        let bad = Op::Transpose {
-            perm: vec![0, 0, 1],
-        };
+        let bad = Op::Transpose { perm: vec![0, 0, 1] };
         assert_eq!(
             run(&bad, &["f32[B, 3, 4]"], None).unwrap_err(),
             "transpose: perm [0, 0, 1] is not a permutation of the 3 axes of f32[B, 3, 4]"
         );
         assert!(run(&Op::Transpose { perm: vec![1, 0] }, &["f32[B, 3, 4]"], None).is_err());
-        assert!(
-            run(
-                &Op::Transpose {
-                    perm: vec![0, 3, 1]
-                },
-                &["f32[B, 3, 4]"],
-                None
-            )
-            .is_err()
-        );
+        assert!(run(&Op::Transpose { perm: vec![0, 3, 1] }, &["f32[B, 3, 4]"], None).is_err());
     }
 
     #[test]
     fn concat_sums_axis() {
         let c = Op::Concat { axis: 1 };
-        assert_eq!(
-            run(&c, &["f32[B, 3]", "f32[B, 4]", "f32[B, D]"], None).unwrap(),
-            "f32[B, D + 7]"
-        );
-        assert_eq!(
-            run(&Op::Concat { axis: 0 }, &["f32[B, 3]", "f32[B, 3]"], None).unwrap(),
-            "f32[2*B, 3]"
-        );
+        assert_eq!(run(&c, &["f32[B, 3]", "f32[B, 4]", "f32[B, D]"], None).unwrap(), "f32[B, D + 7]");
+        assert_eq!(run(&Op::Concat { axis: 0 }, &["f32[B, 3]", "f32[B, 3]"], None).unwrap(), "f32[2*B, 3]");
         assert_eq!(run(&c, &["f32[B, 3]"], None).unwrap(), "f32[B, 3]");
         assert_eq!(
             run(&c, &["f32[B, 3]", "f32[2, 3]"], None).unwrap_err(),
@@ -297,97 +210,39 @@ mod tests {
 
     #[test]
     fn slice_rules() {
-        let s = Op::Slice {
-            axis: 1,
-            start: 2,
-            end: 9,
-            step: 3,
-        };
+        let s = Op::Slice { axis: 1, start: 2, end: 9, step: 3 };
         assert_eq!(run(&s, &["f32[B, 10]"], None).unwrap(), "f32[B, 3]");
-        let full = Op::Slice {
-            axis: 1,
-            start: 0,
-            end: 10,
-            step: 1,
-        };
+        let full = Op::Slice { axis: 1, start: 0, end: 10, step: 1 };
         assert_eq!(run(&full, &["f32[B, 10]"], None).unwrap(), "f32[B, 10]");
-        let empty = Op::Slice {
-            axis: 1,
-            start: 4,
-            end: 4,
-            step: 1,
-        };
+        let empty = Op::Slice { axis: 1, start: 4, end: 4, step: 1 };
         assert_eq!(run(&empty, &["f32[B, 10]"], None).unwrap(), "f32[B, 0]");
-        let sym = Op::Slice {
-            axis: 0,
-            start: 0,
-            end: 4,
-            step: 1,
-        };
+        let sym = Op::Slice { axis: 0, start: 0, end: 4, step: 1 };
         assert_eq!(
             run(&sym, &["f32[B, 10]"], None).unwrap_err(),
             "slice: axis 0 of f32[B, 10] has symbolic size B; only constant-size axes can be sliced"
         );
-        let oob = Op::Slice {
-            axis: 1,
-            start: 3,
-            end: 11,
-            step: 1,
-        };
+        let oob = Op::Slice { axis: 1, start: 3, end: 11, step: 1 };
         assert_eq!(
             run(&oob, &["f32[B, 10]"], None).unwrap_err(),
             "slice: range 3..11 out of bounds for axis 1 of f32[B, 10]"
         );
-        let rev = Op::Slice {
-            axis: 1,
-            start: 5,
-            end: 3,
-            step: 1,
-        };
+        let rev = Op::Slice { axis: 1, start: 5, end: 3, step: 1 };
         assert!(run(&rev, &["f32[B, 10]"], None).is_err());
-        let zero = Op::Slice {
-            axis: 1,
-            start: 0,
-            end: 3,
-            step: 0,
-        };
-        assert_eq!(
-            run(&zero, &["f32[B, 10]"], None).unwrap_err(),
-            "slice: step must be at least 1"
-        );
+        let zero = Op::Slice { axis: 1, start: 0, end: 3, step: 0 };
+        assert_eq!(run(&zero, &["f32[B, 10]"], None).unwrap_err(), "slice: step must be at least 1");
     }
 
     #[test]
     fn pad_rules() {
-        let p = Op::Pad {
-            pads: vec![(0, 0), (1, 2)],
-            value: 0.0,
-        };
+        let p = Op::Pad { pads: vec![(0, 0), (1, 2)], value: 0.0 };
         assert_eq!(run(&p, &["f32[B, 10]"], None).unwrap(), "f32[B, 13]");
-        let p0 = Op::Pad {
-            pads: vec![(1, 1), (0, 0)],
-            value: -1.0,
-        };
+        let p0 = Op::Pad { pads: vec![(1, 1), (0, 0)], value: -1.0 };
         assert_eq!(run(&p0, &["i64[B, 10]"], None).unwrap(), "i64[B + 2, 10]");
         assert_eq!(
-            run(
-                &Op::Pad {
-                    pads: vec![(1, 1)],
-                    value: 0.0
-                },
-                &["f32[B, 10]"],
-                None
-            )
-            .unwrap_err(),
+            run(&Op::Pad { pads: vec![(1, 1)], value: 0.0 }, &["f32[B, 10]"], None).unwrap_err(),
             "pad: 1 (before, after) pairs given for the 2 axes of f32[B, 10]"
         );
-        let frac = Op::Pad {
-            pads: vec![(1, 1)],
-            value: 0.5,
-        };
-        assert_eq!(
-            run(&frac, &["i32[3]"], None).unwrap_err(),
-            "pad: value 0.5 is not representable in i32"
-        );
+        let frac = Op::Pad { pads: vec![(1, 1)], value: 0.5 };
+        assert_eq!(run(&frac, &["i32[3]"], None).unwrap_err(), "pad: value 0.5 is not representable in i32");
     }
 }

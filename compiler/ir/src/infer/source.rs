@@ -18,10 +18,7 @@ pub(super) fn attribute_type(
         return Ok(None);
     }
     let Some(t) = given else {
-        return fail(
-            op,
-            format!("result type must be declared{}", operand_list(operands)),
-        );
+        return fail(op, format!("result type must be declared{}", operand_list(operands)));
     };
     if t.shape.iter().any(|d| d.as_const().is_some_and(|n| n < 0)) {
         return fail(op, format!("declared type {t} has a negative dimension"));
@@ -35,10 +32,7 @@ pub(super) fn attribute_type(
         }
         Op::Full { value } => check_value(op, *value, t.dtype)?,
         Op::DimValue { .. } if t.rank() != 0 || !(t.dtype.is_int() || t.dtype.is_float()) => {
-            return fail(
-                op,
-                format!("must be an integer or float scalar, declared {t}"),
-            );
+            return fail(op, format!("must be an integer or float scalar, declared {t}"));
         }
         Op::Iota { axis } => {
             if !t.dtype.is_int() {
@@ -50,10 +44,7 @@ pub(super) fn attribute_type(
         Op::RandomUniform { lo, hi, .. } => {
             need_float(op, t)?;
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return fail(
-                    op,
-                    format!("bounds lo={lo:?}, hi={hi:?} must be finite with lo < hi"),
-                );
+                return fail(op, format!("bounds lo={lo:?}, hi={hi:?} must be finite with lo < hi"));
             }
         }
         Op::Bernoulli { p, .. } => {
@@ -64,11 +55,7 @@ pub(super) fn attribute_type(
         }
         Op::Reshape => shape::reshape(op, operands[0], t)?,
         Op::BroadcastTo => shape::broadcast_to(op, operands[0], t)?,
-        Op::Conv2dWeightGrad {
-            stride,
-            padding,
-            groups,
-        } => {
+        Op::Conv2dWeightGrad { stride, padding, groups } => {
             linalg::conv2d_weight_grad(op, operands[0], operands[1], t, *stride, *padding, *groups)?
         }
         // `input` and `param` take any type.
@@ -112,9 +99,7 @@ mod tests {
 
     fn src(op: &Op, given: Option<&str>) -> Result<String, String> {
         let given = given.map(ty);
-        infer_type(op, &[], given.as_ref())
-            .map(|t| t.to_string())
-            .map_err(|e| e.message)
+        infer_type(op, &[], given.as_ref()).map(|t| t.to_string()).map_err(|e| e.message)
     }
 
     #[test]
@@ -127,28 +112,15 @@ mod tests {
             Op::DimValue { dim: Dim::batch() },
             Op::Iota { axis: 0 },
             Op::RandomNormal { site: 0 },
-            Op::RandomUniform {
-                site: 0,
-                lo: 0.0,
-                hi: 1.0,
-            },
+            Op::RandomUniform { site: 0, lo: 0.0, hi: 1.0 },
             Op::Bernoulli { site: 0, p: 0.5 },
         ];
         for op in &ops {
             let err = src(op, None).unwrap_err();
-            assert_eq!(
-                err,
-                format!("{}: result type must be declared", op.mnemonic())
-            );
+            assert_eq!(err, format!("{}: result type must be declared", op.mnemonic()));
         }
-        assert_eq!(
-            src(&Op::Input { name: "x".into() }, Some("f32[B, 784]")).unwrap(),
-            "f32[B, 784]"
-        );
-        assert_eq!(
-            src(&Op::Param { name: "w".into() }, Some("bf16[3]")).unwrap(),
-            "bf16[3]"
-        );
+        assert_eq!(src(&Op::Input { name: "x".into() }, Some("f32[B, 784]")).unwrap(), "f32[B, 784]");
+        assert_eq!(src(&Op::Param { name: "w".into() }, Some("bf16[3]")).unwrap(), "bf16[3]");
         assert_eq!(
             src(&Op::Input { name: "x".into() }, Some("f32[B, -3]")).unwrap_err(),
             "input: declared type f32[B, -3] has a negative dimension"
@@ -157,10 +129,7 @@ mod tests {
 
     #[test]
     fn const_and_full() {
-        assert_eq!(
-            src(&Op::Const { value: 2.5 }, Some("f32[]")).unwrap(),
-            "f32[]"
-        );
+        assert_eq!(src(&Op::Const { value: 2.5 }, Some("f32[]")).unwrap(), "f32[]");
         assert_eq!(
             src(&Op::Const { value: 2.5 }, Some("f32[3]")).unwrap_err(),
             "const: must be a scalar, declared f32[3]"
@@ -169,10 +138,7 @@ mod tests {
             src(&Op::Const { value: 2.5 }, Some("i64[]")).unwrap_err(),
             "const: value 2.5 is not representable in i64"
         );
-        assert_eq!(
-            src(&Op::Full { value: 1.0 }, Some("bool[B, 2]")).unwrap(),
-            "bool[B, 2]"
-        );
+        assert_eq!(src(&Op::Full { value: 1.0 }, Some("bool[B, 2]")).unwrap(), "bool[B, 2]");
         assert!(src(&Op::Full { value: -1.0 }, Some("bool[B, 2]")).is_err());
     }
 
@@ -186,10 +152,7 @@ mod tests {
             "dim_value: must be an integer or float scalar, declared bool[]"
         );
         assert!(src(&dv, Some("i64[1]")).is_err());
-        assert_eq!(
-            src(&Op::Iota { axis: 1 }, Some("i64[B, 10]")).unwrap(),
-            "i64[B, 10]"
-        );
+        assert_eq!(src(&Op::Iota { axis: 1 }, Some("i64[B, 10]")).unwrap(), "i64[B, 10]");
         assert_eq!(
             src(&Op::Iota { axis: 1 }, Some("f32[B, 10]")).unwrap_err(),
             "iota: must have an integer dtype, declared f32[B, 10]"
@@ -202,38 +165,19 @@ mod tests {
 
     #[test]
     fn random_ops() {
-        assert_eq!(
-            src(&Op::RandomNormal { site: 1 }, Some("f32[B, 32]")).unwrap(),
-            "f32[B, 32]"
-        );
+        assert_eq!(src(&Op::RandomNormal { site: 1 }, Some("f32[B, 32]")).unwrap(), "f32[B, 32]");
         assert_eq!(
             src(&Op::RandomNormal { site: 1 }, Some("i32[B, 32]")).unwrap_err(),
             "random_normal: must have a float dtype, declared i32[B, 32]"
         );
-        let u = Op::RandomUniform {
-            site: 2,
-            lo: 1.0,
-            hi: 1.0,
-        };
+        let u = Op::RandomUniform { site: 2, lo: 1.0, hi: 1.0 };
         assert_eq!(
             src(&u, Some("f32[3]")).unwrap_err(),
             "random_uniform: bounds lo=1.0, hi=1.0 must be finite with lo < hi"
         );
         let b = Op::Bernoulli { site: 3, p: 1.5 };
-        assert_eq!(
-            src(&b, Some("f32[3]")).unwrap_err(),
-            "bernoulli: probability p=1.5 must be between 0 and 1"
-        );
+        assert_eq!(src(&b, Some("f32[3]")).unwrap_err(), "bernoulli: probability p=1.5 must be between 0 and 1");
         assert!(src(&Op::Bernoulli { site: 3, p: 1.0 }, Some("f32[3]")).is_ok());
-        assert!(
-            src(
-                &Op::Bernoulli {
-                    site: 3,
-                    p: f64::NAN
-                },
-                Some("f32[3]")
-            )
-            .is_err()
-        );
+        assert!(src(&Op::Bernoulli { site: 3, p: f64::NAN }, Some("f32[3]")).is_err());
     }
 }

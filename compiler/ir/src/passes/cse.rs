@@ -33,11 +33,7 @@ pub fn eliminate_common_subexpressions(f: &mut Function) {
         if is_commutative(op) {
             operands.sort();
         }
-        let key = Key {
-            op: format!("{op:?}"),
-            operands,
-            ty: f.ty(v).clone(),
-        };
+        let key = Key { op: format!("{op:?}"), operands, ty: f.ty(v).clone() };
         match seen.get(&key) {
             Some(&first) => {
                 f.replace_all_uses(v, first);
@@ -53,17 +49,7 @@ pub fn eliminate_common_subexpressions(f: &mut Function) {
 /// Ops whose result does not depend on operand order, bit for bit (IEEE `+` and `*` are
 /// commutative; `maximum`/`minimum` are not listed because NaN handling may pick a side).
 fn is_commutative(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Binary(
-            BinaryOp::Add
-                | BinaryOp::Mul
-                | BinaryOp::Eq
-                | BinaryOp::Ne
-                | BinaryOp::And
-                | BinaryOp::Or
-        )
-    )
+    matches!(op, Op::Binary(BinaryOp::Add | BinaryOp::Mul | BinaryOp::Eq | BinaryOp::Ne | BinaryOp::And | BinaryOp::Or))
 }
 
 #[cfg(test)]
@@ -82,53 +68,24 @@ mod tests {
         let mut f = Function::new("f");
         let x = f.add_input("x", ty("f32[B, 4]"), sp());
         let x2 = f.add_input("x2", ty("f32[B, 4]"), sp());
-        let w1 = f
-            .add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[4]"), sp())
-            .unwrap();
-        let w2 = f
-            .add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[4]"), sp())
-            .unwrap();
-        let v = f
-            .add_with_type(Op::Param { name: "v".into() }, &[], ty("f32[4]"), sp())
-            .unwrap();
+        let w1 = f.add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[4]"), sp()).unwrap();
+        let w2 = f.add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[4]"), sp()).unwrap();
+        let v = f.add_with_type(Op::Param { name: "v".into() }, &[], ty("f32[4]"), sp()).unwrap();
         let a = f.add(Op::Binary(BinaryOp::Add), &[x, w1], sp()).unwrap();
         let b = f.add(Op::Binary(BinaryOp::Add), &[w2, x], sp()).unwrap();
         let c = f.add(Op::Binary(BinaryOp::Add), &[x, v], sp()).unwrap();
         let d = f.add(Op::Binary(BinaryOp::Sub), &[x, w1], sp()).unwrap();
         let e = f.add(Op::Binary(BinaryOp::Sub), &[w1, x], sp()).unwrap();
-        let n1 = f
-            .add_with_type(Op::RandomNormal { site: 1 }, &[], ty("f32[B, 4]"), sp())
-            .unwrap();
-        let n2 = f
-            .add_with_type(Op::RandomNormal { site: 2 }, &[], ty("f32[B, 4]"), sp())
-            .unwrap();
-        let k1 = f
-            .add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp())
-            .unwrap();
-        let k2 = f
-            .add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp())
-            .unwrap();
-        let k3 = f
-            .add_with_type(Op::Const { value: -0.0 }, &[], ty("f32[]"), sp())
-            .unwrap();
-        let k4 = f
-            .add_with_type(Op::Const { value: 0.0 }, &[], ty("f64[]"), sp())
-            .unwrap();
+        let n1 = f.add_with_type(Op::RandomNormal { site: 1 }, &[], ty("f32[B, 4]"), sp()).unwrap();
+        let n2 = f.add_with_type(Op::RandomNormal { site: 2 }, &[], ty("f32[B, 4]"), sp()).unwrap();
+        let k1 = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp()).unwrap();
+        let k2 = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp()).unwrap();
+        let k3 = f.add_with_type(Op::Const { value: -0.0 }, &[], ty("f32[]"), sp()).unwrap();
+        let k4 = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("f64[]"), sp()).unwrap();
         let ea = f.add(Op::Unary(UnaryOp::Exp), &[a], sp()).unwrap();
         let eb = f.add(Op::Unary(UnaryOp::Exp), &[b], sp()).unwrap();
-        let outs = [
-            ("ea", ea),
-            ("eb", eb),
-            ("c", c),
-            ("d", d),
-            ("e", e),
-            ("n1", n1),
-            ("n2", n2),
-        ];
-        for (name, val) in
-            outs.into_iter()
-                .chain([("k1", k1), ("k2", k2), ("k3", k3), ("k4", k4), ("x2", x2)])
-        {
+        let outs = [("ea", ea), ("eb", eb), ("c", c), ("d", d), ("e", e), ("n1", n1), ("n2", n2)];
+        for (name, val) in outs.into_iter().chain([("k1", k1), ("k2", k2), ("k3", k3), ("k4", k4), ("x2", x2)]) {
             f.outputs.push((name.into(), val));
         }
         let before = f.to_string();

@@ -10,21 +10,12 @@ use std::collections::HashSet;
 /// Removes every node that no output depends on, except declared inputs.
 pub fn eliminate_dead_values(f: &mut Function) {
     let mut live: HashSet<ValueId> = HashSet::with_capacity(f.len());
-    let mut stack: Vec<ValueId> = f
-        .outputs
-        .iter()
-        .map(|(_, v)| *v)
-        .chain(f.inputs.iter().map(|(_, v)| *v))
-        .collect();
+    let mut stack: Vec<ValueId> = f.outputs.iter().map(|(_, v)| *v).chain(f.inputs.iter().map(|(_, v)| *v)).collect();
     while let Some(v) = stack.pop() {
         if !f.graph.contains_node(v.0) || !live.insert(v) {
             continue;
         }
-        stack.extend(
-            f.graph
-                .neighbors_directed(v.0, Direction::Incoming)
-                .map(ValueId),
-        );
+        stack.extend(f.graph.neighbors_directed(v.0, Direction::Incoming).map(ValueId));
     }
     let dead: Vec<ValueId> = f.values().filter(|v| !live.contains(v)).collect();
     for v in dead {

@@ -20,10 +20,7 @@ pub type Pass = fn(&mut Function);
 /// elimination (so the duplicates CSE leaves unused disappear).
 pub fn run_pipeline(f: &mut Function) -> Result<(), VerifyError> {
     let passes: [(&str, Pass); 2] = [
-        (
-            "eliminate_common_subexpressions",
-            eliminate_common_subexpressions,
-        ),
+        ("eliminate_common_subexpressions", eliminate_common_subexpressions),
         ("eliminate_dead_values", eliminate_dead_values),
     ];
     for (name, pass) in passes {
@@ -50,24 +47,12 @@ mod tests {
         let sp = NodeSpan::default();
         let mut f = Function::new("loss");
         let x = f.add_input("x", ty("f32[B, 8]"), sp);
-        let w = f
-            .add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[8, 8]"), sp)
-            .unwrap();
+        let w = f.add_with_type(Op::Param { name: "w".into() }, &[], ty("f32[8, 8]"), sp).unwrap();
         let h1 = f.add(Op::MatMul, &[x, w], sp).unwrap();
         let h2 = f.add(Op::MatMul, &[x, w], sp).unwrap();
         let sq = f.add(Op::Binary(BinaryOp::Mul), &[h1, h2], sp).unwrap();
         let _unused = f.add(Op::Unary(UnaryOp::Exp), &[h2], sp).unwrap();
-        let all = f
-            .add(
-                Op::Reduce {
-                    op: ReduceOp::Mean,
-                    axes: vec![0, 1],
-                    keepdims: false,
-                },
-                &[sq],
-                sp,
-            )
-            .unwrap();
+        let all = f.add(Op::Reduce { op: ReduceOp::Mean, axes: vec![0, 1], keepdims: false }, &[sq], sp).unwrap();
         f.outputs.push(("loss".into(), all));
         let before = f.to_string();
         run_pipeline(&mut f).unwrap();
@@ -84,10 +69,6 @@ mod tests {
         f.graph[y.0].ty = ty("f32[B, 2]");
         f.outputs.push(("y".into(), y));
         let err = run_pipeline(&mut f).unwrap_err();
-        assert!(
-            err.message
-                .starts_with("after `eliminate_common_subexpressions`: exp:"),
-            "{err}"
-        );
+        assert!(err.message.starts_with("after `eliminate_common_subexpressions`: exp:"), "{err}");
     }
 }

@@ -25,11 +25,7 @@ impl<'a> Cursor<'a> {
 
     pub(super) fn error_at(&self, pos: usize, message: impl Into<String>) -> ReadError {
         let column = self.text[..pos].chars().count() + 1;
-        ReadError {
-            line: self.line,
-            column,
-            message: message.into(),
-        }
+        ReadError { line: self.line, column, message: message.into() }
     }
 
     /// The position of the next token (whitespace skipped), for locating later errors.
@@ -73,19 +69,11 @@ impl<'a> Cursor<'a> {
     }
 
     pub(super) fn expect(&mut self, token: &str) -> Result<(), ReadError> {
-        if self.eat(token) {
-            Ok(())
-        } else {
-            Err(self.error(format!("expected `{token}`, found {}", self.found())))
-        }
+        if self.eat(token) { Ok(()) } else { Err(self.error(format!("expected `{token}`, found {}", self.found()))) }
     }
 
     pub(super) fn expect_end(&mut self) -> Result<(), ReadError> {
-        if self.at_end() {
-            Ok(())
-        } else {
-            Err(self.error(format!("unexpected {}", self.found())))
-        }
+        if self.at_end() { Ok(()) } else { Err(self.error(format!("unexpected {}", self.found()))) }
     }
 
     /// What comes next, for messages.
@@ -113,11 +101,7 @@ impl<'a> Cursor<'a> {
 
     /// A bare dotted identifier or a quoted string.
     pub(super) fn name(&mut self) -> Result<String, ReadError> {
-        if self.peek() == Some('"') {
-            self.string()
-        } else {
-            self.word().map(str::to_string)
-        }
+        if self.peek() == Some('"') { self.string() } else { self.word().map(str::to_string) }
     }
 
     /// A string in the escapes `{:?}` produces.
@@ -140,20 +124,12 @@ impl<'a> Cursor<'a> {
                         Some('0') => '\0',
                         Some(e @ ('\\' | '"' | '\'')) => e,
                         Some('u') => {
-                            let body: String = chars
-                                .by_ref()
-                                .map(|(_, c)| c)
-                                .take_while(|&c| c != '}')
-                                .collect();
-                            let code = body
-                                .strip_prefix('{')
-                                .and_then(|h| u32::from_str_radix(h, 16).ok());
+                            let body: String = chars.by_ref().map(|(_, c)| c).take_while(|&c| c != '}').collect();
+                            let code = body.strip_prefix('{').and_then(|h| u32::from_str_radix(h, 16).ok());
                             match code.and_then(char::from_u32) {
                                 Some(c) => c,
                                 None => {
-                                    return Err(
-                                        self.error_at(self.pos + i, "invalid unicode escape")
-                                    );
+                                    return Err(self.error_at(self.pos + i, "invalid unicode escape"));
                                 }
                             }
                         }
@@ -170,10 +146,7 @@ impl<'a> Cursor<'a> {
     /// An unsigned integer.
     pub(super) fn uint<T: std::str::FromStr>(&mut self) -> Result<T, ReadError> {
         self.skip_ws();
-        let len = self
-            .rest()
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(self.rest().len());
+        let len = self.rest().find(|c: char| !c.is_ascii_digit()).unwrap_or(self.rest().len());
         let start = self.pos();
         let v = self.rest()[..len]
             .parse::<T>()
@@ -225,8 +198,7 @@ impl<'a> Cursor<'a> {
     pub(super) fn uint_pair(&mut self) -> Result<[usize; 2], ReadError> {
         let start = self.pos();
         let v = self.uint_list()?;
-        <[usize; 2]>::try_from(v)
-            .map_err(|v| self.error_at(start, format!("expected two integers, found {}", v.len())))
+        <[usize; 2]>::try_from(v).map_err(|v| self.error_at(start, format!("expected two integers, found {}", v.len())))
     }
 
     pub(super) fn dtype(&mut self) -> Result<DType, ReadError> {
@@ -265,9 +237,7 @@ impl<'a> Cursor<'a> {
                     Some(c) if c.is_ascii_digit() => Dim::constant(self.uint::<i64>()?),
                     Some(c) if c.is_ascii_alphabetic() || c == '_' => Dim::sym(self.word()?),
                     _ => {
-                        return Err(
-                            self.error(format!("expected a dimension, found {}", self.found()))
-                        );
+                        return Err(self.error(format!("expected a dimension, found {}", self.found())));
                     }
                 };
                 term = term.checked_mul(&factor).ok_or_else(|| overflow(self))?;

@@ -7,10 +7,7 @@ use crate::op::{BinaryOp, Op, PoolKind, ReduceOp, UnaryOp};
 
 /// Parses the attribute list `{k1=v1, k2=v2}` by calling `body` between the braces; ops
 /// without attributes take no braces.
-fn braces<T>(
-    c: &mut Cursor<'_>,
-    body: impl FnOnce(&mut Cursor<'_>) -> Result<T, ReadError>,
-) -> Result<T, ReadError> {
+fn braces<T>(c: &mut Cursor<'_>, body: impl FnOnce(&mut Cursor<'_>) -> Result<T, ReadError>) -> Result<T, ReadError> {
     c.expect("{")?;
     let v = body(c)?;
     c.expect("}")?;
@@ -35,93 +32,45 @@ pub(super) fn op_head(c: &mut Cursor<'_>, mnemonic: &str, start: usize) -> Resul
     if let Some(b) = BinaryOp::from_name(mnemonic) {
         return Ok(Op::Binary(b));
     }
-    let reduce = |op| Op::Reduce {
-        op,
-        axes: Vec::new(),
-        keepdims: false,
-    };
-    let pool = |kind| Op::Pool2d {
-        kind,
-        kernel: [0; 2],
-        stride: [0; 2],
-        padding: [0; 2],
-    };
+    let reduce = |op| Op::Reduce { op, axes: Vec::new(), keepdims: false };
+    let pool = |kind| Op::Pool2d { kind, kernel: [0; 2], stride: [0; 2], padding: [0; 2] };
     // Attribute fields are placeholders until `attributes` fills them in.
     Ok(match mnemonic {
         "input" => Op::Input { name: c.string()? },
         "param" => Op::Param { name: c.string()? },
         "const" => Op::Const { value: 0.0 },
         "full" => Op::Full { value: 0.0 },
-        "dim_value" => Op::DimValue {
-            dim: crate::dim::Dim::constant(0),
-        },
+        "dim_value" => Op::DimValue { dim: crate::dim::Dim::constant(0) },
         "iota" => Op::Iota { axis: 0 },
         "where" => Op::Where,
-        "cast" => Op::Cast {
-            to: hg_abi::DType::F32,
-        },
+        "cast" => Op::Cast { to: hg_abi::DType::F32 },
         "sum" => reduce(ReduceOp::Sum),
         "mean" => reduce(ReduceOp::Mean),
         "max" => reduce(ReduceOp::Max),
         "min" => reduce(ReduceOp::Min),
-        "argmax" => Op::ArgReduce {
-            max: true,
-            axis: 0,
-            keepdims: false,
-        },
-        "argmin" => Op::ArgReduce {
-            max: false,
-            axis: 0,
-            keepdims: false,
-        },
+        "argmax" => Op::ArgReduce { max: true, axis: 0, keepdims: false },
+        "argmin" => Op::ArgReduce { max: false, axis: 0, keepdims: false },
         "matmul" => Op::MatMul,
-        "conv2d" => Op::Conv2d {
-            stride: [0; 2],
-            padding: [0; 2],
-            groups: 0,
-        },
-        "conv_transpose2d" => Op::ConvTranspose2d {
-            stride: [0; 2],
-            padding: [0; 2],
-            output_padding: [0; 2],
-            groups: 0,
-        },
-        "conv2d_weight_grad" => Op::Conv2dWeightGrad {
-            stride: [0; 2],
-            padding: [0; 2],
-            groups: 0,
-        },
+        "conv2d" => Op::Conv2d { stride: [0; 2], padding: [0; 2], groups: 0 },
+        "conv_transpose2d" => {
+            Op::ConvTranspose2d { stride: [0; 2], padding: [0; 2], output_padding: [0; 2], groups: 0 }
+        }
+        "conv2d_weight_grad" => Op::Conv2dWeightGrad { stride: [0; 2], padding: [0; 2], groups: 0 },
         "avg_pool2d" => pool(PoolKind::Avg),
         "max_pool2d" => pool(PoolKind::Max),
-        "max_pool2d_grad" => Op::MaxPool2dGrad {
-            kernel: [0; 2],
-            stride: [0; 2],
-            padding: [0; 2],
-        },
+        "max_pool2d_grad" => Op::MaxPool2dGrad { kernel: [0; 2], stride: [0; 2], padding: [0; 2] },
         "reshape" => Op::Reshape,
         "transpose" => Op::Transpose { perm: Vec::new() },
         "broadcast_to" => Op::BroadcastTo,
         "concat" => Op::Concat { axis: 0 },
-        "slice" => Op::Slice {
-            axis: 0,
-            start: 0,
-            end: 0,
-            step: 0,
-        },
-        "pad" => Op::Pad {
-            pads: Vec::new(),
-            value: 0.0,
-        },
+        "slice" => Op::Slice { axis: 0, start: 0, end: 0, step: 0 },
+        "pad" => Op::Pad { pads: Vec::new(), value: 0.0 },
         "gather" => Op::Gather { axis: 0 },
         "scatter_add" => Op::ScatterAdd { axis: 0 },
         "topk_indices" => Op::TopKIndices { k: 0, axis: 0 },
         "one_hot" => Op::OneHot { n: 0 },
         "random_normal" => Op::RandomNormal { site: 0 },
-        "random_uniform" => Op::RandomUniform {
-            site: 0,
-            lo: 0.0,
-            hi: 0.0,
-        },
+        "random_uniform" => Op::RandomUniform { site: 0, lo: 0.0, hi: 0.0 },
         "bernoulli" => Op::Bernoulli { site: 0, p: 0.0 },
         "stop_gradient" => Op::StopGradient,
         "straight_through" => Op::StraightThrough,
@@ -142,13 +91,11 @@ pub(super) fn attributes(c: &mut Cursor<'_>, op: &mut Op) -> Result<(), ReadErro
             *dim = c.dim()?;
             Ok(())
         }),
-        Op::Iota { axis } | Op::Concat { axis } | Op::Gather { axis } | Op::ScatterAdd { axis } => {
-            braces(c, |c| {
-                key(c, "axis", true)?;
-                *axis = c.uint()?;
-                Ok(())
-            })
-        }
+        Op::Iota { axis } | Op::Concat { axis } | Op::Gather { axis } | Op::ScatterAdd { axis } => braces(c, |c| {
+            key(c, "axis", true)?;
+            *axis = c.uint()?;
+            Ok(())
+        }),
         Op::Cast { to } => braces(c, |c| {
             key(c, "to", true)?;
             *to = c.dtype()?;
@@ -168,16 +115,7 @@ pub(super) fn attributes(c: &mut Cursor<'_>, op: &mut Op) -> Result<(), ReadErro
             *keepdims = c.boolean()?;
             Ok(())
         }),
-        Op::Conv2d {
-            stride,
-            padding,
-            groups,
-        }
-        | Op::Conv2dWeightGrad {
-            stride,
-            padding,
-            groups,
-        } => braces(c, |c| {
+        Op::Conv2d { stride, padding, groups } | Op::Conv2dWeightGrad { stride, padding, groups } => braces(c, |c| {
             key(c, "stride", true)?;
             *stride = c.uint_pair()?;
             key(c, "padding", false)?;
@@ -186,12 +124,7 @@ pub(super) fn attributes(c: &mut Cursor<'_>, op: &mut Op) -> Result<(), ReadErro
             *groups = c.uint()?;
             Ok(())
         }),
-        Op::ConvTranspose2d {
-            stride,
-            padding,
-            output_padding,
-            groups,
-        } => braces(c, |c| {
+        Op::ConvTranspose2d { stride, padding, output_padding, groups } => braces(c, |c| {
             key(c, "stride", true)?;
             *stride = c.uint_pair()?;
             key(c, "padding", false)?;
@@ -202,17 +135,7 @@ pub(super) fn attributes(c: &mut Cursor<'_>, op: &mut Op) -> Result<(), ReadErro
             *groups = c.uint()?;
             Ok(())
         }),
-        Op::Pool2d {
-            kernel,
-            stride,
-            padding,
-            ..
-        }
-        | Op::MaxPool2dGrad {
-            kernel,
-            stride,
-            padding,
-        } => braces(c, |c| {
+        Op::Pool2d { kernel, stride, padding, .. } | Op::MaxPool2dGrad { kernel, stride, padding } => braces(c, |c| {
             key(c, "kernel", true)?;
             *kernel = c.uint_pair()?;
             key(c, "stride", false)?;
@@ -226,12 +149,7 @@ pub(super) fn attributes(c: &mut Cursor<'_>, op: &mut Op) -> Result<(), ReadErro
             *perm = c.uint_list()?;
             Ok(())
         }),
-        Op::Slice {
-            axis,
-            start,
-            end,
-            step,
-        } => braces(c, |c| {
+        Op::Slice { axis, start, end, step } => braces(c, |c| {
             key(c, "axis", true)?;
             *axis = c.uint()?;
             key(c, "start", false)?;

@@ -34,7 +34,9 @@ pub enum TrainError {
         source: ExecError,
     },
     /// The loss became NaN or infinite; nothing from this step was saved.
-    #[error("the loss is {loss} at step {step} (numbered from 0, as in metrics.jsonl); training stopped and the last checkpoint was kept")]
+    #[error(
+        "the loss is {loss} at step {step} (numbered from 0, as in metrics.jsonl); training stopped and the last checkpoint was kept"
+    )]
     NonFinite { step: u64, loss: f64 },
     /// A parameter or state tensor holds NaN or infinity when a checkpoint was due, so the
     /// checkpoint was not written.
