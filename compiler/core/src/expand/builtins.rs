@@ -275,6 +275,24 @@ pub fn normalize_axis(ctx: &mut Ctx, axis: i64, rank: usize, span: Span) -> ERes
     Ok(a as usize)
 }
 
+/// A list of axes (`[0, -1]`), each normalised against `rank`.
+fn axis_list(ctx: &mut Ctx, items: &[Value], rank: usize, span: Span, what: &str) -> EResult<Vec<usize>> {
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        match it {
+            Value::Int(a) => out.push(normalize_axis(ctx, *a, rank, span)?),
+            other => {
+                return Err(ctx.error(ExpandError::new(
+                    codes::WRONG_KIND,
+                    span,
+                    format!("{what} must be ints, found {}", other.kind()),
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn axis_arg(ctx: &mut Ctx, slot: &Slot, default: i64, rank: usize, span: Span) -> EResult<usize> {
     let a = int(ctx, slot, default)?;
     let s = slot.as_ref().map(|(_, s)| *s).unwrap_or(span);
@@ -362,20 +380,7 @@ fn reduce(ctx: &mut Ctx, op: ReduceOp, slots: &[Slot], span: Span) -> EResult<Va
         None => (0..rank).collect(),
         Some((Value::Int(a), s)) => vec![normalize_axis(ctx, *a, rank, *s)?],
         Some((Value::List(items) | Value::Tuple(items), s)) => {
-            let items = items.clone();
-            let mut out = Vec::new();
-            for it in items {
-                match it {
-                    Value::Int(a) => out.push(normalize_axis(ctx, a, rank, *s)?),
-                    other => {
-                        return Err(ctx.error(ExpandError::new(
-                            codes::WRONG_KIND,
-                            *s,
-                            format!("axes must be ints, found {}", other.kind()),
-                        )));
-                    }
-                }
-            }
+            let mut out = axis_list(ctx, items, rank, *s, "axes")?;
             out.sort();
             out.dedup();
             out
@@ -420,35 +425,6 @@ fn random(ctx: &mut Ctx, op: Op, shape: Vec<Dim>, span: Span) -> EResult<ValueId
     ctx.add_with_type(op, &[], TensorType::new(DType::F32, shape), span)
 }
 
-fn fold_unary(op: UnaryOp, x: f64) -> f64 {
-    match op {
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Neg => -x,
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        UnaryOp::Relu => x.max(0.0),
-        UnaryOp::Softplus => x.exp().ln_1p(),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Floor => x.floor(),
-        UnaryOp::Round => x.round_ties_even(),
-        UnaryOp::Gelu | UnaryOp::Not => f64::NAN,
-    }
-}
-
 pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, callee_span: Span) -> EResult<Value> {
     let def = op_def(ctx, name, callee_span)?;
     if let Some(&(_, op)) = UNARY.iter().find(|(n, _)| *n == name) {
@@ -457,7 +433,7 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
         return match v {
             Value::Tensor(t) => Ok(Value::Tensor(ctx.add(Op::Unary(op), &[*t], span)?)),
             Value::Int(_) | Value::Float(_) if op != UnaryOp::Gelu => {
-                Ok(Value::Float(fold_unary(op, v.as_f64().ok_or(Stop)?)))
+                Ok(Value::Float(crate::interp::unary_scalar(op, v.as_f64().ok_or(Stop)?)))
             }
             other => Err(ctx.error(ExpandError::new(
                 codes::WRONG_KIND,
@@ -644,21 +620,7 @@ pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, 
             let perm: Vec<usize> = match sl(&s, 1) {
                 None => (0..rank).rev().collect(),
                 Some((Value::List(items) | Value::Tuple(items), ps)) => {
-                    let items = items.clone();
-                    let mut out = Vec::new();
-                    for it in items {
-                        match it {
-                            Value::Int(a) => out.push(normalize_axis(ctx, a, rank, *ps)?),
-                            other => {
-                                return Err(ctx.error(ExpandError::new(
-                                    codes::WRONG_KIND,
-                                    *ps,
-                                    format!("perm entries must be ints, found {}", other.kind()),
-                                )));
-                            }
-                        }
-                    }
-                    out
+                    axis_list(ctx, items, rank, *ps, "perm entries")?
                 }
                 Some((v, ps)) => {
                     return Err(ctx.error(ExpandError::new(

@@ -35,6 +35,8 @@ mod bind;
 mod buf;
 mod conv;
 mod elementwise;
+/// Scalar semantics of unary ops, shared with compile-time folding in expansion.
+pub use elementwise::unary_scalar;
 mod erf;
 mod error;
 mod eval;
