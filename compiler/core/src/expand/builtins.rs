@@ -426,6 +426,31 @@ fn random(ctx: &mut Ctx, op: Op, shape: Vec<Dim>, span: Span) -> EResult<ValueId
 }
 
 pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, callee_span: Span) -> EResult<Value> {
+    // Errors about an argument (an axis, a size, an index) also show the tensor it applies to.
+    let first_tensor = match args.first() {
+        Some(ArgValue { value: Value::Tensor(t), span: arg_span, .. }) => Some((*t, *arg_span)),
+        _ => None,
+    };
+    let errors_before = ctx.errors.len();
+    let result = expand_builtin(ctx, name, args, span, callee_span);
+    if let Some((t, arg_span)) = first_tensor {
+        label_operand(ctx, errors_before, t, arg_span);
+    }
+    result
+}
+
+/// Adds "this is T" at `at` (where the tensor `t` is written) to the errors since `from` that
+/// name no second place.
+pub fn label_operand(ctx: &mut Ctx, from: usize, t: ValueId, at: Span) {
+    let (def, ty) = (at, ctx.ty(t).to_string());
+    for e in ctx.errors[from..].iter_mut() {
+        if e.labels.is_empty() && def != e.primary && !def.is_empty() {
+            e.labels.push((def, format!("this is {ty}")));
+        }
+    }
+}
+
+fn expand_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, callee_span: Span) -> EResult<Value> {
     let def = op_def(ctx, name, callee_span)?;
     if let Some(&(_, op)) = UNARY.iter().find(|(n, _)| *n == name) {
         let s = bind(ctx, def, args, span)?;

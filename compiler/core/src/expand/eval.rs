@@ -784,14 +784,18 @@ pub fn eval_binary(
         if let Float(_) = v
             && !dtype.is_float()
         {
-            return Err(ctx.error(
-                ExpandError::new(
-                    codes::TYPE_MISMATCH,
-                    s,
-                    format!("a float literal cannot be combined with an {dtype} tensor"),
-                )
-                .with_help("convert the tensor first: `cast(..., f32)`"),
-            ));
+            let mut e = ExpandError::new(
+                codes::TYPE_MISMATCH,
+                s,
+                format!("a float literal cannot be combined with an {dtype} tensor"),
+            )
+            .label_primary("this float")
+            .with_help("convert the tensor first: `cast(..., f32)`");
+            let (other, other_span) = if matches!(a, Tensor(_)) { (&a, aspan) } else { (&b, bspan) };
+            if let Tensor(t) = other {
+                e = e.with_label(other_span, format!("this is {}", ctx.ty(*t)));
+            }
+            return Err(ctx.error(e));
         }
     }
     let x = as_tensor(ctx, &a, dtype, aspan)?;
@@ -852,7 +856,12 @@ fn eval_index(ctx: &mut Ctx, v: Value, base_span: Span, indices: &[IndexItem], s
                 }
             }
         }
-        Value::Tensor(t) => builtins::index_tensor(ctx, t, base_span, indices, span),
+        Value::Tensor(t) => {
+            let errors_before = ctx.errors.len();
+            let r = builtins::index_tensor(ctx, t, base_span, indices, span);
+            builtins::label_operand(ctx, errors_before, t, base_span);
+            r
+        }
         other => Err(ctx.error(
             ExpandError::new(codes::WRONG_KIND, span, format!("cannot index {}", other.kind()))
                 .with_label(base_span, "this value"),
