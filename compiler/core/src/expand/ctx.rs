@@ -4,7 +4,7 @@
 use super::error::{ExpandError, codes};
 use super::value::{Bound, Value};
 use hg_dsl::ast::{self, FileId, Span};
-use hg_ir::{Function, InferError, NodeSpan, Op, ParamDecl, TensorType, ValueId};
+use hg_ir::{DType, Function, InferError, NodeSpan, Op, ParamDecl, TensorType, ValueId};
 use std::collections::{HashMap, HashSet};
 
 /// Where the expander finds `fn` definitions: implemented over the front end's resolved program.
@@ -178,7 +178,31 @@ impl<'p> Ctx<'p> {
             let ty = self.ty(o).to_string();
             err = err.with_label(self.def_span(o), format!("this is {ty}"));
         }
+        err.help = self.type_error_help(operands, &err.message);
         self.error(err)
+    }
+
+    /// The likely fix of a type error, from what the operands are.
+    fn type_error_help(&self, operands: &[ValueId], message: &str) -> Option<String> {
+        let dtypes: Vec<DType> = operands.iter().map(|&o| self.ty(o).dtype).collect();
+        if let Some(float) = dtypes.iter().find(|d| d.is_float())
+            && dtypes.iter().any(|d| !d.is_float())
+        {
+            return Some(format!("convert the integer or bool operand with `cast(..., {float})`"));
+        }
+        if let [o] = operands
+            && !self.ty(*o).dtype.is_float()
+            && message.contains("float")
+        {
+            return Some("this operation needs floats: convert with `cast(..., f32)`".into());
+        }
+        let reduced = operands.iter().any(|&o| matches!(self.f.op(o), Op::Reduce { keepdims: false, .. }));
+        if operands.len() == 2 && reduced && self.ty(operands[0]).rank() != self.ty(operands[1]).rank() {
+            return Some(
+                "keep the reduced axis with `keepdims = true` so the result broadcasts against the original".into(),
+            );
+        }
+        None
     }
 
     pub fn fresh_site(&mut self) -> u32 {
