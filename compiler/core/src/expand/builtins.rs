@@ -16,7 +16,7 @@
 
 use super::ctx::{Ctx, EResult, Stop};
 use super::error::{ExpandError, codes};
-use super::eval::{ArgValue, as_tensor, dim_of, eval_binary, eval_expr, slice_bounds};
+use super::eval::{ArgValue, as_tensor, dim_of, eval_binary, eval_expr, place_args, slice_bounds};
 use super::value::{Callable, Value};
 use hg_dsl::ast::{BinaryOp as AstBin, Expr, ExprKind, IndexItem, Span};
 use hg_dsl::builtins::{BuiltinDef, BuiltinKind, ParamDefault};
@@ -111,45 +111,8 @@ type Slot = Option<(Value, Span)>;
 fn bind(ctx: &mut Ctx, def: &BuiltinDef, args: Vec<ArgValue>, span: Span) -> EResult<Vec<Slot>> {
     let fname = def.name;
     let names: Vec<&str> = def.params.iter().map(|p| p.name).collect();
-    let mut slots: Vec<Slot> = vec![None; names.len()];
-    let mut pos = 0;
-    for a in args {
-        let idx = match &a.name {
-            None => {
-                let i = pos;
-                pos += 1;
-                if i >= names.len() {
-                    return Err(ctx.error(ExpandError::new(
-                        codes::BAD_ARGUMENT,
-                        a.span,
-                        format!("`{fname}` takes at most {} arguments ({})", names.len(), names.join(", ")),
-                    )));
-                }
-                i
-            }
-            Some(k) => match names.iter().position(|n| *n == k.name) {
-                Some(i) => i,
-                None => {
-                    return Err(ctx.error(
-                        ExpandError::new(
-                            codes::BAD_ARGUMENT,
-                            k.span,
-                            format!("`{fname}` has no parameter `{}`", k.name),
-                        )
-                        .with_help(format!("its parameters are: {}", names.join(", "))),
-                    ));
-                }
-            },
-        };
-        if slots[idx].is_some() {
-            return Err(ctx.error(ExpandError::new(
-                codes::BAD_ARGUMENT,
-                a.span,
-                format!("argument `{}` given twice", names[idx]),
-            )));
-        }
-        slots[idx] = Some((a.value, a.span));
-    }
+    let mut slots: Vec<Slot> =
+        place_args(ctx, fname, &names, args, None)?.into_iter().map(|a| a.map(|a| (a.value, a.span))).collect();
     for (i, p) in def.params.iter().enumerate() {
         if slots[i].is_some() {
             continue;

@@ -404,6 +404,58 @@ fn eval_call(ctx: &mut Ctx, callee: &ast::Ident, args: &[ast::Arg], span: Span) 
     call_value(ctx, &target, values, span, callee.span, &segment)
 }
 
+/// Places call arguments into parameter slots: positional ones in order, then keyword ones by
+/// name. `defined` is where the callee is declared, for a second label (user functions).
+pub fn place_args(
+    ctx: &mut Ctx,
+    fname: &str,
+    names: &[&str],
+    args: Vec<ArgValue>,
+    defined: Option<Span>,
+) -> EResult<Vec<Option<ArgValue>>> {
+    let with_def = |e: ExpandError| match defined {
+        Some(d) => e.with_label(d, "defined here"),
+        None => e,
+    };
+    let mut slots: Vec<Option<ArgValue>> = vec![None; names.len()];
+    let mut positional = 0;
+    for a in args {
+        let idx = match &a.name {
+            None => {
+                let i = positional;
+                positional += 1;
+                if i >= names.len() {
+                    let e = ExpandError::new(
+                        codes::BAD_ARGUMENT,
+                        a.span,
+                        format!("`{fname}` takes at most {} arguments ({})", names.len(), names.join(", ")),
+                    );
+                    return Err(ctx.error(with_def(e)));
+                }
+                i
+            }
+            Some(k) => match names.iter().position(|n| *n == k.name) {
+                Some(i) => i,
+                None => {
+                    let e = ExpandError::new(
+                        codes::BAD_ARGUMENT,
+                        k.span,
+                        format!("`{fname}` has no parameter `{}`", k.name),
+                    )
+                    .with_help(format!("its parameters are: {}", names.join(", ")));
+                    return Err(ctx.error(with_def(e)));
+                }
+            },
+        };
+        if slots[idx].is_some() {
+            let e = ExpandError::new(codes::BAD_ARGUMENT, a.span, format!("argument `{}` given twice", names[idx]));
+            return Err(ctx.error(e));
+        }
+        slots[idx] = Some(a);
+    }
+    Ok(slots)
+}
+
 /// An evaluated call argument.
 #[derive(Clone, Debug)]
 pub struct ArgValue {
@@ -465,41 +517,8 @@ fn call_user(
         ));
     }
     // Bind arguments to parameters: positional, then keywords, then defaults.
-    let mut slots: Vec<Option<ArgValue>> = vec![None; def.params.len()];
-    let mut positional = 0;
-    for a in args {
-        let idx = match &a.name {
-            None => {
-                let i = positional;
-                positional += 1;
-                if i >= def.params.len() {
-                    return Err(ctx.error(
-                        ExpandError::new(
-                            codes::BAD_ARGUMENT,
-                            a.span,
-                            format!("`{name}` takes {} arguments, found more", def.params.len()),
-                        )
-                        .with_label(def.name.span, "defined here"),
-                    ));
-                }
-                i
-            }
-            Some(k) => match def.params.iter().position(|p| p.name.name == k.name) {
-                Some(i) => i,
-                None => {
-                    return Err(ctx.error(
-                        ExpandError::new(
-                            codes::BAD_ARGUMENT,
-                            k.span,
-                            format!("`{name}` has no parameter `{}`", k.name),
-                        )
-                        .with_label(def.name.span, "defined here"),
-                    ));
-                }
-            },
-        };
-        slots[idx] = Some(a);
-    }
+    let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+    let slots = place_args(ctx, name, &names, args, Some(def.name.span))?;
     let caller_prefix = ctx.frame_ref().prefix.clone();
     let prefix = match (caller_prefix.is_empty(), segment.is_empty()) {
         (true, _) => segment.to_string(),
