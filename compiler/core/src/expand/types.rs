@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 #[derive(Default, Debug)]
 pub struct SigBindings {
     pub dims: BTreeMap<String, Dim>,
+    /// Where each dimension name was bound: the argument that fixed it.
+    pub bound_at: BTreeMap<String, Span>,
     pub pack: Option<Vec<Dim>>,
 }
 
@@ -187,7 +189,7 @@ pub fn bind_signature(
                 }
                 return Err(err);
             }
-            match_dims(ctx, sig, dims, &t.shape, &mismatch)
+            match_dims(ctx, sig, dims, &t.shape, vspan, &mismatch)
         }
     }
 }
@@ -197,6 +199,7 @@ fn match_dims(
     sig: &mut SigBindings,
     dims: &[DimExpr],
     shape: &[Dim],
+    at: Span,
     mismatch: &dyn Fn(&mut Ctx, String) -> Stop,
 ) -> EResult<()> {
     let has_pack = matches!(dims.first(), Some(DimExpr::Ellipsis(_)));
@@ -221,14 +224,25 @@ fn match_dims(
         match d {
             DimExpr::Name(id) if !sig.dims.contains_key(&id.name) && ctx.lookup(&id.name).is_none() => {
                 sig.dims.insert(id.name.clone(), actual.clone());
+                sig.bound_at.insert(id.name.clone(), at);
             }
             _ => {
                 let want = eval_dim(ctx, d, Some(sig))?;
                 if want != *actual {
-                    return Err(mismatch(
-                        ctx,
-                        format!("dimension `{}` is {want} there, but {actual} here", dim_text(d)),
-                    ));
+                    let why = match d {
+                        DimExpr::Int { .. } => format!("expected size {want}, found {actual}"),
+                        _ => format!("dimension `{}` is {want} there, but {actual} here", dim_text(d)),
+                    };
+                    let stop = mismatch(ctx, why);
+                    // Show the argument that fixed the dimension first.
+                    if let DimExpr::Name(id) = d
+                        && let Some(&first) = sig.bound_at.get(&id.name)
+                        && let Some(last) = ctx.errors.last_mut()
+                        && first != last.primary
+                    {
+                        last.labels.push((first, format!("this fixed `{}` = {want}", id.name)));
+                    }
+                    return Err(stop);
                 }
             }
         }
@@ -279,7 +293,7 @@ pub fn check_return(
             if want != t.dtype {
                 return Err(fail(ctx, format!("expected dtype {want}")));
             }
-            match_dims(ctx, sig, dims, &t.shape, &fail)
+            match_dims(ctx, sig, dims, &t.shape, rspan, &fail)
         }
         (TypeExpr::Tensor { span, .. }, other) => Err(ctx.error(
             ExpandError::new(
