@@ -11,14 +11,14 @@
 //!    hyperparameters (encoder names are "hidden" so reading one is a located error);
 //! 4. set the outputs, and check them (scalar loss and metrics, prior shape = latent shape).
 
-use super::ctx::{Ctx, EResult, Frame, ParamTable, ProgramView, Stop, ast_span};
+use super::ctx::{Ctx, EResult, Frame, ParamTable, ProgramView, Stop};
 use super::error::{ExpandError, codes};
 use super::eval::{Flow, SectionHook, eval_block, eval_expr};
 use super::types::eval_tensor_type;
 use super::value::Value;
 use hg_abi::names;
 use hg_dsl::ast::{FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
-use hg_ir::{DType, Dim, Function, Module, TensorType, ValueId};
+use hg_ir::{DType, Dim, Module, TensorType, ValueId};
 use std::collections::HashMap;
 
 /// The entry points a model can have, in a fixed order.
@@ -489,9 +489,4 @@ fn scalar_output(ctx: &mut Ctx, v: Value, span: Span, what: &str, code: &'static
         ));
     }
     Ok(t)
-}
-
-/// Span helper for callers that hold IR values.
-pub fn value_span(f: &Function, v: ValueId) -> Span {
-    ast_span(f.node(v).span)
 }
