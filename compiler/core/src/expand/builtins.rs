@@ -256,6 +256,18 @@ fn axis_list(ctx: &mut Ctx, items: &[Value], rank: usize, span: Span, what: &str
     Ok(out)
 }
 
+/// The size of `axis` of `x`, which an operation needs to be fixed (not the batch).
+fn fixed_axis_len(ctx: &mut Ctx, x: ValueId, axis: usize, what: &str, span: Span) -> EResult<i64> {
+    match ctx.ty(x).shape[axis].as_const() {
+        Some(n) => Ok(n),
+        None => Err(ctx.error(ExpandError::new(
+            codes::BAD_AXIS,
+            span,
+            format!("{what} needs an axis of fixed size (not the batch)"),
+        ))),
+    }
+}
+
 fn axis_arg(ctx: &mut Ctx, slot: &Slot, default: i64, rank: usize, span: Span) -> EResult<usize> {
     let a = int(ctx, slot, default)?;
     let s = slot.as_ref().map(|(_, s)| *s).unwrap_or(span);
@@ -663,16 +675,7 @@ fn expand_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, ca
             let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
             let axis = axis_arg(ctx, sl(&s, 2), -1, rank, span)?;
-            let len = match ctx.ty(x).shape[axis].as_const() {
-                Some(n) => n,
-                None => {
-                    return Err(ctx.error(ExpandError::new(
-                        codes::BAD_AXIS,
-                        span,
-                        "split needs an axis of fixed size (not the batch)",
-                    )));
-                }
-            };
+            let len = fixed_axis_len(ctx, x, axis, "split", span)?;
             let (pv, ps) = req(ctx, sl(&s, 1), span)?;
             let sizes: Vec<i64> = match pv {
                 Value::Int(n) if *n > 0 && len % n == 0 => vec![len / n; *n as usize],
@@ -728,16 +731,7 @@ fn expand_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, ca
             let x = tensor(ctx, sl(&s, 0))?;
             let rank = ctx.ty(x).rank();
             let axis = axis_arg(ctx, sl(&s, 3), -1, rank, span)?;
-            let len = match ctx.ty(x).shape[axis].as_const() {
-                Some(n) => n,
-                None => {
-                    return Err(ctx.error(ExpandError::new(
-                        codes::BAD_AXIS,
-                        span,
-                        "slice needs an axis of fixed size (not the batch)",
-                    )));
-                }
-            };
+            let len = fixed_axis_len(ctx, x, axis, "slice", span)?;
             let (a, b, st) = (int(ctx, sl(&s, 1), 0)?, int(ctx, sl(&s, 2), len)?, int(ctx, sl(&s, 4), 1)?);
             let clamp = |i: i64| if i < 0 { (i + len).max(0) } else { i.min(len) };
             let (a0, b0) = (a, b);
