@@ -49,14 +49,14 @@ def torch_step_times(steps, batch, repeats, data_dir):
         for name, (i, o) in {"encoder.h1": (784, 64), "encoder.e": (64, 16), "decoder.d1": (16, 64), "decoder.logits": (64, 784)}.items():
             w[f"{name}.w"] = (torch.randn(i, o) * (2.0 / (i + o)) ** 0.5).numpy()
             w[f"{name}.b"] = torch.zeros(o).numpy()
-        model = twin.Twin(w)
+        model = twin.Mlp(w)
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         per_step = []
         for s in range(steps):
             xb = x_all[s * batch:(s + 1) * batch]
             t0 = time.perf_counter()
             opt.zero_grad()
-            model(xb).backward()
+            model(xb, s).backward()
             opt.step()
             per_step.append(time.perf_counter() - t0)
         times.append(statistics.median(per_step[1:]))

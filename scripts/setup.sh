@@ -4,7 +4,9 @@
 #   - LLVM/MLIR 22 development packages (codegen crates link them statically)
 #   - the Fashion-MNIST data set (Debian package `dataset-fashion-mnist`)
 #   - a Python venv under .venv with `ptxas` (PyPI's nvidia-cuda-nvcc) for checking PTX without a GPU,
-#     and numpy/torch for the parity scripts under bench/ (only with --python-checks)
+#     and numpy/torch for the PyTorch parity checks under bench/ (scripts/test.sh runs them).
+#     PyPI has no CPU-only torch for Linux: its wheel needs the CUDA libraries (nvidia-* wheels)
+#     even to import, so this is the full install, about 5 GB and a few minutes the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +42,10 @@ if ! ls "$VENV"/lib/python3*/site-packages/nvidia/cuda_nvcc/bin/ptxas >/dev/null
   "$VENV/bin/pip" install -q --disable-pip-version-check "nvidia-cuda-nvcc-cu12==12.8.*"
 fi
 
-if [ "${1:-}" = "--python-checks" ]; then
-  "$VENV/bin/python" -c "import numpy, torch" 2>/dev/null || \
-    "$VENV/bin/pip" install -q --disable-pip-version-check numpy torch
+# numpy and torch for bench/torch_twin (and bench/speed.py). `--python-checks` is accepted for
+# older callers; they are always installed now.
+if ! "$VENV/bin/python" -c "import numpy, torch" 2>/dev/null; then
+  echo "setup: installing numpy and torch into $VENV (large download, a few minutes)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check numpy torch
 fi
 echo "setup: ok"

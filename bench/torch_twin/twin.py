@@ -1,20 +1,36 @@
-"""The PyTorch twin of bench/torch_twin/twin.hgl: trains the same network from the same initial
-weights on the same batches, and compares the loss of every step with Hourglass's metrics.jsonl.
+"""PyTorch twins of the models in bench/torch_twin: each trains the same network from the same
+initial weights on the same batches as `hgc run FILE train --shuffle false`, and compares the
+loss (and learning rate) of every step with Hourglass's metrics.jsonl.
 
-    python twin.py RUN_DIR [--data-dir DIR] [--tolerance 1e-4]
+    python twin.py OUT_DIR [TWIN ...] [--data-dir DIR] [--tolerance 1e-4]
 
-RUN_DIR holds `init.safetensors` and `metrics.jsonl` of `hgc run twin.hgl train --shuffle false`.
-Prints a table of per-step losses and their relative difference; exits 1 above the tolerance.
+OUT_DIR/<twin>/ holds what run.sh left there: `init.safetensors` and `metrics.jsonl` of the
+Hourglass run, and `plan.json` with its steps, batch and seed. The twins (default: all):
+
+| twin       | spec            | what it exercises |
+| ---------- | --------------- | ----------------- |
+| `mlp_sgd`  | twin.hgl        | tanh MLP autoencoder, SGD with momentum |
+| `mlp_adam` | twin_adam.hgl   | the same network, Adam, cosine schedule with warmup, gradient-norm clipping |
+| `conv`     | twin_conv.hgl   | conv2d (strided), max pooling, flatten, transposed convolutions; Nesterov SGD with weight decay |
+| `vae`      | twin_vae.hgl    | Gaussian bottleneck with reparameterisation noise from Hourglass's Philox stream (philox.py) |
+
+Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
+the largest relative loss difference; exits 1 if any twin is above the tolerance.
 """
 import argparse
 import gzip
 import json
+import math
 import pathlib
 import struct
 import sys
+import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+import philox
 
 
 def load_safetensors(path):
@@ -32,6 +48,7 @@ def load_safetensors(path):
 
 
 def load_images(data_dir, limit):
+    """The first `limit` Fashion-MNIST training images as [limit, 784] floats in [0, 1]."""
     with gzip.open(pathlib.Path(data_dir) / "train-images-idx3-ubyte.gz") as f:
         raw = f.read()
     magic, count, rows, cols = struct.unpack(">IIII", raw[:16])
@@ -40,57 +57,183 @@ def load_images(data_dir, limit):
     return (pixels.astype(np.float32) / 255.0).reshape(-1, rows * cols)
 
 
-class Twin(torch.nn.Module):
-    """Linear layers keep Hourglass's [in, out] weight layout, so y = x @ w + b."""
+def bce_with_logits(logits, x):
+    """std.loss.bce_with_logits: relu(l) - l*t + softplus(-|l|)."""
+    return torch.relu(logits) - logits * x + F.softplus(-torch.abs(logits))
 
-    def __init__(self, w):
+
+class Twin(torch.nn.Module):
+    """Parameters under Hourglass's names (dots become underscores). Linear layers keep the
+    [in, out] weight layout, so y = x @ w + b; convolution weights are laid out as torch's."""
+
+    def __init__(self, weights):
         super().__init__()
-        self.p = torch.nn.ParameterDict({k.replace(".", "_"): torch.nn.Parameter(torch.tensor(v)) for k, v in w.items()})
+        self.p = torch.nn.ParameterDict(
+            {k.replace(".", "_"): torch.nn.Parameter(torch.tensor(v)) for k, v in weights.items()}
+        )
 
     def lin(self, x, name):
         return x @ self.p[f"{name}_w"] + self.p[f"{name}_b"]
 
-    def forward(self, x):
+    def bias(self, name):
+        return self.p[f"{name}_b"].reshape(-1, 1, 1)
+
+
+class Mlp(Twin):
+    """twin.hgl and twin_adam.hgl."""
+
+    def forward(self, x, step):
         h = torch.tanh(self.lin(x, "encoder_h1"))
         z = self.lin(h, "encoder_e")
         d = torch.tanh(self.lin(z, "decoder_d1"))
         logits = self.lin(d, "decoder_logits")
-        bce = torch.clamp(logits, min=0) - logits * x + torch.log1p(torch.exp(-torch.abs(logits)))
-        return bce.sum(dim=-1).mean()
+        return bce_with_logits(logits, x).sum(dim=-1).mean()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("run_dir")
-    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--tolerance", type=float, default=1e-4)
-    args = ap.parse_args()
-    run = pathlib.Path(args.run_dir)
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model = Twin(load_safetensors(run / "init.safetensors"))
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    x_all = torch.tensor(load_images(args.data_dir, args.batch * args.steps))
+class Conv(Twin):
+    """twin_conv.hgl."""
+
+    def forward(self, x, step):
+        x = x.reshape(-1, 1, 28, 28)
+        c1 = F.conv2d(x, self.p["encoder_c1_w"], stride=2, padding=1) + self.bias("encoder_c1")
+        p1 = F.max_pool2d(torch.relu(c1), 2)
+        z = self.lin(torch.flatten(p1, 1), "encoder_e")
+        ch = p1.shape[1]
+        grid = torch.relu(self.lin(z, "decoder_expand")).reshape(-1, ch, 7, 7)
+        d1 = F.conv_transpose2d(grid, self.p["decoder_d1_w"], stride=2, padding=1) + self.bias("decoder_d1")
+        logits = F.conv_transpose2d(torch.relu(d1), self.p["decoder_logits_w"], stride=2, padding=1)
+        logits = logits + self.bias("decoder_logits")
+        return bce_with_logits(logits, x).sum(dim=(1, 2, 3)).mean()
+
+
+class Vae(Twin):
+    """twin_vae.hgl: eps of step `step` is element 0.. of Philox site 0 (the model's only random
+    op) at (seed, step), offset 0, as the train step draws it."""
+
+    seed = 0
+    site = 0
+
+    def forward(self, x, step):
+        h = torch.tanh(self.lin(x, "encoder_h1"))
+        mu = self.lin(h, "encoder_mu")
+        logvar = self.lin(h, "encoder_logvar")
+        eps = philox.normal(self.seed, step, self.site, mu.numel(), offset=0)
+        eps = torch.tensor(eps.astype(np.float32)).reshape(mu.shape)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        kl = -0.5 * (1.0 + logvar - mu * mu - torch.exp(logvar)).sum(dim=-1)
+        d = torch.tanh(self.lin(z, "decoder_d1"))
+        logits = self.lin(d, "decoder_logits")
+        return (bce_with_logits(logits, x).sum(dim=-1) + kl).mean()
+
+
+def cosine_with_warmup(opt, warmup, total):
+    """Hourglass's `cosine(warmup)` from PyTorch's schedulers: base_lr * (step + 1) / warmup
+    while step < warmup, then cosine annealing to 0 at step `total`."""
+    sched = torch.optim.lr_scheduler
+    decay = sched.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=0.0)
+    if warmup == 0:
+        return decay
+    warm = sched.LinearLR(opt, start_factor=1.0 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 1))
+    return sched.SequentialLR(opt, [warm, decay], milestones=[warmup])
+
+
+# The train blocks of the specs, in PyTorch (lr is the base learning rate).
+TWINS = {
+    "mlp_sgd": dict(
+        model=Mlp,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False),
+    ),
+    "mlp_adam": dict(
+        model=Mlp,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.003, foreach=False),
+        schedule=lambda opt, total: cosine_with_warmup(opt, 5, total),
+        clip_grad_norm=20.0,
+    ),
+    "conv": dict(
+        model=Conv,
+        optimizer=lambda ps: torch.optim.SGD(
+            ps, lr=0.002, momentum=0.9, nesterov=True, weight_decay=1e-4, foreach=False
+        ),
+    ),
+    "vae": dict(
+        model=Vae,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.002, foreach=False),
+    ),
+}
+
+
+def run_twin(name, run, data_dir, tolerance):
+    """Trains one twin and prints its table; returns the largest relative loss difference."""
+    spec = TWINS[name]
+    plan = json.loads((run / "plan.json").read_text())
+    steps, batch = plan["steps"], plan["batch"]
     ours = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    worst = 0.0
-    print(f"{'step':>4} {'hourglass':>12} {'pytorch':>12} {'rel diff':>10}")
-    for step in range(args.steps):
-        xb = x_all[step * args.batch : (step + 1) * args.batch]
+    if len(ours) != steps:
+        raise SystemExit(f"{name}: metrics.jsonl has {len(ours)} steps, expected {steps}")
+    model = spec["model"](load_safetensors(run / "init.safetensors"))
+    model.seed = plan["seed"]
+    opt = spec["optimizer"](model.parameters())
+    with warnings.catch_warnings():
+        # SequentialLR passes an epoch to the next scheduler's step(), which warns.
+        warnings.simplefilter("ignore", UserWarning)
+        scheduler = spec["schedule"](opt, steps) if "schedule" in spec else None
+    x_all = torch.tensor(load_images(data_dir, batch * steps))
+    clip = spec.get("clip_grad_norm")
+    base_lr = opt.defaults["lr"]
+    worst, lr_ok = 0.0, True
+    print(f"== {name}: {steps} steps of {batch} examples")
+    extra = f" {'grad norm':>10}" if clip else ""
+    print(f"{'step':>4} {'lr':>10} {'hourglass':>12} {'pytorch':>12} {'rel diff':>10}{extra}")
+    for step in range(steps):
+        xb = x_all[step * batch : (step + 1) * batch]
+        lr = opt.param_groups[0]["lr"]
         opt.zero_grad()
-        loss = model(xb)
+        loss = model(xb, step)
         loss.backward()
+        norm = ""
+        if clip:
+            n = torch.nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=False)
+            norm = f" {n.item():>10.3f}"
         opt.step()
+        if scheduler is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                scheduler.step()
         theirs = loss.item()
         mine = ours[step]["loss"]
         rel = abs(mine - theirs) / max(abs(theirs), 1e-12)
         worst = max(worst, rel)
-        print(f"{step:>4} {mine:>12.6f} {theirs:>12.6f} {rel:>10.2e}")
-    print(f"max relative difference over {args.steps} steps: {worst:.3e} (tolerance {args.tolerance:.0e})")
-    sys.exit(0 if worst <= args.tolerance else 1)
+        # Hourglass computes the schedule in f32: a few roundings of the base rate.
+        if not math.isclose(ours[step]["lr"], lr, rel_tol=1e-6, abs_tol=1e-6 * base_lr):
+            lr_ok = False
+            print(f"{name}: learning rate at step {step}: hourglass {ours[step]['lr']}, pytorch {lr}")
+        print(f"{step:>4} {lr:>10.3e} {mine:>12.6f} {theirs:>12.6f} {rel:>10.2e}{norm}")
+    verdict = "ok" if worst <= tolerance and lr_ok else "MISMATCH"
+    lr_note = "" if lr_ok else ", learning rates differ"
+    print(f"{name}: max relative loss difference over {steps} steps: {worst:.3e} (tolerance {tolerance:.0e}){lr_note} {verdict}\n")
+    return worst, lr_ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir")
+    ap.add_argument("twins", nargs="*", help=f"twins to check (default: all of {', '.join(TWINS)})")
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--tolerance", type=float, default=1e-4)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    philox.self_test()
+    out = pathlib.Path(args.out_dir)
+    names = args.twins or list(TWINS)
+    results = {name: run_twin(name, out / name, args.data_dir, args.tolerance) for name in names}
+    print(f"{'twin':<10} {'max rel loss diff':>17} {'lr':>4}")
+    failed = False
+    for name, (worst, lr_ok) in results.items():
+        ok = worst <= args.tolerance and lr_ok
+        failed |= not ok
+        print(f"{name:<10} {worst:>17.3e} {'ok' if lr_ok else 'DIFF':>4} {'ok' if ok else 'MISMATCH'}")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@
 //! initialisation) draws the same numbers in every run and the loss is a deterministic
 //! function of the parameters.
 //!
-//! Parameters are sampled (at most [`MAX_ELEMENTS`] evenly spaced elements of every parameter
-//! tensor), which keeps the checks fast while every tensor, and so every layer's rule, is seen.
+//! Parameters are sampled (at most [`MAX_ELEMENTS`] elements of every parameter tensor, drawn
+//! uniformly over all of its axes from a stream keyed by [`SAMPLE_SEED`], so every row, column
+//! and channel can be hit and a failure names the same elements on every run), which keeps the
+//! checks fast while every tensor, and so every layer's rule, is seen.
 //! The error of one element is `|analytic - numeric| / max(|analytic|, |numeric|, floor)` with
 //! the gradient checker's floor derived from the rounding noise of the loss ([`floor_for`]).
 //!
@@ -36,10 +38,12 @@
 use hg_abi::names;
 use hg_core::autodiff::gradcheck::{GradCheckOptions, check_gradients_with};
 use hg_core::autodiff::{GRAD_PREFIX, bind_params, gradient_function};
-use hg_core::interp::{NamedTensors, Precision, RunContext, init_params, run_function};
+use hg_core::interp::{NamedTensors, Precision, RunContext, run_function};
+use hg_core::manifest::manifest;
 use hg_core::pipeline::CompiledModel;
 use hg_ir::{BinaryOp, Function, Init, Op, ParamDecl, UnaryOp, ValueId};
 use hg_runtime::Tensor;
+use hg_runtime::init::init_params;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +58,8 @@ const TOLERANCE: f64 = 1e-4;
 const NOISE_EPSILONS: f64 = 10.0;
 /// Elements checked per parameter tensor.
 const MAX_ELEMENTS: usize = 6;
+/// Seed of the sample of checked elements (see the module doc).
+const SAMPLE_SEED: u64 = 2024;
 /// Seed and step of every run (they key each random op's draws).
 const SEED: u64 = 11;
 const STEP: u64 = 3;
@@ -123,7 +129,7 @@ fn shape_scenes(n: usize, seed: u64) -> Tensor {
 }
 
 fn run_context() -> RunContext {
-    RunContext::new(Precision::F64).with_seed(SEED).with_step(STEP)
+    RunContext::new(Precision::F64)
 }
 
 /// A model's training forward pass with its parameters bound as `param:<path>` inputs, and
@@ -139,13 +145,29 @@ struct Setup {
 
 fn setup(file: &str, set: &[&str], x: Tensor) -> Setup {
     let model = compile(file, set);
-    let mut f = model.module.function("train").unwrap_or_else(|| panic!("{file} has no train entry")).clone();
+    let mut f = model
+        .module
+        .function(hg_core::expand::TRAIN_FORWARD)
+        .unwrap_or_else(|| panic!("{file} has no train entry"))
+        .clone();
     bind_params(&mut f, &model.module.params).expect("parameters bind");
-    let mut inputs = init_params(&model.module.params, SEED).expect("parameters initialise");
+    let specs = manifest(&model.module, None).expect("the model has a manifest").params;
+    let mut inputs = init_params(&specs, SEED).expect("parameters initialise");
     jitter_zero_params(&model, &mut inputs);
-    let sources: Vec<&str> =
-        f.inputs.iter().map(|(name, _)| name.as_str()).filter(|name| !name.starts_with(names::PARAM)).collect();
-    assert_eq!(sources, ["x"], "{file}: the train entry should read only `x` besides parameters");
+    // Random draws read the run's seed, the step and the first example as inputs.
+    let runtime = [(names::SEED, SEED), (names::STEP, STEP), (names::FIRST_EXAMPLE, 0)];
+    for (name, value) in runtime {
+        if f.input(name).is_some() {
+            inputs.insert(name.to_string(), Tensor::scalar_i64(value as i64));
+        }
+    }
+    let sources: Vec<&str> = f
+        .inputs
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !name.starts_with(names::PARAM) && !runtime.iter().any(|(r, _)| r == name))
+        .collect();
+    assert_eq!(sources, ["x"], "{file}: the train entry should read only `x` besides parameters and runtime scalars");
     inputs.insert("x".to_string(), x);
     let params = model.module.params.iter().map(|p| names::param(&p.name)).collect();
     Setup { name: file.to_string(), f, inputs, params, decls: model.module.params.clone() }
@@ -186,6 +208,7 @@ fn options(loss: f64) -> GradCheckOptions {
     GradCheckOptions {
         floor: floor_for(loss),
         max_elements: Some(MAX_ELEMENTS),
+        sample_seed: SAMPLE_SEED,
         ctx: run_context(),
         ..GradCheckOptions::new(EPS)
     }

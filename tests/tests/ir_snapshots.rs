@@ -1,5 +1,8 @@
 //! Golden files of the IR text form: `hgc ir` of each spec under tests/ir/ at the typed, grad
-//! and train stages, compared with `<spec>.<stage>.ir`. Regenerate with `UPDATE_EXPECT=1`.
+//! and train stages, compared with `<spec>.<stage>.ir`, and its manifest (`<spec>.manifest.json`).
+//! The training loop's test double in the runtime reads its signatures from such a manifest
+//! (runtime/core/src/train/testdata/), so it declares exactly what a real model declares.
+//! Regenerate with `UPDATE_EXPECT=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,10 +32,11 @@ fn ir_text_matches_golden_files() {
         .collect();
     specs.sort();
     assert!(specs.len() >= 2);
+    specs.push(root().join("runtime/core/src/train/testdata/denoiser.hgl"));
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for spec in &specs {
-        for stage in ["typed", "grad", "train"] {
+        for stage in ["typed", "grad", "train", "manifest"] {
             let rel = spec.strip_prefix(root()).unwrap();
             let out = Command::new(hgc())
                 .args(["ir", rel.to_str().unwrap(), "--stage", stage])
@@ -46,7 +50,10 @@ fn ir_text_matches_golden_files() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let text = String::from_utf8(out.stdout).unwrap();
-            let golden = spec.with_extension(format!("{stage}.ir"));
+            let golden = match stage {
+                "manifest" => spec.with_extension("manifest.json"),
+                _ => spec.with_extension(format!("{stage}.ir")),
+            };
             if update {
                 std::fs::write(&golden, &text).unwrap();
             } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(text.as_str()) {

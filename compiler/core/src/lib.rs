@@ -3,5 +3,6 @@
 pub mod autodiff;
 pub mod expand;
 pub mod interp;
+pub mod manifest;
 pub mod optim;
 pub mod pipeline;

@@ -5,14 +5,15 @@
 //! the same way, with spans into the spec.
 
 use crate::autodiff::bind_params;
+use crate::expand::model::TRAIN_FORWARD;
 use crate::expand::{self, OptimizerSpec, ProgramView, ScheduleSpec, TrainDefaults, Value, eval_train_block};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo, build_train_step};
 use hg_dsl::ast::{FileId, ModelDef, Span};
 use hg_dsl::diagnostic::Diagnostic;
 use hg_ir::{Module, NodeSpan};
 
-/// A model lowered to typed IR: one function per derivable entry point. The `train` function
-/// is the training-mode forward pass (loss and metrics) until [`with_train_step`] replaces it.
+/// A model lowered to typed IR: one function per derivable entry point, plus the training-mode
+/// forward pass `train_forward` (loss and metrics) that [`with_train_step`] turns into `train`.
 #[derive(Clone, Debug)]
 pub struct CompiledModel {
     pub module: Module,
@@ -54,7 +55,7 @@ pub fn compile_model(
     let params = module.params.clone();
     for f in module.functions.iter_mut() {
         // The train forward keeps its `param` nodes: the train step binds them itself.
-        if f.name != "train"
+        if f.name != TRAIN_FORWARD
             && let Err(e) = bind_params(f, &params)
         {
             let d = Diagnostic::error(codes::IR_VERIFY, e.to_string());
@@ -107,10 +108,11 @@ pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
     OptimizerConfig { kind, schedule, clip_grad_norm: defaults.clip_grad_norm }
 }
 
-/// Replaces the `train` forward function by the full train step (gradients and optimizer).
+/// Replaces the training forward function (`train_forward`) by the full train step `train`
+/// (gradients and optimizer).
 pub fn with_train_step(model: &CompiledModel, opt: &OptimizerConfig) -> Result<(Module, TrainStepInfo), Diagnostic> {
     let mut module = model.module.clone();
-    let Some(forward) = module.function("train") else {
+    let Some(forward) = module.function(TRAIN_FORWARD) else {
         let why = model.missing.iter().find(|(n, _)| n == "train").map(|(_, w)| w.clone()).unwrap_or_default();
         return Err(Diagnostic::error(codes::TRAIN_STEP, format!("the model cannot be trained: {why}")));
     };
@@ -121,7 +123,7 @@ pub fn with_train_step(model: &CompiledModel, opt: &OptimizerConfig) -> Result<(
             format!("internal error: IR of the train step is inconsistent: {e}"),
         ));
     }
-    if let Some(f) = module.function_mut("train") {
+    if let Some(f) = module.function_mut(TRAIN_FORWARD) {
         *f = step;
     }
     Ok((module, info))
@@ -149,7 +151,7 @@ fn train_step_diagnostic(e: TrainStepError) -> Diagnostic {
 /// Removes `param:` inputs an inference entry never reads, so `encode` does not ask for the
 /// decoder's weights. (The train step keeps every parameter: it updates them all.)
 fn drop_unread_params(f: &mut hg_ir::Function) {
-    if f.name == "train" {
+    if f.name == TRAIN_FORWARD {
         return;
     }
     let unread: Vec<hg_ir::ValueId> = f

@@ -1,9 +1,12 @@
-//! `hgc ir FILE --stage typed|grad|train`: print the IR of a model at a stage.
+//! `hgc ir FILE --stage typed|grad|train|manifest`: print the IR of a model at a stage, or the
+//! manifest a backend hands the runtime (parameters, entry signatures, train-step layout).
 
 use crate::cli::SpecArgs;
 use crate::compile::compile_spec;
 use clap::{Args, ValueEnum};
 use hg_core::autodiff::gradient_function;
+use hg_core::expand::TRAIN_FORWARD;
+use hg_core::manifest::manifest;
 use hg_core::pipeline::{optimizer_config, with_train_step};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -14,6 +17,9 @@ pub enum Stage {
     Grad,
     /// The whole train step: gradients, clipping, schedule and optimizer update.
     Train,
+    /// What the runtime sees of the compiled model, as JSON: parameters with their
+    /// initializers, every entry's signature, and which train-step outputs replace which inputs.
+    Manifest,
 }
 
 #[derive(Args, Debug)]
@@ -43,8 +49,10 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             },
         },
         Stage::Grad => {
-            let forward =
-                model.module.function("train").ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
+            let forward = model
+                .module
+                .function(TRAIN_FORWARD)
+                .ok_or_else(|| fail("the model has no loss, so no gradient".into()))?;
             let g = gradient_function(forward, &model.module.params).map_err(|e| fail(e.to_string()))?;
             emit(&g.to_string());
         }
@@ -55,6 +63,17 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             })?;
             let f = module.function("train").ok_or_else(|| fail("no train step".into()))?;
             emit(&f.to_string());
+        }
+        Stage::Manifest => {
+            let trained = with_train_step(model, &optimizer_config(&model.train_defaults)).ok();
+            let (module, info) = match &trained {
+                Some((m, info)) => (m, Some(info)),
+                None => (&model.module, None),
+            };
+            let m = manifest(module, info).map_err(|e| fail(e.to_string()))?;
+            let mut text = serde_json::to_string_pretty(&m).map_err(|e| fail(e.to_string()))?;
+            text.push('\n');
+            emit(&text);
         }
     }
     Ok(())

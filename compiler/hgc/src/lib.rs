@@ -4,6 +4,7 @@
 //! **Invariant**: this is the only compiler crate that reads files or prints; the front end
 //! receives bytes through [`driver::FsLoader`] and returns diagnostics as data.
 
+pub mod backends;
 pub mod cli;
 pub mod compile;
 pub mod driver;

@@ -1,23 +1,23 @@
-//! `hgc run FILE ENTRY`: compile a spec in memory and run one entry point on a backend
-//! (today the reference interpreter), reading and writing npy, safetensors and PNG files.
+//! `hgc run FILE ENTRY`: compile a spec in memory, open a session on a backend of the registry
+//! (`crate::backends`), and run one entry point, reading and writing npy, safetensors and PNG
+//! files. Everything after compilation goes through the session.
 
+use crate::backends::{BackendOptions, backend};
 use crate::cli::SpecArgs;
 use crate::compile::{CompiledSpec, compile_spec};
 use clap::{Args, ValueEnum};
 use hg_abi::names;
-use hg_core::interp::{Interpreter, Precision, init_params};
+use hg_core::interp::Precision;
+use hg_core::manifest::manifest;
+use hg_core::optim::TrainStepInfo;
 use hg_core::pipeline::{CompiledModel, optimizer_config, with_train_step};
+use hg_exec::init_params;
+use hg_ir::Module;
 use hg_runtime::data::{self, Split, fashion_mnist, shapes};
-use hg_runtime::train::{self, ProgressMode, TrainConfig, TrainStart};
-use hg_runtime::{Dataset, Executable, NamedTensors, Tensor, checkpoint, images, npy};
+use hg_runtime::train::{self, CallScalars, ProgressMode, RUNTIME_SCALARS, TrainConfig, TrainStart};
+use hg_runtime::{Dataset, NamedTensors, Session, Tensor, checkpoint, images, npy};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Backend {
-    /// The reference interpreter (exact, slow; the oracle every backend is checked against).
-    Interp,
-}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PrecisionArg {
@@ -39,8 +39,9 @@ pub struct RunArgs {
     pub spec: SpecArgs,
     /// The entry point: info, encode, decode, reconstruct, sample, train or eval.
     pub entry: String,
-    #[arg(long, value_enum, default_value = "interp")]
-    pub backend: Backend,
+    /// The backend that runs the model (an unknown name lists the backends).
+    #[arg(long, default_value = "interp")]
+    pub backend: String,
     /// Arithmetic of the interpreter.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,
@@ -140,6 +141,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     if !known.contains(&args.entry.as_str()) {
         return fail(format!("unknown entry `{}`; the entries are {}", args.entry, known.join(", ")));
     }
+    backend(&args.backend).map_err(RunError)?;
     if args.entry == "info" {
         return print_info(model, args.json);
     }
@@ -149,14 +151,16 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     if args.entry == "train" {
         return run_train(args, spec, precision);
     }
-    let mut exec = Interpreter::new(model.module.clone(), precision);
+    let mut session = open_session(args, model.module.clone(), None, precision)?;
     let params = load_params(args, model)?;
+    session.load_params(params)?;
     let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
     let batch = args.batch.unwrap_or(64).max(1);
+    let scalars = CallScalars { seed, step: 0, first_example: 0, batch: 0 };
     match args.entry.as_str() {
         "eval" => {
             let data = load_data(args.data.as_deref().unwrap_or("fashion-mnist:test"), args.limit, seed)?;
-            let r = train::evaluate(&mut exec, &data, &params, batch, seed)?;
+            let r = train::evaluate(session.as_mut(), &data, batch, seed)?;
             let mut out = serde_json::Map::new();
             out.insert("loss".into(), r.loss.into());
             for (k, v) in &r.metrics {
@@ -167,32 +171,45 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
             Ok(())
         }
         "sample" => {
-            let mut inputs = NamedTensors::new();
-            inputs.insert(names::SEED.into(), Tensor::scalar_i64(seed as i64));
-            inputs.insert(names::STEP.into(), Tensor::scalar_i64(0));
-            inputs.insert(names::BATCH.into(), Tensor::scalar_i64(args.num as i64));
             let n = args.num.max(1);
-            let outputs = train::run_batched(&mut exec, "sample", &inputs, &params, n)?;
+            let outputs = train::run_batched(session.as_mut(), "sample", &NamedTensors::new(), scalars, n)?;
             write_outputs(args, &outputs)
         }
         entry => {
-            let inputs = read_inputs(args, &exec, entry, seed)?;
-            let outputs = train::run_batched(&mut exec, entry, &inputs, &params, batch)?;
+            let inputs = read_inputs(args, session.as_ref(), entry)?;
+            let outputs = train::run_batched(session.as_mut(), entry, &inputs, scalars, batch)?;
             write_outputs(args, &outputs)
         }
     }
 }
 
+/// Opens `module` on the backend `--backend` names.
+fn open_session(
+    args: &RunArgs,
+    module: Module,
+    train: Option<&TrainStepInfo>,
+    precision: Precision,
+) -> Result<Box<dyn Session>> {
+    let b = backend(&args.backend).map_err(RunError)?;
+    b.open(module, train, &BackendOptions { precision }).map_err(|e| RunError(format!("backend `{}`: {e}", b.name)))
+}
+
 fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
-    let exec = Interpreter::new(model.module.clone(), Precision::F32);
+    // With its train step when the model can be trained (a failure shows under `train`).
+    let manifest = match with_train_step(model, &optimizer_config(&model.train_defaults)) {
+        Ok((module, info)) => manifest(&module, Some(&info))?,
+        Err(_) => manifest(&model.module, None)?,
+    };
     let spec_json = |s: &hg_abi::TensorSpec| serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
     let mut entries = Vec::new();
-    for name in exec.entries() {
-        if let Some(sig) = exec.signature(&name) {
-            let data_inputs: Vec<_> =
-                sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(spec_json).collect();
-            entries.push(serde_json::json!({"name": name, "inputs": data_inputs, "outputs": sig.outputs.iter().map(spec_json).collect::<Vec<_>>()}));
-        }
+    for sig in &manifest.entries {
+        let data_inputs: Vec<_> = sig
+            .inputs
+            .iter()
+            .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
+            .map(spec_json)
+            .collect();
+        entries.push(serde_json::json!({"name": sig.name, "inputs": data_inputs, "outputs": sig.outputs.iter().map(spec_json).collect::<Vec<_>>()}));
     }
     let params: Vec<_> = model
         .module
@@ -215,18 +232,20 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("model {}", model.module.model);
-    for name in exec.entries() {
-        if let Some(sig) = exec.signature(&name) {
-            let ins: Vec<String> =
-                sig.inputs.iter().filter(|s| !s.name.starts_with(names::PARAM)).map(|s| s.to_string()).collect();
-            let outs: Vec<String> = sig
-                .outputs
-                .iter()
-                .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
-                .map(|s| s.to_string())
-                .collect();
-            println!("  {name}({}) -> ({})", ins.join(", "), outs.join(", "));
-        }
+    for sig in &manifest.entries {
+        let ins: Vec<String> = sig
+            .inputs
+            .iter()
+            .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
+            .map(|s| s.to_string())
+            .collect();
+        let outs: Vec<String> = sig
+            .outputs
+            .iter()
+            .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
+            .map(|s| s.to_string())
+            .collect();
+        println!("  {}({}) -> ({})", sig.name, ins.join(", "), outs.join(", "));
     }
     for (n, w) in &model.missing {
         println!("  {n}: not available ({w})");
@@ -244,7 +263,7 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Parameters from `--weights`, or fresh ones with `--init`.
+/// Parameters from `--weights`, or fresh ones with `--init`, named `param:<path>`.
 fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
     let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
     match (&args.weights, &args.init) {
@@ -253,11 +272,10 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
             let (tensors, _) = checkpoint::load_safetensors(path)?;
             let mut out = NamedTensors::new();
             for (name, t) in tensors {
-                if name.starts_with(names::STATE) {
-                    continue;
-                }
                 let bare = name.strip_prefix(names::PARAM).unwrap_or(&name).to_string();
-                out.insert(names::param(&bare), t);
+                if model.module.params.iter().any(|p| p.name == bare) {
+                    out.insert(names::param(&bare), t);
+                }
             }
             for p in &model.module.params {
                 if !out.contains_key(&names::param(&p.name)) {
@@ -267,7 +285,7 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
             Ok(out)
         }
         (None, Some(save)) => {
-            let params = init_params(&model.module.params, seed)?;
+            let params = init_params(&manifest(&model.module, None)?.params, seed)?;
             if !save.is_empty() {
                 let bare: BTreeMap<String, Tensor> = params
                     .iter()
@@ -281,13 +299,13 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
     }
 }
 
-/// Reads `--input` files into the entry's inputs, plus `seed`/`step` scalars.
-fn read_inputs(args: &RunArgs, exec: &Interpreter, entry: &str, seed: u64) -> Result<NamedTensors> {
-    let sig = exec.signature(entry).ok_or_else(|| RunError(format!("no entry `{entry}`")))?;
+/// Reads `--input` files into the entry's data inputs (the runtime adds its scalars).
+fn read_inputs(args: &RunArgs, session: &dyn Session, entry: &str) -> Result<NamedTensors> {
+    let sig = session.manifest().entry(entry).ok_or_else(|| RunError(format!("no entry `{entry}`")))?;
     let data_inputs: Vec<&hg_abi::TensorSpec> = sig
         .inputs
         .iter()
-        .filter(|s| !s.name.starts_with(names::PARAM) && s.name != names::SEED && s.name != names::STEP)
+        .filter(|s| !s.name.starts_with(names::PARAM) && !RUNTIME_SCALARS.contains(&s.name.as_str()))
         .collect();
     let mut given: Vec<(String, Tensor)> = Vec::new();
     for spec in &args.input {
@@ -321,8 +339,6 @@ fn read_inputs(args: &RunArgs, exec: &Interpreter, entry: &str, seed: u64) -> Re
         let t = fit_tensor(t.clone(), spec)?;
         inputs.insert(spec.name.clone(), t);
     }
-    inputs.insert(names::SEED.into(), Tensor::scalar_i64(seed as i64));
-    inputs.insert(names::STEP.into(), Tensor::scalar_i64(0));
     Ok(inputs)
 }
 
@@ -467,15 +483,15 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         }
         None => {
             let params = if args.weights.is_none() && args.init.is_none() {
-                init_params(&model.module.params, seed)?
+                init_params(&manifest(&model.module, None)?.params, seed)?
             } else {
                 load_params(args, model)?
             };
             TrainStart::Fresh { params }
         }
     };
-    let mut exec = Interpreter::new(module, precision);
-    let summary = train::train(&mut exec, &data, start, &cfg)?;
+    let mut session = open_session(args, module, Some(&info), precision)?;
+    let summary = train::train(session.as_mut(), &data, start, &cfg)?;
     eprintln!(
         "trained {} steps in {:.1} s; final loss {}",
         summary.steps_run,

@@ -13,7 +13,6 @@
 
 use crate::dim::Dim;
 use hg_abi::DType;
-use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -146,6 +145,12 @@ pub enum Op {
     },
 
     // ---- randomness (Philox; keyed by the run's seed and step and this site) ----------------
+    /// Random draws take three i64 scalar operands, `(seed, step, offset)`: element `i` of the
+    /// result (row-major) is element `offset + i` of the Philox draw site `{seed, step, site}`
+    /// (`hg_runtime::philox`). Randomness is data: a backend reads the key and the counter base
+    /// like any operand. Expansion makes `offset` the index of the call's first element in the
+    /// whole run (`first_example * elements per example` for a batch-leading draw, 0 for a
+    /// fixed-shape one), so a batch split into calls draws the numbers of one call.
     RandomNormal {
         site: u32,
     },
@@ -230,31 +235,9 @@ pub enum PoolKind {
     Max,
 }
 
-/// How a parameter's initial value is drawn. Fan-in/fan-out follow PyTorch: for a rank-2
-/// `[in, out]` weight (our `Linear` layout) fan_in = in, fan_out = out; for rank ≥ 3
-/// (`[out, in, k...]` convolution weights) fan_in = in * prod(k), fan_out = out * prod(k).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Init {
-    Zeros,
-    Ones,
-    Normal { std: f64 },
-    Uniform { lo: f64, hi: f64 },
-    GlorotUniform,
-    HeNormal,
-}
-
-impl fmt::Display for Init {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Init::Zeros => f.write_str("zeros"),
-            Init::Ones => f.write_str("ones"),
-            Init::Normal { std } => write!(f, "normal({std:?})"),
-            Init::Uniform { lo, hi } => write!(f, "uniform({lo:?}, {hi:?})"),
-            Init::GlorotUniform => f.write_str("glorot_uniform"),
-            Init::HeNormal => f.write_str("he_normal"),
-        }
-    }
-}
+/// How a parameter's initial value is drawn: part of the runtime contract (a compiled model
+/// initialises its parameters without the compiler), so it lives in `hg_abi`.
+pub use hg_abi::Init;
 
 impl UnaryOp {
     pub fn name(self) -> &'static str {
@@ -409,10 +392,7 @@ impl Op {
             | Op::Const { .. }
             | Op::Full { .. }
             | Op::DimValue { .. }
-            | Op::Iota { .. }
-            | Op::RandomNormal { .. }
-            | Op::RandomUniform { .. }
-            | Op::Bernoulli { .. } => 0,
+            | Op::Iota { .. } => 0,
             Op::Unary(_)
             | Op::Cast { .. }
             | Op::Reduce { .. }
@@ -434,7 +414,11 @@ impl Op {
             | Op::MaxPool2dGrad { .. }
             | Op::Gather { .. }
             | Op::StraightThrough => 2,
-            Op::Where | Op::ScatterAdd { .. } => 3,
+            Op::Where
+            | Op::ScatterAdd { .. }
+            | Op::RandomNormal { .. }
+            | Op::RandomUniform { .. }
+            | Op::Bernoulli { .. } => 3,
             Op::Concat { .. } => return None,
         })
     }
@@ -443,6 +427,14 @@ impl Op {
     /// never merged by CSE unless their attributes are equal, never folded.
     pub fn is_source(&self) -> bool {
         matches!(self, Op::Input { .. } | Op::Param { .. })
+    }
+
+    /// The Philox site of a random draw.
+    pub fn random_site(&self) -> Option<u32> {
+        match self {
+            Op::RandomNormal { site } | Op::RandomUniform { site, .. } | Op::Bernoulli { site, .. } => Some(*site),
+            _ => None,
+        }
     }
 
     pub fn is_random(&self) -> bool {

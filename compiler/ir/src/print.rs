@@ -191,7 +191,10 @@ pub(crate) mod tests {
         let h = f.add(Op::MatMul, &[x, w], sp()).unwrap();
         let h = f.add(Op::Binary(BinaryOp::Add), &[h, b], sp()).unwrap();
         let h = f.add(Op::Unary(UnaryOp::Relu), &[h], sp()).unwrap();
-        let eps = f.add_with_type(Op::RandomNormal { site: 7 }, &[], ty("f32[B, 32]"), sp()).unwrap();
+        let seed = f.add_input("seed", ty("i64[]"), sp());
+        let step = f.add_input("step", ty("i64[]"), sp());
+        let offset = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("i64[]"), sp()).unwrap();
+        let eps = f.add_with_type(Op::RandomNormal { site: 7 }, &[seed, step, offset], ty("f32[B, 32]"), sp()).unwrap();
         let half = f.add_with_type(Op::Const { value: 0.5 }, &[], ty("f32[]"), sp()).unwrap();
         let s = f.add(Op::Binary(BinaryOp::Mul), &[eps, half], sp()).unwrap();
         let z = f.add(Op::Binary(BinaryOp::Add), &[h, s], sp()).unwrap();
@@ -228,9 +231,10 @@ pub(crate) mod tests {
         let oh = f.add(Op::OneHot { n: 10 }, &[am], sp()).unwrap();
         let n = f.add_with_type(Op::DimValue { dim: Dim::batch() }, &[], ty("i64[]"), sp()).unwrap();
         let nf = f.add(Op::Cast { to: hg_abi::DType::F32 }, &[n], sp()).unwrap();
+        let key: Vec<ValueId> = ["seed", "step", "offset"].iter().map(|k| f.add_input(k, ty("i64[]"), sp())).collect();
         let u =
-            f.add_with_type(Op::RandomUniform { site: 1, lo: -1.0, hi: 1e-7 }, &[], ty("f32[2*B, 10]"), sp()).unwrap();
-        let bern = f.add_with_type(Op::Bernoulli { site: 2, p: 0.1 }, &[], ty("f32[2*B, 10]"), sp()).unwrap();
+            f.add_with_type(Op::RandomUniform { site: 1, lo: -1.0, hi: 1e-7 }, &key, ty("f32[2*B, 10]"), sp()).unwrap();
+        let bern = f.add_with_type(Op::Bernoulli { site: 2, p: 0.1 }, &key, ty("f32[2*B, 10]"), sp()).unwrap();
         let prod = f.add(Op::Binary(BinaryOp::Mul), &[u, bern], sp()).unwrap();
         let io = f.add_with_type(Op::Iota { axis: 1 }, &[], ty("i64[2*B, 10]"), sp()).unwrap();
         let full = f.add_with_type(Op::Full { value: f64::NEG_INFINITY }, &[], ty("f32[2*B, 10]"), sp()).unwrap();

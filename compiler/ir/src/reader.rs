@@ -290,7 +290,7 @@ mod tests {
         round_trip(&zoo.to_string());
         let f = read_function(&attribute_zoo().to_string()).unwrap();
         crate::verify::verify_function(&f).unwrap();
-        assert_eq!(f.inputs.len(), 2);
+        assert_eq!(f.inputs.len(), 5);
         assert_eq!(f.outputs.len(), 4);
     }
 

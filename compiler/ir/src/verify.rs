@@ -4,8 +4,9 @@
 //! its op takes (`concat` at least one), at positions `0..n` with no gap or repeat; every
 //! node's type is what [`infer_type`] gives for its operands (with the node's type as the
 //! declared one); the declared inputs are `input` nodes of the same name, listed once each,
-//! and every `input` node is declared; and the outputs name existing nodes, once each. A
-//! module adds unique function and parameter names, and `param` nodes that match a declared
+//! and every `input` node is declared; the outputs name existing nodes, once each; and no two
+//! random draws share a site (two draws of one site would give the same numbers, a silent
+//! correlation no backend could detect). A module adds unique function and parameter names, and `param` nodes that match a declared
 //! parameter's type.
 //!
 //! Everything is iterative, so graphs of any depth verify without deep recursion.
@@ -55,8 +56,19 @@ pub fn verify_function(f: &Function) -> Result<(), VerifyError> {
         let stuck = f.values().find(|v| !in_order.contains(v));
         return Err(at(stuck, "the graph has a cycle through this node".into()));
     }
+    let mut sites: HashMap<u32, ValueId> = HashMap::new();
     for v in order {
         check_node(f, v).map_err(|m| at(Some(v), m))?;
+        if let Some(site) = f.op(v).random_site()
+            && let Some(first) = sites.insert(site, v)
+        {
+            return Err(at(
+                Some(v),
+                format!(
+                    "random site {site} is drawn twice in one function (also by {first}); each draw needs its own stream"
+                ),
+            ));
+        }
     }
     check_inputs(f).map_err(|(v, m)| at(v, m))?;
     let mut names = HashSet::new();
@@ -212,6 +224,22 @@ mod tests {
                 "in `f`, node {e}: exp: declared type f32[B, 4] differs from inferred type f32[B, 3] (operands f32[B, 3])"
             )
         );
+    }
+
+    #[test]
+    fn a_random_site_is_drawn_once() {
+        let mut f = Function::new("f");
+        let key = |f: &mut Function, name: &str| f.add_input(name, ty("i64[]"), sp());
+        let (seed, step, offset) = (key(&mut f, "seed"), key(&mut f, "step"), key(&mut f, "offset"));
+        let a = f.add_with_type(Op::RandomNormal { site: 4 }, &[seed, step, offset], ty("f32[3]"), sp()).unwrap();
+        let b = f.add_with_type(Op::Bernoulli { site: 4, p: 0.5 }, &[seed, step, offset], ty("f32[3]"), sp()).unwrap();
+        let y = f.add(Op::Binary(BinaryOp::Add), &[a, b], sp()).unwrap();
+        f.outputs.push(("y".into(), y));
+        let err = verify_function(&f).unwrap_err();
+        assert_eq!(err.value, Some(b));
+        assert!(err.message.starts_with("random site 4 is drawn twice in one function"), "{err}");
+        f.graph[b.0].op = Op::Bernoulli { site: 5, p: 0.5 };
+        verify_function(&f).unwrap();
     }
 
     #[test]

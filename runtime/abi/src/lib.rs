@@ -12,6 +12,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod manifest;
+pub use manifest::{Init, Manifest, ParamSpec, TrainLayout};
+
 /// Element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DType {
@@ -147,10 +150,16 @@ pub mod names {
     pub const LOSS: &str = "loss";
     /// Scalar f32 learning rate the train step used (after the schedule), for logging.
     pub const LR: &str = "lr";
-    /// Scalar i64 input: the optimizer step about to be taken (0-based). Keys randomness too.
+    /// Scalar i64 input: the optimizer step about to be taken (0-based); the counter base of
+    /// random draws (0 outside training).
     pub const STEP: &str = "step";
-    /// Scalar i64 input: the run's seed; with `step` and the call site it keys every random draw.
+    /// Scalar i64 input: the run's seed, the Philox key of every random draw (with `step` and
+    /// the draw's site). Declared by every entry that draws random numbers.
     pub const SEED: &str = "seed";
+    /// Scalar i64 input of an entry that draws random numbers: the index, in the whole run, of
+    /// the call's first example. A draw's stream starts there, so a batch split into several
+    /// calls draws exactly the numbers of one call (0 for a train step).
+    pub const FIRST_EXAMPLE: &str = "first_example";
     /// Scalar f32 input of `train`: the base learning rate, before the schedule (so `--lr`
     /// needs no recompilation).
     pub const BASE_LR: &str = "base_lr";
@@ -159,6 +168,9 @@ pub mod names {
     /// Scalar i64 input that binds the batch size `B` of an entry point whose other inputs do
     /// not (`sample` draws `batch` examples from the prior).
     pub const BATCH: &str = "batch";
+    /// Scalar inputs the runtime itself provides to an entry point; no model input may take one
+    /// of these names.
+    pub const RUNTIME_SCALARS: [&str; 6] = [STEP, SEED, FIRST_EXAMPLE, BASE_LR, TOTAL_STEPS, BATCH];
     pub fn param(path: &str) -> String {
         format!("{PARAM}{path}")
     }

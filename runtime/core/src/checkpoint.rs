@@ -10,10 +10,10 @@
 //! checkpoint intact; loading validates the header, offsets and lengths against the file size
 //! before touching the data, and every error names the file.
 
-use crate::exec::NamedTensors;
 use crate::fsutil::{IoError, atomic_write, lowercase_first, read_file};
-use crate::tensor::{Tensor, TensorData};
 use hg_abi::DType;
+use hg_exec::NamedTensors;
+use hg_exec::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

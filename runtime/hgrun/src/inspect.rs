@@ -218,9 +218,9 @@ fn render_json(path: &Path, r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hg_runtime::NamedTensors;
     use hg_runtime::Tensor;
     use hg_runtime::checkpoint::save_safetensors;
-    use hg_runtime::exec::NamedTensors;
     use hg_runtime::npy::write_npz;
     use hg_runtime::train::save_checkpoint;
     use std::collections::BTreeMap;

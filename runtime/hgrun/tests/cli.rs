@@ -4,9 +4,9 @@
 //! panic.
 
 use hg_abi::DType;
+use hg_runtime::NamedTensors;
 use hg_runtime::checkpoint::save_safetensors;
 use hg_runtime::data::{SHAPES_DEFAULT_SIZE, shapes};
-use hg_runtime::exec::NamedTensors;
 use hg_runtime::images::save_image_grid;
 use hg_runtime::npy::{read_npz, write_npy, write_npz};
 use hg_runtime::train::{CheckpointMeta, save_checkpoint};

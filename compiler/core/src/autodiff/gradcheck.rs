@@ -16,8 +16,9 @@
 use super::{AutodiffError, differentiate};
 use crate::interp::{InterpError, NamedTensors, Precision, RunContext, run_function};
 use hg_abi::names;
+use hg_exec::Tensor;
+use hg_exec::philox::{DrawSite, ShuffleRng};
 use hg_ir::{Function, ValueId};
-use hg_runtime::Tensor;
 
 #[derive(Clone, Debug)]
 pub struct GradCheckOptions {
@@ -25,15 +26,18 @@ pub struct GradCheckOptions {
     pub eps: f64,
     /// Below this magnitude errors are absolute (see the module doc).
     pub floor: f64,
-    /// Check at most this many elements per input, evenly spaced (all when `None`).
+    /// Check at most this many elements per input, drawn at random over all of its axes (all
+    /// when `None`); see [`sample_indices`].
     pub max_elements: Option<usize>,
+    /// Seed of the element sample, so a failing check names the same elements on every run.
+    pub sample_seed: u64,
     /// Seed, step and batch for the runs (precision is always f64).
     pub ctx: RunContext,
 }
 
 impl GradCheckOptions {
     pub fn new(eps: f64) -> GradCheckOptions {
-        GradCheckOptions { eps, floor: 1e-3, max_elements: None, ctx: RunContext::new(Precision::F64) }
+        GradCheckOptions { eps, floor: 1e-3, max_elements: None, sample_seed: 0, ctx: RunContext::new(Precision::F64) }
     }
 }
 
@@ -124,14 +128,14 @@ pub fn check_gradients_with(
     let analytic = run_function(&with_grads, &inputs64, &ctx)?;
 
     let mut report = GradCheckReport { max_error: 0.0, worst: None, checked: 0 };
-    for &name in wrt_names {
+    for (k, &name) in wrt_names.iter().enumerate() {
         let grad = analytic
             .get(&format!("grad:{name}"))
             .map(Tensor::to_f64_vec)
             .ok_or_else(|| GradCheckError::MissingTensor(format!("grad:{name}")))?;
         let base = inputs64[name].clone();
         let values = base.to_f64_vec();
-        for index in sample_indices(values.len(), opts.max_elements) {
+        for index in sample_indices(values.len(), opts.max_elements, opts.sample_seed, k as u64) {
             let mut at = |delta: f64, which: &'static str| -> Result<f64, GradCheckError> {
                 let mut moved = values.clone();
                 moved[index] += delta;
@@ -160,14 +164,52 @@ pub fn check_gradients_with(
     Ok(report)
 }
 
-/// Evenly spaced element indices, all of them when `max` allows.
-fn sample_indices(len: usize, max: Option<usize>) -> Vec<usize> {
-    match max {
-        Some(m) if m < len => (0..m).map(|i| i * len / m.max(1)).collect(),
-        _ => (0..len).collect(),
+/// Row-major element indices to check: all of them when `max` allows, else `max` distinct
+/// ones drawn uniformly (Floyd's algorithm) from a stream keyed by `seed` and the input's
+/// position `k`, in increasing order. Uniform over row-major indices is uniform over every
+/// axis at once, so no column or channel is systematically skipped (evenly spaced indices
+/// would check only column 0 of a `[12, 784]` weight).
+pub fn sample_indices(len: usize, max: Option<usize>, seed: u64, k: u64) -> Vec<usize> {
+    let m = match max {
+        Some(m) if m < len => m,
+        _ => return (0..len).collect(),
+    };
+    let mut rng = ShuffleRng::at_site(DrawSite::new(seed, k, GRADCHECK_SITE));
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in (len - m)..len {
+        let t = rng.below(j as u64 + 1) as usize;
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
     }
+    chosen.into_iter().collect()
 }
+
+/// The draw site of gradient-check sampling (a test-only stream, apart from model sites).
+const GRADCHECK_SITE: u32 = 0xFFFF_F000;
 
 fn to_f64(t: &Tensor) -> Tensor {
     Tensor::from_f64(t.shape().to_vec(), t.to_f64_vec()).expect("same shape as the given tensor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_indices;
+
+    #[test]
+    fn samples_cover_every_axis_and_repeat_with_the_seed() {
+        let (rows, cols) = (12, 784);
+        let picked = sample_indices(rows * cols, Some(48), 0, 0);
+        assert_eq!(picked.len(), 48);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]), "distinct and sorted");
+        let distinct_cols: std::collections::BTreeSet<usize> = picked.iter().map(|i| i % cols).collect();
+        assert!(distinct_cols.len() > 40, "columns {distinct_cols:?}");
+        let distinct_rows: std::collections::BTreeSet<usize> = picked.iter().map(|i| i / cols).collect();
+        assert!(distinct_rows.len() > 8, "rows {distinct_rows:?}");
+        assert_eq!(sample_indices(rows * cols, Some(48), 0, 0), picked);
+        assert_ne!(sample_indices(rows * cols, Some(48), 1, 0), picked);
+        assert_ne!(sample_indices(rows * cols, Some(48), 0, 1), picked);
+        assert_eq!(sample_indices(5, Some(48), 0, 0), vec![0, 1, 2, 3, 4]);
+        assert_eq!(sample_indices(5, Some(5), 0, 0), vec![0, 1, 2, 3, 4]);
+    }
 }

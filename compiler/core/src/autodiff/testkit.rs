@@ -4,8 +4,8 @@
 //! misrouted gradients).
 
 use super::gradcheck::{GradCheckOptions, check_gradients_with};
+use hg_exec::{NamedTensors, Tensor};
 use hg_ir::{DType, Dim, Function, NodeSpan, Op, ReduceOp, TensorType, ValueId};
-use hg_runtime::{NamedTensors, Tensor};
 
 /// Batch size used for `B` in test inputs.
 pub const BATCH: usize = 3;
@@ -81,6 +81,18 @@ impl Case {
     /// An i64 input with values in `[0, n)`.
     pub fn indices(&mut self, name: &str, shape: &str, n: usize) -> ValueId {
         self.add_values(name, &ty(DType::I64, shape), |r| r.below(n) as f64)
+    }
+
+    /// The `(seed, step, offset)` operands of random draws, as `seed` and `step` inputs and a
+    /// zero offset.
+    pub fn random_key(&mut self, seed: i64, step: i64) -> [ValueId; 3] {
+        let mut scalar = |name: &str, value: i64| {
+            self.inputs.insert(name.to_string(), Tensor::scalar_i64(value));
+            self.f.add_input(name, TensorType::scalar(DType::I64), NodeSpan::default())
+        };
+        let (seed, step) = (scalar("seed", seed), scalar("step", step));
+        let offset = self.typed(Op::Const { value: 0.0 }, &[], TensorType::scalar(DType::I64));
+        [seed, step, offset]
     }
 
     pub fn op(&mut self, op: Op, operands: &[ValueId]) -> ValueId {

@@ -5,8 +5,8 @@ use super::testkit::{BATCH, Case, Rng, ty};
 use super::{AutodiffError, differentiate, gradient_function};
 use crate::interp::{Precision, RunContext, run_function};
 use hg_abi::names;
+use hg_exec::Tensor;
 use hg_ir::{BinaryOp, DType, Dim, Function, Init, NodeSpan, Op, ParamDecl, PoolKind, ReduceOp, TensorType, UnaryOp};
-use hg_runtime::Tensor;
 
 fn unary_domain(u: UnaryOp) -> (f64, f64) {
     match u {
@@ -371,8 +371,9 @@ fn gather_and_scatter_add_gradients() {
 fn random_sources_are_constants_of_the_draw() {
     let mut c = Case::new(4);
     let x = c.wrt("x", "B, 3", -1.0, 1.0);
-    let noise = c.typed(Op::RandomNormal { site: 7 }, &[], ty(DType::F32, "B, 3"));
-    let keep = c.typed(Op::Bernoulli { site: 8, p: 0.5 }, &[], ty(DType::F32, "B, 3"));
+    let key = c.random_key(5, 2);
+    let noise = c.typed(Op::RandomNormal { site: 7 }, &key, ty(DType::F32, "B, 3"));
+    let keep = c.typed(Op::Bernoulli { site: 8, p: 0.5 }, &key, ty(DType::F32, "B, 3"));
     let scaled = c.op(Op::Binary(BinaryOp::Mul), &[x, noise]);
     let y = c.op(Op::Binary(BinaryOp::Mul), &[scaled, keep]);
     c.check(y);

@@ -396,8 +396,11 @@ fn binary(ctx: &mut Ctx, op: BinaryOp, a: &Slot, b: &Slot, span: Span) -> EResul
     Ok(Value::Tensor(ctx.add(Op::Binary(op), &[x, y], span)?))
 }
 
+/// A random draw of f32 `shape`, keyed by the entry's seed and step (see [`Ctx::random_operands`]).
 fn random(ctx: &mut Ctx, op: Op, shape: Vec<Dim>, span: Span) -> EResult<ValueId> {
-    ctx.add_with_type(op, &[], TensorType::new(DType::F32, shape), span)
+    let ty = TensorType::new(DType::F32, shape);
+    let operands = ctx.random_operands(&ty, span)?;
+    ctx.add_with_type(op, &operands, ty, span)
 }
 
 pub fn call_builtin(ctx: &mut Ctx, name: &str, args: Vec<ArgValue>, span: Span, callee_span: Span) -> EResult<Value> {

@@ -205,6 +205,41 @@ impl<'p> Ctx<'p> {
         None
     }
 
+    /// The entry's runtime scalar input `name` (an i64 scalar such as `seed`), declared on first
+    /// use. A model input of the same name is refused where the model's inputs are declared.
+    pub fn runtime_scalar(&mut self, name: &str) -> ValueId {
+        match self.f.input(name) {
+            Some(v) => v,
+            None => self.f.add_input(name, TensorType::scalar(DType::I64), NodeSpan::default()),
+        }
+    }
+
+    /// The `(seed, step, offset)` operands of a random draw of type `ty` (see `hg_ir::Op`'s
+    /// random ops): the entry's `seed` and `step` inputs, and the draw's first stream element.
+    /// A draw whose first dimension is `k*B` (all others fixed) starts at `first_example * k *
+    /// (elements per row)`, so element `i` of example `e` is the same number however the run
+    /// splits its examples into calls; a draw of fixed shape starts at 0.
+    pub fn random_operands(&mut self, ty: &TensorType, span: Span) -> EResult<[ValueId; 3]> {
+        let seed = self.runtime_scalar(hg_abi::names::SEED);
+        let step = self.runtime_scalar(hg_abi::names::STEP);
+        let i64_scalar = TensorType::scalar(DType::I64);
+        let per_example = match ty.shape.split_first() {
+            Some((first, rest)) => first
+                .as_batch_multiple()
+                .and_then(|k| rest.iter().try_fold(k, |acc, d| d.as_const().and_then(|n| acc.checked_mul(n)))),
+            None => None,
+        };
+        let offset = match per_example {
+            Some(n) => {
+                let first = self.runtime_scalar(hg_abi::names::FIRST_EXAMPLE);
+                let n = self.add_with_type(Op::Const { value: n as f64 }, &[], i64_scalar, span)?;
+                self.add(Op::Binary(hg_ir::BinaryOp::Mul), &[first, n], span)?
+            }
+            None => self.add_with_type(Op::Const { value: 0.0 }, &[], i64_scalar, span)?,
+        };
+        Ok([seed, step, offset])
+    }
+
     pub fn fresh_site(&mut self) -> u32 {
         let s = self.next_site;
         self.next_site += 1;

@@ -17,7 +17,7 @@ pub mod value;
 
 pub use ctx::{ParamTable, ProgramView};
 pub use error::ExpandError;
-pub use model::{ENTRIES, Expanded, expand_model};
+pub use model::{ENTRIES, Expanded, TRAIN_FORWARD, expand_model};
 pub use train::{OptimizerSpec, ScheduleSpec, TrainDefaults, eval_train_block};
 pub use value::Value;
 #[cfg(test)]

@@ -21,6 +21,9 @@ use hg_dsl::ast::{FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
 use hg_ir::{DType, Dim, Module, TensorType, ValueId};
 use std::collections::HashMap;
 
+/// The IR function of the training-mode forward pass (loss and metrics).
+pub const TRAIN_FORWARD: &str = "train_forward";
+
 /// The entry points a model can have, in a fixed order.
 pub const ENTRIES: [&str; 6] = ["encode", "decode", "reconstruct", "sample", "train", "eval"];
 
@@ -54,6 +57,14 @@ impl Entry {
             Entry::Sample => "sample",
             Entry::Train => "train",
             Entry::Eval => "eval",
+        }
+    }
+    /// Name of the IR function: the training forward pass is `train_forward`, kept apart from
+    /// the `train` step the pipeline builds from it (`pipeline::with_train_step`).
+    fn function_name(self) -> &'static str {
+        match self {
+            Entry::Train => TRAIN_FORWARD,
+            other => other.name(),
         }
     }
     fn training(self) -> bool {
@@ -148,7 +159,7 @@ pub fn expand_model(
             out.missing.push((entry.name().into(), "the model declares no `latent`".into()));
             continue;
         }
-        let mut ctx = Ctx::new(program, entry.name(), entry.training(), &mut params);
+        let mut ctx = Ctx::new(program, entry.function_name(), entry.training(), &mut params);
         let result = expand_entry(&mut ctx, entry, file, model, overrides, &mut latent_types, &mut out);
         let errors = std::mem::take(&mut ctx.errors);
         let f = std::mem::take(&mut ctx.f);

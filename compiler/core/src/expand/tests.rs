@@ -51,7 +51,7 @@ fn vae_example_expands_to_all_entries() {
     let e = expand(include_str!("../../../../examples/vae/vae.hgl"));
     assert!(e.errors.is_empty(), "{:#?}", e.errors);
     let names: Vec<&str> = e.module.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["encode", "reconstruct", "decode", "sample", "train", "eval"]);
+    assert_eq!(names, ["encode", "reconstruct", "decode", "sample", "train_forward", "eval"]);
     assert_eq!(e.latents, ["z"]);
     assert_eq!(e.outputs, ["x_hat"]);
     assert_eq!(e.metrics, ["kl"]);

@@ -10,26 +10,38 @@
 //! 3. Every source is checked against its declared type (dtype, rank and each dimension) and
 //!    converted to a [`Buf`]. In [`Precision::F64`] a float input also accepts an f64 tensor,
 //!    so gradient checks can perturb inputs at full precision.
-//! 4. `seed` and `step` come from inputs of those names when given (one-element integer
-//!    tensors), else from the [`RunContext`].
+//! 4. Integer scalar sources also keep their exact 64-bit value, which random draws read for
+//!    their key: a `seed` is a full `u64` (given as the i64 of the same bits), beyond the f64
+//!    buffers' exact range, so `seed` alone is exempt from the ±2^53 check.
 
 use super::buf::{Buf, fmt_shape};
 use super::error::InterpError;
 use super::{Precision, RunContext};
 use hg_abi::{DType, names};
+use hg_exec::{NamedTensors, Tensor, TensorData};
 use hg_ir::{Dim, Function, Op, TensorType, ValueId};
-use hg_runtime::{NamedTensors, Tensor, TensorData};
 use std::collections::{HashMap, HashSet};
 
 /// The largest integer magnitude f64 holds exactly (2^53).
 pub const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
+/// Named tensors looked up in several maps, first match wins: a session passes the batch,
+/// its resident parameters and its state without merging (copying) them into one map.
+#[derive(Clone, Copy)]
+pub struct Layers<'a>(pub &'a [&'a NamedTensors]);
+
+impl<'a> Layers<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a Tensor> {
+        self.0.iter().find_map(|m| m.get(name))
+    }
+}
+
 /// What a run starts from.
 pub struct Bound {
     pub batch: Option<usize>,
     pub sources: HashMap<ValueId, Buf>,
-    pub seed: u64,
-    pub step: u64,
+    /// Exact values of the integer scalar sources, as the `u64` of their bits.
+    pub exact_ints: HashMap<ValueId, u64>,
 }
 
 /// Concrete value of one dimension given the (possibly unknown) batch size.
@@ -148,6 +160,7 @@ fn convert(
         }
     }
     if let TensorData::I64(v) = t.data()
+        && name != names::SEED
         && let Some(x) = v.iter().find(|x| (**x as f64).abs() > EXACT_INT)
     {
         return Err(bad(format!("value {x} is beyond ±2^53, the interpreter's exact integer range")));
@@ -155,8 +168,8 @@ fn convert(
     Ok(Buf::new(t.shape().to_vec(), t.to_f64_vec()))
 }
 
-/// Reads the `seed` or `step` input if given: a one-element integer tensor.
-fn scalar_u64(inputs: &NamedTensors, name: &str, default: u64) -> Result<u64, InterpError> {
+/// Reads a scalar integer input (`batch`) if given: a one-element integer tensor.
+fn scalar_u64(inputs: Layers<'_>, name: &str, default: u64) -> Result<u64, InterpError> {
     let Some(t) = inputs.get(name) else { return Ok(default) };
     let value = match t.data() {
         TensorData::I64(v) if v.len() == 1 => Some(v[0] as u64),
@@ -174,7 +187,7 @@ fn scalar_u64(inputs: &NamedTensors, name: &str, default: u64) -> Result<u64, In
 /// Binds the inputs of `f`; `live` are the values some output needs.
 pub fn bind_inputs(
     f: &Function,
-    inputs: &NamedTensors,
+    inputs: Layers<'_>,
     ctx: &RunContext,
     live: &HashSet<ValueId>,
 ) -> Result<Bound, InterpError> {
@@ -202,15 +215,16 @@ pub fn bind_inputs(
         (b, c) => b.or(c),
     };
     let mut values = HashMap::with_capacity(sources.len());
+    let mut exact_ints = HashMap::new();
     for ((_, v), (name, ty, t)) in sources.iter().zip(&found) {
         values.insert(*v, convert(name, ty, t, batch, ctx.precision)?);
+        match t.data() {
+            TensorData::I64(x) if x.len() == 1 && ty.rank() == 0 => exact_ints.insert(*v, x[0] as u64),
+            TensorData::I32(x) if x.len() == 1 && ty.rank() == 0 => exact_ints.insert(*v, i64::from(x[0]) as u64),
+            _ => None,
+        };
     }
-    Ok(Bound {
-        batch,
-        sources: values,
-        seed: scalar_u64(inputs, names::SEED, ctx.seed)?,
-        step: scalar_u64(inputs, names::STEP, ctx.step)?,
-    })
+    Ok(Bound { batch, sources: values, exact_ints })
 }
 
 #[cfg(test)]

@@ -2,19 +2,28 @@
 //! checked against the node's declared shape and conformed to its dtype, every value dropped
 //! after its last use.
 
-use super::bind::{Bound, EXACT_INT, bind_inputs, concrete_dim, concrete_shape};
+use super::bind::{Bound, EXACT_INT, Layers, bind_inputs, concrete_dim, concrete_shape};
 use super::buf::{Buf, fmt_shape};
 use super::error::InterpError;
 use super::{Precision, RunContext, conv, elementwise, index, linalg, random, reduce, shape_ops};
 use hg_abi::DType;
+use hg_exec::philox::DrawSite;
+use hg_exec::{NamedTensors, Tensor};
 use hg_ir::{Function, Node, Op, PoolKind, ValueId};
-use hg_runtime::philox::DrawSite;
-use hg_runtime::{NamedTensors, Tensor};
 use std::collections::{HashMap, HashSet};
 
 /// Runs `f` on `inputs`; see the module docs of `interp` for the numbers, [`RunContext`] for
 /// the batch size, seed and step, and `bind` for how inputs are checked.
 pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Result<NamedTensors, InterpError> {
+    run_function_layered(f, &[inputs], ctx)
+}
+
+/// [`run_function`] with the inputs spread over several maps (first match wins).
+pub fn run_function_layered(
+    f: &Function,
+    inputs: &[&NamedTensors],
+    ctx: &RunContext,
+) -> Result<NamedTensors, InterpError> {
     let graph_err = |message: String| InterpError::Graph { function: f.name.clone(), message };
     if let Some((name, v)) = f.outputs.iter().find(|(_, v)| !f.graph.contains_node(v.0)) {
         return Err(graph_err(format!("output `{name}` refers to {v}, which is not a node")));
@@ -24,7 +33,7 @@ pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Re
         return Err(graph_err("the graph has a cycle".into()));
     }
     let live = live_values(f);
-    let mut bound = bind_inputs(f, inputs, ctx, &live)?;
+    let mut bound = bind_inputs(f, Layers(inputs), ctx, &live)?;
     // Remaining reads of each value: one per operand slot of a live user, one per output.
     let mut uses: HashMap<ValueId, usize> = HashMap::new();
     for &v in order.iter().filter(|v| live.contains(v)) {
@@ -52,7 +61,7 @@ pub fn run_function(f: &Function, inputs: &NamedTensors, ctx: &RunContext) -> Re
                 return Err(graph_err(format!("{v} is evaluated before one of its operands")));
             }
             let int_operands = operands.first().is_some_and(|o| f.ty(*o).dtype.is_int());
-            evaluate(v, node, args, owned, int_operands, &mut bound, ctx.precision)
+            evaluate(v, node, &operands, args, owned, int_operands, &mut bound, ctx.precision)
         };
         let result =
             result.map_err(|message| InterpError::Op { node: v, op: node.op.mnemonic(), span: node.span, message })?;
@@ -96,9 +105,11 @@ fn passes_through(op: &Op) -> bool {
 }
 
 /// One node: arity check, kernel, shape check against the declared type, dtype conformance.
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     v: ValueId,
     node: &Node,
+    operands: &[ValueId],
     args: Vec<&Buf>,
     owned: Option<Buf>,
     int_operands: bool,
@@ -115,7 +126,20 @@ fn evaluate(
     // `owned` stands for operand 0 when present; `a(i)` reads operand i either way.
     let first_owned = owned.is_some();
     let a = |i: usize| -> &Buf { if first_owned { args[i - 1] } else { args[i] } };
-    let draw = |site: u32| DrawSite { seed: bound.seed, step: bound.step, site };
+    // A random draw's `(seed, step, offset)` operands: exact integers (a seed uses all 64 bits).
+    let draw = |site: u32| -> Result<(DrawSite, u64), String> {
+        let int = |i: usize| -> Result<u64, String> {
+            if let Some(x) = bound.exact_ints.get(&operands[i]) {
+                return Ok(*x);
+            }
+            match a(i).data.as_slice() {
+                [x] if *x >= 0.0 => Ok(*x as u64),
+                [x] if *x < 0.0 => Ok(*x as i64 as u64),
+                _ => Err(format!("operand {i} must be one integer, it has shape {}", fmt_shape(&a(i).shape))),
+            }
+        };
+        Ok((DrawSite { seed: int(0)?, step: int(1)?, site }, int(2)?))
+    };
     let mut out = match &node.op {
         Op::Input { .. } | Op::Param { .. } => bound.sources.remove(&v).ok_or("no value is bound to this source")?,
         Op::Const { value } | Op::Full { value } => Buf::filled(&declared, *value)?,
@@ -154,9 +178,9 @@ fn evaluate(
         Op::ScatterAdd { axis } => index::scatter_add(a(0), a(1), a(2), *axis)?,
         Op::TopKIndices { k, axis } => reduce::topk_indices(a(0), *k, *axis)?,
         Op::OneHot { n } => index::one_hot(a(0), *n)?,
-        Op::RandomNormal { site } => random::random_normal(&declared, draw(*site))?,
-        Op::RandomUniform { site, lo, hi } => random::random_uniform(&declared, draw(*site), *lo, *hi)?,
-        Op::Bernoulli { site, p } => random::bernoulli(&declared, draw(*site), *p)?,
+        Op::RandomNormal { site } => random::random_normal(&declared, draw(*site)?)?,
+        Op::RandomUniform { site, lo, hi } => random::random_uniform(&declared, draw(*site)?, *lo, *hi)?,
+        Op::Bernoulli { site, p } => random::bernoulli(&declared, draw(*site)?, *p)?,
         Op::Cast { .. } | Op::StopGradient | Op::StraightThrough => owned.unwrap_or_else(|| a(0).clone()),
     };
     if out.shape != declared {
@@ -167,7 +191,12 @@ fn evaluate(
             fmt_shape(&declared)
         ));
     }
-    conform(&mut out.data, node.ty.dtype, precision)?;
+    // A seed is a full 64-bit key that only random draws read, exactly (`Bound::exact_ints`);
+    // its f64 copy is never used as a number.
+    let seed = matches!(&node.op, Op::Input { name } if name == hg_abi::names::SEED);
+    if !seed {
+        conform(&mut out.data, node.ty.dtype, precision)?;
+    }
     Ok(out)
 }
 

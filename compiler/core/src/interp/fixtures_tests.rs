@@ -6,8 +6,8 @@
 
 use super::testutil::Graph;
 use super::{Precision, RunContext, erf, erfc, run_function};
+use hg_exec::{NamedTensors, Tensor, TensorData};
 use hg_ir::{BinaryOp, DType, Dim, Op, PoolKind, ReduceOp, TensorType, UnaryOp};
-use hg_runtime::{NamedTensors, Tensor, TensorData};
 use serde_json::Value;
 
 const CASES: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/interp/cases.json"));

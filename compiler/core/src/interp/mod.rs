@@ -40,11 +40,11 @@ pub use elementwise::unary_scalar;
 mod erf;
 mod error;
 mod eval;
-mod executable;
 mod index;
 mod linalg;
 mod random;
 mod reduce;
+mod session;
 mod shape_ops;
 
 #[cfg(test)]
@@ -56,10 +56,9 @@ mod testutil;
 
 pub use erf::{erf, erfc};
 pub use error::InterpError;
-pub use eval::run_function;
-pub use executable::Interpreter;
-pub use hg_runtime::NamedTensors;
-pub use random::{PARAM_INIT_SITE_BASE, init_params};
+pub use eval::{run_function, run_function_layered};
+pub use hg_exec::NamedTensors;
+pub use session::InterpSession;
 
 /// How float values of f32/f16/bf16 dtype are carried between ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -73,10 +72,8 @@ pub enum Precision {
 
 /// Everything a run needs besides the graph and its inputs.
 ///
-/// `seed` and `step` key every random op (Philox draw site `{seed, step, site}`). When the
-/// inputs hold a tensor named `seed` or `step` (`hg_abi::names::SEED`, `STEP`), a one-element
-/// integer tensor, its value is used instead of the field here; a negative value is taken as
-/// its two's-complement `u64`.
+/// Randomness is not here: random ops read their key (`seed`) and counters (`step`, offset)
+/// from operands, which the entry declares as inputs (`hg_abi::names`).
 ///
 /// `batch` fixes the batch size `B` only when no input does: entries such as `sample`, whose
 /// inputs do not mention `B`, need it. When an input fixes `B` and `batch` is also set, the
@@ -84,22 +81,12 @@ pub enum Precision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RunContext {
     pub precision: Precision,
-    pub seed: u64,
-    pub step: u64,
     pub batch: Option<usize>,
 }
 
 impl RunContext {
     pub fn new(precision: Precision) -> RunContext {
         RunContext { precision, ..RunContext::default() }
-    }
-
-    pub fn with_seed(self, seed: u64) -> RunContext {
-        RunContext { seed, ..self }
-    }
-
-    pub fn with_step(self, step: u64) -> RunContext {
-        RunContext { step, ..self }
     }
 
     pub fn with_batch(self, batch: usize) -> RunContext {

@@ -2,11 +2,11 @@
 //! errors that must be errors, and the `Executable` implementation.
 
 use super::testutil::{Graph, f32s, inputs, ty};
-use super::{InterpError, Interpreter, Precision, RunContext, run_function};
+use super::{InterpError, InterpSession, Precision, RunContext, run_function};
 use hg_abi::{DimSpec, names};
+use hg_exec::philox::DrawSite;
+use hg_exec::{Session, Tensor, TensorData, init_params};
 use hg_ir::{BinaryOp, DType, Dim, Module, Op, ReduceOp, UnaryOp};
-use hg_runtime::philox::DrawSite;
-use hg_runtime::{Executable, Tensor, TensorData};
 
 fn f32_ctx() -> RunContext {
     RunContext::new(Precision::F32)
@@ -25,7 +25,7 @@ fn affine_relu() -> Graph {
     g
 }
 
-fn affine_inputs() -> hg_runtime::NamedTensors {
+fn affine_inputs() -> hg_exec::NamedTensors {
     inputs(&[
         ("x", f32s(&[2, 3], &[1.0, 2.0, 3.0, -1.0, 0.5, 0.0])),
         ("param:w", f32s(&[3, 2], &[0.1, -1.0, 0.2, 0.0, 0.3, 1.0])),
@@ -94,11 +94,14 @@ fn batch_size_is_solved_from_a_multiple() {
 #[test]
 fn batch_size_from_the_context_when_no_input_fixes_it() {
     let mut g = Graph::new();
-    let z = g.node(Op::RandomNormal { site: 1 }, &[], DType::F32, "B, 2");
+    let key = g.random_key();
+    let z = g.node(Op::RandomNormal { site: 1 }, &key, DType::F32, "B, 2");
     g.output("z", z);
-    let err = run_function(&g.f, &inputs(&[]), &f32_ctx()).unwrap_err();
+    let zero = Tensor::scalar_i64(0);
+    let given = inputs(&[("seed", zero.clone()), ("step", zero.clone()), ("offset", zero)]);
+    let err = run_function(&g.f, &given, &f32_ctx()).unwrap_err();
     assert!(err.to_string().contains("needs the batch size"), "{err}");
-    let out = run_function(&g.f, &inputs(&[]), &f32_ctx().with_batch(4)).unwrap();
+    let out = run_function(&g.f, &given, &f32_ctx().with_batch(4)).unwrap();
     assert_eq!(out["z"].shape(), &[4, 2]);
 }
 
@@ -142,16 +145,23 @@ fn f64_mode_accepts_f64_tensors_for_float_inputs() {
 }
 
 #[test]
-fn seed_and_step_come_from_inputs_or_the_context() {
+fn random_draws_read_their_key_and_counters_from_operands() {
     let mut g = Graph::new();
-    let z = g.node(Op::RandomNormal { site: 3 }, &[], DType::F32, "4");
-    let u = g.node(Op::RandomUniform { site: 4, lo: -1.0, hi: 1.0 }, &[], DType::F64, "2, 2");
-    let b = g.node(Op::Bernoulli { site: 5, p: 0.5 }, &[], DType::F32, "8");
+    let key = g.random_key();
+    let z = g.node(Op::RandomNormal { site: 3 }, &key, DType::F32, "4");
+    let u = g.node(Op::RandomUniform { site: 4, lo: -1.0, hi: 1.0 }, &key, DType::F64, "2, 2");
+    let b = g.node(Op::Bernoulli { site: 5, p: 0.5 }, &key, DType::F32, "8");
     g.output("z", z);
     g.output("u", u);
     g.output("b", b);
-    let given = inputs(&[(names::SEED, Tensor::scalar_i64(5)), (names::STEP, Tensor::scalar_i64(2))]);
-    let out = run_function(&g.f, &given, &f32_ctx().with_seed(99)).unwrap();
+    let given = |seed: i64, step: i64, offset: i64| {
+        inputs(&[
+            (names::SEED, Tensor::scalar_i64(seed)),
+            (names::STEP, Tensor::scalar_i64(step)),
+            ("offset", Tensor::scalar_i64(offset)),
+        ])
+    };
+    let out = run_function(&g.f, &given(5, 2, 0), &f32_ctx()).unwrap();
     let site = |s| DrawSite { seed: 5, step: 2, site: s };
     let want: Vec<f64> = (0..4).map(|i| site(3).normal(i) as f32 as f64).collect();
     assert_eq!(out["z"].to_f64_vec(), want);
@@ -159,14 +169,26 @@ fn seed_and_step_come_from_inputs_or_the_context() {
     assert_eq!(out["u"].to_f64_vec(), want_u);
     let want_b: Vec<f64> = (0..8).map(|i| site(5).bernoulli(i, 0.5)).collect();
     assert_eq!(out["b"].to_f64_vec(), want_b);
-    // From the context when the inputs do not say.
-    let ctx_out = run_function(&g.f, &inputs(&[]), &f32_ctx().with_seed(5).with_step(2).with_batch(1)).unwrap();
-    assert_eq!(ctx_out, out);
-    let other = run_function(&g.f, &inputs(&[(names::STEP, Tensor::scalar_i64(3))]), &f32_ctx().with_seed(5)).unwrap();
-    assert_ne!(other["z"], out["z"]);
-    let bad = inputs(&[(names::SEED, Tensor::scalar_f32(1.0))]);
+    // The offset moves the window along the same stream.
+    let shifted = run_function(&g.f, &given(5, 2, 2), &f32_ctx()).unwrap();
+    assert_eq!(shifted["z"].to_f64_vec()[..2], out["z"].to_f64_vec()[2..]);
+    assert_ne!(run_function(&g.f, &given(5, 3, 0), &f32_ctx()).unwrap()["z"], out["z"]);
+    assert_ne!(run_function(&g.f, &given(6, 2, 0), &f32_ctx()).unwrap()["z"], out["z"]);
+    // A seed uses all 64 bits: seeds that differ beyond 2^53 draw different numbers.
+    let big = |s: u64| run_function(&g.f, &given(s as i64, 0, 0), &f32_ctx()).unwrap();
+    let (a, b2) = (big(0xFEDC_BA98_7654_3211), big(0xFEDC_BA98_7654_3210));
+    assert_ne!(a["z"], b2["z"]);
+    let want: Vec<f64> = (0..4).map(|i| DrawSite::new(0xFEDC_BA98_7654_3211, 0, 3).normal(i) as f32 as f64).collect();
+    assert_eq!(a["z"].to_f64_vec(), want);
+    // Nothing falls back to a default: a missing or ill-typed key is an error.
+    let mut missing = given(5, 2, 0);
+    missing.remove(names::SEED);
+    let e = run_function(&g.f, &missing, &f32_ctx()).unwrap_err().to_string();
+    assert!(e.contains("seed"), "{e}");
+    let mut bad = given(5, 2, 0);
+    bad.insert(names::SEED.into(), Tensor::scalar_f32(1.0));
     let e = run_function(&g.f, &bad, &f32_ctx()).unwrap_err().to_string();
-    assert!(e.contains("input `seed`") && e.contains("integer"), "{e}");
+    assert!(e.contains("input `seed`") && e.contains("dtype f32 is not i64"), "{e}");
 }
 
 #[test]
@@ -327,25 +349,32 @@ fn module() -> Module {
 }
 
 #[test]
-fn interpreter_is_an_executable() {
-    let mut it = Interpreter::new(module(), Precision::F32);
-    assert_eq!(it.entries(), vec!["encode".to_string()]);
-    let sig = it.signature("encode").unwrap();
+fn interpreter_session_keeps_parameters_resident() {
+    let mut it = InterpSession::new(module(), None, Precision::F32).unwrap();
+    assert_eq!(it.backend(), "interp");
+    assert_eq!(it.manifest().entry_names(), vec!["encode"]);
+    let sig = it.manifest().entry("encode").unwrap().clone();
     assert_eq!(sig.inputs.len(), 3);
     assert_eq!(sig.inputs[0].shape, vec![DimSpec::Batch(1), DimSpec::Fixed(3)]);
     assert_eq!(sig.inputs[1].name, "param:w");
     assert_eq!((sig.outputs[0].name.as_str(), sig.outputs[0].dtype), ("y", DType::F32));
-    assert!(it.signature("decode").is_none());
-    let mut given = it.init_params(11).unwrap();
-    assert_eq!(given["param:b"].to_f64_vec(), vec![0.0, 0.0]);
-    given.insert("x".into(), f32s(&[4, 3], &[1.0; 12]));
-    let out = it.run("encode", &given).unwrap();
+    let params = init_params(&it.manifest().params.clone(), 11).unwrap();
+    assert_eq!(params["param:b"].to_f64_vec(), vec![0.0, 0.0]);
+    it.load_params(params.clone()).unwrap();
+    assert_eq!(it.read_params().unwrap(), params);
+    let x = inputs(&[("x", f32s(&[4, 3], &[1.0; 12]))]);
+    let out = it.run("encode", &x).unwrap();
     assert_eq!(out["y"].shape(), &[4, 2]);
-    let e = it.run("decode", &given).unwrap_err();
-    assert!(e.message.contains("`decode`") && e.message.contains("no such entry point"), "{}", e.message);
-    given.remove("x");
-    assert!(it.run("encode", &given).unwrap_err().message.contains("missing input `x`"));
-
-    it.set_precision(Precision::F64);
-    assert_eq!(it.signature("encode").unwrap().outputs[0].dtype, DType::F64);
+    let e = it.run("decode", &x).unwrap_err();
+    assert!(e.message.contains("no entry `decode`") && e.message.contains("(it has: encode)"), "{}", e.message);
+    assert!(it.run("encode", &inputs(&[])).unwrap_err().message.contains("missing input `x`"));
+    // Parameters are resident: passing one is refused, loading a wrong one names it.
+    let mut with_param = x.clone();
+    with_param.insert("param:w".into(), params["param:w"].clone());
+    assert!(it.run("encode", &with_param).unwrap_err().message.contains("resident"));
+    let mut bad = params.clone();
+    bad.insert("param:b".into(), f32s(&[3], &[0.0; 3]));
+    let e = it.load_params(bad).unwrap_err().message;
+    assert!(e.contains("parameter `param:b` is f32 [3] but the model expects f32 [2]"), "{e}");
+    assert!(it.train_step(&x).unwrap_err().message.contains("no train step"));
 }

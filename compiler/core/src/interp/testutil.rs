@@ -1,7 +1,7 @@
 //! Helpers for the interpreter's tests: building small typed graphs and tensors.
 
+use hg_exec::{NamedTensors, Tensor};
 use hg_ir::{DType, Dim, Function, NodeSpan, Op, TensorType, ValueId};
-use hg_runtime::{NamedTensors, Tensor};
 
 /// A type from a compact shape spelling: `"B, 3"`, `"2*B"`, `""` (scalar).
 pub fn ty(dtype: DType, shape: &str) -> TensorType {
@@ -34,6 +34,15 @@ impl Graph {
 
     pub fn node(&mut self, op: Op, operands: &[ValueId], dtype: DType, shape: &str) -> ValueId {
         self.f.add_typed(op, operands, ty(dtype, shape), NodeSpan::default())
+    }
+
+    /// The `(seed, step, offset)` operands of random draws: `seed` and `step` inputs and an
+    /// `offset` input (i64 scalars), declared on first use.
+    pub fn random_key(&mut self) -> [ValueId; 3] {
+        ["seed", "step", "offset"].map(|name| match self.f.input(name) {
+            Some(v) => v,
+            None => self.input(name, DType::I64, ""),
+        })
     }
 
     pub fn output(&mut self, name: &str, v: ValueId) {

@@ -40,15 +40,20 @@ pub(super) fn attribute_type(
             }
             check_axis(op, *axis, t)?;
         }
-        Op::RandomNormal { .. } => need_float(op, t)?,
+        Op::RandomNormal { .. } => {
+            need_float(op, t)?;
+            random_operands(op, operands)?;
+        }
         Op::RandomUniform { lo, hi, .. } => {
             need_float(op, t)?;
+            random_operands(op, operands)?;
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
                 return fail(op, format!("bounds lo={lo:?}, hi={hi:?} must be finite with lo < hi"));
             }
         }
         Op::Bernoulli { p, .. } => {
             need_float(op, t)?;
+            random_operands(op, operands)?;
             if !(0.0..=1.0).contains(p) {
                 return fail(op, format!("probability p={p:?} must be between 0 and 1"));
             }
@@ -83,6 +88,20 @@ pub fn is_attribute_typed(op: &Op) -> bool {
     )
 }
 
+/// The `(seed, step, offset)` operands of a random draw: i64 scalars.
+fn random_operands(op: &Op, operands: &[&TensorType]) -> Result<(), InferError> {
+    const ROLES: [&str; 3] = ["seed", "step", "offset"];
+    if operands.len() != ROLES.len() {
+        return fail(op, format!("takes 3 operands (seed, step, offset){}", operand_list(operands)));
+    }
+    for (role, t) in ROLES.iter().zip(operands) {
+        if t.rank() != 0 || t.dtype != crate::DType::I64 {
+            return fail(op, format!("the {role} operand must be an i64 scalar, it is {t}"));
+        }
+    }
+    Ok(())
+}
+
 fn need_float(op: &Op, t: &TensorType) -> Result<(), InferError> {
     if !t.dtype.is_float() {
         return fail(op, format!("must have a float dtype, declared {t}"));
@@ -111,9 +130,6 @@ mod tests {
             Op::Full { value: 1.0 },
             Op::DimValue { dim: Dim::batch() },
             Op::Iota { axis: 0 },
-            Op::RandomNormal { site: 0 },
-            Op::RandomUniform { site: 0, lo: 0.0, hi: 1.0 },
-            Op::Bernoulli { site: 0, p: 0.5 },
         ];
         for op in &ops {
             let err = src(op, None).unwrap_err();
@@ -163,21 +179,36 @@ mod tests {
         );
     }
 
+    /// A random op with its `(seed, step, offset)` operands.
+    fn rnd(op: &Op, given: &str) -> Result<String, String> {
+        let key = ty("i64[]");
+        infer_type(op, &[&key, &key, &key], Some(&ty(given))).map(|t| t.to_string()).map_err(|e| e.message)
+    }
+
     #[test]
     fn random_ops() {
-        assert_eq!(src(&Op::RandomNormal { site: 1 }, Some("f32[B, 32]")).unwrap(), "f32[B, 32]");
+        assert_eq!(rnd(&Op::RandomNormal { site: 1 }, "f32[B, 32]").unwrap(), "f32[B, 32]");
         assert_eq!(
-            src(&Op::RandomNormal { site: 1 }, Some("i32[B, 32]")).unwrap_err(),
+            rnd(&Op::RandomNormal { site: 1 }, "i32[B, 32]").unwrap_err(),
             "random_normal: must have a float dtype, declared i32[B, 32]"
         );
         let u = Op::RandomUniform { site: 2, lo: 1.0, hi: 1.0 };
-        assert_eq!(
-            src(&u, Some("f32[3]")).unwrap_err(),
-            "random_uniform: bounds lo=1.0, hi=1.0 must be finite with lo < hi"
-        );
+        assert_eq!(rnd(&u, "f32[3]").unwrap_err(), "random_uniform: bounds lo=1.0, hi=1.0 must be finite with lo < hi");
         let b = Op::Bernoulli { site: 3, p: 1.5 };
-        assert_eq!(src(&b, Some("f32[3]")).unwrap_err(), "bernoulli: probability p=1.5 must be between 0 and 1");
-        assert!(src(&Op::Bernoulli { site: 3, p: 1.0 }, Some("f32[3]")).is_ok());
-        assert!(src(&Op::Bernoulli { site: 3, p: f64::NAN }, Some("f32[3]")).is_err());
+        assert_eq!(rnd(&b, "f32[3]").unwrap_err(), "bernoulli: probability p=1.5 must be between 0 and 1");
+        assert!(rnd(&Op::Bernoulli { site: 3, p: 1.0 }, "f32[3]").is_ok());
+        assert!(rnd(&Op::Bernoulli { site: 3, p: f64::NAN }, "f32[3]").is_err());
+        // The key and counter operands are i64 scalars, all three of them.
+        assert_eq!(
+            src(&Op::RandomNormal { site: 1 }, Some("f32[3]")).unwrap_err(),
+            "random_normal: expected 3 operands, found 0"
+        );
+        let (seed, step, offset) = (ty("i32[]"), ty("i64[]"), ty("i64[]"));
+        assert_eq!(
+            infer_type(&Op::RandomNormal { site: 1 }, &[&seed, &step, &offset], Some(&ty("f32[3]")))
+                .unwrap_err()
+                .message,
+            "random_normal: the seed operand must be an i64 scalar, it is i32[]"
+        );
     }
 }

@@ -76,8 +76,10 @@ mod tests {
         let c = f.add(Op::Binary(BinaryOp::Add), &[x, v], sp()).unwrap();
         let d = f.add(Op::Binary(BinaryOp::Sub), &[x, w1], sp()).unwrap();
         let e = f.add(Op::Binary(BinaryOp::Sub), &[w1, x], sp()).unwrap();
-        let n1 = f.add_with_type(Op::RandomNormal { site: 1 }, &[], ty("f32[B, 4]"), sp()).unwrap();
-        let n2 = f.add_with_type(Op::RandomNormal { site: 2 }, &[], ty("f32[B, 4]"), sp()).unwrap();
+        let seed = f.add_input("seed", ty("i64[]"), sp());
+        let key = [seed, seed, seed];
+        let n1 = f.add_with_type(Op::RandomNormal { site: 1 }, &key, ty("f32[B, 4]"), sp()).unwrap();
+        let n2 = f.add_with_type(Op::RandomNormal { site: 2 }, &key, ty("f32[B, 4]"), sp()).unwrap();
         let k1 = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp()).unwrap();
         let k2 = f.add_with_type(Op::Const { value: 0.0 }, &[], ty("f32[]"), sp()).unwrap();
         let k3 = f.add_with_type(Op::Const { value: -0.0 }, &[], ty("f32[]"), sp()).unwrap();

@@ -18,6 +18,10 @@ pub type Pass = fn(&mut Function);
 
 /// Runs the clean-up passes in order: common-subexpression elimination, then dead-value
 /// elimination (so the duplicates CSE leaves unused disappear).
+///
+/// The verifier runs once after the pipeline in every build: it is the cheap net that catches a
+/// bad pass before a backend miscompiles its output. Debug builds also verify after each pass,
+/// so the error names the pass that broke the invariant.
 pub fn run_pipeline(f: &mut Function) -> Result<(), VerifyError> {
     let passes: [(&str, Pass); 2] = [
         ("eliminate_common_subexpressions", eliminate_common_subexpressions),
@@ -32,7 +36,10 @@ pub fn run_pipeline(f: &mut Function) -> Result<(), VerifyError> {
             })?;
         }
     }
-    Ok(())
+    verify_function(f).map_err(|mut e| {
+        e.message = format!("after the pass pipeline: {}", e.message);
+        e
+    })
 }
 
 #[cfg(test)]

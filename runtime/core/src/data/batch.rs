@@ -9,8 +9,8 @@
 //! over several epochs always makes progress.
 
 use super::DataError;
-use crate::philox::ShuffleRng;
-use crate::tensor::Tensor;
+use hg_exec::philox::ShuffleRng;
+use hg_exec::tensor::Tensor;
 
 /// How to batch: size, order, and which epochs to cover.
 #[derive(Clone, Debug, PartialEq, Eq)]

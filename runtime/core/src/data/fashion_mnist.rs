@@ -9,7 +9,7 @@
 use super::idx::read_idx_u8;
 use super::{DataError, Dataset};
 use crate::fsutil::IoError;
-use crate::tensor::Tensor;
+use hg_exec::tensor::Tensor;
 use std::path::{Path, PathBuf};
 
 /// Where the Debian package puts the files.

@@ -14,8 +14,8 @@
 //! order of the specs, ready for [`super::BatchIter`].
 
 use super::{DataError, Dataset};
-use crate::tensor::{Tensor, TensorData};
 use hg_abi::{DType, DimSpec, TensorSpec};
+use hg_exec::tensor::{Tensor, TensorData};
 
 /// The arrays that feed `specs` (the model's data inputs), reshaped and converted.
 pub fn fit_to_inputs(dataset: &Dataset, specs: &[TensorSpec]) -> Result<Vec<Tensor>, DataError> {

@@ -21,7 +21,7 @@ pub use shapes::{SHAPES_DEFAULT_SIZE, shapes};
 
 use crate::fsutil::IoError;
 use crate::npy::{read_npy, read_npz};
-use crate::tensor::Tensor;
+use hg_exec::tensor::Tensor;
 use std::path::Path;
 
 /// What went wrong loading data or matching it to a model. Messages are lowercase and

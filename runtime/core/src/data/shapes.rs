@@ -10,8 +10,8 @@
 //! larger data set equals the smaller one.
 
 use super::Dataset;
-use crate::philox::{DrawSite, SHAPES_SITE, ShuffleRng};
-use crate::tensor::Tensor;
+use hg_exec::philox::{DrawSite, SHAPES_SITE, ShuffleRng};
+use hg_exec::tensor::Tensor;
 
 /// Image side used when a caller has no preference.
 pub const SHAPES_DEFAULT_SIZE: usize = 32;

@@ -16,8 +16,8 @@ mod plot;
 pub use plot::plot_loss_curve;
 
 use crate::fsutil::IoError;
-use crate::tensor::Tensor;
 use canvas::{Canvas, Rgb};
+use hg_exec::tensor::Tensor;
 use std::path::Path;
 
 /// Tiles smaller than this are magnified by an integer factor.

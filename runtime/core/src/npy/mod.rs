@@ -16,9 +16,9 @@ mod npz;
 pub use npz::{read_npz, read_npz_bytes, write_npz, write_npz_compressed};
 
 use crate::fsutil::{IoError, atomic_write, read_file};
-use crate::tensor::{Tensor, TensorData, num_elements};
 use header::{Kind, format_header, parse_header};
 use hg_abi::DType;
+use hg_exec::tensor::{Tensor, TensorData, num_elements};
 use std::path::Path;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";

@@ -7,7 +7,7 @@
 
 use super::{encode_npy, read_npy_bytes};
 use crate::fsutil::{IoError, atomic_write, lowercase_first, read_file};
-use crate::tensor::Tensor;
+use hg_exec::tensor::Tensor;
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
@@ -125,8 +125,8 @@ fn write_archive(path: &Path, arrays: &[(String, Tensor)], method: CompressionMe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::TensorData;
     use hg_abi::DType;
+    use hg_exec::tensor::TensorData;
 
     fn sample() -> Vec<(String, Tensor)> {
         vec![

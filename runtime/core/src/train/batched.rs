@@ -10,13 +10,12 @@
 
 use super::error::TrainError;
 use super::signature::{
-    Scalar, check_tensors, entry_signature, fixed_inputs, is_param, metric_outputs, model_inputs, scalar_input,
-    scalar_output, with_param_prefix,
+    CallScalars, RUNTIME_SCALARS, entry_signature, insert_call_scalars, is_param, is_state, metric_outputs,
+    model_inputs, scalar_output,
 };
 use crate::data::{Dataset, fit_to_inputs};
-use crate::exec::{Executable, NamedTensors};
-use crate::tensor::{Tensor, TensorData};
 use hg_abi::{DimSpec, EntrySignature, TensorSpec, names};
+use hg_exec::{NamedTensors, Session, Tensor, TensorData};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -78,37 +77,33 @@ fn concat_rows(parts: &[Tensor]) -> Option<Tensor> {
 /// Runs `entry` over full arrays in batches of at most `batch` examples and concatenates the
 /// outputs along their batch dimension.
 ///
-/// `inputs` holds the entry's data inputs as whole arrays plus any scalars it reads (`seed`,
-/// `step`); `params` the parameters, named `param:<path>` or by bare path. A `batch` input is
-/// set to each call's batch size. Outputs without a batch dimension are averaged over the
-/// calls, weighted by their example counts, when they are floats (a loss), and taken from the
-/// first call otherwise.
+/// `inputs` holds the entry's data inputs as whole arrays; the parameters are the session's.
+/// Each call gets the runtime scalars the entry reads: `seed` and `step` from `scalars`,
+/// `first_example` = the call's first row and `batch` = its size, so random draws of a split
+/// run are those of one call over everything. Outputs without a batch dimension are
+/// averaged over the calls, weighted by their example counts, when they are floats (a loss),
+/// and taken from the first call otherwise.
 pub fn run_batched(
-    exec: &mut dyn Executable,
+    session: &mut dyn Session,
     entry: &str,
     inputs: &NamedTensors,
-    params: &NamedTensors,
+    scalars: CallScalars,
     batch: usize,
 ) -> Result<NamedTensors, TrainError> {
     if batch == 0 {
         return Err(TrainError::Config("the batch size must be at least 1".into()));
     }
-    let sig = entry_signature(exec, entry)?;
-    let params = with_param_prefix(params.clone());
-    let param_specs = fixed_inputs(&sig, is_param)?;
-    check_tensors(&param_specs, &params, "parameter", true)
-        .map_err(|problem| TrainError::Params { origin: "parameters".into(), problem })?;
+    let sig = entry_signature(session, entry)?;
+    if session.manifest().train.as_ref().is_some() && entry == "train" {
+        return Err(TrainError::signature(entry, "is the train step, which only the training loop runs"));
+    }
 
     // Split the inputs into whole-call ones and batched ones, and count the examples.
     let mut fixed = NamedTensors::new();
     let mut batched: Vec<(String, Tensor, usize)> = Vec::new();
     let mut examples: Option<(String, usize)> = None;
     for spec in &sig.inputs {
-        if is_param(&spec.name) {
-            fixed.insert(spec.name.clone(), params[&spec.name].clone());
-            continue;
-        }
-        if spec.name == names::BATCH {
+        if is_param(&spec.name) || is_state(&spec.name) || RUNTIME_SCALARS.contains(&spec.name.as_str()) {
             continue;
         }
         let t = inputs
@@ -132,15 +127,13 @@ pub fn run_batched(
         }
         batched.push((spec.name.clone(), t.clone(), k));
     }
-    let batch_input = sig.inputs.iter().find(|s| s.name == names::BATCH);
+    let exec_err = |source| TrainError::Exec { entry: entry.into(), step: None, source };
 
     let Some((_, n)) = examples else {
-        // Nothing to split: one call, with `batch` (if read) set to the requested size.
+        // Nothing to split: one call of `batch` examples (read by entries such as `sample`).
         let mut call = fixed;
-        if let Some(spec) = batch_input {
-            call.insert(names::BATCH.into(), scalar_input(spec, Scalar::Int(batch as u64), entry)?);
-        }
-        return exec.run(entry, &call).map_err(|source| TrainError::Exec { entry: entry.into(), step: None, source });
+        insert_call_scalars(&sig, CallScalars { first_example: 0, batch: batch as u64, ..scalars }, &mut call)?;
+        return session.run(entry, &call).map_err(exec_err);
     };
     if n == 0 {
         return Err(TrainError::Data(format!("the inputs of `{entry}` hold no examples")));
@@ -153,11 +146,9 @@ pub fn run_batched(
         for (name, t, k) in &batched {
             call.insert(name.clone(), t.slice_rows(start * k, end * k));
         }
-        if let Some(spec) = batch_input {
-            call.insert(names::BATCH.into(), scalar_input(spec, Scalar::Int((end - start) as u64), entry)?);
-        }
-        let out =
-            exec.run(entry, &call).map_err(|source| TrainError::Exec { entry: entry.into(), step: None, source })?;
+        let here = CallScalars { first_example: start as u64, batch: (end - start) as u64, ..scalars };
+        insert_call_scalars(&sig, here, &mut call)?;
+        let out = session.run(entry, &call).map_err(exec_err)?;
         chunks.push((end - start, out));
     }
     gather_outputs(&sig, chunks, n)
@@ -229,15 +220,11 @@ pub(crate) fn select_rows(fitted: &[(String, Tensor)], examples: &[usize], into:
     }
 }
 
-/// Average loss and metrics of the `eval` entry over the full batches of `data`; batch `i` runs
-/// with `step = i`, so evaluation draws the same random numbers every time.
-pub fn evaluate(
-    exec: &mut dyn Executable,
-    data: &Dataset,
-    params: &NamedTensors,
-    batch: usize,
-    seed: u64,
-) -> Result<EvalResult, TrainError> {
+/// Average loss and metrics of the `eval` entry over the full batches of `data`, on the
+/// session's parameters. Every call draws with `step = 0` from its examples' place in the data
+/// (`first_example`), so evaluation draws the same random numbers every time, whatever the
+/// batch size.
+pub fn evaluate(session: &mut dyn Session, data: &Dataset, batch: usize, seed: u64) -> Result<EvalResult, TrainError> {
     const ENTRY: &str = "eval";
     if batch == 0 {
         return Err(TrainError::Config("the batch size must be at least 1".into()));
@@ -245,11 +232,7 @@ pub fn evaluate(
     if data.is_empty() {
         return Err(TrainError::Data("the evaluation data holds no examples".into()));
     }
-    let sig = entry_signature(exec, ENTRY)?;
-    let params = with_param_prefix(params.clone());
-    let param_specs = fixed_inputs(&sig, is_param)?;
-    check_tensors(&param_specs, &params, "parameter", true)
-        .map_err(|problem| TrainError::Params { origin: "parameters".into(), problem })?;
+    let sig = entry_signature(session, ENTRY)?;
     let fitted = fitted_inputs(&sig, data)?;
     let size = batch.min(data.len);
     let batches = data.len / size;
@@ -257,20 +240,13 @@ pub fn evaluate(
     let mut loss_sum = 0.0;
     let mut metric_sums: BTreeMap<String, f64> = BTreeMap::new();
     for b in 0..batches {
-        let mut call: NamedTensors = param_specs.iter().map(|s| (s.name.clone(), params[&s.name].clone())).collect();
+        let mut call = NamedTensors::new();
         let examples: Vec<usize> = (b * size..(b + 1) * size).collect();
         select_rows(&fitted, &examples, &mut call);
-        for spec in &sig.inputs {
-            let value = match spec.name.as_str() {
-                names::SEED => Scalar::Int(seed),
-                names::STEP => Scalar::Int(b as u64),
-                names::BATCH => Scalar::Int(size as u64),
-                _ => continue,
-            };
-            call.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
-        }
+        let scalars = CallScalars { seed, step: 0, first_example: (b * size) as u64, batch: size as u64 };
+        insert_call_scalars(&sig, scalars, &mut call)?;
         let out =
-            exec.run(ENTRY, &call).map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
+            session.run(ENTRY, &call).map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
         let loss = scalar_output(&out, names::LOSS, ENTRY)?
             .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
         loss_sum += loss;

@@ -15,8 +15,8 @@
 use super::error::TrainError;
 use super::signature::check_tensors;
 use crate::checkpoint::{load_safetensors, save_safetensors};
-use crate::exec::NamedTensors;
 use hg_abi::TensorSpec;
+use hg_exec::NamedTensors;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -172,7 +172,7 @@ pub(crate) fn validate_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Tensor;
+    use hg_exec::tensor::Tensor;
 
     fn meta() -> CheckpointMeta {
         CheckpointMeta {

@@ -9,7 +9,7 @@
 
 use super::error::TrainError;
 use crate::data::Dataset;
-use crate::exec::NamedTensors;
+use hg_exec::NamedTensors;
 use std::path::PathBuf;
 
 /// How progress is shown on the log stream.

@@ -3,8 +3,8 @@
 //! Messages are lowercase, complete and user-facing: each names the step, the tensor or the file
 //! it is about, so the command line can print it as is.
 
-use crate::exec::ExecError;
 use crate::fsutil::IoError;
+use hg_exec::ExecError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,9 +2,9 @@
 //! checkpoints, logs and end-of-run artefacts, and the batched helpers the command line uses for
 //! `eval`, `encode`, `decode` and `reconstruct` over whole files.
 //!
-//! **API boundary**: everything here talks to the model only through
-//! [`crate::exec::Executable`] and the naming contract of `hg_abi::names`, so it trains the
-//! reference interpreter, compiled CPU code and CUDA plans alike.
+//! **API boundary**: everything here talks to the model only through `hg_exec::Session` (and
+//! the manifest and naming contract of `hg_abi`), so it trains the reference interpreter,
+//! compiled CPU code and CUDA plans alike.
 //!
 //! **Invariant**: a run is a pure function of its data, starting parameters, seed and settings:
 //! the data order comes from `(seed, epoch)`, every random draw inside the model from
@@ -33,4 +33,4 @@ pub use error::TrainError;
 pub use metrics::{METRICS_FILE, MetricsLog, StepRecord};
 pub use report::{EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE, WEIGHTS_FORMAT};
 pub use run::{TrainSummary, train, train_with_log};
-pub use signature::{RUNTIME_SCALARS, with_param_prefix, without_param_prefix};
+pub use signature::{CallScalars, RUNTIME_SCALARS, with_param_prefix, without_param_prefix};

@@ -11,13 +11,13 @@
 use super::batched::{EvalResult, evaluate, fitted_inputs, run_batched};
 use super::config::TrainConfig;
 use super::error::TrainError;
-use super::signature::{Scalar, model_inputs, scalar_input, without_param_prefix};
+use super::signature::{CallScalars, model_inputs, without_param_prefix};
 use crate::checkpoint::save_safetensors;
 use crate::data::Dataset;
-use crate::exec::{Executable, NamedTensors};
 use crate::fsutil::atomic_write;
 use crate::images::{infer_image_shape, plot_loss_curve, save_image_grid, save_reconstructions};
-use hg_abi::{DimSpec, EntrySignature, TensorSpec, names};
+use hg_abi::{DimSpec, EntrySignature, TensorSpec};
+use hg_exec::{NamedTensors, Session};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -39,7 +39,7 @@ const SAMPLE_COLUMNS: usize = 8;
 pub(crate) struct Report<'a> {
     pub train_data: &'a Dataset,
     pub cfg: &'a TrainConfig,
-    /// Named `param:<path>`.
+    /// The trained parameters, named `param:<path>` (also resident in the session).
     pub params: &'a NamedTensors,
     /// `(step, loss)` of every logged step of the run, resumed sessions included.
     pub losses: &'a [(f64, f64)],
@@ -55,7 +55,7 @@ pub(crate) struct ReportOutcome {
     pub notes: Vec<String>,
 }
 
-pub(crate) fn write_report(exec: &mut dyn Executable, r: &Report<'_>) -> Result<ReportOutcome, TrainError> {
+pub(crate) fn write_report(session: &mut dyn Session, r: &Report<'_>) -> Result<ReportOutcome, TrainError> {
     let out = &r.cfg.out_dir;
     let mut done = ReportOutcome { files: Vec::new(), eval: None, notes: Vec::new() };
 
@@ -69,8 +69,8 @@ pub(crate) fn write_report(exec: &mut dyn Executable, r: &Report<'_>) -> Result<
     done.files.push(weights);
 
     if let Some(eval_data) = &r.cfg.eval_data {
-        if exec.signature("eval").is_some() {
-            let result = evaluate(exec, eval_data, r.params, r.batch, r.seed)?;
+        if session.manifest().entry("eval").is_some() {
+            let result = evaluate(session, eval_data, r.batch, r.seed)?;
             let path = out.join(EVAL_FILE);
             let mut json = serde_json::json!({
                 "loss": result.loss,
@@ -96,8 +96,8 @@ pub(crate) fn write_report(exec: &mut dyn Executable, r: &Report<'_>) -> Result<
     };
     picture(LOSS_PLOT_FILE, draw_loss(r));
     let data = r.cfg.eval_data.as_ref().unwrap_or(r.train_data);
-    picture(RECONSTRUCTIONS_FILE, draw_reconstructions(exec, data, r));
-    picture(SAMPLES_FILE, draw_samples(exec, r));
+    picture(RECONSTRUCTIONS_FILE, draw_reconstructions(session, data, r));
+    picture(SAMPLES_FILE, draw_samples(session, r));
     Ok(done)
 }
 
@@ -126,25 +126,15 @@ fn image_output(sig: &EntrySignature, values: Option<usize>) -> Option<(&TensorS
     })
 }
 
-/// The runtime scalars an inference entry reads, at the end of training.
-fn scalars(sig: &EntrySignature, r: &Report<'_>) -> Result<NamedTensors, String> {
-    let mut inputs = NamedTensors::new();
-    for spec in &sig.inputs {
-        let value = match spec.name.as_str() {
-            names::SEED => Scalar::Int(r.seed),
-            names::STEP => Scalar::Int(r.step),
-            _ => continue,
-        };
-        let t = scalar_input(spec, value, &sig.name).map_err(|e| e.to_string())?;
-        inputs.insert(spec.name.clone(), t);
-    }
-    Ok(inputs)
+/// The runtime scalars of the pictures' entries: the run's seed, outside training (step 0).
+fn scalars(r: &Report<'_>) -> CallScalars {
+    CallScalars { seed: r.seed, step: 0, first_example: 0, batch: 0 }
 }
 
 /// `reconstructions.png`: inputs above the `reconstruct` entry's outputs; `Ok(false)` when the
 /// model has no such entry or no image-shaped input.
-fn draw_reconstructions(exec: &mut dyn Executable, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
-    let Some(sig) = exec.signature("reconstruct") else { return Ok(false) };
+fn draw_reconstructions(session: &mut dyn Session, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
+    let Some(sig) = session.manifest().entry("reconstruct").cloned() else { return Ok(false) };
     let Some((input, shape)) = model_inputs(&sig).into_iter().find_map(|s| image_shape(&s).map(|sh| (s, sh))) else {
         return Ok(false);
     };
@@ -153,9 +143,8 @@ fn draw_reconstructions(exec: &mut dyn Executable, data: &Dataset, r: &Report<'_
     };
     let subset = data.take(RECONSTRUCTION_COUNT);
     let fitted = fitted_inputs(&sig, &subset).map_err(|e| e.to_string())?;
-    let mut inputs = scalars(&sig, r)?;
-    inputs.extend(fitted);
-    let outputs = run_batched(exec, "reconstruct", &inputs, r.params, r.batch).map_err(|e| e.to_string())?;
+    let inputs: NamedTensors = fitted.into_iter().collect();
+    let outputs = run_batched(session, "reconstruct", &inputs, scalars(r), r.batch).map_err(|e| e.to_string())?;
     let path = r.cfg.out_dir.join(RECONSTRUCTIONS_FILE);
     save_reconstructions(&path, &inputs[&input.name], &outputs[&output.name], shape, RECONSTRUCTION_COUNT)
         .map_err(|e| e.to_string())?;
@@ -164,11 +153,11 @@ fn draw_reconstructions(exec: &mut dyn Executable, data: &Dataset, r: &Report<'_
 
 /// `samples.png`: a grid drawn with the `sample` entry; `Ok(false)` when the model has no such
 /// entry or it produces no image-shaped output.
-fn draw_samples(exec: &mut dyn Executable, r: &Report<'_>) -> Result<bool, String> {
-    let Some(sig) = exec.signature("sample") else { return Ok(false) };
+fn draw_samples(session: &mut dyn Session, r: &Report<'_>) -> Result<bool, String> {
+    let Some(sig) = session.manifest().entry("sample").cloned() else { return Ok(false) };
     let Some((output, shape)) = image_output(&sig, None) else { return Ok(false) };
-    let inputs = scalars(&sig, r)?;
-    let outputs = run_batched(exec, "sample", &inputs, r.params, SAMPLE_COUNT).map_err(|e| e.to_string())?;
+    let outputs =
+        run_batched(session, "sample", &NamedTensors::new(), scalars(r), SAMPLE_COUNT).map_err(|e| e.to_string())?;
     save_image_grid(r.cfg.out_dir.join(SAMPLES_FILE), &outputs[&output.name], Some(shape), SAMPLE_COLUMNS)
         .map_err(|e| e.to_string())?;
     Ok(true)

@@ -3,13 +3,15 @@
 //!
 //! Step `s` (0-based) runs `train` on batch `s % batches_per_epoch` of epoch
 //! `s / batches_per_epoch` (drop-last batching, order from `(seed, epoch)`), with the inputs
-//! `step = s`, `seed`, `base_lr`, `total_steps` and (when read) `batch`. The outputs `param:*`
-//! and `state:*` replace the inputs of the same names for the next step.
+//! `step = s`, `seed`, `first_example = 0`, `base_lr`, `total_steps` and (when read) `batch`.
+//! Parameters and optimizer state stay resident in the backend's [`Session`]: the loop loads
+//! them once, passes only the batch and the scalars each step, gets back the loss and metrics,
+//! and reads the parameters back only for checkpoints and the end of the run.
 //!
-//! **Invariants**: a step whose loss is NaN or infinite changes nothing: its outputs are
-//! dropped, it is not logged and no checkpoint is written from it. The state carried between
-//! steps is exactly what a checkpoint stores, so a resumed run repeats an uninterrupted one
-//! bit-for-bit (given a deterministic executor).
+//! **Invariants**: a step whose loss is NaN or infinite changes nothing (the session keeps its
+//! state, see `hg_exec::session`): it is not logged and no checkpoint is written from it. The
+//! state carried between steps is exactly what a checkpoint stores, so a resumed run repeats
+//! an uninterrupted one bit-for-bit (given a deterministic backend).
 
 use super::batched::{EvalResult, fitted_inputs};
 use super::checkpointing::{CHECKPOINT_FILE, CheckpointMeta, load_checkpoint, save_checkpoint, validate_checkpoint};
@@ -19,14 +21,13 @@ use super::metrics::{METRICS_FILE, MetricsLog, StepRecord};
 use super::progress::Progress;
 use super::report::{Report, write_report};
 use super::signature::{
-    Scalar, check_tensors, entry_signature, fixed_inputs, is_param, is_state, metric_outputs, mismatch, scalar_input,
-    scalar_output, with_param_prefix, zeros_for,
+    Scalar, check_tensors, entry_signature, is_param, metric_outputs, scalar_input, scalar_output, with_param_prefix,
+    zeros_for,
 };
 use crate::data::{BatchConfig, BatchIter, Dataset};
-use crate::exec::{Executable, NamedTensors};
 use crate::fsutil::IoError;
-use crate::tensor::{Tensor, TensorData};
 use hg_abi::{EntrySignature, TensorSpec, names};
+use hg_exec::{NamedTensors, Session, Tensor, TensorData};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -57,15 +58,15 @@ pub struct TrainSummary {
 
 /// Trains with progress on stderr. See [`train_with_log`].
 pub fn train(
-    exec: &mut dyn Executable,
+    session: &mut dyn Session,
     data: &Dataset,
     init: TrainStart,
     cfg: &TrainConfig,
 ) -> Result<TrainSummary, TrainError> {
-    train_with_log(exec, data, init, cfg, &mut std::io::stderr())
+    train_with_log(session, data, init, cfg, &mut std::io::stderr())
 }
 
-/// Trains `exec` on `data`, writing plain progress lines and notes to `log` (a progress bar, when
+/// Trains the model of `session` on `data`, writing plain progress lines and notes to `log` (a progress bar, when
 /// chosen, always draws on stderr).
 ///
 /// Files in `cfg.out_dir`: `metrics.jsonl` (one line per step), `checkpoint.safetensors` (every
@@ -74,7 +75,7 @@ pub fn train(
 /// `reconstructions.png` / `samples.png` when the model has those entries and image-shaped
 /// data.
 pub fn train_with_log(
-    exec: &mut dyn Executable,
+    session: &mut dyn Session,
     data: &Dataset,
     init: TrainStart,
     cfg: &TrainConfig,
@@ -82,9 +83,14 @@ pub fn train_with_log(
 ) -> Result<TrainSummary, TrainError> {
     let started = Instant::now();
     cfg.validate()?;
-    let sig = entry_signature(exec, ENTRY)?;
-    let param_specs = fixed_inputs(&sig, is_param)?;
-    let state_specs = fixed_inputs(&sig, is_state)?;
+    let sig = entry_signature(session, ENTRY)?;
+    let layout = session
+        .manifest()
+        .train
+        .clone()
+        .ok_or_else(|| TrainError::signature(ENTRY, "the model has no train-step layout"))?;
+    let param_specs = session.manifest().param_specs();
+    let state_specs = layout.state.clone();
     if param_specs.is_empty() {
         return Err(TrainError::signature(
             ENTRY,
@@ -127,10 +133,14 @@ pub fn train_with_log(
     )
     .map_err(|e| TrainError::Data(e.to_string()))?;
 
-    let mut live = start.tensors;
+    let (params, state): (NamedTensors, NamedTensors) = start.tensors.into_iter().partition(|(n, _)| is_param(n));
+    let loaded = session.load_params(params).and_then(|()| session.load_state(state));
+    loaded.map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: Some(plan.step), source })?;
+    let mut live = NamedTensors::new();
     for spec in &sig.inputs {
         let value = match spec.name.as_str() {
             names::SEED => Scalar::Int(plan.seed),
+            names::FIRST_EXAMPLE => Scalar::Int(0),
             names::BASE_LR => Scalar::Float(plan.base_lr),
             names::TOTAL_STEPS => Scalar::Int(plan.total_steps),
             names::BATCH => Scalar::Int(plan.batch as u64),
@@ -139,10 +149,9 @@ pub fn train_with_log(
         live.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
     }
     let step_spec = sig.inputs.iter().find(|s| s.name == names::STEP);
-    let carried: Vec<&TensorSpec> = param_specs.iter().chain(&state_specs).collect();
-    let mut session = Session { carried: &carried, step_spec, live, plan: plan.clone(), cfg };
+    let mut run = Run { step_spec, live, plan: plan.clone(), cfg };
 
-    let outcome = session.run_steps(exec, batches, &names_in, &mut metrics, &mut progress, &mut losses);
+    let outcome = run.run_steps(session, batches, &names_in, &mut metrics, &mut progress, &mut losses);
     let final_loss = match outcome {
         Ok(loss) => loss,
         Err(e) => {
@@ -151,13 +160,14 @@ pub fn train_with_log(
         }
     };
     let steps_run = plan.total_steps - plan.step;
-    session.checkpoint(plan.total_steps)?;
+    run.checkpoint(session, plan.total_steps)?;
     progress.finish(steps_run, final_loss);
 
-    let params: NamedTensors = session.live.into_iter().filter(|(name, _)| is_param(name)).collect();
+    let params =
+        session.read_params().map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
     let mut files = vec![metrics_path, cfg.out_dir.join(CHECKPOINT_FILE)];
     let report = write_report(
-        exec,
+        session,
         &Report {
             train_data: data,
             cfg,
@@ -298,22 +308,21 @@ fn prepare_start(
     }
 }
 
-/// The running state of one session.
-struct Session<'a> {
-    /// Parameter and state specs: the tensors carried from step to step.
-    carried: &'a [&'a TensorSpec],
+/// The running state of one training session.
+struct Run<'a> {
     step_spec: Option<&'a TensorSpec>,
-    /// Every input of the train entry except the data batch and `step`.
+    /// The inputs of the train step besides parameters and state (which the session holds):
+    /// the batch and the runtime scalars.
     live: NamedTensors,
     plan: Plan,
     cfg: &'a TrainConfig,
 }
 
-impl Session<'_> {
+impl Run<'_> {
     /// Takes steps `plan.step..plan.total_steps`; returns the last loss.
     fn run_steps(
         &mut self,
-        exec: &mut dyn Executable,
+        session: &mut dyn Session,
         mut batches: BatchIter<'_>,
         data_names: &[String],
         metrics: &mut MetricsLog,
@@ -332,13 +341,13 @@ impl Session<'_> {
             if let Some(spec) = self.step_spec {
                 self.live.insert(spec.name.clone(), scalar_input(spec, Scalar::Int(step), ENTRY)?);
             }
-            let mut out = exec.run(ENTRY, &self.live).map_err(|source| TrainError::Exec {
+            let out = session.train_step(&self.live).map_err(|source| TrainError::Exec {
                 entry: ENTRY.into(),
                 step: Some(step),
                 source,
             })?;
             let loss = scalar_output(&out, names::LOSS, ENTRY)?
-                .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
+                .ok_or_else(|| TrainError::signature(ENTRY, "the backend did not return output `loss`"))?;
             if !loss.is_finite() {
                 return Err(TrainError::NonFinite { step, loss });
             }
@@ -350,21 +359,6 @@ impl Session<'_> {
                 lr: scalar_output(&out, names::LR, ENTRY)?,
                 samples_per_s: self.plan.batch as f64 / tick.elapsed().as_secs_f64().max(1e-9),
             };
-            // Replace the carried tensors only once the step is known to be good.
-            let mut updated = Vec::with_capacity(self.carried.len());
-            for spec in self.carried {
-                let t = out.remove(&spec.name).ok_or_else(|| {
-                    TrainError::signature(
-                        ENTRY,
-                        format!("the executor did not return output `{}` at step {step}", spec.name),
-                    )
-                })?;
-                if let Some(m) = mismatch(spec, &t) {
-                    return Err(TrainError::signature(ENTRY, format!("output `{}` at step {step} {m}", spec.name)));
-                }
-                updated.push((spec.name.clone(), t));
-            }
-            self.live.extend(updated);
             metrics.append(&record)?;
             progress.step(&record);
             losses.push((step as f64, loss));
@@ -372,22 +366,23 @@ impl Session<'_> {
             let done = step + 1;
             if self.cfg.checkpoint_every.is_some_and(|every| done.is_multiple_of(every)) && done < self.plan.total_steps
             {
-                self.checkpoint(done)?;
+                self.checkpoint(session, done)?;
             }
         }
         Ok(last_loss)
     }
 
-    /// Writes the checkpoint after `done` steps, refusing to save non-finite tensors.
-    fn checkpoint(&self, done: u64) -> Result<(), TrainError> {
-        let (mut params, mut state) = (NamedTensors::new(), NamedTensors::new());
-        for spec in self.carried {
-            let t = &self.live[&spec.name];
+    /// Writes the checkpoint after `done` steps from the session's parameters and state,
+    /// refusing to save non-finite tensors.
+    fn checkpoint(&self, session: &dyn Session, done: u64) -> Result<(), TrainError> {
+        let read = |r: Result<NamedTensors, hg_exec::ExecError>| {
+            r.map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: Some(done), source })
+        };
+        let (params, state) = (read(session.read_params())?, read(session.read_state())?);
+        for (name, t) in params.iter().chain(&state) {
             if !all_finite(t) {
-                return Err(TrainError::NonFiniteTensor { step: done.saturating_sub(1), name: spec.name.clone() });
+                return Err(TrainError::NonFiniteTensor { step: done.saturating_sub(1), name: name.clone() });
             }
-            let side = if is_param(&spec.name) { &mut params } else { &mut state };
-            side.insert(spec.name.clone(), t.clone());
         }
         let bpe = (self.plan.examples / self.plan.batch) as u64;
         let meta = CheckpointMeta {

@@ -6,19 +6,53 @@
 //! supplies the first three and the data set the last.
 
 use super::error::TrainError;
-use crate::exec::{Executable, NamedTensors};
-use crate::tensor::{Tensor, TensorData};
 use hg_abi::{DType, EntrySignature, TensorSpec, names};
+pub(crate) use hg_exec::session::check_tensors;
+use hg_exec::{NamedTensors, Session, Tensor, TensorData};
 
 /// Scalar inputs the runtime itself provides to an entry point.
-pub const RUNTIME_SCALARS: [&str; 5] = [names::STEP, names::SEED, names::BASE_LR, names::TOTAL_STEPS, names::BATCH];
+pub use hg_abi::names::RUNTIME_SCALARS;
 
 /// The signature of `entry`, or an error saying the model has no such entry.
-pub(crate) fn entry_signature(exec: &dyn Executable, entry: &str) -> Result<EntrySignature, TrainError> {
-    exec.signature(entry).ok_or_else(|| {
-        let have = exec.entries().join(", ");
+pub(crate) fn entry_signature(session: &dyn Session, entry: &str) -> Result<EntrySignature, TrainError> {
+    let manifest = session.manifest();
+    manifest.entry(entry).cloned().ok_or_else(|| {
+        let have = manifest.entry_names().join(", ");
         TrainError::signature(entry, format!("the model has no such entry point (it has: {have})"))
     })
+}
+
+/// The values of the runtime scalars one call of an entry reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CallScalars {
+    /// The Philox key of the model's random draws.
+    pub seed: u64,
+    /// The counter base: the optimizer step in training, 0 outside it.
+    pub step: u64,
+    /// Index of the call's first example in the whole run (the stream offset of its draws).
+    pub first_example: u64,
+    /// Examples in the call (read by entries, like `sample`, whose inputs do not fix `B`).
+    pub batch: u64,
+}
+
+/// Adds to `into` every runtime scalar that `sig` reads and `scalars` gives a value for
+/// (`base_lr` and `total_steps` are the training loop's own).
+pub(crate) fn insert_call_scalars(
+    sig: &EntrySignature,
+    scalars: CallScalars,
+    into: &mut NamedTensors,
+) -> Result<(), TrainError> {
+    for spec in &sig.inputs {
+        let value = match spec.name.as_str() {
+            names::SEED => scalars.seed,
+            names::STEP => scalars.step,
+            names::FIRST_EXAMPLE => scalars.first_example,
+            names::BATCH => scalars.batch,
+            _ => continue,
+        };
+        into.insert(spec.name.clone(), scalar_input(spec, Scalar::Int(value), &sig.name)?);
+    }
+    Ok(())
 }
 
 pub(crate) fn is_param(name: &str) -> bool {
@@ -38,18 +72,6 @@ pub(crate) fn model_inputs(sig: &EntrySignature) -> Vec<TensorSpec> {
         .collect()
 }
 
-/// Parameter (or state) inputs, checked to be free of the batch size.
-pub(crate) fn fixed_inputs(sig: &EntrySignature, pick: fn(&str) -> bool) -> Result<Vec<TensorSpec>, TrainError> {
-    let specs: Vec<TensorSpec> = sig.inputs.iter().filter(|s| pick(&s.name)).cloned().collect();
-    if let Some(s) = specs.iter().find(|s| s.has_batch()) {
-        return Err(TrainError::signature(
-            &sig.name,
-            format!("`{s}` depends on the batch size, which parameters and optimizer state may not"),
-        ));
-    }
-    Ok(specs)
-}
-
 /// Zeros of every spec: the optimizer state before the first step.
 pub(crate) fn zeros_for(sig: &EntrySignature, specs: &[TensorSpec]) -> Result<NamedTensors, TrainError> {
     specs
@@ -60,42 +82,6 @@ pub(crate) fn zeros_for(sig: &EntrySignature, specs: &[TensorSpec]) -> Result<Na
                 .map_err(|e| TrainError::signature(&sig.name, format!("`{s}`: {e}")))
         })
         .collect()
-}
-
-/// Whether `t` has exactly the dtype and (batch-free) shape of `spec`; `None` when it does, a
-/// description of the difference otherwise.
-pub(crate) fn mismatch(spec: &TensorSpec, t: &Tensor) -> Option<String> {
-    let want = spec.resolve_shape(0);
-    (t.dtype() != spec.dtype || t.shape() != want.as_slice())
-        .then(|| format!("is {} {:?} but the model expects {} {:?}", t.dtype(), t.shape(), spec.dtype, want))
-}
-
-/// Checks that `tensors` holds the tensors `specs` describe, each with the right dtype and
-/// shape, and (unless `allow_extra`) nothing else. The error lists every problem, each naming
-/// its tensor.
-pub(crate) fn check_tensors(
-    specs: &[TensorSpec],
-    tensors: &NamedTensors,
-    what: &str,
-    allow_extra: bool,
-) -> Result<(), String> {
-    let mut problems = Vec::new();
-    for spec in specs {
-        match tensors.get(&spec.name) {
-            None => problems.push(format!("{what} `{}` is missing", spec.name)),
-            Some(t) => {
-                if let Some(m) = mismatch(spec, t) {
-                    problems.push(format!("{what} `{}` {m}", spec.name));
-                }
-            }
-        }
-    }
-    for name in tensors.keys().filter(|_| !allow_extra) {
-        if !specs.iter().any(|s| &s.name == name) {
-            problems.push(format!("`{name}` is not a {what} of this model"));
-        }
-    }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
 /// The value of a runtime scalar input. Counters and seeds stay integers all the way, so a

@@ -1,23 +1,28 @@
-//! Tests of the training loop against a tiny executor written here: a per-feature linear
-//! denoising model `x_hat = w * (x + noise) + b` with momentum SGD and a linearly decaying
-//! learning rate, honouring the whole train-step contract (noise drawn from `(seed, step)`).
+//! Tests of the training loop against a test double of a session: the per-feature linear
+//! denoiser `x_hat = w * (x + noise) + b` with momentum SGD and a linearly decaying learning
+//! rate. Its signatures are not written here: they are the manifest the compiler produces for
+//! `testdata/denoiser.hgl` (kept current by the hg-tests suite), and the double refuses any
+//! call that does not give exactly the inputs that manifest declares, so the loop is tested
+//! against what real models read (`seed`, `step`, `first_example`, ...).
 
 use super::*;
 use crate::data::Dataset;
-use crate::exec::{ExecError, Executable, NamedTensors};
-use crate::philox::DrawSite;
-use crate::tensor::Tensor;
-use hg_abi::{DType, DimSpec, EntrySignature, TensorSpec, names};
+use hg_abi::{Manifest, names};
+use hg_exec::philox::DrawSite;
+use hg_exec::{ExecError, NamedTensors, Session, Tensor, check_tensors};
 use std::path::Path;
 
 const D: usize = 4;
 const NOISE: f64 = 0.05;
+const P_W: &str = "param:bottleneck.z.w";
+const P_B: &str = "param:bottleneck.z.b";
+const S_W: &str = "state:sgd.momentum.bottleneck.z.w";
+const S_B: &str = "state:sgd.momentum.bottleneck.z.b";
 
-#[derive(Default)]
 struct Mock {
-    /// Entries beyond `train` and `eval`.
-    reconstruct: bool,
-    sample: bool,
+    manifest: Manifest,
+    params: NamedTensors,
+    state: NamedTensors,
     /// Return a NaN loss at this step.
     nan_at: Option<u64>,
     /// Fail (like a crash) at this step.
@@ -26,20 +31,13 @@ struct Mock {
     steps_seen: Vec<i64>,
 }
 
-fn spec(name: &str, dtype: DType, shape: Vec<DimSpec>) -> TensorSpec {
-    TensorSpec { name: name.into(), dtype, shape }
-}
-
-fn batched(name: &str) -> TensorSpec {
-    spec(name, DType::F32, vec![DimSpec::Batch(1), DimSpec::Fixed(D)])
-}
-
-fn params_specs() -> Vec<TensorSpec> {
-    vec![spec("param:w", DType::F32, vec![DimSpec::Fixed(D)]), spec("param:b", DType::F32, vec![])]
-}
-
-fn scalar(name: &str, dtype: DType) -> TensorSpec {
-    spec(name, dtype, vec![])
+impl Default for Mock {
+    /// The model with only its `train` and `eval` entries.
+    fn default() -> Mock {
+        let mut m = Mock::full();
+        m.manifest.entries.retain(|e| e.name == "train" || e.name == "eval");
+        m
+    }
 }
 
 fn get<'a>(inputs: &'a NamedTensors, name: &str) -> Result<&'a Tensor, ExecError> {
@@ -55,37 +53,110 @@ fn f32s(shape: Vec<usize>, v: &[f64]) -> Tensor {
 }
 
 impl Mock {
+    /// Every entry of the real model.
     fn full() -> Mock {
-        Mock { reconstruct: true, sample: true, ..Mock::default() }
+        let manifest: Manifest = serde_json::from_str(include_str!("testdata/denoiser.manifest.json")).unwrap();
+        Mock {
+            manifest,
+            params: NamedTensors::new(),
+            state: NamedTensors::new(),
+            nan_at: None,
+            fail_at: None,
+            steps_seen: Vec::new(),
+        }
     }
 
-    /// Residuals, noisy inputs and the batch size of the model on `inputs`.
-    fn forward(inputs: &NamedTensors, noise: Option<DrawSite>) -> Result<(Vec<f64>, Vec<f64>, usize), ExecError> {
+    /// Refuses a call whose inputs are not exactly the entry's data and scalar inputs, each of
+    /// its declared dtype and rank, as a compiled backend would.
+    fn check_call(&self, entry: &str, inputs: &NamedTensors) -> Result<(), ExecError> {
+        let sig = self.manifest.entry(entry).ok_or_else(|| ExecError::new(format!("no entry `{entry}`")))?;
+        let wanted: Vec<_> = sig
+            .inputs
+            .iter()
+            .filter(|s| !s.name.starts_with(names::PARAM) && !s.name.starts_with(names::STATE))
+            .collect();
+        for spec in &wanted {
+            let t = get(inputs, &spec.name)?;
+            if t.dtype() != spec.dtype || t.shape().len() != spec.shape.len() {
+                return Err(ExecError::new(format!("input `{}` is {t}, expected {spec}", spec.name)));
+            }
+        }
+        match inputs.keys().find(|k| !wanted.iter().any(|s| &s.name == *k)) {
+            Some(k) => Err(ExecError::new(format!("`{entry}` has no input `{k}`"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Residuals, noisy inputs and the batch size of the model on `inputs`, with noise from
+    /// `(site, first stream element)`.
+    fn forward(
+        &self,
+        inputs: &NamedTensors,
+        noise: Option<(DrawSite, u64)>,
+    ) -> Result<(Vec<f64>, Vec<f64>, usize), ExecError> {
         let x = get(inputs, "x")?.to_f64_vec();
-        let w = get(inputs, "param:w")?.to_f64_vec();
-        let b = value(inputs, "param:b")?;
+        let w = get(&self.params, P_W)?.to_f64_vec();
+        let b = value(&self.params, P_B)?;
         let x_in: Vec<f64> = match noise {
-            Some(site) => x.iter().enumerate().map(|(i, v)| v + NOISE * site.normal(i as u64)).collect(),
+            Some((site, start)) => {
+                x.iter().enumerate().map(|(i, v)| v + NOISE * site.normal(start + i as u64)).collect()
+            }
             None => x.clone(),
         };
         let r = x_in.iter().enumerate().map(|(i, xi)| w[i % D] * xi + b - x[i]).collect();
         Ok((r, x_in, x.len() / D))
     }
 
+    /// The noise of a call: site 0 keyed by `seed` and `step`, from the call's first example.
+    fn noise(inputs: &NamedTensors) -> Result<(DrawSite, u64), ExecError> {
+        let site = DrawSite::new(value(inputs, names::SEED)? as u64, value(inputs, names::STEP)? as u64, 0);
+        Ok((site, value(inputs, names::FIRST_EXAMPLE)? as u64 * D as u64))
+    }
+
     fn losses(r: &[f64]) -> (f64, f64) {
         let n = r.len() as f64;
         (r.iter().map(|v| v * v).sum::<f64>() / n, r.iter().map(|v| v.abs()).sum::<f64>() / n)
     }
+}
 
-    fn train(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, ExecError> {
+impl Session for Mock {
+    fn backend(&self) -> &str {
+        "mock"
+    }
+
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn load_params(&mut self, params: NamedTensors) -> Result<(), ExecError> {
+        check_tensors(&self.manifest.param_specs(), &params, "parameter", false).map_err(ExecError::new)?;
+        self.params = params;
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: NamedTensors) -> Result<(), ExecError> {
+        let specs = self.manifest.train.as_ref().map(|t| t.state.clone()).unwrap_or_default();
+        check_tensors(&specs, &state, "optimizer state", false).map_err(ExecError::new)?;
+        self.state = state;
+        Ok(())
+    }
+
+    fn read_params(&self) -> Result<NamedTensors, ExecError> {
+        Ok(self.params.clone())
+    }
+
+    fn read_state(&self) -> Result<NamedTensors, ExecError> {
+        Ok(self.state.clone())
+    }
+
+    fn train_step(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, ExecError> {
+        self.check_call("train", inputs)?;
         let step = value(inputs, names::STEP)?;
         self.steps_seen.push(step as i64);
         if self.fail_at == Some(step as u64) {
             return Err(ExecError::new("simulated crash"));
         }
-        let seed = value(inputs, names::SEED)? as u64;
-        let site = DrawSite::new(seed, step as u64, 0);
-        let (r, x_in, _) = Mock::forward(inputs, Some(site))?;
+        let (r, x_in, _) = self.forward(inputs, Some(Mock::noise(inputs)?))?;
         let (mut loss, mae) = Mock::losses(&r);
         if self.nan_at == Some(step as u64) {
             loss = f64::NAN;
@@ -98,79 +169,31 @@ impl Mock {
             gb += 2.0 * ri / n;
         }
         let lr = value(inputs, names::BASE_LR)? * (1.0 - step / value(inputs, names::TOTAL_STEPS)?);
-        let w = get(inputs, "param:w")?.to_f64_vec();
-        let b = value(inputs, "param:b")?;
-        let mw = get(inputs, "state:mom.w")?.to_f64_vec();
-        let mb = value(inputs, "state:mom.b")?;
+        let w = get(&self.params, P_W)?.to_f64_vec();
+        let b = value(&self.params, P_B)?;
+        let mw = get(&self.state, S_W)?.to_f64_vec();
+        let mb = value(&self.state, S_B)?;
         let mw: Vec<f64> = mw.iter().zip(gw).map(|(m, g)| 0.9 * m + g).collect();
         let mb = 0.9 * mb + gb;
         let w: Vec<f64> = w.iter().zip(&mw).map(|(w, m)| w - lr * m).collect();
+        if loss.is_finite() {
+            self.params.insert(P_W.into(), f32s(vec![D], &w));
+            self.params.insert(P_B.into(), Tensor::scalar_f32((b - lr * mb) as f32));
+            self.state.insert(S_W.into(), f32s(vec![D], &mw));
+            self.state.insert(S_B.into(), Tensor::scalar_f32(mb as f32));
+        }
         let mut out = NamedTensors::new();
         out.insert(names::LOSS.into(), Tensor::scalar_f32(loss as f32));
         out.insert(names::metric("mae"), Tensor::scalar_f32(mae as f32));
         out.insert(names::LR.into(), Tensor::scalar_f32(lr as f32));
-        out.insert("param:w".into(), f32s(vec![D], &w));
-        out.insert("param:b".into(), Tensor::scalar_f32((b - lr * mb) as f32));
-        out.insert("state:mom.w".into(), f32s(vec![D], &mw));
-        out.insert("state:mom.b".into(), Tensor::scalar_f32(mb as f32));
         Ok(out)
-    }
-}
-
-impl Executable for Mock {
-    fn entries(&self) -> Vec<String> {
-        let mut e = vec!["train".to_string(), "eval".to_string()];
-        if self.reconstruct {
-            e.push("reconstruct".into());
-        }
-        if self.sample {
-            e.push("sample".into());
-        }
-        e
-    }
-
-    fn signature(&self, entry: &str) -> Option<EntrySignature> {
-        let mut inputs = vec![batched("x")];
-        inputs.extend(params_specs());
-        let outputs = match entry {
-            "train" => {
-                inputs.push(spec("state:mom.w", DType::F32, vec![DimSpec::Fixed(D)]));
-                inputs.push(scalar("state:mom.b", DType::F32));
-                inputs.extend([
-                    scalar(names::STEP, DType::I64),
-                    scalar(names::SEED, DType::I64),
-                    scalar(names::BASE_LR, DType::F32),
-                    scalar(names::TOTAL_STEPS, DType::I64),
-                ]);
-                let mut outputs = vec![
-                    scalar(names::LOSS, DType::F32),
-                    scalar("metric:mae", DType::F32),
-                    scalar(names::LR, DType::F32),
-                ];
-                outputs.extend(inputs[1..5].iter().cloned());
-                outputs
-            }
-            "eval" => {
-                inputs.extend([scalar(names::SEED, DType::I64), scalar(names::STEP, DType::I64)]);
-                vec![scalar(names::LOSS, DType::F32), scalar("metric:mae", DType::F32)]
-            }
-            "reconstruct" if self.reconstruct => vec![batched("x_hat")],
-            "sample" if self.sample => {
-                inputs = params_specs();
-                inputs.extend([scalar(names::SEED, DType::I64), scalar(names::BATCH, DType::I64)]);
-                vec![batched("x_hat")]
-            }
-            _ => return None,
-        };
-        Some(EntrySignature { name: entry.into(), inputs, outputs })
     }
 
     fn run(&mut self, entry: &str, inputs: &NamedTensors) -> Result<NamedTensors, ExecError> {
+        self.check_call(entry, inputs)?;
         match entry {
-            "train" => self.train(inputs),
             "eval" => {
-                let site = DrawSite::new(value(inputs, names::SEED)? as u64, value(inputs, names::STEP)? as u64, 0);
-                let (r, _, _) = Mock::forward(inputs, Some(site))?;
+                let (r, _, _) = self.forward(inputs, Some(Mock::noise(inputs)?))?;
                 let (loss, mae) = Mock::losses(&r);
                 Ok([
                     (names::LOSS.to_string(), Tensor::scalar_f32(loss as f32)),
@@ -179,20 +202,21 @@ impl Executable for Mock {
                 .into())
             }
             "reconstruct" => {
-                let (r, _, rows) = Mock::forward(inputs, None)?;
+                let (r, _, rows) = self.forward(inputs, Some(Mock::noise(inputs)?))?;
                 let x = get(inputs, "x")?.to_f64_vec();
                 let x_hat: Vec<f64> = r.iter().zip(&x).map(|(r, x)| r + x).collect();
                 Ok([("x_hat".to_string(), f32s(vec![rows, D], &x_hat))].into())
             }
             "sample" => {
                 let rows = value(inputs, names::BATCH)? as usize;
-                let site = DrawSite::new(value(inputs, names::SEED)? as u64, 0, 1);
-                let w = get(inputs, "param:w")?.to_f64_vec();
-                let b = value(inputs, "param:b")?;
-                let v: Vec<f64> = (0..rows * D).map(|i| w[i % D] * (0.5 + 0.1 * site.normal(i as u64)) + b).collect();
+                let (site, start) = Mock::noise(inputs)?;
+                let w = get(&self.params, P_W)?.to_f64_vec();
+                let b = value(&self.params, P_B)?;
+                let v: Vec<f64> =
+                    (0..rows * D).map(|i| w[i % D] * (0.5 + 0.1 * site.normal(start + i as u64)) + b).collect();
                 Ok([("x_hat".to_string(), f32s(vec![rows, D], &v))].into())
             }
-            other => Err(ExecError::new(format!("no entry `{other}`"))),
+            other => Err(ExecError::new(format!("the double does not run `{other}`"))),
         }
     }
 }
@@ -205,8 +229,8 @@ fn data(n: usize) -> Dataset {
 /// Starting parameters under their bare paths, as a weights file holds them.
 fn init() -> TrainStart {
     let params: NamedTensors = [
-        ("w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
-        ("b".to_string(), Tensor::scalar_f32(0.0)),
+        ("bottleneck.z.w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
+        ("bottleneck.z.b".to_string(), Tensor::scalar_f32(0.0)),
     ]
     .into();
     TrainStart::Fresh { params }
@@ -226,6 +250,13 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
 fn metrics_lines(dir: &Path) -> Vec<StepRecord> {
     let text = std::fs::read_to_string(dir.join(METRICS_FILE)).unwrap();
     text.lines().map(|l| StepRecord::from_json(l).unwrap_or_else(|| panic!("bad line {l}"))).collect()
+}
+
+/// The full double with `params` loaded (named `param:<path>`).
+fn loaded(params: &NamedTensors) -> Mock {
+    let mut mock = Mock::full();
+    mock.load_params(params.clone()).unwrap();
+    mock
 }
 
 fn quiet_train(
@@ -254,7 +285,7 @@ fn loss_decreases_and_artefacts_are_written() {
     // The evaluation is the mean over the two full batches of 4 of the 10 examples.
     let eval = summary.eval.unwrap();
     assert_eq!((eval.examples, eval.batches), (8, 2));
-    let expected = evaluate(&mut Mock::full(), &data(8), &summary.params, 4, 11).unwrap();
+    let expected = evaluate(&mut loaded(&summary.params), &data(8), 4, 11).unwrap();
     assert_eq!(eval, expected);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(EVAL_FILE)).unwrap()).unwrap();
@@ -264,12 +295,12 @@ fn loss_decreases_and_artefacts_are_written() {
 
     // Final weights use bare paths; the checkpoint keeps entry names and the state.
     let (weights, meta) = crate::checkpoint::load_safetensors(dir.path().join(FINAL_WEIGHTS_FILE)).unwrap();
-    assert_eq!(weights.keys().collect::<Vec<_>>(), vec!["b", "w"]);
-    assert_eq!(weights["w"], summary.params["param:w"]);
+    assert_eq!(weights.keys().collect::<Vec<_>>(), vec!["bottleneck.z.b", "bottleneck.z.w"]);
+    assert_eq!(weights["bottleneck.z.w"], summary.params[P_W]);
     assert_eq!(meta["format"], WEIGHTS_FORMAT);
     let ckpt = load_checkpoint(&dir.path().join(CHECKPOINT_FILE)).unwrap();
     assert_eq!(ckpt.params, summary.params);
-    assert_eq!(ckpt.state.keys().collect::<Vec<_>>(), vec!["state:mom.b", "state:mom.w"]);
+    assert_eq!(ckpt.state.keys().collect::<Vec<_>>(), vec![S_B, S_W]);
     assert_eq!((ckpt.meta.step, ckpt.meta.epoch, ckpt.meta.position, ckpt.meta.total_steps), (80, 10, 0, 80));
 
     for file in [LOSS_PLOT_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE] {
@@ -413,26 +444,29 @@ fn mismatched_tensors_are_named() {
     let cfg = config(dir.path(), 4);
     // Fresh parameters: one missing, one extra.
     let params: NamedTensors = [
-        ("param:w".to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
+        (P_W.to_string(), Tensor::from_f32(vec![D], vec![0.0; D]).unwrap()),
         ("c".to_string(), Tensor::scalar_f32(1.0)),
     ]
     .into();
     let e = quiet_train(&mut Mock::default(), &data(8), TrainStart::Fresh { params }, &cfg).unwrap_err().to_string();
-    assert!(e.contains("parameter `param:b` is missing") && e.contains("`param:c` is not a parameter"), "{e}");
+    assert!(
+        e.contains("parameter `param:bottleneck.z.b` is missing") && e.contains("`param:c` is not a parameter"),
+        "{e}"
+    );
 
-    // A checkpoint whose `param:w` has the wrong shape and which lacks one state tensor.
+    // A checkpoint whose `param:bottleneck.z.w` has the wrong shape and which lacks one state tensor.
     quiet_train(&mut Mock::default(), &data(8), init(), &cfg).unwrap();
     let path = dir.path().join(CHECKPOINT_FILE);
     let mut ckpt = load_checkpoint(&path).unwrap();
-    ckpt.params.insert("param:w".into(), Tensor::from_f32(vec![3], vec![0.0; 3]).unwrap());
-    ckpt.state.remove("state:mom.b");
+    ckpt.params.insert(P_W.into(), Tensor::from_f32(vec![3], vec![0.0; 3]).unwrap());
+    ckpt.state.remove(S_B);
     save_checkpoint(&path, &ckpt.params, &ckpt.state, &ckpt.meta).unwrap();
     let e = quiet_train(&mut Mock::default(), &data(8), TrainStart::Resume { checkpoint: path }, &cfg)
         .unwrap_err()
         .to_string();
     assert!(e.contains("checkpoint.safetensors"), "{e}");
-    assert!(e.contains("parameter `param:w` is f32 [3] but the model expects f32 [4]"), "{e}");
-    assert!(e.contains("optimizer state `state:mom.b` is missing"), "{e}");
+    assert!(e.contains("parameter `param:bottleneck.z.w` is f32 [3] but the model expects f32 [4]"), "{e}");
+    assert!(e.contains("optimizer state `state:sgd.momentum.bottleneck.z.b` is missing"), "{e}");
 
     // Data that does not fit the model's input.
     let wide = Dataset::new(vec![("x".into(), Tensor::from_f32(vec![8, 5], vec![0.0; 40]).unwrap())]).unwrap();
@@ -501,36 +535,38 @@ fn plain_progress_prints_lines_at_the_interval() {
 fn batched_runs_cover_every_example_once() {
     let all = data(10);
     let params: NamedTensors = [
-        ("param:w".to_string(), Tensor::from_f32(vec![D], vec![0.5, 1.0, 1.5, 2.0]).unwrap()),
-        ("param:b".to_string(), Tensor::scalar_f32(0.25)),
+        (P_W.to_string(), Tensor::from_f32(vec![D], vec![0.5, 1.0, 1.5, 2.0]).unwrap()),
+        (P_B.to_string(), Tensor::scalar_f32(0.25)),
     ]
     .into();
     let inputs: NamedTensors = [("x".to_string(), all.get("x").unwrap().clone())].into();
-    let mut mock = Mock::full();
-    let out = run_batched(&mut mock, "reconstruct", &inputs, &params, 4).unwrap();
-    let whole = mock
-        .run("reconstruct", &[&inputs, &params].into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap();
+    let mut mock = loaded(&params);
+    let scalars = CallScalars { seed: 3, step: 0, first_example: 0, batch: 0 };
+    // Split into calls of 4, 4 and 2 examples, the noise is that of one call over all 10.
+    let out = run_batched(&mut mock, "reconstruct", &inputs, scalars, 4).unwrap();
+    let whole = run_batched(&mut mock, "reconstruct", &inputs, scalars, 10).unwrap();
     assert_eq!(out["x_hat"], whole["x_hat"]);
     assert_eq!(out["x_hat"].shape(), &[10, D]);
+    let other_seed = run_batched(&mut mock, "reconstruct", &inputs, CallScalars { seed: 4, ..scalars }, 4).unwrap();
+    assert_ne!(other_seed["x_hat"], out["x_hat"]);
 
-    // `sample` has no data input: one call with `batch` bound to the requested count, and
-    // parameters may be given by bare path.
-    let bare = without_param_prefix(&params);
-    let seed: NamedTensors = [(names::SEED.to_string(), Tensor::scalar_i64(3))].into();
-    let out = run_batched(&mut mock, "sample", &seed, &bare, 6).unwrap();
+    // `sample` has no data input: one call with `batch` bound to the requested count.
+    let out = run_batched(&mut mock, "sample", &NamedTensors::new(), scalars, 6).unwrap();
     assert_eq!(out["x_hat"].shape(), &[6, D]);
 
-    let e = run_batched(&mut mock, "reconstruct", &NamedTensors::new(), &params, 4).unwrap_err().to_string();
+    let e = run_batched(&mut mock, "reconstruct", &NamedTensors::new(), scalars, 4).unwrap_err().to_string();
     assert!(e.contains("input `x: f32[B, 4]` was not given"), "{e}");
-    let e = run_batched(&mut mock, "decode", &inputs, &params, 4).unwrap_err().to_string();
-    assert!(e.contains("entry `decode`") && e.contains("no such entry point"), "{e}");
+    let e = run_batched(&mut mock, "train", &inputs, scalars, 4).unwrap_err().to_string();
+    assert!(e.contains("entry `train`"), "{e}");
+    let e = run_batched(&mut mock, "nope", &inputs, scalars, 4).unwrap_err().to_string();
+    assert!(e.contains("entry `nope`") && e.contains("no such entry point"), "{e}");
 
     // Evaluation averages full batches; a data set smaller than a batch is one batch.
-    let r = evaluate(&mut mock, &all, &params, 4, 1).unwrap();
+    let r = evaluate(&mut mock, &all, 4, 1).unwrap();
     assert_eq!((r.examples, r.batches), (8, 2));
-    let small = evaluate(&mut mock, &data(3), &params, 4, 1).unwrap();
+    let small = evaluate(&mut mock, &data(3), 4, 1).unwrap();
     assert_eq!((small.examples, small.batches), (3, 1));
-    let e = evaluate(&mut mock, &all, &NamedTensors::new(), 4, 1).unwrap_err().to_string();
-    assert!(e.contains("parameter `param:w` is missing"), "{e}");
+    // Without parameters loaded, the backend says which is missing.
+    let e = evaluate(&mut Mock::full(), &all, 4, 1).unwrap_err().to_string();
+    assert!(e.contains(P_W), "{e}");
 }

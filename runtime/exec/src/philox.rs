@@ -121,32 +121,40 @@ impl DrawSite {
         if self.uniform01(i) < p { 1.0 } else { 0.0 }
     }
 
-    /// `out[j] = uniform01(j)`, one Philox block per four elements.
-    pub fn fill_uniform(&self, out: &mut [f64]) {
-        for (block, chunk) in out.chunks_mut(4).enumerate() {
-            let words = self.block(block as u64);
-            for (o, w) in chunk.iter_mut().zip(words) {
-                *o = unit_from_bits(w);
-            }
-        }
+    /// `out[j] = uniform01(start + j)`, one Philox block per four elements.
+    pub fn fill_uniform(&self, start: u64, out: &mut [f64]) {
+        self.fill_words(start, 4, out, |words, lane| unit_from_bits(words[lane]));
     }
 
-    /// `out[j] = normal(j)`, one Philox block per two elements.
-    pub fn fill_normal(&self, out: &mut [f64]) {
-        for (block, chunk) in out.chunks_mut(2).enumerate() {
-            let w = self.block(block as u64);
-            let pair = [normal_from_bits(w[0], w[1]), normal_from_bits(w[2], w[3])];
-            for (o, z) in chunk.iter_mut().zip(pair) {
-                *o = z;
-            }
-        }
+    /// `out[j] = normal(start + j)`, one Philox block per two elements.
+    pub fn fill_normal(&self, start: u64, out: &mut [f64]) {
+        self.fill_words(start, 2, out, |w, lane| normal_from_bits(w[2 * lane], w[2 * lane + 1]));
     }
 
-    /// `out[j] = bernoulli(j, p)`.
-    pub fn fill_bernoulli(&self, out: &mut [f64], p: f64) {
-        self.fill_uniform(out);
+    /// `out[j] = bernoulli(start + j, p)`.
+    pub fn fill_bernoulli(&self, start: u64, out: &mut [f64], p: f64) {
+        self.fill_uniform(start, out);
         for o in out {
             *o = if *o < p { 1.0 } else { 0.0 };
+        }
+    }
+
+    /// Fills `out[j]` from element `start + j`, where block `b` holds elements
+    /// `per_block * b ..` and `value(words, lane)` turns a block into its `lane`-th element.
+    fn fill_words(&self, start: u64, per_block: u64, out: &mut [f64], value: impl Fn(&[u32; 4], usize) -> f64) {
+        let mut cached: Option<(u64, [u32; 4])> = None;
+        for (j, o) in out.iter_mut().enumerate() {
+            let e = start.wrapping_add(j as u64);
+            let block = e / per_block;
+            let words = match cached {
+                Some((b, w)) if b == block => w,
+                _ => {
+                    let w = self.block(block);
+                    cached = Some((block, w));
+                    w
+                }
+            };
+            *o = value(&words, (e % per_block) as usize);
         }
     }
 }
@@ -274,17 +282,22 @@ mod tests {
     #[test]
     fn bulk_fills_match_elementwise_draws() {
         let s = DrawSite::new(9, 1, 4);
-        let mut u = vec![0.0; 11];
-        let mut z = vec![0.0; 11];
-        let mut b = vec![0.0; 11];
-        s.fill_uniform(&mut u);
-        s.fill_normal(&mut z);
-        s.fill_bernoulli(&mut b, 0.4);
-        for i in 0..11 {
-            assert_eq!(u[i], s.uniform01(i as u64));
-            assert_eq!(z[i], s.normal(i as u64));
-            assert_eq!(b[i], s.bernoulli(i as u64, 0.4));
+        for start in [0u64, 1, 3, 6, u64::MAX / 2] {
+            let mut u = vec![0.0; 11];
+            let mut z = vec![0.0; 11];
+            let mut b = vec![0.0; 11];
+            s.fill_uniform(start, &mut u);
+            s.fill_normal(start, &mut z);
+            s.fill_bernoulli(start, &mut b, 0.4);
+            for i in 0..11 {
+                let e = start + i as u64;
+                assert_eq!(u[i], s.uniform01(e));
+                assert_eq!(z[i], s.normal(e));
+                assert_eq!(b[i], s.bernoulli(e, 0.4));
+            }
         }
+        let mut u = vec![0.0; 4];
+        s.fill_uniform(0, &mut u);
         assert_eq!(s.uniform(3, -2.0, 2.0), -2.0 + 4.0 * u[3]);
     }
 
@@ -300,17 +313,17 @@ mod tests {
         let s = DrawSite::new(2024, 3, 17);
         let mut v = vec![0.0; N];
         // Tolerances are about five standard errors of the estimate.
-        s.fill_uniform(&mut v);
+        s.fill_uniform(0, &mut v);
         let (m, var) = mean_var(&v);
         assert!((m - 0.5).abs() < 0.005 && (var - 1.0 / 12.0).abs() < 0.002, "uniform {m} {var}");
         assert!(v.iter().all(|&x| (0.0..1.0).contains(&x)));
-        s.fill_normal(&mut v);
+        s.fill_normal(0, &mut v);
         let (m, var) = mean_var(&v);
         assert!(m.abs() < 0.016 && (var - 1.0).abs() < 0.03, "normal {m} {var}");
         assert!(v.iter().all(|x| x.is_finite()));
         let within_one = v.iter().filter(|x| x.abs() < 1.0).count() as f64 / N as f64;
         assert!((within_one - 0.6827).abs() < 0.008, "normal mass within 1 sd: {within_one}");
-        s.fill_bernoulli(&mut v, 0.3);
+        s.fill_bernoulli(0, &mut v, 0.3);
         let (m, _) = mean_var(&v);
         assert!((m - 0.3).abs() < 0.0075, "bernoulli {m}");
         // Different sites and steps give unrelated streams.
