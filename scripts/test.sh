@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (idempotent) and runs the whole test suite, including the
-# code generator crates that link LLVM and MLIR.
+# code generator crates that link LLVM and MLIR, then the PyTorch training parity checks
+# (bench/torch_twin/run.sh) with the debug `hgc` the test run built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
 cargo test --workspace --all-targets -j "$(nproc)" "$@"
+# The tests above built target/debug/hgc; make sure it is current, then compare with PyTorch.
+cargo build -q -p hgc
+HGC=target/debug/hgc bash bench/torch_twin/run.sh

@@ -14,7 +14,8 @@ and `normal(e)` is Box-Muller (cosine half) on `bits(2e)` and `bits(2e + 1)`:
 
 A random op of a train step draws from site `site` (the compiler numbers a model's random ops
 from 0, see `hgc ir FILE --stage train`) with `step` = the optimizer step; element `i` of its
-row-major output is stream element `offset + i` (`offset` is 0 in a train step).
+row-major output is stream element `offset + i`, where `offset` is the call's `first_example`
+times the op's elements per example (a train step starts at example 0, so `offset` is 0).
 
     python philox.py          # checks the known-answer values of the Rust tests
 """

@@ -107,17 +107,20 @@ class Conv(Twin):
 
 
 class Vae(Twin):
-    """twin_vae.hgl: eps of step `step` is element 0.. of Philox site 0 (the model's only random
-    op) at (seed, step), offset 0, as the train step draws it."""
+    """twin_vae.hgl: eps of train step `step` is elements offset.. of the Philox draw site
+    (seed, step, site 0), site 0 being the model's only random op; the offset is
+    first_example * latent, and a train step's first example is 0."""
 
     seed = 0
     site = 0
+    first_example = 0
 
     def forward(self, x, step):
         h = torch.tanh(self.lin(x, "encoder_h1"))
         mu = self.lin(h, "encoder_mu")
         logvar = self.lin(h, "encoder_logvar")
-        eps = philox.normal(self.seed, step, self.site, mu.numel(), offset=0)
+        offset = self.first_example * mu.shape[1]
+        eps = philox.normal(self.seed, step, self.site, mu.numel(), offset=offset)
         eps = torch.tensor(eps.astype(np.float32)).reshape(mu.shape)
         z = mu + torch.exp(0.5 * logvar) * eps
         kl = -0.5 * (1.0 + logvar - mu * mu - torch.exp(logvar)).sum(dim=-1)
@@ -163,7 +166,8 @@ TWINS = {
 
 
 def run_twin(name, run, data_dir, tolerance):
-    """Trains one twin and prints its table; returns the largest relative loss difference."""
+    """Trains one twin and prints its table; returns the largest relative loss difference and
+    whether every learning rate agreed."""
     spec = TWINS[name]
     plan = json.loads((run / "plan.json").read_text())
     steps, batch = plan["steps"], plan["batch"]

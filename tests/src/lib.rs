@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+pub mod cli;
+
 /// Whether golden files should be rewritten rather than compared.
 pub fn updating() -> bool {
     std::env::var_os("UPDATE_EXPECT").is_some_and(|v| v != "0")

@@ -2,42 +2,10 @@
 //! interpreter, train briefly, resume after `kill -9`, and check numbers against fixtures.
 
 use hg_runtime::npy;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use hg_tests::cli::{hgc, ok, root, run};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-/// The `hgc` binary of this build (built by `cargo test --workspace`; built here otherwise).
-fn hgc() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    let bin = profile_dir.join("hgc");
-    if !bin.exists() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
-        assert!(status.success(), "building hgc failed");
-    }
-    bin
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(hgc()).args(args).current_dir(root()).output().expect("hgc runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "hgc {} failed:\n{}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn metrics(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
@@ -182,19 +150,28 @@ fn twin_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// The VAE (a stochastic bottleneck: every step draws its noise from the seed and the step),
+/// small enough for the interpreter.
+fn vae_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = twin_args(out, extra);
+    v[1] = "examples/vae/vae.hgl";
+    v.extend_from_slice(&["--set", "hidden=64", "--set", "latent=8"]);
+    v
+}
+
 #[test]
 fn kill_9_then_resume_continues_the_loss_curve_exactly() {
     let full = tempfile::tempdir().unwrap();
     let cut = tempfile::tempdir().unwrap();
     let (full_s, cut_s) = (full.path().to_str().unwrap(), cut.path().to_str().unwrap());
-    ok(&twin_args(full_s, &[]));
+    ok(&vae_args(full_s, &[]));
     let reference = metrics(full.path());
     // Long enough (many epochs, reshuffled each time) that the kill below lands mid-run.
     assert_eq!(reference.len(), 300);
 
     // Same run, killed with SIGKILL once a checkpoint exists and a few more steps are logged.
     let mut child = Command::new(hgc())
-        .args(twin_args(cut_s, &["--checkpoint-every", "5"]))
+        .args(vae_args(cut_s, &["--checkpoint-every", "5"]))
         .current_dir(root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -218,13 +195,68 @@ fn kill_9_then_resume_continues_the_loss_curve_exactly() {
     assert!(before_resume < 300, "the run finished before the kill");
 
     let ckpt = cut.path().join("checkpoint.safetensors");
-    ok(&twin_args(cut_s, &["--checkpoint-every", "5", "--resume", ckpt.to_str().unwrap()]));
+    ok(&vae_args(cut_s, &["--checkpoint-every", "5", "--resume", ckpt.to_str().unwrap()]));
     let resumed = metrics(cut.path());
     assert_eq!(resumed.len(), 300);
     for (a, b) in reference.iter().zip(&resumed) {
         assert_eq!(a["step"], b["step"]);
         assert_eq!(a["loss"], b["loss"], "loss differs at step {}", a["step"]);
+        assert_eq!(a["metrics"], b["metrics"], "metrics differ at step {}", a["step"]);
     }
+    // The noise is the seed's: another seed trains along another curve.
+    let other = tempfile::tempdir().unwrap();
+    let mut args = vae_args(other.path().to_str().unwrap(), &[]);
+    let steps = args.iter().position(|a| *a == "--steps").unwrap();
+    args[steps + 1] = "20";
+    let at = args.iter().position(|a| *a == "--seed").unwrap();
+    ok(&args);
+    let same = metrics(other.path());
+    assert_eq!(
+        same[..20].iter().map(|r| &r["loss"]).collect::<Vec<_>>(),
+        reference[..20].iter().map(|r| &r["loss"]).collect::<Vec<_>>()
+    );
+    let other2 = tempfile::tempdir().unwrap();
+    let mut args2 = args.clone();
+    args2[at + 1] = "8";
+    let out = other2.path().to_str().unwrap().to_string();
+    let o = args2.iter().position(|a| *a == "--out").unwrap();
+    args2[o + 1] = &out;
+    ok(&args2);
+    assert_ne!(metrics(other2.path())[0]["loss"], reference[0]["loss"]);
+}
+
+/// `sample` draws from the seed: two seeds give different samples, the same seed the same,
+/// and a run split into batches draws what one call draws.
+#[test]
+fn sample_follows_the_seed_and_not_the_batching() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w.safetensors");
+    let set = ["--set", "hidden=64", "--set", "latent=8"];
+    let mut init = vec!["run", "examples/vae/vae.hgl", "sample", "-n", "1", "--init", w.to_str().unwrap()];
+    init.extend(set);
+    ok(&init);
+    let sample = |seed: &str, batch: &str, name: &str| {
+        let path = dir.path().join(name);
+        let mut args = vec!["run", "examples/vae/vae.hgl", "sample", "-n", "10", "--weights", w.to_str().unwrap()];
+        args.extend(["--seed", seed, "--batch", batch, "--output", path.to_str().unwrap()]);
+        args.extend(set);
+        ok(&args);
+        npy::read_npy(&path).unwrap()
+    };
+    let one = sample("1", "64", "a.npy");
+    assert_eq!(one.shape(), &[10, 784]);
+    assert_eq!(sample("1", "64", "b.npy"), one, "the same seed must draw the same samples");
+    assert_ne!(sample("2", "64", "c.npy"), one, "another seed must draw other samples");
+    assert_eq!(sample("1", "3", "d.npy"), one, "calls of 3 must draw what one call of 10 draws");
+    let eval = |seed: &str, batch: &str| {
+        let mut args = vec!["run", "examples/vae/vae.hgl", "eval", "--weights", w.to_str().unwrap(), "--limit", "24"];
+        args.extend(["--seed", seed, "--batch", batch]);
+        args.extend(set);
+        let out = ok(&args);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(eval("3", "8"), eval("3", "8"));
+    assert_ne!(eval("3", "8")["loss"], eval("4", "8")["loss"], "eval's sampled bottleneck follows the seed");
 }
 
 #[test]

@@ -4,23 +4,9 @@
 //! (runtime/core/src/train/testdata/), so it declares exactly what a real model declares.
 //! Regenerate with `UPDATE_EXPECT=1`.
 
-use std::path::{Path, PathBuf};
+use hg_tests::cli::{hgc, root};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
-fn hgc() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").join("hgc");
-    if !bin.exists() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
-        assert!(status.success(), "building hgc failed");
-    }
-    bin
-}
 
 #[test]
 fn ir_text_matches_golden_files() {

@@ -14,11 +14,14 @@ pub struct BackendOptions {
     pub precision: Precision,
 }
 
+/// How a backend compiles a module and opens a session on it.
+type Open = fn(Module, Option<&TrainStepInfo>, &BackendOptions) -> Result<Box<dyn Session>, String>;
+
 /// One entry of the registry.
 pub struct Backend {
     pub name: &'static str,
     pub about: &'static str,
-    open: fn(Module, Option<&TrainStepInfo>, &BackendOptions) -> Result<Box<dyn Session>, String>,
+    open: Open,
 }
 
 impl Backend {

@@ -30,7 +30,7 @@ pub enum Command {
 }
 
 /// Options shared by every command that compiles a spec.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SpecArgs {
     /// The `.hgl` file.
     pub file: PathBuf,

@@ -5,6 +5,7 @@
 use crate::backends::{BackendOptions, backend};
 use crate::cli::SpecArgs;
 use crate::compile::{CompiledSpec, compile_spec};
+use crate::interrupt;
 use clap::{Args, ValueEnum};
 use hg_abi::names;
 use hg_core::interp::Precision;
@@ -33,7 +34,7 @@ pub enum ProgressArg {
     Quiet,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
@@ -89,6 +90,16 @@ pub struct RunArgs {
     /// Shuffle the training data every epoch.
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
     pub shuffle: bool,
+    /// Resume even though the spec differs from the one the checkpoint was trained with.
+    #[arg(long)]
+    pub allow_changed_spec: bool,
+    /// Allow replacing what exists: a run in `--out`, the file `--init SAVE` names.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Refuse a `--weights` file holding tensors the model does not have (PyTorch's `strict`);
+    /// `--strict false` loads the model's tensors and lists the ones ignored.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
+    pub strict: bool,
     /// Output folder of `train`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -121,13 +132,86 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// Runs the command. Compile errors are printed by `compile_spec`; they return exit code 1.
 pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
+    let args = match restore_recorded_run(args) {
+        Ok(a) => a,
+        Err(RunError(msg)) => {
+            eprintln!("error: {msg}");
+            return Err(1);
+        }
+    };
     let Some(spec) = compile_spec(&args.spec) else { return Err(1) };
-    match run_entry(args, &spec) {
+    match run_entry(&args, &spec) {
         Ok(()) => Ok(()),
         Err(RunError(msg)) => {
             eprintln!("error: {msg}");
             Err(1)
         }
+    }
+}
+
+/// For `train --resume`: the arguments with what the checkpoint's run record says where the
+/// command line is silent (`--set` overrides, data, limit), after checking that the spec and
+/// any given overrides are those of the recorded run. A changed spec is refused with a short
+/// diff unless `--allow-changed-spec`.
+fn restore_recorded_run(args: &RunArgs) -> Result<RunArgs> {
+    let mut args = args.clone();
+    let (Some(ckpt), "train") = (&args.resume, args.entry.as_str()) else { return Ok(args) };
+    let Some(record) = train::load_checkpoint_record(ckpt)? else { return Ok(args) };
+    let text = std::fs::read_to_string(&args.spec.file)
+        .map_err(|e| RunError(format!("cannot read {}: {e}", args.spec.file.display())))?;
+    if text != record.spec && !args.allow_changed_spec {
+        return fail(format!(
+            "{} was trained with a different version of {}; the spec changed at {}resume anyway with --allow-changed-spec, or start a new run",
+            ckpt.display(),
+            args.spec.file.display(),
+            train::short_diff(&record.spec, &text, 6)
+        ));
+    }
+    let (mut given, mut recorded) = (args.spec.set.clone(), record.hyperparameters.clone());
+    given.sort();
+    recorded.sort();
+    if args.spec.set.is_empty() {
+        if !recorded.is_empty() {
+            eprintln!("note: resuming with the checkpoint's --set {}", record.hyperparameters.join(" --set "));
+        }
+        args.spec.set = record.hyperparameters.clone();
+    } else if given != recorded {
+        return fail(format!(
+            "{} was trained with --set {}, not --set {}; drop --set to use the checkpoint's",
+            ckpt.display(),
+            if recorded.is_empty() { "(none)".to_string() } else { record.hyperparameters.join(" --set ") },
+            args.spec.set.join(" --set ")
+        ));
+    }
+    if args.data.is_none() {
+        args.data = Some(record.data.clone());
+        args.limit = args.limit.or(record.limit);
+    }
+    Ok(args)
+}
+
+/// The optimizer as a spec writes it, with every setting.
+fn describe_optimizer(o: &hg_core::expand::OptimizerSpec) -> String {
+    use hg_core::expand::OptimizerSpec::*;
+    match o {
+        Sgd { lr, momentum, nesterov, weight_decay } => {
+            format!("sgd(lr={lr}, momentum={momentum}, nesterov={nesterov}, weight_decay={weight_decay})")
+        }
+        Adam { lr, beta1, beta2, eps, weight_decay } => {
+            format!("adam(lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps}, weight_decay={weight_decay})")
+        }
+        AdamW { lr, beta1, beta2, eps, weight_decay } => {
+            format!("adamw(lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps}, weight_decay={weight_decay})")
+        }
+    }
+}
+
+fn describe_schedule(s: &hg_core::expand::ScheduleSpec) -> String {
+    use hg_core::expand::ScheduleSpec::*;
+    match s {
+        Constant => "constant".into(),
+        Cosine { warmup } => format!("cosine(warmup={warmup})"),
+        Linear { warmup } => format!("linear(warmup={warmup})"),
     }
 }
 
@@ -142,6 +226,12 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
         return fail(format!("unknown entry `{}`; the entries are {}", args.entry, known.join(", ")));
     }
     backend(&args.backend).map_err(RunError)?;
+    crate::options::check_options(args).map_err(RunError)?;
+    if args.entry == "train" && precision == Precision::F64 {
+        return fail(
+            "--precision f64 runs the interpreter in f64 for numeric checks; training keeps the model's f32 parameters and checkpoints, so train without it",
+        );
+    }
     if args.entry == "info" {
         return print_info(model, args.json);
     }
@@ -155,7 +245,19 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     let params = load_params(args, model)?;
     session.load_params(params)?;
     let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
-    let batch = args.batch.unwrap_or(64).max(1);
+    if args.batch == Some(0) {
+        return fail("--batch must be at least 1");
+    }
+    let batch = args.batch.unwrap_or(64);
+    // Refuse a batch the machine cannot hold before running: one call gets `--batch` examples
+    // (`sample`: `-n` at most; `eval`: `--limit` at most).
+    let n = args.num.max(1);
+    let call_batch = match args.entry.as_str() {
+        "sample" => args.batch.unwrap_or(n).min(n),
+        "eval" => args.limit.map_or(batch, |l| batch.min(l.max(1))),
+        _ => batch,
+    };
+    crate::memory::check_batch_fits(&model.module, &args.backend, &args.entry, call_batch).map_err(RunError)?;
     let scalars = CallScalars { seed, step: 0, first_example: 0, batch: 0 };
     match args.entry.as_str() {
         "eval" => {
@@ -172,7 +274,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
         }
         "sample" => {
             let n = args.num.max(1);
-            let outputs = train::run_batched(session.as_mut(), "sample", &NamedTensors::new(), scalars, n)?;
+            let outputs = train::run_generated(session.as_mut(), "sample", scalars, n, args.batch.unwrap_or(n))?;
             write_outputs(args, &outputs)
         }
         entry => {
@@ -271,11 +373,31 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
         (Some(path), None) => {
             let (tensors, _) = checkpoint::load_safetensors(path)?;
             let mut out = NamedTensors::new();
+            let mut ignored = Vec::new();
             for (name, t) in tensors {
                 let bare = name.strip_prefix(names::PARAM).unwrap_or(&name).to_string();
                 if model.module.params.iter().any(|p| p.name == bare) {
                     out.insert(names::param(&bare), t);
+                } else if !name.starts_with(names::STATE) {
+                    // Optimizer state in a checkpoint is expected; anything else is not the model's.
+                    ignored.push(name);
                 }
+            }
+            if !ignored.is_empty() {
+                let list = ignored.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                if args.strict {
+                    return fail(format!(
+                        "{}: {} tensor(s) are not parameters of model `{}`: {list}; pass --strict false to load the rest and ignore them",
+                        path.display(),
+                        ignored.len(),
+                        model.module.model
+                    ));
+                }
+                eprintln!(
+                    "note: {}: ignored {} tensor(s) the model does not have: {list}",
+                    path.display(),
+                    ignored.len()
+                );
             }
             for p in &model.module.params {
                 if !out.contains_key(&names::param(&p.name)) {
@@ -287,6 +409,11 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
         (None, Some(save)) => {
             let params = init_params(&manifest(&model.module, None)?.params, seed)?;
             if !save.is_empty() {
+                if Path::new(save).exists() && !args.overwrite {
+                    return fail(format!(
+                        "--init: `{save}` exists; pass --overwrite to replace it, or name another file"
+                    ));
+                }
                 let bare: BTreeMap<String, Tensor> = params
                     .iter()
                     .map(|(k, v)| (k.strip_prefix(names::PARAM).unwrap_or(k).to_string(), v.clone()))
@@ -387,6 +514,52 @@ fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
     Ok(())
 }
 
+/// Files a finished or interrupted run leaves in its output folder.
+const RUN_FILES: [&str; 8] = [
+    "metrics.jsonl",
+    "checkpoint.safetensors",
+    "final.safetensors",
+    "eval.json",
+    "loss.png",
+    "reconstructions.png",
+    "samples.png",
+    "run.json",
+];
+
+/// The output folder of `train`. A run never replaces another without being asked: resuming
+/// continues in place; a fresh run into a folder that holds a run is refused when `--out` named
+/// it (unless `--overwrite`, which removes the old run's files first), and goes to the next free
+/// `runs/<model>-N` when the folder was the default.
+fn out_dir(args: &RunArgs, model: &str) -> Result<PathBuf> {
+    let holds_run = |dir: &Path| RUN_FILES.iter().any(|f| dir.join(f).exists());
+    let default = PathBuf::from("runs").join(model.to_lowercase());
+    let dir = args.out.clone().unwrap_or_else(|| default.clone());
+    if args.resume.is_some() || !holds_run(&dir) {
+        return Ok(dir);
+    }
+    if args.overwrite {
+        for f in RUN_FILES {
+            let path = dir.join(f);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| RunError(format!("cannot remove {}: {e}", path.display())))?;
+            }
+        }
+        eprintln!("note: replacing the run in {} (--overwrite)", dir.display());
+        return Ok(dir);
+    }
+    if args.out.is_some() {
+        return fail(format!(
+            "{} already holds a run; resume it with --resume {}, choose another --out, or pass --overwrite to replace it",
+            dir.display(),
+            dir.join("checkpoint.safetensors").display()
+        ));
+    }
+    let free = (2..).map(|n| PathBuf::from(format!("{}-{n}", default.display()))).find(|d| !holds_run(d));
+    let free = free.unwrap_or(default.clone());
+    eprintln!("note: {} holds an earlier run; this one goes to {}", default.display(), free.display());
+    Ok(free)
+}
+
 /// `fashion-mnist`, `fashion-mnist:test`, `shapes`, `shapes:N`, or npy/npz paths (comma-separated).
 fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
     let (name, arg) = spec.split_once(':').unwrap_or((spec, ""));
@@ -453,9 +626,7 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         Some(s) => Some(load_data(&s, args.limit.map(|n| n.min(10_000)), seed)?),
         None => None,
     };
-    let mut cfg = TrainConfig::new(
-        args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model.module.model.to_lowercase())),
-    );
+    let mut cfg = TrainConfig::new(out_dir(args, &model.module.model)?);
     cfg.steps = args.steps.or(if args.epochs.is_some() { None } else { defaults.steps });
     cfg.epochs = args.epochs.or(if cfg.steps.is_some() { None } else { defaults.epochs });
     if cfg.steps.is_none() && cfg.epochs.is_none() && args.resume.is_none() {
@@ -490,8 +661,36 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
             TrainStart::Fresh { params }
         }
     };
+    let spec_text = std::fs::read_to_string(&args.spec.file)
+        .map_err(|e| RunError(format!("cannot read {}: {e}", args.spec.file.display())))?;
+    cfg.record = Some(train::RunRecord {
+        spec_file: args.spec.file.display().to_string(),
+        spec: spec_text,
+        model: model.module.model.clone(),
+        hyperparameters: args.spec.set.clone(),
+        optimizer: describe_optimizer(&defaults.optimizer),
+        schedule: describe_schedule(&defaults.schedule),
+        data: data_spec.to_string(),
+        limit: args.limit,
+        seed,
+        backend: args.backend.clone(),
+    });
+    // Refuse a batch the machine cannot hold before training (a resumed run keeps the
+    // checkpoint's batch; a batch larger than the data is refused by the training loop).
+    if args.resume.is_none() && cfg.batch <= data.len {
+        crate::memory::check_batch_fits(&module, &args.backend, "train", cfg.batch).map_err(RunError)?;
+    }
     let mut session = open_session(args, module, Some(&info), precision)?;
-    let summary = train::train(session.as_mut(), &data, start, &cfg)?;
+    cfg.stop = Some(interrupt::install());
+    let summary = match train::train(session.as_mut(), &data, start, &cfg) {
+        Err(e @ train::TrainError::Interrupted { .. }) => {
+            let train::TrainError::Interrupted { checkpoint, .. } = &e else { unreachable!() };
+            eprintln!("{e}");
+            eprintln!("resume with: {}", interrupt::resume_command(checkpoint));
+            std::process::exit(130);
+        }
+        other => other?,
+    };
     eprintln!(
         "trained {} steps in {:.1} s; final loss {}",
         summary.steps_run,

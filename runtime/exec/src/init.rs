@@ -40,14 +40,11 @@ fn fans(shape: &[usize]) -> Result<(usize, usize), String> {
             (i * receptive, o * receptive)
         }
         _ => {
-            return Err(format!(
-                "fan-in and fan-out are defined for rank 2 or more, the shape is {}",
-                format!("{shape:?}")
-            ));
+            return Err(format!("fan-in and fan-out are defined for rank 2 or more, the shape is {shape:?}"));
         }
     };
     if fan_in == 0 || fan_out == 0 {
-        return Err(format!("fan-in and fan-out of shape {} must not be 0", format!("{shape:?}")));
+        return Err(format!("fan-in and fan-out of shape {shape:?} must not be 0"));
     }
     Ok((fan_in, fan_out))
 }

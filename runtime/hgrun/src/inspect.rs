@@ -236,6 +236,7 @@ mod tests {
             batch: 4,
             shuffle: true,
             examples: 21,
+            record: None,
         }
     }
 

@@ -64,6 +64,7 @@ fn meta() -> CheckpointMeta {
         batch: 16,
         shuffle: true,
         examples: 100,
+        record: None,
     }
 }
 

@@ -89,6 +89,8 @@ pub mod codes {
     pub const UNKNOWN_NAME: &str = "E0320";
     /// Wrong number of values to unpack.
     pub const UNPACK: &str = "E0321";
+    /// A model input or latent named like a runtime scalar (`seed`, `step`, ...).
+    pub const RESERVED_NAME: &str = "E0322";
 }
 
 impl ExpandError {

@@ -6,7 +6,7 @@ use super::ctx::{Ctx, EResult, Frame, MAX_CALL_DEPTH, Stop};
 use super::error::{ExpandError, codes};
 use super::types::{SigBindings, bind_signature, check_return, eval_tensor_type};
 use super::value::{Callable, Value};
-use hg_dsl::ast::{self, BinaryOp as AstBin, Expr, ExprKind, IndexItem, Span, Stmt, UnaryOp as AstUn};
+use hg_dsl::ast::{self, BinaryOp as AstBin, Expr, ExprKind, Span, Stmt, UnaryOp as AstUn};
 use hg_ir::{BinaryOp, DType, Dim, Op, TensorType, UnaryOp, ValueId};
 
 /// What a block evaluation ended with.
@@ -310,7 +310,7 @@ pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {
         }
         ExprKind::Index { base, indices } => {
             let v = eval_expr(ctx, base)?;
-            eval_index(ctx, v, base.span, indices, e.span)
+            super::index::eval_index(ctx, v, base.span, indices, e.span)
         }
         ExprKind::IfElse { cond, then_expr, else_expr } => match eval_expr(ctx, cond)? {
             Value::Bool(true) => eval_expr(ctx, then_expr),
@@ -824,100 +824,6 @@ pub fn eval_binary(
         None => ctx.add(Op::MatMul, &[x, y], span)?,
     };
     Ok(Tensor(v))
-}
-
-fn normalize_index(ctx: &mut Ctx, i: i64, len: i64, span: Span) -> EResult<i64> {
-    let j = if i < 0 { i + len } else { i };
-    if j < 0 || j >= len {
-        return Err(ctx.error(ExpandError::new(
-            codes::INDEX_RANGE,
-            span,
-            format!("index {i} is out of range for length {len}"),
-        )));
-    }
-    Ok(j)
-}
-
-fn eval_index(ctx: &mut Ctx, v: Value, base_span: Span, indices: &[IndexItem], span: Span) -> EResult<Value> {
-    match v {
-        Value::List(items) | Value::Tuple(items) => {
-            if indices.len() != 1 {
-                return Err(ctx.error(ExpandError::new(
-                    codes::INDEX_RANGE,
-                    span,
-                    "lists take exactly one index or slice",
-                )));
-            }
-            let len = items.len() as i64;
-            match &indices[0] {
-                IndexItem::Index(e) => {
-                    let i = match eval_expr(ctx, e)? {
-                        Value::Int(i) => i,
-                        other => {
-                            return Err(ctx.error(ExpandError::new(
-                                codes::WRONG_KIND,
-                                e.span,
-                                format!("list index must be an int, found {}", other.kind()),
-                            )));
-                        }
-                    };
-                    let j = normalize_index(ctx, i, len, e.span)?;
-                    Ok(items[j as usize].clone())
-                }
-                IndexItem::Slice { start, end, step, span: sspan } => {
-                    let (s, e, st) = slice_bounds(ctx, start, end, step, len, *sspan)?;
-                    Ok(Value::List(
-                        items.into_iter().skip(s as usize).take((e - s).max(0) as usize).step_by(st as usize).collect(),
-                    ))
-                }
-                IndexItem::Ellipsis(s) => {
-                    Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, *s, "`...` cannot index a list")))
-                }
-            }
-        }
-        Value::Tensor(t) => {
-            let errors_before = ctx.errors.len();
-            let r = builtins::index_tensor(ctx, t, base_span, indices, span);
-            builtins::label_operand(ctx, errors_before, t, base_span);
-            r
-        }
-        other => Err(ctx.error(
-            ExpandError::new(codes::WRONG_KIND, span, format!("cannot index {}", other.kind()))
-                .with_label(base_span, "this value"),
-        )),
-    }
-}
-
-/// Evaluates `start:end:step` for an axis of constant length, clamping like Python.
-pub fn slice_bounds(
-    ctx: &mut Ctx,
-    start: &Option<Expr>,
-    end: &Option<Expr>,
-    step: &Option<Expr>,
-    len: i64,
-    span: Span,
-) -> EResult<(i64, i64, i64)> {
-    let int_of = |ctx: &mut Ctx, e: &Option<Expr>| -> EResult<Option<i64>> {
-        match e {
-            None => Ok(None),
-            Some(e) => match eval_expr(ctx, e)? {
-                Value::Int(i) => Ok(Some(i)),
-                other => Err(ctx.error(ExpandError::new(
-                    codes::WRONG_KIND,
-                    e.span,
-                    format!("slice bounds must be ints, found {}", other.kind()),
-                ))),
-            },
-        }
-    };
-    let st = int_of(ctx, step)?.unwrap_or(1);
-    if st <= 0 {
-        return Err(ctx.error(ExpandError::new(codes::INDEX_RANGE, span, "slice step must be positive")));
-    }
-    let clamp = |i: i64| if i < 0 { (i + len).max(0) } else { i.min(len) };
-    let s = int_of(ctx, start)?.map(clamp).unwrap_or(0);
-    let e = int_of(ctx, end)?.map(clamp).unwrap_or(len);
-    Ok((s, e.max(s), st))
 }
 
 /// Resolves a dimension-valued value, for shapes given as lists.

@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod ctx;
 pub mod error;
 pub mod eval;
+pub mod index;
 pub mod model;
 pub mod program;
 pub mod train;

@@ -21,6 +21,24 @@ use hg_dsl::ast::{FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
 use hg_ir::{DType, Dim, Module, TensorType, ValueId};
 use std::collections::HashMap;
 
+/// Refuses a model input or latent named like a scalar the runtime passes to every entry
+/// (`seed`, `step`, `batch`, ...): the two would be one entry input.
+fn refuse_runtime_name(ctx: &mut Ctx, name: &str, span: Span, what: &str) -> EResult<()> {
+    if !names::RUNTIME_SCALARS.contains(&name) {
+        return Ok(());
+    }
+    let listed = names::RUNTIME_SCALARS.map(|n| format!("`{n}`")).join(", ");
+    Err(ctx.error(
+        ExpandError::new(
+            codes::RESERVED_NAME,
+            span,
+            format!("{what} cannot be called `{name}`: the runtime passes an input of that name to the entry points"),
+        )
+        .label_primary("reserved name")
+        .with_help(format!("rename it; the runtime's names are {listed}")),
+    ))
+}
+
 /// The IR function of the training-mode forward pass (loss and metrics).
 pub const TRAIN_FORWARD: &str = "train_forward";
 
@@ -205,6 +223,7 @@ fn expand_entry(
     if reads_inputs {
         for m in &model.members {
             if let ModelMember::Input { name, ty, span } = m {
+                refuse_runtime_name(ctx, &name.name, name.span, "an input")?;
                 let t = eval_tensor_type(ctx, ty, None)?;
                 if !t.shape.iter().all(|d| d.is_const() || d.as_batch_multiple().is_some()) {
                     return Err(ctx.error(ExpandError::new(
@@ -279,6 +298,7 @@ fn expand_entry(
     // Latents for `decode` are inputs; for `sample` they come from the priors.
     if entry == Entry::Decode {
         for (name, ty, span) in latent_types.iter() {
+            refuse_runtime_name(ctx, name, *span, "a latent")?;
             let v = ctx.f.add_input(name, ty.clone(), super::ctx::node_span(*span));
             collect.latents.push((name.clone(), v, *span));
         }

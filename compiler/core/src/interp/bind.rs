@@ -14,7 +14,7 @@
 //!    their key: a `seed` is a full `u64` (given as the i64 of the same bits), beyond the f64
 //!    buffers' exact range, so `seed` alone is exempt from the ±2^53 check.
 
-use super::buf::{Buf, fmt_shape};
+use super::buf::{Buf, fmt_shape, try_collect};
 use super::error::InterpError;
 use super::{Precision, RunContext};
 use hg_abi::{DType, names};
@@ -73,7 +73,7 @@ fn source_key(op: &Op) -> Option<String> {
 }
 
 /// Sources in binding order: declared inputs first, then unlisted live input/param nodes.
-fn sources(f: &Function, live: &HashSet<ValueId>) -> Result<Vec<(String, ValueId)>, InterpError> {
+pub(super) fn sources(f: &Function, live: &HashSet<ValueId>) -> Result<Vec<(String, ValueId)>, InterpError> {
     let mut out: Vec<(String, ValueId)> = Vec::new();
     for (name, v) in &f.inputs {
         let node = f.graph.node_weight(v.0);
@@ -165,7 +165,20 @@ fn convert(
     {
         return Err(bad(format!("value {x} is beyond ±2^53, the interpreter's exact integer range")));
     }
-    Ok(Buf::new(t.shape().to_vec(), t.to_f64_vec()))
+    to_buf(t).map_err(bad)
+}
+
+/// A tensor's elements widened to f64 (bools as 0/1), allocated through `try_vec`.
+fn to_buf(t: &Tensor) -> Result<Buf, String> {
+    let n = t.len();
+    let data = match t.data() {
+        TensorData::F32(v) => try_collect(n, v.iter().map(|&x| f64::from(x))),
+        TensorData::F64(v) => try_collect(n, v.iter().copied()),
+        TensorData::I32(v) => try_collect(n, v.iter().map(|&x| f64::from(x))),
+        TensorData::I64(v) => try_collect(n, v.iter().map(|&x| x as f64)),
+        TensorData::Bool(v) => try_collect(n, v.iter().map(|&x| if x { 1.0 } else { 0.0 })),
+    }?;
+    Ok(Buf::new(t.shape().to_vec(), data))
 }
 
 /// Reads a scalar integer input (`batch`) if given: a one-element integer tensor.

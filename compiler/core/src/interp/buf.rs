@@ -7,6 +7,11 @@
 //! **Invariant**: `data.len()` is the product of `shape` (checked when a buffer is allocated
 //! from a shape, [`MAX_ELEMENTS`] at most, so a huge declared shape is an error and not an
 //! allocation failure).
+//!
+//! **Invariant**: every allocation whose size depends on the data goes through [`try_vec`]
+//! (or the helpers built on it: [`try_filled`], [`try_collect`], [`Buf::filled`],
+//! [`Buf::try_zeros`], [`Buf::collect`], [`Buf::try_clone`]), so a machine without the memory
+//! gives an error naming the bytes, never an abort of the process.
 
 /// The largest buffer the interpreter allocates (2^31 elements, 16 GiB of f64): it runs small
 /// models, and a larger size almost surely comes from a wrong shape.
@@ -29,7 +34,23 @@ impl Buf {
 
     /// A buffer of `shape` with every element `value`.
     pub fn filled(shape: &[usize], value: f64) -> KernelResult {
-        Ok(Buf { shape: shape.to_vec(), data: vec![value; num_elements(shape)?] })
+        Ok(Buf { shape: shape.to_vec(), data: try_filled(num_elements(shape)?, value)? })
+    }
+
+    /// A buffer of `shape` holding zeros.
+    pub fn try_zeros(shape: &[usize]) -> KernelResult {
+        Buf::filled(shape, 0.0)
+    }
+
+    /// A buffer of `shape` from its elements in row-major order (exactly as many as `shape` holds).
+    pub fn collect(shape: Vec<usize>, items: impl IntoIterator<Item = f64>) -> KernelResult {
+        let data = try_collect(num_elements(&shape)?, items)?;
+        Ok(Buf::new(shape, data))
+    }
+
+    /// A copy, or an error when the machine cannot hold it.
+    pub fn try_clone(&self) -> KernelResult {
+        Ok(Buf { shape: self.shape.clone(), data: try_collect(self.len(), self.data.iter().copied())? })
     }
 
     #[cfg(test)]
@@ -56,6 +77,52 @@ pub fn num_elements(shape: &[usize]) -> Result<usize, String> {
             fmt_shape(shape)
         )),
     }
+}
+
+/// An empty vector with room for `n` elements; when the machine cannot give the memory, an
+/// error naming the bytes instead of the process aborting.
+pub fn try_vec<T>(n: usize) -> Result<Vec<T>, String> {
+    let mut v = Vec::new();
+    match v.try_reserve_exact(n) {
+        Ok(()) => Ok(v),
+        Err(_) => Err(out_of_memory(n as u128 * std::mem::size_of::<T>() as u128)),
+    }
+}
+
+/// `vec![value; n]` through [`try_vec`].
+pub fn try_filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>, String> {
+    let mut v = try_vec(n)?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// The `n` items of `items` collected through [`try_vec`] (`n` must be their exact count, so
+/// the vector never grows past its reservation).
+pub fn try_collect<T>(n: usize, items: impl IntoIterator<Item = T>) -> Result<Vec<T>, String> {
+    let mut v = try_vec(n)?;
+    v.extend(items);
+    debug_assert_eq!(v.len(), n, "try_collect: wrong item count");
+    Ok(v)
+}
+
+/// The message of a failed allocation.
+pub fn out_of_memory(bytes: u128) -> String {
+    format!("out of memory: cannot allocate {bytes} bytes ({})", fmt_bytes(bytes))
+}
+
+/// `1.5 GiB`, `12.0 MiB`, `512 bytes`: sizes in messages.
+pub fn fmt_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Row-major strides (in elements) of a shape.
@@ -100,7 +167,7 @@ pub fn check_broadcasts_to(from: &[usize], to: &[usize]) -> Result<(), String> {
 
 /// For each element of `out_shape` in row-major order, the offset of the element of a tensor
 /// of shape `in_shape` that broadcasting reads. `in_shape` must broadcast to `out_shape`.
-pub fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+pub fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Result<Vec<usize>, String> {
     let rank = out_shape.len();
     let in_strides = strides(in_shape);
     // Effective stride per output axis: 0 where the input is missing or has size 1.
@@ -109,7 +176,7 @@ pub fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
         eff[rank - in_shape.len() + i] = if d == 1 { 0 } else { s };
     }
     let n: usize = out_shape.iter().product();
-    let mut map = Vec::with_capacity(n);
+    let mut map = try_vec(n)?;
     let mut idx = vec![0; rank];
     let mut off = 0;
     for _ in 0..n {
@@ -124,7 +191,7 @@ pub fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
             idx[d] = 0;
         }
     }
-    map
+    Ok(map)
 }
 
 /// Calls `f` with every multi-index of `shape` in row-major order (and its flat position).
@@ -189,10 +256,10 @@ mod tests {
 
     #[test]
     fn broadcast_map_repeats_size_one_axes() {
-        assert_eq!(broadcast_map(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
-        assert_eq!(broadcast_map(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
-        assert_eq!(broadcast_map(&[], &[2]), vec![0, 0]);
-        assert_eq!(broadcast_map(&[2, 2], &[2, 2]), vec![0, 1, 2, 3]);
+        assert_eq!(broadcast_map(&[2, 1], &[2, 3]).unwrap(), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_map(&[3], &[2, 3]).unwrap(), vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_map(&[], &[2]).unwrap(), vec![0, 0]);
+        assert_eq!(broadcast_map(&[2, 2], &[2, 2]).unwrap(), vec![0, 1, 2, 3]);
     }
 
     #[test]
@@ -200,6 +267,22 @@ mod tests {
         assert!(num_elements(&[usize::MAX, 2]).is_err());
         assert!(num_elements(&[1 << 20, 1 << 20]).unwrap_err().contains("limit"));
         assert_eq!(num_elements(&[]).unwrap(), 1);
+    }
+
+    #[test]
+    fn failed_allocations_are_errors() {
+        // 2^60 bytes: no machine has them, and the request is refused instead of aborting.
+        let e = try_vec::<f64>(1 << 57).unwrap_err();
+        assert!(e.contains("cannot allocate 1152921504606846976 bytes"), "{e}");
+        // More than `isize::MAX` bytes is a capacity overflow, refused the same way.
+        assert!(try_filled::<f64>(usize::MAX / 4, 0.0).unwrap_err().contains("out of memory"));
+        assert_eq!(try_filled(3, 1.5).unwrap(), vec![1.5; 3]);
+        assert_eq!(try_collect(2, [1, 2]).unwrap(), vec![1, 2]);
+        let b = Buf::collect(vec![2], [1.0, 2.0]).unwrap();
+        assert_eq!(b.try_clone().unwrap(), b);
+        assert_eq!(Buf::try_zeros(&[2, 1]).unwrap().data, vec![0.0, 0.0]);
+        assert_eq!(fmt_bytes(512), "512 bytes");
+        assert_eq!(fmt_bytes(3 << 29), "1.5 GiB");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! max pooling goes to the first maximum of each window (the element the forward pass picked,
 //! NaN counting as the maximum as in PyTorch).
 
-use super::buf::{Buf, KernelResult, fmt_shape, num_elements};
+use super::buf::{Buf, KernelResult, fmt_shape, num_elements, try_filled, try_vec};
 
 /// `[N, C, H, W]` of a rank-4 operand.
 fn dims4(x: &Buf, what: &str) -> Result<[usize; 4], String> {
@@ -65,7 +65,7 @@ pub fn conv2d(x: &Buf, w: &Buf, stride: [usize; 2], padding: [usize; 2], groups:
     let oh = out_size(h, kh, stride[0], padding[0])?;
     let ow = out_size(wd, kw, stride[1], padding[1])?;
     let og = o / groups;
-    let mut out = vec![0.0; num_elements(&[n, o, oh, ow])?];
+    let mut out = try_filled(num_elements(&[n, o, oh, ow])?, 0.0)?;
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -127,7 +127,7 @@ pub fn conv_transpose2d(
     let ow = size(wd, stride[1], kw, output_padding[1], padding[1])?;
     let o = og.checked_mul(groups).ok_or("output channels overflow")?;
     let cg = c / groups;
-    let mut out = vec![0.0; num_elements(&[n, o, oh, ow])?];
+    let mut out = try_filled(num_elements(&[n, o, oh, ow])?, 0.0)?;
     for b in 0..n {
         for ci in 0..c {
             let g = ci / cg;
@@ -186,7 +186,7 @@ pub fn conv2d_weight_grad(
         ));
     }
     let og = o / groups;
-    let mut dw = vec![0.0; num_elements(weight_shape)?];
+    let mut dw = try_filled(num_elements(weight_shape)?, 0.0)?;
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -264,7 +264,7 @@ fn window_argmax(
 pub fn avg_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> KernelResult {
     let ([n, c, h, w], [oh, ow]) = pool_geometry(x, kernel, stride, padding)?;
     let area = kernel[0] as f64 * kernel[1] as f64;
-    let mut out = Vec::with_capacity(num_elements(&[n, c, oh, ow])?);
+    let mut out = try_vec(num_elements(&[n, c, oh, ow])?)?;
     for plane in x.data.chunks(h * w).take(n * c) {
         for y in 0..oh {
             for xo in 0..ow {
@@ -286,7 +286,7 @@ pub fn avg_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usi
 
 pub fn max_pool2d(x: &Buf, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> KernelResult {
     let ([n, c, h, w], [oh, ow]) = pool_geometry(x, kernel, stride, padding)?;
-    let mut out = Vec::with_capacity(num_elements(&[n, c, oh, ow])?);
+    let mut out = try_vec(num_elements(&[n, c, oh, ow])?)?;
     for plane in x.data.chunks(h * w).take(n * c) {
         for y in 0..oh {
             for xo in 0..ow {
@@ -309,7 +309,7 @@ pub fn max_pool2d_grad(x: &Buf, gy: &Buf, kernel: [usize; 2], stride: [usize; 2]
             fmt_shape(&[n, c, oh, ow])
         ));
     }
-    let mut dx = vec![0.0; x.len()];
+    let mut dx = try_filled(x.len(), 0.0)?;
     for (p, (plane, dplane)) in x.data.chunks(h * w).zip(dx.chunks_mut(h * w)).enumerate() {
         for y in 0..oh {
             for xo in 0..ow {

@@ -69,8 +69,8 @@ pub fn unary_scalar(op: UnaryOp, x: f64) -> f64 {
     }
 }
 
-pub fn unary(op: UnaryOp, x: &Buf) -> Buf {
-    Buf::new(x.shape.clone(), x.data.iter().map(|&v| unary_scalar(op, v)).collect())
+pub fn unary(op: UnaryOp, x: &Buf) -> KernelResult {
+    Buf::collect(x.shape.clone(), x.data.iter().map(|&v| unary_scalar(op, v)))
 }
 
 fn bool_value(b: bool) -> f64 {
@@ -122,32 +122,30 @@ pub fn binary(op: BinaryOp, a: &Buf, b: &Buf, integer: bool) -> KernelResult {
         }
     }
     let shape = broadcast_shapes(&a.shape, &b.shape)?;
-    num_elements(&shape)?;
-    let data: Vec<f64> = if a.shape == b.shape {
-        a.data.iter().zip(&b.data).map(|(&x, &y)| binary_scalar(op, x, y)).collect()
+    if a.shape == b.shape {
+        Buf::collect(shape, a.data.iter().zip(&b.data).map(|(&x, &y)| binary_scalar(op, x, y)))
     } else if b.len() == 1 && b.rank() <= a.rank() {
         let y = b.data[0];
-        a.data.iter().map(|&x| binary_scalar(op, x, y)).collect()
+        Buf::collect(shape, a.data.iter().map(|&x| binary_scalar(op, x, y)))
     } else if a.len() == 1 && a.rank() <= b.rank() {
         let x = a.data[0];
-        b.data.iter().map(|&y| binary_scalar(op, x, y)).collect()
+        Buf::collect(shape, b.data.iter().map(|&y| binary_scalar(op, x, y)))
     } else {
-        let ma = broadcast_map(&a.shape, &shape);
-        let mb = broadcast_map(&b.shape, &shape);
-        ma.iter().zip(&mb).map(|(&i, &j)| binary_scalar(op, a.data[i], b.data[j])).collect()
-    };
-    Ok(Buf::new(shape, data))
+        num_elements(&shape)?;
+        let ma = broadcast_map(&a.shape, &shape)?;
+        let mb = broadcast_map(&b.shape, &shape)?;
+        Buf::collect(shape, ma.iter().zip(&mb).map(|(&i, &j)| binary_scalar(op, a.data[i], b.data[j])))
+    }
 }
 
 /// `where(cond, a, b)`, the three operands broadcast together.
 pub fn select(cond: &Buf, a: &Buf, b: &Buf) -> KernelResult {
     let shape = broadcast_shapes(&broadcast_shapes(&cond.shape, &a.shape)?, &b.shape)?;
     num_elements(&shape)?;
-    let mc = broadcast_map(&cond.shape, &shape);
-    let ma = broadcast_map(&a.shape, &shape);
-    let mb = broadcast_map(&b.shape, &shape);
-    let data = (0..mc.len()).map(|i| if cond.data[mc[i]] != 0.0 { a.data[ma[i]] } else { b.data[mb[i]] }).collect();
-    Ok(Buf::new(shape, data))
+    let mc = broadcast_map(&cond.shape, &shape)?;
+    let ma = broadcast_map(&a.shape, &shape)?;
+    let mb = broadcast_map(&b.shape, &shape)?;
+    Buf::collect(shape, (0..mc.len()).map(|i| if cond.data[mc[i]] != 0.0 { a.data[ma[i]] } else { b.data[mb[i]] }))
 }
 
 #[cfg(test)]

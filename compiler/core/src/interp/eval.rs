@@ -3,12 +3,12 @@
 //! after its last use.
 
 use super::bind::{Bound, EXACT_INT, Layers, bind_inputs, concrete_dim, concrete_shape};
-use super::buf::{Buf, fmt_shape};
+use super::buf::{Buf, fmt_shape, try_collect};
 use super::error::InterpError;
 use super::{Precision, RunContext, conv, elementwise, index, linalg, random, reduce, shape_ops};
 use hg_abi::DType;
 use hg_exec::philox::DrawSite;
-use hg_exec::{NamedTensors, Tensor};
+use hg_exec::{NamedTensors, Tensor, TensorData};
 use hg_ir::{Function, Node, Op, PoolKind, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -75,20 +75,52 @@ pub fn run_function_layered(
         }
         values.insert(v, result);
     }
+    // Each buffer is dropped once the last output reading it is converted.
     let mut out = NamedTensors::new();
     for (name, v) in &f.outputs {
-        let buf = &values[v];
         let dtype =
             if ctx.precision == Precision::F64 && f.ty(*v).dtype.is_float() { DType::F64 } else { f.ty(*v).dtype };
-        let t = Tensor::from_f64_values(dtype, buf.shape.clone(), &buf.data)
-            .map_err(|e| graph_err(format!("output `{name}`: {e}")))?;
+        let last = uses.get_mut(v).map(|u| {
+            *u -= 1;
+            *u == 0
+        });
+        let t = match last {
+            Some(true) => values.remove(v).map(|buf| to_tensor(dtype, buf)),
+            _ => values.get(v).map(|buf| to_tensor_copied(dtype, buf)),
+        };
+        let t = t
+            .ok_or_else(|| format!("{v} has no value"))
+            .and_then(|t| t)
+            .map_err(|e| graph_err(format!("output `{name}` ({v}): {e}")))?;
         out.insert(name.clone(), t);
     }
     Ok(out)
 }
 
+/// An output buffer as a runtime tensor of `dtype` (rounded/truncated to it); an f64 buffer
+/// moves into the tensor, any other is converted through `try_vec`.
+fn to_tensor(dtype: DType, buf: Buf) -> Result<Tensor, String> {
+    if dtype == DType::F64 {
+        return Tensor::new(dtype, buf.shape, TensorData::F64(buf.data)).map_err(|e| e.to_string());
+    }
+    to_tensor_copied(dtype, &buf)
+}
+
+/// [`to_tensor`] of a buffer that stays in use.
+fn to_tensor_copied(dtype: DType, buf: &Buf) -> Result<Tensor, String> {
+    let (n, v) = (buf.len(), &buf.data);
+    let data = match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => TensorData::F32(try_collect(n, v.iter().map(|&x| x as f32))?),
+        DType::F64 => TensorData::F64(try_collect(n, v.iter().copied())?),
+        DType::I32 => TensorData::I32(try_collect(n, v.iter().map(|&x| x as i32))?),
+        DType::I64 => TensorData::I64(try_collect(n, v.iter().map(|&x| x as i64))?),
+        DType::Bool => TensorData::Bool(try_collect(n, v.iter().map(|&x| x != 0.0))?),
+    };
+    Tensor::new(dtype, buf.shape.clone(), data).map_err(|e| e.to_string())
+}
+
 /// Values some output depends on.
-fn live_values(f: &Function) -> HashSet<ValueId> {
+pub(super) fn live_values(f: &Function) -> HashSet<ValueId> {
     let mut live = HashSet::new();
     let mut stack: Vec<ValueId> = f.outputs.iter().map(|(_, v)| *v).collect();
     while let Some(v) = stack.pop() {
@@ -100,7 +132,7 @@ fn live_values(f: &Function) -> HashSet<ValueId> {
 }
 
 /// Ops whose result is their first operand's elements unchanged.
-fn passes_through(op: &Op) -> bool {
+pub(super) fn passes_through(op: &Op) -> bool {
     matches!(op, Op::Reshape | Op::Cast { .. } | Op::StopGradient | Op::StraightThrough)
 }
 
@@ -126,6 +158,11 @@ fn evaluate(
     // `owned` stands for operand 0 when present; `a(i)` reads operand i either way.
     let first_owned = owned.is_some();
     let a = |i: usize| -> &Buf { if first_owned { args[i - 1] } else { args[i] } };
+    // What a pass-through op returns: the operand it was given to own, or a copy.
+    let take_or_copy = |owned: Option<Buf>| match owned {
+        Some(b) => Ok(b),
+        None => a(0).try_clone(),
+    };
     // A random draw's `(seed, step, offset)` operands: exact integers (a seed uses all 64 bits).
     let draw = |site: u32| -> Result<(DrawSite, u64), String> {
         let int = |i: usize| -> Result<u64, String> {
@@ -145,7 +182,7 @@ fn evaluate(
         Op::Const { value } | Op::Full { value } => Buf::filled(&declared, *value)?,
         Op::DimValue { dim } => Buf::filled(&declared, concrete_dim(dim, bound.batch)? as f64)?,
         Op::Iota { axis } => index::iota(&declared, *axis)?,
-        Op::Unary(u) => elementwise::unary(*u, a(0)),
+        Op::Unary(u) => elementwise::unary(*u, a(0))?,
         Op::Binary(b) => elementwise::binary(*b, a(0), a(1), int_operands)?,
         Op::Where => elementwise::select(a(0), a(1), a(2))?,
         Op::Reduce { op, axes, keepdims } => reduce::reduce(*op, a(0), axes, *keepdims)?,
@@ -165,7 +202,7 @@ fn evaluate(
             conv::max_pool2d(a(0), *kernel, *stride, *padding)?
         }
         Op::MaxPool2dGrad { kernel, stride, padding } => conv::max_pool2d_grad(a(0), a(1), *kernel, *stride, *padding)?,
-        Op::Reshape => shape_ops::reshape(owned.unwrap_or_else(|| a(0).clone()), &declared)?,
+        Op::Reshape => shape_ops::reshape(take_or_copy(owned)?, &declared)?,
         Op::Transpose { perm } => shape_ops::transpose(a(0), perm)?,
         Op::BroadcastTo => shape_ops::broadcast_to(a(0), &declared)?,
         Op::Concat { axis } => {
@@ -181,7 +218,7 @@ fn evaluate(
         Op::RandomNormal { site } => random::random_normal(&declared, draw(*site)?)?,
         Op::RandomUniform { site, lo, hi } => random::random_uniform(&declared, draw(*site)?, *lo, *hi)?,
         Op::Bernoulli { site, p } => random::bernoulli(&declared, draw(*site)?, *p)?,
-        Op::Cast { .. } | Op::StopGradient | Op::StraightThrough => owned.unwrap_or_else(|| a(0).clone()),
+        Op::Cast { .. } | Op::StopGradient | Op::StraightThrough => take_or_copy(owned)?,
     };
     if out.shape != declared {
         return Err(format!(

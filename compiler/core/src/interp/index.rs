@@ -5,7 +5,7 @@
 //! error naming its position, never a wrapped or clamped read (PyTorch refuses them as well;
 //! `one_hot` refuses out-of-range classes like `torch.nn.functional.one_hot`).
 
-use super::buf::{Buf, KernelResult, as_index, check_axis, fmt_shape, strides, walk};
+use super::buf::{Buf, KernelResult, as_index, check_axis, fmt_shape, strides, try_vec, walk};
 
 /// Reads index element `flat` (at multi-index `idx`) and checks it against `size`.
 fn checked_index(v: f64, idx: &[usize], size: usize, what: &str) -> Result<usize, String> {
@@ -37,7 +37,7 @@ fn check_index_shape(x: &Buf, idx: &Buf, axis: usize) -> Result<(), String> {
 pub fn gather(x: &Buf, idx: &Buf, axis: usize) -> KernelResult {
     check_index_shape(x, idx, axis)?;
     let xs = strides(&x.shape);
-    let mut data = Vec::with_capacity(idx.len());
+    let mut data = try_vec(idx.len())?;
     walk(&idx.shape, |pos, flat| {
         let i = checked_index(idx.data[flat], pos, x.shape[axis], "index")?;
         let at: usize =
@@ -60,7 +60,7 @@ pub fn scatter_add(x: &Buf, idx: &Buf, v: &Buf, axis: usize) -> KernelResult {
     }
     let xs = strides(&x.shape);
     let vs = strides(&v.shape);
-    let mut out = x.clone();
+    let mut out = x.try_clone()?;
     walk(&idx.shape, |pos, flat| {
         let i = checked_index(idx.data[flat], pos, x.shape[axis], "index")?;
         let at: usize =
@@ -76,7 +76,7 @@ pub fn scatter_add(x: &Buf, idx: &Buf, v: &Buf, axis: usize) -> KernelResult {
 pub fn one_hot(idx: &Buf, n: usize) -> KernelResult {
     let mut shape = idx.shape.clone();
     shape.push(n);
-    let mut out = Buf::filled(&shape, 0.0)?;
+    let mut out = Buf::try_zeros(&shape)?;
     walk(&idx.shape, |pos, flat| {
         let c = checked_index(idx.data[flat], pos, n, "class")?;
         out.data[flat * n + c] = 1.0;
@@ -88,7 +88,7 @@ pub fn one_hot(idx: &Buf, n: usize) -> KernelResult {
 /// `0, 1, ..., n-1` along `axis` of `shape`, repeated over the other axes.
 pub fn iota(shape: &[usize], axis: usize) -> KernelResult {
     check_axis(axis, shape.len())?;
-    let mut out = Buf::filled(shape, 0.0)?;
+    let mut out = Buf::try_zeros(shape)?;
     walk(shape, |pos, flat| {
         out.data[flat] = pos[axis] as f64;
         Ok(())

@@ -25,10 +25,14 @@
 //! step), evaluates the live nodes in [`hg_ir::Function::topo_order`], frees each value after
 //! its last use, checks every result's shape against the node's declared type (a mismatch is
 //! a bug upstream and is reported with the node), and returns the outputs as runtime tensors.
+//! [`estimate_peak_bytes`] tells, from the shapes alone, how much memory that takes at a batch
+//! size, so a driver can refuse a batch the machine cannot hold before running.
 //! Float outputs are f32 tensors (of the node's dtype) in [`Precision::F32`] and f64 tensors in
 //! [`Precision::F64`], so gradient checks see full precision.
 //!
-//! **Invariant**: no input, graph or attribute makes the interpreter panic; every failure is an
+//! **Invariant**: no input, graph or attribute makes the interpreter panic, and no size makes
+//! it abort: every allocation whose size depends on the data is fallible (`buf::try_vec`), so a
+//! machine without the memory gives an error naming the bytes; every failure is an
 //! [`InterpError`] naming the input or the node (with its span) involved.
 
 mod bind;
@@ -42,6 +46,7 @@ mod error;
 mod eval;
 mod index;
 mod linalg;
+mod memory;
 mod random;
 mod reduce;
 mod session;
@@ -54,10 +59,12 @@ mod run_tests;
 #[cfg(test)]
 mod testutil;
 
+pub use buf::fmt_bytes;
 pub use erf::{erf, erfc};
 pub use error::InterpError;
 pub use eval::{run_function, run_function_layered};
 pub use hg_exec::NamedTensors;
+pub use memory::estimate_peak_bytes;
 pub use session::InterpSession;
 
 /// How float values of f32/f16/bf16 dtype are carried between ops.

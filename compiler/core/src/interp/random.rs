@@ -10,7 +10,7 @@ use hg_exec::philox::DrawSite;
 pub type Draw = (DrawSite, u64);
 
 pub fn random_normal(shape: &[usize], (site, start): Draw) -> KernelResult {
-    let mut out = Buf::filled(shape, 0.0)?;
+    let mut out = Buf::try_zeros(shape)?;
     site.fill_normal(start, &mut out.data);
     Ok(out)
 }
@@ -19,7 +19,7 @@ pub fn random_uniform(shape: &[usize], (site, start): Draw, lo: f64, hi: f64) ->
     if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
         return Err(format!("bounds [{lo}, {hi}) must be finite with lo <= hi"));
     }
-    let mut out = Buf::filled(shape, 0.0)?;
+    let mut out = Buf::try_zeros(shape)?;
     site.fill_uniform(start, &mut out.data);
     out.data.iter_mut().for_each(|u| *u = lo + (hi - lo) * *u);
     Ok(out)
@@ -29,7 +29,7 @@ pub fn bernoulli(shape: &[usize], (site, start): Draw, p: f64) -> KernelResult {
     if !(0.0..=1.0).contains(&p) {
         return Err(format!("probability {p} is not in [0, 1]"));
     }
-    let mut out = Buf::filled(shape, 0.0)?;
+    let mut out = Buf::try_zeros(shape)?;
     site.fill_bernoulli(start, &mut out.data, p);
     Ok(out)
 }

@@ -6,7 +6,7 @@
 //! lowest index. `sum` over nothing is 0 and `mean` over nothing is NaN; `max`, `min`, `argmax`
 //! and `argmin` over an empty axis are errors (PyTorch refuses them too).
 
-use super::buf::{Buf, KernelResult, broadcast_map, check_axis, fmt_shape, split_at_axis};
+use super::buf::{Buf, KernelResult, broadcast_map, check_axis, fmt_shape, split_at_axis, try_filled, try_vec};
 use hg_ir::ReduceOp;
 use std::cmp::Ordering;
 
@@ -38,11 +38,11 @@ pub fn reduce(op: ReduceOp, x: &Buf, axes: &[usize], keepdims: bool) -> KernelRe
     }
     // Each input element lands in the output slot that broadcasting the kept-dims result back
     // to the input's shape would read it from.
-    let slot = broadcast_map(&kept, &x.shape);
+    let slot = broadcast_map(&kept, &x.shape)?;
     let mut acc = match op {
-        ReduceOp::Sum | ReduceOp::Mean => vec![0.0; n_out],
-        ReduceOp::Max => vec![f64::NEG_INFINITY; n_out],
-        ReduceOp::Min => vec![f64::INFINITY; n_out],
+        ReduceOp::Sum | ReduceOp::Mean => try_filled(n_out, 0.0)?,
+        ReduceOp::Max => try_filled(n_out, f64::NEG_INFINITY)?,
+        ReduceOp::Min => try_filled(n_out, f64::INFINITY)?,
     };
     match op {
         ReduceOp::Sum | ReduceOp::Mean => {
@@ -74,7 +74,7 @@ pub fn arg_reduce(x: &Buf, max: bool, axis: usize, keepdims: bool) -> KernelResu
         let name = if max { "argmax" } else { "argmin" };
         return Err(format!("`{name}` over the empty axis {axis} of a tensor of shape {}", fmt_shape(&x.shape)));
     }
-    let mut out = Vec::with_capacity(outer * inner);
+    let mut out = try_vec(outer * inner)?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize| x.data[(o * n + j) * inner + i];
@@ -114,8 +114,8 @@ pub fn topk_indices(x: &Buf, k: usize, axis: usize) -> KernelResult {
     }
     let mut shape = x.shape.clone();
     shape[axis] = k;
-    let mut out = vec![0.0; outer * k * inner];
-    let mut order: Vec<usize> = Vec::with_capacity(n);
+    let mut out = try_filled(outer * k * inner, 0.0)?;
+    let mut order: Vec<usize> = try_vec(n)?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize| x.data[(o * n + j) * inner + i];

@@ -235,6 +235,27 @@ fn declared_shapes_and_arity_are_checked() {
 }
 
 #[test]
+fn oversized_allocations_are_errors_not_aborts() {
+    // 2^60 elements, declared or from the batch size: refused with the node, never allocated.
+    let mut g = Graph::new();
+    let full = g.node(Op::Full { value: 1.0 }, &[], DType::F32, "1099511627776, 1048576");
+    g.output("full", full);
+    match run_function(&g.f, &inputs(&[]), &f32_ctx()).unwrap_err() {
+        InterpError::Op { node, op: "full", message, .. } => {
+            assert_eq!(node, full);
+            assert!(message.contains("[1099511627776, 1048576]"), "{message}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    let mut g = Graph::new();
+    let x = g.node(Op::Full { value: 1.0 }, &[], DType::F32, "B, 1048576");
+    let y = g.node(Op::Unary(UnaryOp::Exp), &[x], DType::F32, "B, 1048576");
+    g.output("y", y);
+    let e = run_function(&g.f, &inputs(&[]), &f32_ctx().with_batch(1 << 40)).unwrap_err();
+    assert!(matches!(e, InterpError::Op { op: "full", .. }), "{e}");
+}
+
+#[test]
 fn cycles_and_dangling_outputs_are_graph_errors() {
     let mut g = Graph::new();
     let a = g.node(Op::Const { value: 1.0 }, &[], DType::F32, "");

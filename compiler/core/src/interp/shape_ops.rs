@@ -4,7 +4,7 @@
 
 use super::buf::{
     Buf, KernelResult, broadcast_map, check_axis, check_broadcasts_to, fmt_shape, num_elements, split_at_axis, strides,
-    walk,
+    try_vec, walk,
 };
 
 /// Same elements in row-major order, the given shape (in place: the buffer is taken).
@@ -26,7 +26,7 @@ pub fn transpose(x: &Buf, perm: &[usize]) -> KernelResult {
     let in_strides = strides(&x.shape);
     let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let step: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let mut data = Vec::with_capacity(x.len());
+    let mut data = try_vec(x.len())?;
     walk(&shape, |idx, _| {
         data.push(x.data[idx.iter().zip(&step).map(|(i, s)| i * s).sum::<usize>()]);
         Ok(())
@@ -38,8 +38,7 @@ pub fn transpose(x: &Buf, perm: &[usize]) -> KernelResult {
 pub fn broadcast_to(x: &Buf, shape: &[usize]) -> KernelResult {
     check_broadcasts_to(&x.shape, shape)?;
     num_elements(shape)?;
-    let data = broadcast_map(&x.shape, shape).into_iter().map(|i| x.data[i]).collect();
-    Ok(Buf::new(shape.to_vec(), data))
+    Buf::collect(shape.to_vec(), broadcast_map(&x.shape, shape)?.into_iter().map(|i| x.data[i]))
 }
 
 pub fn concat(xs: &[&Buf], axis: usize) -> KernelResult {
@@ -61,7 +60,7 @@ pub fn concat(xs: &[&Buf], axis: usize) -> KernelResult {
     }
     let total = num_elements(&shape)?;
     let (outer, _, inner) = split_at_axis(&shape, axis);
-    let mut data = Vec::with_capacity(total);
+    let mut data = try_vec(total)?;
     for o in 0..outer {
         for x in xs {
             let chunk = x.shape[axis] * inner;
@@ -83,7 +82,7 @@ pub fn slice(x: &Buf, axis: usize, start: usize, end: usize, step: usize) -> Ker
     let len = (end - start).div_ceil(step);
     let mut shape = x.shape.clone();
     shape[axis] = len;
-    let mut data = Vec::with_capacity(outer * len * inner);
+    let mut data = try_vec(outer * len * inner)?;
     for o in 0..outer {
         for j in (start..end).step_by(step) {
             let at = (o * n + j) * inner;

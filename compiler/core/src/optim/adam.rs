@@ -1,9 +1,11 @@
 //! `torch.optim.Adam` (coupled L2 weight decay) and `torch.optim.AdamW` (decoupled), amsgrad
 //! off, written in the same order of operations as PyTorch's single-tensor implementation so
-//! f32 results agree to rounding.
+//! f32 results agree to rounding. As in PyTorch, the bias corrections and the step size are
+//! scalars computed in f64 (`1 - beta^t` cancels badly in f32 for small `t`) and rounded once
+//! to the parameter's dtype where they meet the tensors.
 
 use crate::autodiff::{AutodiffError, Emit};
-use hg_ir::{BinaryOp, UnaryOp, ValueId};
+use hg_ir::{BinaryOp, DType, UnaryOp, ValueId};
 
 pub(crate) const SLOTS: &[&str] = &["adam.m", "adam.v"];
 
@@ -50,15 +52,19 @@ pub(crate) fn update(
     let gg = e.mul(g, g)?;
     let gg = e.scale(gg, 1.0 - h.beta2)?;
     let v = e.add(vb, gg)?;
-    // bias corrections with t = step + 1
-    let b1 = e.scalar(h.beta1, dt)?;
-    let b2 = e.scalar(h.beta2, dt)?;
-    let b1t = e.binary(BinaryOp::Pow, b1, t)?;
-    let b2t = e.binary(BinaryOp::Pow, b2, t)?;
-    let bc1 = e.sub(one, b1t)?;
-    let bc2 = e.sub(one, b2t)?;
-    let step_size = e.div(lr, bc1)?;
+    // bias corrections with t = step + 1, in f64 like PyTorch's Python floats
+    let (t64, lr64) = (e.cast(t, DType::F64)?, e.cast(lr, DType::F64)?);
+    let one64 = e.scalar(1.0, DType::F64)?;
+    let b1 = e.scalar(h.beta1, DType::F64)?;
+    let b2 = e.scalar(h.beta2, DType::F64)?;
+    let b1t = e.binary(BinaryOp::Pow, b1, t64)?;
+    let b2t = e.binary(BinaryOp::Pow, b2, t64)?;
+    let bc1 = e.sub(one64, b1t)?;
+    let bc2 = e.sub(one64, b2t)?;
+    let step_size = e.div(lr64, bc1)?;
+    let step_size = e.cast(step_size, dt)?;
     let bc2_sqrt = e.unary(UnaryOp::Sqrt, bc2)?;
+    let bc2_sqrt = e.cast(bc2_sqrt, dt)?;
     // denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
     let sv = e.unary(UnaryOp::Sqrt, v)?;
     let denom = e.div(sv, bc2_sqrt)?;

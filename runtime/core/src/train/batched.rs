@@ -5,8 +5,8 @@
 //! **Invariants**: a batched input has its batch dimension first (`[k*B, ...]`, k rows per
 //! example); inputs without a batch dimension go to every call unchanged. [`run_batched`]
 //! visits every example exactly once, the last batch being smaller when the count does not
-//! divide; [`evaluate`] averages over full batches only (one batch of everything when the data
-//! is smaller than a batch), so the number it reports does not depend on a ragged tail.
+//! divide; so does [`evaluate`], which weighs each call's loss and metrics by its number of
+//! examples, so every example counts exactly once in the averages.
 
 use super::error::TrainError;
 use super::signature::{
@@ -25,7 +25,7 @@ pub struct EvalResult {
     pub loss: f64,
     /// Metrics by name, without the `metric:` prefix.
     pub metrics: BTreeMap<String, f64>,
-    /// Examples that took part (a multiple of the batch size, unless the data is smaller).
+    /// Examples that took part: all of them.
     pub examples: usize,
     pub batches: usize,
 }
@@ -132,7 +132,7 @@ pub fn run_batched(
     let Some((_, n)) = examples else {
         // Nothing to split: one call of `batch` examples (read by entries such as `sample`).
         let mut call = fixed;
-        insert_call_scalars(&sig, CallScalars { first_example: 0, batch: batch as u64, ..scalars }, &mut call)?;
+        insert_call_scalars(&sig, CallScalars { batch: batch as u64, ..scalars }, &mut call)?;
         return session.run(entry, &call).map_err(exec_err);
     };
     if n == 0 {
@@ -146,12 +146,36 @@ pub fn run_batched(
         for (name, t, k) in &batched {
             call.insert(name.clone(), t.slice_rows(start * k, end * k));
         }
-        let here = CallScalars { first_example: start as u64, batch: (end - start) as u64, ..scalars };
+        let first_example = scalars.first_example + start as u64;
+        let here = CallScalars { first_example, batch: (end - start) as u64, ..scalars };
         insert_call_scalars(&sig, here, &mut call)?;
         let out = session.run(entry, &call).map_err(exec_err)?;
         chunks.push((end - start, out));
     }
     gather_outputs(&sig, chunks, n)
+}
+
+/// Runs an entry without data inputs (`sample`) for `count` examples in calls of at most
+/// `batch`, and joins the outputs. Call `i` starts at example `i * batch` (`first_example`),
+/// so the draws do not depend on `batch`.
+pub fn run_generated(
+    session: &mut dyn Session,
+    entry: &str,
+    scalars: CallScalars,
+    count: usize,
+    batch: usize,
+) -> Result<NamedTensors, TrainError> {
+    if batch == 0 || count == 0 {
+        return Err(TrainError::Config("the batch size and the number of examples must be at least 1".into()));
+    }
+    let sig = entry_signature(session, entry)?;
+    let mut chunks = Vec::new();
+    for start in (0..count).step_by(batch) {
+        let rows = batch.min(count - start);
+        let here = CallScalars { first_example: scalars.first_example + start as u64, ..scalars };
+        chunks.push((rows, run_batched(session, entry, &NamedTensors::new(), here, rows)?));
+    }
+    gather_outputs(&sig, chunks, count)
 }
 
 /// Joins the outputs of the calls of [`run_batched`].
@@ -220,10 +244,12 @@ pub(crate) fn select_rows(fitted: &[(String, Tensor)], examples: &[usize], into:
     }
 }
 
-/// Average loss and metrics of the `eval` entry over the full batches of `data`, on the
-/// session's parameters. Every call draws with `step = 0` from its examples' place in the data
-/// (`first_example`), so evaluation draws the same random numbers every time, whatever the
-/// batch size.
+/// Average loss and metrics of the `eval` entry over every example of `data`, on the session's
+/// parameters, in calls of at most `batch` examples (the last one smaller). A call's loss and
+/// metrics are means over its examples (as a loss written `mean(...)` is), so each is weighed
+/// by its example count and the result is the mean over the data set. Every call draws with
+/// `step = 0` from its examples' place in the data (`first_example`), so evaluation draws the
+/// same random numbers every time, whatever the batch size.
 pub fn evaluate(session: &mut dyn Session, data: &Dataset, batch: usize, seed: u64) -> Result<EvalResult, TrainError> {
     const ENTRY: &str = "eval";
     if batch == 0 {
@@ -234,33 +260,28 @@ pub fn evaluate(session: &mut dyn Session, data: &Dataset, batch: usize, seed: u
     }
     let sig = entry_signature(session, ENTRY)?;
     let fitted = fitted_inputs(&sig, data)?;
-    let size = batch.min(data.len);
-    let batches = data.len / size;
-
     let mut loss_sum = 0.0;
     let mut metric_sums: BTreeMap<String, f64> = BTreeMap::new();
-    for b in 0..batches {
+    let mut batches = 0;
+    for start in (0..data.len).step_by(batch) {
+        let rows = batch.min(data.len - start);
+        let weight = rows as f64 / data.len as f64;
+        batches += 1;
         let mut call = NamedTensors::new();
-        let examples: Vec<usize> = (b * size..(b + 1) * size).collect();
+        let examples: Vec<usize> = (start..start + rows).collect();
         select_rows(&fitted, &examples, &mut call);
-        let scalars = CallScalars { seed, step: 0, first_example: (b * size) as u64, batch: size as u64 };
+        let scalars = CallScalars { seed, step: 0, first_example: start as u64, batch: rows as u64 };
         insert_call_scalars(&sig, scalars, &mut call)?;
         let out =
             session.run(ENTRY, &call).map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
         let loss = scalar_output(&out, names::LOSS, ENTRY)?
             .ok_or_else(|| TrainError::signature(ENTRY, "the executor did not return output `loss`"))?;
-        loss_sum += loss;
+        loss_sum += weight * loss;
         for (name, v) in metric_outputs(&out, ENTRY)? {
-            *metric_sums.entry(name).or_default() += v;
+            *metric_sums.entry(name).or_default() += weight * v;
         }
     }
-    let mean = |sum: f64| sum / batches as f64;
-    Ok(EvalResult {
-        loss: mean(loss_sum),
-        metrics: metric_sums.into_iter().map(|(k, v)| (k, mean(v))).collect(),
-        examples: batches * size,
-        batches,
-    })
+    Ok(EvalResult { loss: loss_sum, metrics: metric_sums, examples: data.len, batches })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! model's train signature, naming the file and the tensor in every error.
 
 use super::error::TrainError;
+use super::record::RunRecord;
 use super::signature::check_tensors;
 use crate::checkpoint::{load_safetensors, save_safetensors};
 use hg_abi::TensorSpec;
@@ -45,6 +46,9 @@ pub struct CheckpointMeta {
     pub shuffle: bool,
     /// Examples in the training data, so a resume on different data is caught.
     pub examples: usize,
+    /// What the run was asked to do (spec, hyperparameters, optimizer, data, seed); absent in
+    /// checkpoints of runs that did not record it.
+    pub record: Option<RunRecord>,
 }
 
 /// A loaded checkpoint.
@@ -71,7 +75,11 @@ impl CheckpointMeta {
             ("shuffle", self.shuffle.to_string()),
             ("examples", self.examples.to_string()),
         ];
-        fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        let mut meta: BTreeMap<String, String> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        if let Some(r) = &self.record {
+            meta.insert("run".into(), r.to_json());
+        }
+        meta
     }
 
     fn from_metadata(meta: &BTreeMap<String, String>, path: &Path) -> Result<CheckpointMeta, TrainError> {
@@ -104,6 +112,12 @@ impl CheckpointMeta {
             batch: field(meta, "batch", path)?,
             shuffle: field(meta, "shuffle", path)?,
             examples: field(meta, "examples", path)?,
+            record: match meta.get("run") {
+                None => None,
+                Some(text) => Some(
+                    RunRecord::from_json(text).ok_or_else(|| bad("metadata `run` is not a valid run record".into()))?,
+                ),
+            },
         })
     }
 }
@@ -147,6 +161,13 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
     Ok(Checkpoint { params, state, meta })
 }
 
+/// The run record of a checkpoint (`None` when it has none), checking the format first, so the
+/// command line can restore a run's settings before it compiles the spec.
+pub fn load_checkpoint_record(path: &Path) -> Result<Option<RunRecord>, TrainError> {
+    let (_, metadata) = load_safetensors(path)?;
+    Ok(CheckpointMeta::from_metadata(&metadata, path)?.record)
+}
+
 /// Checks a checkpoint's tensors against the model: every parameter and state tensor present
 /// with the right dtype and shape, and nothing else.
 pub(crate) fn validate_checkpoint(
@@ -185,6 +206,7 @@ mod tests {
             batch: 4,
             shuffle: true,
             examples: 21,
+            record: None,
         }
     }
 

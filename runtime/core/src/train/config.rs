@@ -11,6 +11,7 @@ use super::error::TrainError;
 use crate::data::Dataset;
 use hg_exec::NamedTensors;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 /// How progress is shown on the log stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -58,6 +59,11 @@ pub struct TrainConfig {
     /// Plain progress prints a line every this many steps.
     pub log_every: u64,
     pub progress: ProgressMode,
+    /// What the run was asked to do, written to `run.json` and into every checkpoint.
+    pub record: Option<super::record::RunRecord>,
+    /// When set (by a Ctrl-C handler), the run finishes the step under way, writes a
+    /// checkpoint and stops with [`TrainError::Interrupted`].
+    pub stop: Option<&'static AtomicBool>,
 }
 
 impl TrainConfig {
@@ -77,6 +83,8 @@ impl TrainConfig {
             eval_data: None,
             log_every: 50,
             progress: ProgressMode::Auto,
+            stop: None,
+            record: None,
         }
     }
 

@@ -42,6 +42,10 @@ pub enum TrainError {
     /// checkpoint was not written.
     #[error("tensor `{name}` holds non-finite values after step {step}; the checkpoint was not written")]
     NonFiniteTensor { step: u64, name: String },
+    /// The run was asked to stop (Ctrl-C): the step under way finished and a checkpoint of it
+    /// was written, so `--resume` continues exactly where it stopped.
+    #[error("interrupted after step {steps_done} of {total_steps}; checkpoint written to {}", checkpoint.display())]
+    Interrupted { steps_done: u64, total_steps: u64, checkpoint: PathBuf },
     /// Reading or writing a file failed.
     #[error(transparent)]
     Io(#[from] IoError),

@@ -105,6 +105,11 @@ pub fn train_with_log(
     let plan = &start.plan;
 
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| IoError::write(&cfg.out_dir, e))?;
+    if let Some(record) = &plan.record {
+        let mut json = record.to_json();
+        json.push('\n');
+        crate::fsutil::atomic_write(&cfg.out_dir.join(super::record::RUN_FILE), json.as_bytes())?;
+    }
     let metrics_path = cfg.out_dir.join(METRICS_FILE);
     let (mut metrics, history) = if start.resumed {
         MetricsLog::resume(&metrics_path, plan.step)?
@@ -246,6 +251,7 @@ fn prepare_start(
                 batch: cfg.batch,
                 shuffle: cfg.shuffle,
                 examples,
+                record: cfg.record.clone(),
             };
             Ok(Start { tensors, plan, resumed: false, notes: Vec::new() })
         }
@@ -253,6 +259,10 @@ fn prepare_start(
             let ckpt = load_checkpoint(&checkpoint)?;
             validate_checkpoint(&ckpt, param_specs, state_specs, &checkpoint)?;
             let mut plan = ckpt.meta;
+            // The command line checked the recorded spec and settings against this run's.
+            if cfg.record.is_some() {
+                plan.record = cfg.record.clone();
+            }
             let bad = |problem: String| TrainError::checkpoint(&checkpoint, problem);
             if plan.examples != examples {
                 return Err(bad(format!(
@@ -367,6 +377,15 @@ impl Run<'_> {
             if self.cfg.checkpoint_every.is_some_and(|every| done.is_multiple_of(every)) && done < self.plan.total_steps
             {
                 self.checkpoint(session, done)?;
+            }
+            let asked_to_stop = self.cfg.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+            if asked_to_stop && done < self.plan.total_steps {
+                self.checkpoint(session, done)?;
+                return Err(TrainError::Interrupted {
+                    steps_done: done,
+                    total_steps: self.plan.total_steps,
+                    checkpoint: self.cfg.out_dir.join(CHECKPOINT_FILE),
+                });
             }
         }
         Ok(last_loss)

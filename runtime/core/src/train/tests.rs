@@ -282,10 +282,10 @@ fn loss_decreases_and_artefacts_are_written() {
     assert_eq!((summary.first_step, summary.steps_run, summary.total_steps), (0, 80, 80));
     assert_eq!(mock.steps_seen, (0..80).collect::<Vec<_>>());
 
-    // The evaluation is the mean over the two full batches of 4 of the 10 examples.
+    // The evaluation is the mean over all 10 examples, in calls of 4, 4 and 2.
     let eval = summary.eval.unwrap();
-    assert_eq!((eval.examples, eval.batches), (8, 2));
-    let expected = evaluate(&mut loaded(&summary.params), &data(8), 4, 11).unwrap();
+    assert_eq!((eval.examples, eval.batches), (10, 3));
+    let expected = evaluate(&mut loaded(&summary.params), &data(10), 4, 11).unwrap();
     assert_eq!(eval, expected);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join(EVAL_FILE)).unwrap()).unwrap();
@@ -561,9 +561,16 @@ fn batched_runs_cover_every_example_once() {
     let e = run_batched(&mut mock, "nope", &inputs, scalars, 4).unwrap_err().to_string();
     assert!(e.contains("entry `nope`") && e.contains("no such entry point"), "{e}");
 
-    // Evaluation averages full batches; a data set smaller than a batch is one batch.
+    // Evaluation counts every example once: 10 examples in calls of 4, 4 and 2 give the mean
+    // of one call over all 10, and so do calls of 3.
     let r = evaluate(&mut mock, &all, 4, 1).unwrap();
-    assert_eq!((r.examples, r.batches), (8, 2));
+    assert_eq!((r.examples, r.batches), (10, 3));
+    let whole = evaluate(&mut mock, &all, 10, 1).unwrap();
+    let thirds = evaluate(&mut mock, &all, 3, 1).unwrap();
+    for other in [&whole, &thirds] {
+        assert!((r.loss - other.loss).abs() <= 1e-6 * r.loss.abs(), "{} vs {}", r.loss, other.loss);
+        assert!((r.metrics["mae"] - other.metrics["mae"]).abs() <= 1e-6, "{:?} vs {:?}", r.metrics, other.metrics);
+    }
     let small = evaluate(&mut mock, &data(3), 4, 1).unwrap();
     assert_eq!((small.examples, small.batches), (3, 1));
     // Without parameters loaded, the backend says which is missing.

@@ -1,0 +1,53 @@
+//! Running the `hgc` binary of this build from end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (tests run there, so spec paths are the README's).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The `hgc` binary of this build (built by `cargo test --workspace`; built here otherwise).
+pub fn hgc() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let bin = profile_dir.join("hgc");
+    if !bin.exists() {
+        let status =
+            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
+        assert!(status.success(), "building hgc failed");
+    }
+    bin
+}
+
+/// Runs `hgc ARGS` in the workspace root.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(hgc()).args(args).current_dir(root()).output().expect("hgc runs")
+}
+
+/// Runs `hgc ARGS` and asserts it succeeded, showing its output when it did not.
+pub fn ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "hgc {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `hgc ARGS`, asserts it failed with status 1, and returns its standard error.
+pub fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "hgc {} should fail:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,205 @@
+//! The conformance suite of docs/numerics.md: every example × every entry point, forward
+//! outputs, the gradient of the loss and five training steps, run on each backend of the registry and compared with the
+//! reference interpreter in f64 under the tolerances that document gives. A new backend joins
+//! by adding its name to [`BACKENDS`]. The table it prints (`cargo test --test conformance --
+//! --nocapture`) is the evidence quoted in notes.
+
+use hg_abi::{DType, names};
+use hg_core::autodiff::gradient_function;
+use hg_core::expand::TRAIN_FORWARD;
+use hg_core::interp::{InterpSession, Precision};
+use hg_core::pipeline::{optimizer_config, with_train_step};
+use hg_exec::philox::ShuffleRng;
+use hg_exec::{NamedTensors, Session, Tensor, init_params};
+use hgc::backends::{BackendOptions, backend};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The backends under test, by registry name. Each is compared with the interpreter in f64.
+const BACKENDS: &[&str] = &["interp"];
+
+/// Largest error of a forward output, relative to the largest magnitude of the reference
+/// tensor (f32 arithmetic with its own rounding and reduction order against exact f64).
+const FORWARD_TOL: f64 = 1e-4;
+/// Largest error of the gradient of the loss for a parameter, relative to the largest
+/// magnitude of that gradient.
+const GRAD_TOL: f64 = 1e-4;
+/// Largest relative difference of a training loss over the first five steps.
+const LOSS_TOL: f64 = 1e-4;
+/// Largest absolute difference of a parameter after five steps. Absolute, and as wide as one
+/// Adam step per step: Adam moves an element whose gradient is zero up to rounding by up to
+/// the learning rate whatever the gradient's size, so where f64 sees an exact 0 (a dead ReLU
+/// region of conv_vae) f32 rounding may take a full step (`lr * steps` = 5e-3 here). The losses
+/// of those steps are compared tightly, so a wrong update still fails.
+const PARAM_TOL: f64 = 1e-2;
+const SEED: u64 = 5;
+const BATCH: usize = 2;
+const STEPS: u64 = 5;
+
+/// Examples at sizes the interpreter runs in moments, with the shape of one input example.
+const CASES: &[(&str, &[&str], &[usize])] = &[
+    ("examples/vae/vae.hgl", &["hidden=12", "latent=4"], &[784]),
+    ("examples/ae_identity/ae_identity.hgl", &["hidden=12", "latent=4"], &[784]),
+    ("examples/conv_vae/conv_vae.hgl", &["ch=4", "latent=3"], &[1, 28, 28]),
+    ("examples/sae/sae.hgl", &["hidden=12", "features=16", "k=4"], &[784]),
+    ("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], &[1, 28, 28]),
+    ("examples/vqvae/vqvae.hgl", &["codes=6", "dim=3", "ch=4"], &[1, 28, 28]),
+    ("examples/fsq/fsq.hgl", &["hidden=12", "levels=[3, 4, 2, 5]"], &[784]),
+    ("examples/binary/binary.hgl", &["hidden=12", "bits=6"], &[784]),
+    ("examples/gumbel/gumbel.hgl", &["hidden=12", "groups=3", "classes=4"], &[784]),
+    ("examples/slot_attention/slot_attention.hgl", &["slots=2", "dim=8", "ch=4", "iters=2"], &[3, 32, 32]),
+    ("bench/torch_twin/twin.hgl", &["hidden=12", "latent=4"], &[784]),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Pixels in `(0.05, 0.95)` from the runtime's own stream.
+fn images(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = ShuffleRng::new(seed, 0);
+    let n: usize = shape.iter().product();
+    Tensor::from_f32(shape.to_vec(), (0..n).map(|_| (0.05 + 0.9 * rng.next_f64()) as f32).collect()).unwrap()
+}
+
+/// Largest `|a - b|` over the largest `|b|` (exact equality for integers and bools).
+fn error(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-6);
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
+}
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.to_f64_vec().iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// [`error`] of each gradient, with a floor of 1e-3 of the model's largest gradient: the
+/// gradient of a bias that a normalisation or a softmax cancels is zero up to rounding (1e-14
+/// in f64, 1e-13 in f32), and its relative error says nothing.
+fn gradient_error(got: &NamedTensors, want: &NamedTensors) -> f64 {
+    let scale = want.values().map(max_abs).fold(0.0, f64::max);
+    let mut worst = 0.0f64;
+    for (k, w) in want {
+        let diff = got[k].to_f64_vec().iter().zip(w.to_f64_vec()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        worst = worst.max(diff / max_abs(w).max(1e-3 * scale).max(1e-12));
+    }
+    worst
+}
+
+fn scalars(into: &mut NamedTensors, step: u64) {
+    into.insert(names::SEED.into(), Tensor::scalar_i64(SEED as i64));
+    into.insert(names::STEP.into(), Tensor::scalar_i64(step as i64));
+    into.insert(names::FIRST_EXAMPLE.into(), Tensor::scalar_i64(0));
+    into.insert(names::BATCH.into(), Tensor::scalar_i64(BATCH as i64));
+}
+
+/// The inputs `entry` declares, from `x`, the reference's latents and the runtime scalars.
+fn inputs_for(session: &dyn Session, entry: &str, pool: &NamedTensors) -> NamedTensors {
+    let sig = session.manifest().entry(entry).unwrap();
+    sig.inputs.iter().filter_map(|s| pool.get(&s.name).map(|t| (s.name.clone(), t.clone()))).collect()
+}
+
+/// As f32 (the reference's f64 outputs fed back as inputs).
+fn to_f32(t: &Tensor) -> Tensor {
+    match t.dtype() {
+        DType::F64 => Tensor::from_f64_values(DType::F32, t.shape().to_vec(), &t.to_f64_vec()).unwrap(),
+        _ => t.clone(),
+    }
+}
+
+/// Runs one example on `backend` and the reference; returns the table rows and failures.
+fn conform(backend_name: &str, file: &str, set: &[&str], example: &[usize], rows: &mut String) -> Vec<String> {
+    let args =
+        hgc::cli::SpecArgs { file: root().join(file), model: None, set: set.iter().map(|s| s.to_string()).collect() };
+    let checked = hgc::compile::check_spec(&args).unwrap();
+    let model = checked.model.unwrap_or_else(|| panic!("{file} does not compile: {:?}", checked.diagnostics));
+    let (mut module, info) = with_train_step(&model, &optimizer_config(&model.train_defaults)).unwrap();
+    // The gradient of the loss joins as one more entry, so it runs on the backend like any other.
+    let forward = model.module.function(TRAIN_FORWARD).unwrap();
+    let mut gradient = gradient_function(forward, &model.module.params).unwrap();
+    gradient.name = "gradient".into();
+    module.functions.push(gradient);
+    let mut reference = InterpSession::new(module.clone(), Some(&info), Precision::F64).unwrap();
+    let b = backend(backend_name).unwrap();
+    let mut candidate = b.open(module, Some(&info), &BackendOptions { precision: Precision::F32 }).unwrap();
+    let params = init_params(&reference.manifest().params, SEED).unwrap();
+    reference.load_params(params.clone()).unwrap();
+    candidate.load_params(params.clone()).unwrap();
+
+    let name = Path::new(file).file_stem().unwrap().to_string_lossy().to_string();
+    let mut failures = Vec::new();
+    let mut check = |what: &str, err: f64, tol: f64, rows: &mut String| {
+        let verdict = if err <= tol { "ok" } else { "FAIL" };
+        let _ = writeln!(rows, "| {backend_name} | {name} | {what} | {err:.2e} | {tol:.0e} | {verdict} |");
+        if err > tol || err.is_nan() {
+            failures.push(format!("{backend_name} {name} {what}: error {err:.3e} > {tol:.0e}"));
+        }
+    };
+
+    let mut shape = vec![BATCH];
+    shape.extend_from_slice(example);
+    let mut pool = NamedTensors::new();
+    pool.insert("x".into(), images(&shape, 1));
+    scalars(&mut pool, 0);
+    let entries: Vec<String> =
+        reference.manifest().entries.iter().map(|e| e.name.clone()).filter(|e| e != "train").collect();
+    // `decode` reads latents: take them from the reference's `encode`.
+    if let Ok(latents) = reference.run("encode", &inputs_for(&reference, "encode", &pool)) {
+        pool.extend(latents.iter().map(|(k, v)| (k.clone(), to_f32(v))));
+    }
+    for entry in &entries {
+        let want = reference.run(entry, &inputs_for(&reference, entry, &pool)).unwrap();
+        let got = candidate.run(entry, &inputs_for(candidate.as_ref(), entry, &pool)).unwrap();
+        let worst = match entry.as_str() {
+            "gradient" => gradient_error(&got, &want),
+            _ => want.iter().map(|(k, w)| error(&got[k], w)).fold(0.0, f64::max),
+        };
+        let (what, tol) = match entry.as_str() {
+            "gradient" => ("gradient of the loss".to_string(), GRAD_TOL),
+            _ => (format!("{entry} forward"), FORWARD_TOL),
+        };
+        check(&what, worst, tol, rows);
+    }
+
+    let state = reference.manifest().train.as_ref().unwrap().state.clone();
+    let zeros: NamedTensors =
+        state.iter().map(|s| (s.name.clone(), Tensor::zeros(s.dtype, s.resolve_shape(0)).unwrap())).collect();
+    reference.load_state(zeros.clone()).unwrap();
+    candidate.load_state(zeros).unwrap();
+    let mut loss_err = 0.0f64;
+    for step in 0..STEPS {
+        let mut call = NamedTensors::new();
+        call.insert("x".into(), images(&shape, 10 + step));
+        scalars(&mut call, step);
+        call.insert(names::BASE_LR.into(), Tensor::scalar_f32(1e-3));
+        call.insert(names::TOTAL_STEPS.into(), Tensor::scalar_i64(100));
+        let sig = reference.manifest().entry("train").unwrap().clone();
+        call.retain(|k, _| sig.inputs.iter().any(|s| &s.name == k));
+        let want = reference.train_step(&call).unwrap();
+        let got = candidate.train_step(&call).unwrap();
+        let (w, g) = (want[names::LOSS].scalar_value().unwrap(), got[names::LOSS].scalar_value().unwrap());
+        loss_err = loss_err.max((w - g).abs() / w.abs().max(1e-6));
+    }
+    check(&format!("train loss, {STEPS} steps"), loss_err, LOSS_TOL, rows);
+    let (want, got) = (reference.read_params().unwrap(), candidate.read_params().unwrap());
+    let abs = |a: &Tensor, b: &Tensor| {
+        a.to_f64_vec().iter().zip(b.to_f64_vec()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    };
+    let worst = want.iter().map(|(k, w)| abs(&got[k], w)).fold(0.0, f64::max);
+    check(&format!("params after {STEPS} steps"), worst, PARAM_TOL, rows);
+    failures
+}
+
+#[test]
+fn every_backend_matches_the_reference_interpreter() {
+    let mut rows = String::from("| backend | example | check | error | tolerance | |\n|---|---|---|---|---|---|\n");
+    let mut failures = Vec::new();
+    for backend in BACKENDS {
+        for (file, set, example) in CASES {
+            failures.extend(conform(backend, file, set, example, &mut rows));
+        }
+    }
+    println!("{rows}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
