@@ -34,7 +34,11 @@ impl Buf {
 
     /// A buffer of `shape` with every element `value`.
     pub fn filled(shape: &[usize], value: f64) -> KernelResult {
-        Ok(Buf { shape: shape.to_vec(), data: try_filled(num_elements(shape)?, value)? })
+        let n = num_elements(shape)?;
+        // Zeros come from the allocator already zeroed (as `vec![0.0; n]` does): for the large
+        // buffers kernels accumulate into, that saves a whole pass over memory.
+        let data = if value.to_bits() == 0 { try_zeroed(n)? } else { try_filled(n, value)? };
+        Ok(Buf { shape: shape.to_vec(), data })
     }
 
     /// A buffer of `shape` holding zeros.
@@ -86,6 +90,26 @@ pub fn try_vec<T>(n: usize) -> Result<Vec<T>, String> {
     match v.try_reserve_exact(n) {
         Ok(()) => Ok(v),
         Err(_) => Err(out_of_memory(n as u128 * std::mem::size_of::<T>() as u128)),
+    }
+}
+
+/// `vec![0.0; n]` without aborting: memory the allocator hands out zeroed (the bits of `+0.0`
+/// are all zero), or an error when it cannot.
+pub fn try_zeroed(n: usize) -> Result<Vec<f64>, String> {
+    let fail = || out_of_memory(n as u128 * std::mem::size_of::<f64>() as u128);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f64>(n).map_err(|_| fail())?;
+    // SAFETY: the layout has a non-zero size; a null pointer is checked; the memory is zeroed,
+    // which is a valid `f64` (+0.0) for each of the `n` elements, and it was allocated by the
+    // global allocator with exactly the layout `Vec<f64>` of capacity `n` uses.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<f64>();
+        if ptr.is_null() {
+            return Err(fail());
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
     }
 }
 
@@ -281,6 +305,12 @@ mod tests {
         let b = Buf::collect(vec![2], [1.0, 2.0]).unwrap();
         assert_eq!(b.try_clone().unwrap(), b);
         assert_eq!(Buf::try_zeros(&[2, 1]).unwrap().data, vec![0.0, 0.0]);
+        assert!(try_zeroed(1 << 57).unwrap_err().contains("out of memory"));
+        assert!(try_zeroed(usize::MAX / 4).unwrap_err().contains("out of memory"));
+        let z = try_zeroed(1000).unwrap();
+        assert!(z.len() == 1000 && z.iter().all(|x| x.to_bits() == 0));
+        // -0.0 is not all-zero bits: it is filled, not taken zeroed.
+        assert!(Buf::filled(&[2], -0.0).unwrap().data.iter().all(|x| x.to_bits() == (-0.0f64).to_bits()));
         assert_eq!(fmt_bytes(512), "512 bytes");
         assert_eq!(fmt_bytes(3 << 29), "1.5 GiB");
     }

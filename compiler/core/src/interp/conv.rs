@@ -8,7 +8,7 @@
 //! max pooling goes to the first maximum of each window (the element the forward pass picked,
 //! NaN counting as the maximum as in PyTorch).
 
-use super::buf::{Buf, KernelResult, fmt_shape, num_elements, try_filled, try_vec};
+use super::buf::{Buf, KernelResult, fmt_shape, num_elements, try_vec, try_zeroed};
 
 /// `[N, C, H, W]` of a rank-4 operand.
 fn dims4(x: &Buf, what: &str) -> Result<[usize; 4], String> {
@@ -65,7 +65,7 @@ pub fn conv2d(x: &Buf, w: &Buf, stride: [usize; 2], padding: [usize; 2], groups:
     let oh = out_size(h, kh, stride[0], padding[0])?;
     let ow = out_size(wd, kw, stride[1], padding[1])?;
     let og = o / groups;
-    let mut out = try_filled(num_elements(&[n, o, oh, ow])?, 0.0)?;
+    let mut out = try_zeroed(num_elements(&[n, o, oh, ow])?)?;
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -127,7 +127,7 @@ pub fn conv_transpose2d(
     let ow = size(wd, stride[1], kw, output_padding[1], padding[1])?;
     let o = og.checked_mul(groups).ok_or("output channels overflow")?;
     let cg = c / groups;
-    let mut out = try_filled(num_elements(&[n, o, oh, ow])?, 0.0)?;
+    let mut out = try_zeroed(num_elements(&[n, o, oh, ow])?)?;
     for b in 0..n {
         for ci in 0..c {
             let g = ci / cg;
@@ -186,7 +186,7 @@ pub fn conv2d_weight_grad(
         ));
     }
     let og = o / groups;
-    let mut dw = try_filled(num_elements(weight_shape)?, 0.0)?;
+    let mut dw = try_zeroed(num_elements(weight_shape)?)?;
     for b in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -309,7 +309,7 @@ pub fn max_pool2d_grad(x: &Buf, gy: &Buf, kernel: [usize; 2], stride: [usize; 2]
             fmt_shape(&[n, c, oh, ow])
         ));
     }
-    let mut dx = try_filled(x.len(), 0.0)?;
+    let mut dx = try_zeroed(x.len())?;
     for (p, (plane, dplane)) in x.data.chunks(h * w).zip(dx.chunks_mut(h * w)).enumerate() {
         for y in 0..oh {
             for xo in 0..ow {

@@ -75,39 +75,26 @@ pub fn run_function_layered(
         }
         values.insert(v, result);
     }
-    // Each buffer is dropped once the last output reading it is converted.
+    // Outputs are converted while every buffer is still held: dropping large buffers one by one
+    // here lets the allocator give memory back to the system and fault it in again next call
+    // (measured: 70% more page faults per train step of the VAE).
     let mut out = NamedTensors::new();
     for (name, v) in &f.outputs {
         let dtype =
             if ctx.precision == Precision::F64 && f.ty(*v).dtype.is_float() { DType::F64 } else { f.ty(*v).dtype };
-        let last = uses.get_mut(v).map(|u| {
-            *u -= 1;
-            *u == 0
-        });
-        let t = match last {
-            Some(true) => values.remove(v).map(|buf| to_tensor(dtype, buf)),
-            _ => values.get(v).map(|buf| to_tensor_copied(dtype, buf)),
-        };
-        let t = t
+        let t = values
+            .get(v)
             .ok_or_else(|| format!("{v} has no value"))
-            .and_then(|t| t)
+            .and_then(|buf| to_tensor(dtype, buf))
             .map_err(|e| graph_err(format!("output `{name}` ({v}): {e}")))?;
         out.insert(name.clone(), t);
     }
     Ok(out)
 }
 
-/// An output buffer as a runtime tensor of `dtype` (rounded/truncated to it); an f64 buffer
-/// moves into the tensor, any other is converted through `try_vec`.
-fn to_tensor(dtype: DType, buf: Buf) -> Result<Tensor, String> {
-    if dtype == DType::F64 {
-        return Tensor::new(dtype, buf.shape, TensorData::F64(buf.data)).map_err(|e| e.to_string());
-    }
-    to_tensor_copied(dtype, &buf)
-}
-
-/// [`to_tensor`] of a buffer that stays in use.
-fn to_tensor_copied(dtype: DType, buf: &Buf) -> Result<Tensor, String> {
+/// An output buffer as a runtime tensor of `dtype` (rounded or truncated to it), allocated
+/// through `try_vec`.
+fn to_tensor(dtype: DType, buf: &Buf) -> Result<Tensor, String> {
     let (n, v) = (buf.len(), &buf.data);
     let data = match dtype {
         DType::F32 | DType::F16 | DType::BF16 => TensorData::F32(try_collect(n, v.iter().map(|&x| x as f32))?),

@@ -5,7 +5,7 @@
 //! The loop order is i-k-j (a row of the result is accumulated from rows of the right operand)
 //! so the innermost loop runs over contiguous memory; sums accumulate in f64.
 
-use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, fmt_shape, num_elements, try_filled};
+use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, fmt_shape, num_elements, try_zeroed};
 
 pub fn matmul(a: &Buf, b: &Buf) -> KernelResult {
     if a.rank() == 0 || b.rank() == 0 {
@@ -30,7 +30,7 @@ pub fn matmul(a: &Buf, b: &Buf) -> KernelResult {
         .map_err(|_| format!("batch axes of {} and {} do not broadcast", fmt_shape(&a.shape), fmt_shape(&b.shape)))?;
     let mut out_shape = batch.clone();
     out_shape.extend([m, n]);
-    let mut out = try_filled(num_elements(&out_shape)?, 0.0)?;
+    let mut out = try_zeroed(num_elements(&out_shape)?)?;
     let map_a = broadcast_map(batch_a, &batch)?;
     let map_b = broadcast_map(batch_b, &batch)?;
     for (bi, (&ia, &ib)) in map_a.iter().zip(&map_b).enumerate() {

@@ -6,7 +6,9 @@
 //! lowest index. `sum` over nothing is 0 and `mean` over nothing is NaN; `max`, `min`, `argmax`
 //! and `argmin` over an empty axis are errors (PyTorch refuses them too).
 
-use super::buf::{Buf, KernelResult, broadcast_map, check_axis, fmt_shape, split_at_axis, try_filled, try_vec};
+use super::buf::{
+    Buf, KernelResult, broadcast_map, check_axis, fmt_shape, split_at_axis, try_filled, try_vec, try_zeroed,
+};
 use hg_ir::ReduceOp;
 use std::cmp::Ordering;
 
@@ -40,7 +42,7 @@ pub fn reduce(op: ReduceOp, x: &Buf, axes: &[usize], keepdims: bool) -> KernelRe
     // to the input's shape would read it from.
     let slot = broadcast_map(&kept, &x.shape)?;
     let mut acc = match op {
-        ReduceOp::Sum | ReduceOp::Mean => try_filled(n_out, 0.0)?,
+        ReduceOp::Sum | ReduceOp::Mean => try_zeroed(n_out)?,
         ReduceOp::Max => try_filled(n_out, f64::NEG_INFINITY)?,
         ReduceOp::Min => try_filled(n_out, f64::INFINITY)?,
     };
@@ -114,7 +116,7 @@ pub fn topk_indices(x: &Buf, k: usize, axis: usize) -> KernelResult {
     }
     let mut shape = x.shape.clone();
     shape[axis] = k;
-    let mut out = try_filled(outer * k * inner, 0.0)?;
+    let mut out = try_zeroed(outer * k * inner)?;
     let mut order: Vec<usize> = try_vec(n)?;
     for o in 0..outer {
         for i in 0..inner {
