@@ -283,3 +283,154 @@ fn a_batch_too_large_for_the_machine_is_an_error() {
         assert!(e.contains("out of memory: cannot allocate") || e.contains("--batch"), "{e}");
     }
 }
+
+const CONV_VAE: &str = "examples/conv_vae/conv_vae.hgl";
+const SMALL_CONV: [&str; 4] = ["--set", "ch=4", "--set", "latent=2"];
+
+/// `FILE.npy` in `dir`, holding `t`.
+fn npy_file(dir: &std::path::Path, file: &str, t: &hg_runtime::Tensor) -> String {
+    let path = dir.join(file);
+    hg_runtime::npy::write_npy(&path, t).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn zeros(shape: &[usize]) -> hg_runtime::Tensor {
+    hg_runtime::Tensor::from_f32(shape.to_vec(), vec![0.25; shape.iter().product()]).unwrap()
+}
+
+/// `hgc run SPEC reconstruct --init --input FILE` with small hyperparameters.
+fn reconstruct<'a>(spec: &'a str, input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let small = if spec == VAE { SMALL } else { SMALL_CONV };
+    let mut args = vec!["run", spec, "reconstruct", "--init", "--input", input];
+    args.extend(small);
+    args.extend(extra);
+    args
+}
+
+/// Item 1: an input array must have the declared shape but for the batch size; a flatten or a
+/// channels-last layout is an error that says how to fix it, never a silent reinterpretation.
+/// Built-in data sets with a documented layout are still adapted, with one note saying how.
+#[test]
+fn input_arrays_must_match_the_declared_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // The first example: a flattened array for an image input.
+    let flat = npy_file(d, "flat.npy", &zeros(&[16, 784]));
+    let e = fails(&reconstruct(CONV_VAE, &flat, &[]));
+    assert!(
+        e.contains(&format!(
+            "{flat} is f32[16, 784] but input x is f32[B, 1, 28, 28]: the same 784 values per example, flattened; reshape it to [16, 1, 28, 28]"
+        )),
+        "{e}"
+    );
+    // And the other way round.
+    let images = npy_file(d, "images.npy", &zeros(&[16, 1, 28, 28]));
+    let e = fails(&reconstruct(VAE, &images, &[]));
+    assert!(
+        e.contains("is f32[16, 1, 28, 28] but input x is f32[B, 784]: the same 784 values per example, shaped [1, 28, 28]; reshape it to [16, 784]"),
+        "{e}"
+    );
+    // The second example's rule: channels-last data for a channels-first input.
+    let nhwc = npy_file(d, "nhwc.npy", &zeros(&[4, 28, 28, 1]));
+    let e = fails(&reconstruct(CONV_VAE, &nhwc, &[]));
+    assert!(
+        e.contains("is f32[4, 28, 28, 1] but input x is f32[B, 1, 28, 28]: it looks channels-last (NHWC) and the model wants channels-first (NCHW); transpose it with axes (0, 3, 1, 2)"),
+        "{e}"
+    );
+    // Another number of values per example shows both.
+    let wrong = npy_file(d, "wrong.npy", &zeros(&[2, 100]));
+    let e = fails(&reconstruct(VAE, &wrong, &[]));
+    assert!(
+        e.contains("is f32[2, 100] (100 values per example) but input x is f32[B, 784] (784 values per example)"),
+        "{e}"
+    );
+    // One example without its batch axis.
+    let one = npy_file(d, "one.npy", &zeros(&[784]));
+    let e = fails(&reconstruct(VAE, &one, &[]));
+    assert!(e.contains("without the leading batch axis; reshape it to [1, 784]"), "{e}");
+
+    // Only the batch size may differ, and then nothing is said.
+    for (spec, shape) in [(VAE, vec![3, 784]), (CONV_VAE, vec![5, 1, 28, 28])] {
+        let input = npy_file(d, "ok.npy", &zeros(&shape));
+        let out = d.join("out.npy").to_string_lossy().into_owned();
+        let done = ok(&reconstruct(spec, &input, &["--output", &out]));
+        assert!(!String::from_utf8_lossy(&done.stderr).contains("note:"), "{}", String::from_utf8_lossy(&done.stderr));
+        assert_eq!(hg_runtime::npy::read_npy(&out).unwrap().shape(), &shape[..]);
+    }
+
+    // User files given as --data follow the same rule.
+    let out = d.join("run").to_string_lossy().into_owned();
+    let mut train = vec!["run", VAE, "train", "--data", &images, "--steps", "1", "--batch", "8", "--out", &out];
+    train.extend(SMALL);
+    let e = fails(&train);
+    assert!(e.contains("reshape it to [16, 784]"), "{e}");
+
+    // Fashion-MNIST is stored as [N, 28, 28] bytes: it is adapted, and said once.
+    let w = weights(d);
+    let mut eval = vec!["run", VAE, "eval", "--weights", &w, "--limit", "8"];
+    eval.extend(SMALL);
+    let note = String::from_utf8_lossy(&ok(&eval).stderr).into_owned();
+    let flattened =
+        "note: fashion-mnist images [8, 28, 28] u8 are fed to x: f32[B, 784] as values in [0, 1], flattened";
+    assert_eq!(note.matches(flattened).count(), 1, "{note}");
+    let out = d.join("fm").to_string_lossy().into_owned();
+    let mut train = vec!["run", CONV_VAE, "train", "--data", "fashion-mnist", "--limit", "8", "--steps", "1"];
+    train.extend(["--batch", "8", "--progress", "quiet", "--out", &out]);
+    train.extend(SMALL_CONV);
+    let note = String::from_utf8_lossy(&ok(&train).stderr).into_owned();
+    assert_eq!(note.matches("note: fashion-mnist images").count(), 1, "{note}");
+    assert!(
+        note.contains("note: fashion-mnist images [8, 28, 28] u8 are fed to x: f32[B, 1, 28, 28] as values in [0, 1], each reshaped to [1, 28, 28]"),
+        "{note}"
+    );
+}
+
+/// An `.npy` file of unsigned bytes (numpy's `uint8`, `|u1`), which `write_npy` cannot write
+/// (tensors hold no u8).
+fn u8_npy(dir: &std::path::Path, file: &str, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let comma = if shape.len() == 1 { "," } else { "" };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({}{comma}), }}", dims.join(", "));
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend((0..shape.iter().product::<usize>()).map(|i| (i % 256) as u8));
+    let path = dir.join(file);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Item 19 (second half): messages about a user's file name the dtype the file has (`u8`, not
+/// the i32 it is read into); integers are never silently taken as floats, and rounding f64 to
+/// the model's f32 is said in a note.
+#[test]
+fn file_dtypes_are_reported_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bytes = u8_npy(d, "bytes.npy", &[2, 784]);
+    let e = fails(&reconstruct(VAE, &bytes, &[]));
+    assert!(e.contains(&format!("{bytes} holds u8 values but input x is f32[B, 784]")), "{e}");
+    assert!(e.contains("(x / 255).astype(np.float32)") && !e.contains("i32"), "{e}");
+    let square = u8_npy(d, "square.npy", &[2, 28, 28]);
+    let e = fails(&reconstruct(VAE, &square, &[]));
+    assert!(e.contains(&format!("{square} is u8[2, 28, 28] but input x is f32[B, 784]")) && !e.contains("i32"), "{e}");
+    let out = d.join("run").to_string_lossy().into_owned();
+    let mut train = vec!["run", VAE, "train", "--data", &bytes, "--steps", "1", "--batch", "2", "--out", &out];
+    train.extend(SMALL);
+    let e = fails(&train);
+    assert!(e.contains("holds u8 values") && !e.contains("i32"), "{e}");
+
+    // f64 (numpy's default) is rounded to the model's f32, and the note says so.
+    let doubles = hg_runtime::Tensor::from_f64(vec![2, 784], vec![0.5; 2 * 784]).unwrap();
+    let doubles = npy_file(d, "doubles.npy", &doubles);
+    let note = String::from_utf8_lossy(&ok(&reconstruct(VAE, &doubles, &[])).stderr).into_owned();
+    assert!(
+        note.contains(&format!("note: {doubles} holds f64 values; they are rounded to f32 for input x: f32[B, 784]")),
+        "{note}"
+    );
+}

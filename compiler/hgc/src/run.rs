@@ -14,8 +14,8 @@ use hg_core::optim::TrainStepInfo;
 use hg_core::pipeline::{CompiledModel, optimizer_config, with_train_step};
 use hg_exec::init_params;
 use hg_ir::Module;
-use hg_runtime::data::{self, Split, fashion_mnist, shapes};
-use hg_runtime::train::{self, CallScalars, ProgressMode, RUNTIME_SCALARS, TrainConfig, TrainStart};
+use hg_runtime::data::{self, Source, Split, fashion_mnist, shapes};
+use hg_runtime::train::{self, CallScalars, ProgressMode, TrainConfig, TrainStart};
 use hg_runtime::{Dataset, NamedTensors, Session, Tensor, checkpoint, images, npy};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -262,6 +262,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     match args.entry.as_str() {
         "eval" => {
             let data = load_data(args.data.as_deref().unwrap_or("fashion-mnist:test"), args.limit, seed)?;
+            print_data_notes(session.as_ref(), "eval", &data);
             let r = train::evaluate(session.as_mut(), &data, batch, seed)?;
             let mut out = serde_json::Map::new();
             out.insert("loss".into(), r.loss.into());
@@ -426,24 +427,25 @@ fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
     }
 }
 
-/// Reads `--input` files into the entry's data inputs (the runtime adds its scalars).
+/// Reads `--input` files into the entry's data inputs (the runtime adds its scalars). Each file
+/// must match its input but for the number of examples (the rules of `data::fit_to_inputs`);
+/// conversions that round values are said in a note.
 fn read_inputs(args: &RunArgs, session: &dyn Session, entry: &str) -> Result<NamedTensors> {
     let sig = session.manifest().entry(entry).ok_or_else(|| RunError(format!("no entry `{entry}`")))?;
-    let data_inputs: Vec<&hg_abi::TensorSpec> = sig
-        .inputs
-        .iter()
-        .filter(|s| !s.name.starts_with(names::PARAM) && !RUNTIME_SCALARS.contains(&s.name.as_str()))
-        .collect();
-    let mut given: Vec<(String, Tensor)> = Vec::new();
+    let data_inputs = train::model_inputs(sig);
+    let mut given: Vec<(String, Tensor, Source)> = Vec::new();
     for spec in &args.input {
         let (name, path) = match spec.split_once('=') {
             Some((n, p)) => (Some(n.to_string()), PathBuf::from(p)),
             None => (None, PathBuf::from(spec)),
         };
+        let shown = path.display().to_string();
         if path.extension().is_some_and(|e| e == "npz") {
-            given.extend(npy::read_npz(&path)?);
+            for (n, t, dtype) in npy::read_npz_with_dtypes(&path)? {
+                given.push((n.clone(), t, Source::file(&shown, Some(n), dtype)));
+            }
         } else {
-            let t = npy::read_npy(&path)?;
+            let (t, dtype) = npy::read_npy_with_dtype(&path)?;
             let name = match name {
                 Some(n) => n,
                 None if data_inputs.len() == 1 => data_inputs[0].name.clone(),
@@ -455,25 +457,31 @@ fn read_inputs(args: &RunArgs, session: &dyn Session, entry: &str) -> Result<Nam
                     ));
                 }
             };
-            given.push((name, t));
+            given.push((name, t, Source::file(shown, None, dtype)));
         }
     }
     let mut inputs = NamedTensors::new();
-    for spec in data_inputs {
-        let Some((_, t)) = given.iter().find(|(n, _)| *n == spec.name) else {
+    for spec in &data_inputs {
+        let Some((_, t, source)) = given.iter().find(|(n, _, _)| *n == spec.name) else {
             return fail(format!("`{entry}` needs input `{}` ({spec}); give it with --input", spec.name));
         };
-        let t = fit_tensor(t.clone(), spec)?;
-        inputs.insert(spec.name.clone(), t);
+        let ds = Dataset::new(vec![(spec.name.clone(), t.clone())])?.with_source(&spec.name, source.clone());
+        let one = std::slice::from_ref(spec);
+        for note in data::fit_notes(&ds, one)? {
+            eprintln!("note: {note}");
+        }
+        inputs.insert(spec.name.clone(), data::fit_to_inputs(&ds, one)?.remove(0));
     }
     Ok(inputs)
 }
 
-/// Reshapes/casts an array to an input's signature via the data-fitting rules of the runtime.
-fn fit_tensor(t: Tensor, spec: &hg_abi::TensorSpec) -> Result<Tensor> {
-    let ds = Dataset::new(vec![(spec.name.clone(), t)])?;
-    let mut fitted = data::fit_to_inputs(&ds, std::slice::from_ref(spec))?;
-    Ok(fitted.remove(0))
+/// Prints the notes of feeding `data` to the data inputs of `entry`: how a built-in data set is
+/// adapted, which values of a file are rounded. A mismatch is reported when the data is fitted.
+fn print_data_notes(session: &dyn Session, entry: &str, data: &Dataset) {
+    let Some(sig) = session.manifest().entry(entry) else { return };
+    for note in data::fit_notes(data, &train::model_inputs(sig)).unwrap_or_default() {
+        eprintln!("note: {note}");
+    }
 }
 
 fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
@@ -622,8 +630,8 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         (None, s) if s.starts_with("fashion-mnist") => Some("fashion-mnist:test".to_string()),
         _ => None,
     };
-    let eval_data = match eval_spec {
-        Some(s) => Some(load_data(&s, args.limit.map(|n| n.min(10_000)), seed)?),
+    let eval_data = match &eval_spec {
+        Some(s) => Some(load_data(s, args.limit.map(|n| n.min(10_000)), seed)?),
         None => None,
     };
     let mut cfg = TrainConfig::new(out_dir(args, &model.module.model)?);
@@ -681,6 +689,15 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         crate::memory::check_batch_fits(&module, &args.backend, "train", cfg.batch).map_err(RunError)?;
     }
     let mut session = open_session(args, module, Some(&info), precision)?;
+    print_data_notes(session.as_ref(), "train", &data);
+    // The evaluation data's notes, unless it is another split of the training data set (whose
+    // adaptation was just said).
+    let base = |s: &str| s.split(':').next().unwrap_or_default().to_string();
+    if let (Some(eval), Some(eval_spec)) = (&cfg.eval_data, &eval_spec)
+        && base(eval_spec) != base(data_spec)
+    {
+        print_data_notes(session.as_ref(), "eval", eval);
+    }
     cfg.stop = Some(interrupt::install());
     let summary = match train::train(session.as_mut(), &data, start, &cfg) {
         Err(e @ train::TrainError::Interrupted { .. }) => {

@@ -1,13 +1,14 @@
 //! Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017) from the files of the Debian package
 //! `dataset-fashion-mnist`, which `scripts/setup.sh` installs.
 //!
-//! The data set has arrays `image` (f32 `[N, 28, 28]`, pixel bytes scaled to `[0, 1]`) and
+//! The data set has arrays `image` (f32 `[N, 28, 28]`, pixel bytes scaled to `[0, 1]`; a
+//! documented layout, so it also feeds `[B, 784]` and `[B, 1, 28, 28]` inputs, with a note) and
 //! `label` (i64 `[N]`, class 0..9, see [`FASHION_MNIST_CLASSES`]). The directory defaults to
 //! [`FASHION_MNIST_DIR`] and can be moved with the environment variable
 //! [`FASHION_MNIST_DIR_VAR`]; each file is read gzip-compressed (`*.gz`) or plain.
 
 use super::idx::read_idx_u8;
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Source};
 use crate::fsutil::IoError;
 use hg_exec::tensor::Tensor;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,18 @@ pub fn fashion_mnist_from_dir(dir: &Path, split: Split, limit: Option<usize>) ->
     let image = Tensor::from_f32(vec![n, rows, cols], pixels).map_err(|e| DataError::Mismatch(e.to_string()))?;
     let label = Tensor::from_i64(vec![n], labels.data.iter().map(|&l| i64::from(l)).collect())
         .map_err(|e| DataError::Mismatch(e.to_string()))?;
-    Dataset::new(vec![("image".into(), image), ("label".into(), label)])
+    let ds = Dataset::new(vec![("image".into(), image), ("label".into(), label)])?;
+    Ok(ds.with_source("image", fashion_mnist_images()))
+}
+
+/// The documented layout of the `image` array: pixel bytes, scaled to `[0, 1]` when loaded.
+fn fashion_mnist_images() -> Source {
+    Source::Documented {
+        dataset: "fashion-mnist".into(),
+        noun: "images".into(),
+        stored: "u8".into(),
+        values: "values in [0, 1]".into(),
+    }
 }
 
 /// The gzip-compressed file, or else the plain one; missing both is reported like a missing

@@ -4,6 +4,10 @@
 //!
 //! **Invariant**: a [`Dataset`] built through [`Dataset::new`] has at least one axis on every
 //! array, and every array has exactly `len` rows along it; batching and fitting rely on this.
+//!
+//! Each array may carry a [`Source`]: the file it was read from (with the element type the file
+//! stores, which messages name), or the documented layout of a built-in data set, the only
+//! arrays [`fit_to_inputs`] may reshape (see `fit.rs` for the rules).
 
 mod batch;
 mod fashion_mnist;
@@ -16,12 +20,13 @@ pub use fashion_mnist::{
     FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_DIR_VAR, Split, fashion_mnist, fashion_mnist_dir,
     fashion_mnist_from_dir,
 };
-pub use fit::fit_to_inputs;
+pub use fit::{fit_notes, fit_to_inputs};
 pub use shapes::{SHAPES_DEFAULT_SIZE, shapes};
 
 use crate::fsutil::IoError;
-use crate::npy::{read_npy, read_npz};
+use crate::npy::{FileDType, read_npy_with_dtype, read_npz_with_dtypes};
 use hg_exec::tensor::Tensor;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What went wrong loading data or matching it to a model. Messages are lowercase and
@@ -46,6 +51,46 @@ pub struct Dataset {
     pub arrays: Vec<(String, Tensor)>,
     /// Number of examples (the common length of every array's first axis).
     pub len: usize,
+    /// Where arrays come from, by array name; an array without an entry was built in code and
+    /// is named `data array "NAME"` in messages.
+    pub sources: BTreeMap<String, Source>,
+}
+
+/// Where an array of a [`Dataset`] comes from: what messages call it, and how freely it may be
+/// fitted to a model input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A file the user named. It must match the input's shape but for the number of examples,
+    /// and its dtype convert without loss of meaning.
+    File {
+        /// The file as given (`x.npy`, `data.npz`).
+        path: String,
+        /// The array's name inside an `.npz` archive.
+        member: Option<String>,
+        /// The element type the file stores (`u8` for a file read into an i32 tensor).
+        dtype: FileDType,
+    },
+    /// An array of a built-in data set with a documented layout: it may be reshaped to any
+    /// input with as many values per example, and each such adaptation is said in a note
+    /// (`fashion-mnist images [60000, 28, 28] u8 are fed to x: f32[B, 784] as values in
+    /// [0, 1], flattened`).
+    Documented {
+        /// The data set as the command line names it (`fashion-mnist`).
+        dataset: String,
+        /// What an example is, plural (`images`).
+        noun: String,
+        /// The element type the data set stores (`u8`: Fashion-MNIST's pixel bytes).
+        stored: String,
+        /// What the values mean as loaded (`values in [0, 1]`).
+        values: String,
+    },
+}
+
+impl Source {
+    /// A file read by this runtime: the file `path`, or the `member` array of the archive.
+    pub fn file(path: impl Into<String>, member: Option<String>, dtype: FileDType) -> Source {
+        Source::File { path: path.into(), member, dtype }
+    }
 }
 
 impl Dataset {
@@ -72,7 +117,18 @@ impl Dataset {
             }
         }
         let len = len.map_or(0, |(_, n)| n);
-        Ok(Dataset { arrays, len })
+        Ok(Dataset { arrays, len, sources: BTreeMap::new() })
+    }
+
+    /// The data set with `source` recorded for array `name`.
+    pub fn with_source(mut self, name: &str, source: Source) -> Dataset {
+        self.sources.insert(name.to_string(), source);
+        self
+    }
+
+    /// Where array `name` comes from, when known.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.get(name)
     }
 
     pub fn len(&self) -> usize {
@@ -95,22 +151,31 @@ impl Dataset {
     pub fn take(&self, n: usize) -> Dataset {
         let n = n.min(self.len);
         let arrays = self.arrays.iter().map(|(name, t)| (name.clone(), t.slice_rows(0, n))).collect();
-        Dataset { arrays, len: n }
+        Dataset { arrays, len: n, sources: self.sources.clone() }
     }
 }
 
 /// Loads a data set from files: each `.npz` contributes its arrays by name, each `.npy` one
-/// array named after the file stem (`train_x.npy` → `train_x`).
+/// array named after the file stem (`train_x.npy` → `train_x`). Every array records its file.
 pub fn from_npy_files<P: AsRef<Path>>(paths: &[P]) -> Result<Dataset, DataError> {
     let mut arrays = Vec::new();
+    let mut sources = Vec::new();
     for path in paths {
         let path = path.as_ref();
+        let shown = path.display().to_string();
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
-            Some("npz") => arrays.extend(read_npz(path)?),
+            Some("npz") => {
+                for (name, t, dtype) in read_npz_with_dtypes(path)? {
+                    sources.push((name.clone(), Source::file(&shown, Some(name.clone()), dtype)));
+                    arrays.push((name, t));
+                }
+            }
             Some("npy") => {
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                arrays.push((stem, read_npy(path)?));
+                let (t, dtype) = read_npy_with_dtype(path)?;
+                sources.push((stem.clone(), Source::file(&shown, None, dtype)));
+                arrays.push((stem, t));
             }
             _ => {
                 return Err(IoError::malformed(
@@ -121,7 +186,9 @@ pub fn from_npy_files<P: AsRef<Path>>(paths: &[P]) -> Result<Dataset, DataError>
             }
         }
     }
-    Dataset::new(arrays)
+    let mut ds = Dataset::new(arrays)?;
+    ds.sources.extend(sources);
+    Ok(ds)
 }
 
 #[cfg(test)]
@@ -156,6 +223,11 @@ mod tests {
         let ds = from_npy_files(&[dir.path().join("train_x.npy"), dir.path().join("extra.npz")]).unwrap();
         assert_eq!(ds.names(), vec!["train_x", "label"]);
         assert_eq!(ds.get("label"), Some(&y));
+        let npy_path = dir.path().join("train_x.npy").display().to_string();
+        let npz_path = dir.path().join("extra.npz").display().to_string();
+        assert_eq!(ds.source("train_x"), Some(&Source::file(npy_path, None, FileDType::F32)));
+        assert_eq!(ds.source("label"), Some(&Source::file(npz_path, Some("label".into()), FileDType::I64)));
+        assert_eq!(ds.take(2).sources, ds.sources);
         let e = from_npy_files(&[dir.path().join("data.csv")]).unwrap_err().to_string();
         assert!(e.contains("data.csv") && e.contains("unknown data file type"), "{e}");
     }

@@ -2,14 +2,16 @@
 //!
 //! Each example is an RGB image (f32 `[3, size, size]` in `[0, 1]`, array `image`) with 1 to 4
 //! objects (circle, square or triangle) of a random bright colour, position and size on a black
-//! background, later objects occluding earlier ones; `n_objects` (i64) says how many.
+//! background, later objects occluding earlier ones; `n_objects` (i64) says how many. `image`
+//! is a documented layout: it may feed an input with as many values per example (`[B, 3072]`),
+//! with a note saying so.
 //!
 //! **Invariant**: example `i` depends only on `(seed, i, size)`: its random numbers come from
 //! the Philox draw site `(seed, step = i, site = SHAPES_SITE)`, and rasterisation uses only
 //! exactly-rounded arithmetic, so every machine generates the same pixels and a prefix of a
 //! larger data set equals the smaller one.
 
-use super::Dataset;
+use super::{Dataset, Source};
 use hg_exec::philox::{DrawSite, SHAPES_SITE, ShuffleRng};
 use hg_exec::tensor::Tensor;
 
@@ -107,7 +109,14 @@ pub fn shapes(n: usize, seed: u64, size: usize) -> Dataset {
     }
     let image = Tensor::from_f32(vec![n, 3, size, size], pixels).expect("pixel buffer matches its shape");
     let n_objects = Tensor::from_i64(vec![n], counts).expect("one count per example");
-    Dataset { arrays: vec![("image".into(), image), ("n_objects".into(), n_objects)], len: n }
+    let arrays = vec![("image".into(), image), ("n_objects".into(), n_objects)];
+    let image_source = Source::Documented {
+        dataset: "shapes".into(),
+        noun: "images".into(),
+        stored: "f32".into(),
+        values: "values in [0, 1]".into(),
+    };
+    Dataset { arrays, len: n, sources: [("image".to_string(), image_source)].into() }
 }
 
 #[cfg(test)]

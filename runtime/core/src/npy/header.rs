@@ -14,9 +14,11 @@ pub(crate) struct Header {
     pub shape: Vec<usize>,
 }
 
-/// The element type of an npy array, as named by its `descr` string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+/// The element type an `.npy` file stores, as named by its `descr` string. It can be narrower
+/// than the tensor the file is read into (a `u8` file becomes an i32 tensor), so messages about
+/// a file name this type, the one the file has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileDType {
     F16,
     F32,
     F64,
@@ -31,20 +33,49 @@ pub(crate) enum Kind {
     Bool,
 }
 
-impl Kind {
-    pub fn size(self) -> usize {
+impl FileDType {
+    /// The name in the runtime's spelling, by bits: numpy's `uint8` (`|u1`) is `u8`.
+    pub fn name(self) -> &'static str {
         match self {
-            Kind::I8 | Kind::U8 | Kind::Bool => 1,
-            Kind::F16 | Kind::I16 | Kind::U16 => 2,
-            Kind::F32 | Kind::I32 | Kind::U32 => 4,
-            Kind::F64 | Kind::I64 | Kind::U64 => 8,
+            FileDType::F16 => "f16",
+            FileDType::F32 => "f32",
+            FileDType::F64 => "f64",
+            FileDType::I8 => "i8",
+            FileDType::I16 => "i16",
+            FileDType::I32 => "i32",
+            FileDType::I64 => "i64",
+            FileDType::U8 => "u8",
+            FileDType::U16 => "u16",
+            FileDType::U32 => "u32",
+            FileDType::U64 => "u64",
+            FileDType::Bool => "bool",
         }
+    }
+
+    /// Whether the type holds integers (signed or not).
+    pub fn is_int(self) -> bool {
+        !matches!(self, FileDType::F16 | FileDType::F32 | FileDType::F64 | FileDType::Bool)
+    }
+
+    pub(crate) fn size(self) -> usize {
+        match self {
+            FileDType::I8 | FileDType::U8 | FileDType::Bool => 1,
+            FileDType::F16 | FileDType::I16 | FileDType::U16 => 2,
+            FileDType::F32 | FileDType::I32 | FileDType::U32 => 4,
+            FileDType::F64 | FileDType::I64 | FileDType::U64 => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for FileDType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Descr {
-    pub kind: Kind,
+    pub kind: FileDType,
     pub big_endian: bool,
 }
 
@@ -118,18 +149,18 @@ pub(crate) fn parse_descr(s: &str) -> Result<Descr, String> {
         _ => ('|', s),
     };
     let kind = match rest {
-        "f2" => Kind::F16,
-        "f4" => Kind::F32,
-        "f8" => Kind::F64,
-        "i1" => Kind::I8,
-        "i2" => Kind::I16,
-        "i4" => Kind::I32,
-        "i8" => Kind::I64,
-        "u1" => Kind::U8,
-        "u2" => Kind::U16,
-        "u4" => Kind::U32,
-        "u8" => Kind::U64,
-        "b1" | "?" => Kind::Bool,
+        "f2" => FileDType::F16,
+        "f4" => FileDType::F32,
+        "f8" => FileDType::F64,
+        "i1" => FileDType::I8,
+        "i2" => FileDType::I16,
+        "i4" => FileDType::I32,
+        "i8" => FileDType::I64,
+        "u1" => FileDType::U8,
+        "u2" => FileDType::U16,
+        "u4" => FileDType::U32,
+        "u8" => FileDType::U64,
+        "b1" | "?" => FileDType::Bool,
         _ if rest.starts_with('O') => {
             return Err("object arrays (dtype 'O') are not supported; save numeric arrays".into());
         }
@@ -292,11 +323,15 @@ mod tests {
         let h = parse_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }    \n").unwrap();
         assert_eq!(
             h,
-            Header { descr: Descr { kind: Kind::F32, big_endian: false }, fortran_order: false, shape: vec![3, 4] }
+            Header {
+                descr: Descr { kind: FileDType::F32, big_endian: false },
+                fortran_order: false,
+                shape: vec![3, 4]
+            }
         );
         let h = parse_header("{\"descr\":\">i8\",\"fortran_order\":True,\"shape\":(5L,)}").unwrap();
         assert_eq!(h.shape, vec![5]);
-        assert!(h.fortran_order && h.descr.big_endian && h.descr.kind == Kind::I64);
+        assert!(h.fortran_order && h.descr.big_endian && h.descr.kind == FileDType::I64);
         assert_eq!(
             parse_header("{'descr': '|b1', 'fortran_order': False, 'shape': ()}").unwrap().shape,
             Vec::<usize>::new()
@@ -308,7 +343,7 @@ mod tests {
         for shape in [vec![], vec![7], vec![2, 3, 4]] {
             let h = parse_header(&format_header("<f8", &shape)).unwrap();
             assert_eq!(h.shape, shape);
-            assert_eq!(h.descr.kind, Kind::F64);
+            assert_eq!(h.descr.kind, FileDType::F64);
         }
     }
 

@@ -3,8 +3,10 @@
 //! Reading accepts format versions 1.0, 2.0 and 3.0, either byte order, and the dtypes `f2 f4
 //! f8 i1 i2 i4 i8 u1 u2 u4 u8 b1` in C order. Narrow integers widen to the smallest runtime type
 //! that holds every value (`i1 i2 i4 u1 u2` → i32, `i8 u4` → i64, `u8` → i64 when each value
-//! fits); `f2` becomes an f16 tensor (kept widened in memory). Writing produces little-endian
-//! version 1.0 files (2.0 when the header is too long), exactly as `numpy.save` would.
+//! fits); `f2` becomes an f16 tensor (kept widened in memory). The `_with_dtype(s)` readers
+//! also return the [`FileDType`] the file stores, so messages about a user's file name the type
+//! it has (`u8`), not the one it was widened to. Writing produces little-endian version 1.0
+//! files (2.0 when the header is too long), exactly as `numpy.save` would.
 //!
 //! **Invariant**: every length read from a file is checked against the bytes actually present
 //! before anything is sliced or allocated, so a corrupt or hostile file yields an [`IoError`]
@@ -13,10 +15,11 @@
 mod header;
 mod npz;
 
-pub use npz::{read_npz, read_npz_bytes, write_npz, write_npz_compressed};
+pub use header::FileDType;
+pub use npz::{read_npz, read_npz_bytes, read_npz_with_dtypes, write_npz, write_npz_compressed};
 
 use crate::fsutil::{IoError, atomic_write, read_file};
-use header::{Kind, format_header, parse_header};
+use header::{format_header, parse_header};
 use hg_abi::DType;
 use hg_exec::tensor::{Tensor, TensorData, num_elements};
 use std::path::Path;
@@ -27,13 +30,23 @@ const ALIGN: usize = 64;
 
 /// Reads one `.npy` file.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, IoError> {
+    read_npy_with_dtype(path).map(|(t, _)| t)
+}
+
+/// Reads one `.npy` file, with the element type the file stores.
+pub fn read_npy_with_dtype(path: impl AsRef<Path>) -> Result<(Tensor, FileDType), IoError> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
-    read_npy_bytes(&bytes, &path.display().to_string())
+    read_npy_bytes_with_dtype(&bytes, &path.display().to_string())
 }
 
 /// Parses the bytes of an `.npy` file; `origin` names it in errors.
 pub fn read_npy_bytes(bytes: &[u8], origin: &str) -> Result<Tensor, IoError> {
+    read_npy_bytes_with_dtype(bytes, origin).map(|(t, _)| t)
+}
+
+/// Parses the bytes of an `.npy` file into the tensor and the element type the file stores.
+pub fn read_npy_bytes_with_dtype(bytes: &[u8], origin: &str) -> Result<(Tensor, FileDType), IoError> {
     let bad = |problem: String| IoError::malformed(origin, problem);
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("not an npy file (it does not start with the bytes \\x93NUMPY)".into()));
@@ -82,31 +95,33 @@ pub fn read_npy_bytes(bytes: &[u8], origin: &str) -> Result<Tensor, IoError> {
         )));
     }
     let big = header.descr.big_endian;
-    let (dtype, values) = match header.descr.kind {
-        Kind::F16 => (DType::F16, TensorData::F32(decode(data, big, |b| half::f16::from_le_bytes(b).to_f32()))),
-        Kind::F32 => (DType::F32, TensorData::F32(decode(data, big, f32::from_le_bytes))),
-        Kind::F64 => (DType::F64, TensorData::F64(decode(data, big, f64::from_le_bytes))),
-        Kind::I8 => (DType::I32, TensorData::I32(decode(data, big, |b: [u8; 1]| i32::from(b[0] as i8)))),
-        Kind::I16 => (DType::I32, TensorData::I32(decode(data, big, |b| i32::from(i16::from_le_bytes(b))))),
-        Kind::I32 => (DType::I32, TensorData::I32(decode(data, big, i32::from_le_bytes))),
-        Kind::I64 => (DType::I64, TensorData::I64(decode(data, big, i64::from_le_bytes))),
-        Kind::U8 => (DType::I32, TensorData::I32(decode(data, big, |b: [u8; 1]| i32::from(b[0])))),
-        Kind::U16 => (DType::I32, TensorData::I32(decode(data, big, |b| i32::from(u16::from_le_bytes(b))))),
-        Kind::U32 => (DType::I64, TensorData::I64(decode(data, big, |b| i64::from(u32::from_le_bytes(b))))),
-        Kind::U64 => {
+    let stored = header.descr.kind;
+    let (dtype, values) = match stored {
+        FileDType::F16 => (DType::F16, TensorData::F32(decode(data, big, |b| half::f16::from_le_bytes(b).to_f32()))),
+        FileDType::F32 => (DType::F32, TensorData::F32(decode(data, big, f32::from_le_bytes))),
+        FileDType::F64 => (DType::F64, TensorData::F64(decode(data, big, f64::from_le_bytes))),
+        FileDType::I8 => (DType::I32, TensorData::I32(decode(data, big, |b: [u8; 1]| i32::from(b[0] as i8)))),
+        FileDType::I16 => (DType::I32, TensorData::I32(decode(data, big, |b| i32::from(i16::from_le_bytes(b))))),
+        FileDType::I32 => (DType::I32, TensorData::I32(decode(data, big, i32::from_le_bytes))),
+        FileDType::I64 => (DType::I64, TensorData::I64(decode(data, big, i64::from_le_bytes))),
+        FileDType::U8 => (DType::I32, TensorData::I32(decode(data, big, |b: [u8; 1]| i32::from(b[0])))),
+        FileDType::U16 => (DType::I32, TensorData::I32(decode(data, big, |b| i32::from(u16::from_le_bytes(b))))),
+        FileDType::U32 => (DType::I64, TensorData::I64(decode(data, big, |b| i64::from(u32::from_le_bytes(b))))),
+        FileDType::U64 => {
             let wide = decode(data, big, u64::from_le_bytes);
             let values = wide
                 .iter()
                 .enumerate()
                 .map(|(i, &v)| {
-                    i64::try_from(v).map_err(|_| bad(format!("u8 element {i} has value {v}, which does not fit i64")))
+                    i64::try_from(v).map_err(|_| bad(format!("u64 element {i} has value {v}, which does not fit i64")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (DType::I64, TensorData::I64(values))
         }
-        Kind::Bool => (DType::Bool, TensorData::Bool(data.iter().map(|&b| b != 0).collect())),
+        FileDType::Bool => (DType::Bool, TensorData::Bool(data.iter().map(|&b| b != 0).collect())),
     };
-    Tensor::new(dtype, shape, values).map_err(|e| bad(e.to_string()))
+    let tensor = Tensor::new(dtype, shape, values).map_err(|e| bad(e.to_string()))?;
+    Ok((tensor, stored))
 }
 
 /// Decodes fixed-size elements; `from_le` reads one element from little-endian bytes, and
@@ -244,6 +259,36 @@ mod tests {
         }
         let b = read_npy_bytes(&npy(1, &hdr("|b1", "(1, 3)"), &[1, 0, 1]), "b.npy").unwrap();
         assert_eq!((b.dtype(), b.shape()), (DType::Bool, &[1usize, 3][..]));
+    }
+
+    #[test]
+    fn readers_report_the_dtype_the_file_stores() {
+        let cases = [
+            ("|u1", FileDType::U8, DType::I32),
+            ("|i1", FileDType::I8, DType::I32),
+            ("<u2", FileDType::U16, DType::I32),
+            ("<i2", FileDType::I16, DType::I32),
+            ("<u4", FileDType::U32, DType::I64),
+            ("<u8", FileDType::U64, DType::I64),
+            ("<f2", FileDType::F16, DType::F16),
+            ("|b1", FileDType::Bool, DType::Bool),
+        ];
+        for (descr, stored, widened) in cases {
+            let size = usize::from(descr.as_bytes()[2] - b'0');
+            let (t, dtype) =
+                read_npy_bytes_with_dtype(&npy(1, &hdr(descr, "(2,)"), &vec![0; 2 * size]), "n.npy").unwrap();
+            assert_eq!((dtype, t.dtype()), (stored, widened), "{descr}");
+        }
+        assert_eq!(FileDType::U8.to_string(), "u8");
+        assert!(FileDType::U16.is_int() && !FileDType::F16.is_int() && !FileDType::Bool.is_int());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.npy");
+        write_npy(&path, &Tensor::from_f64(vec![1], vec![0.5]).unwrap()).unwrap();
+        assert_eq!(read_npy_with_dtype(&path).unwrap().1, FileDType::F64);
+        let archive = dir.path().join("a.npz");
+        write_npz(&archive, &[("m".into(), Tensor::from_i64(vec![1], vec![3]).unwrap())]).unwrap();
+        let read = read_npz_with_dtypes(&archive).unwrap();
+        assert_eq!((read[0].0.as_str(), read[0].2), ("m", FileDType::I64));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! possibly expand to before any buffer is sized from it, and the bytes actually read must match
 //! the declared size, so a lying archive cannot trigger a huge allocation.
 
-use super::{encode_npy, read_npy_bytes};
+use super::{FileDType, encode_npy, read_npy_bytes_with_dtype};
 use crate::fsutil::{IoError, atomic_write, lowercase_first, read_file};
 use hg_exec::tensor::Tensor;
 use std::collections::BTreeSet;
@@ -21,13 +21,23 @@ const MAX_RESERVE: u64 = 1 << 26;
 
 /// Reads every array of an `.npz` file, in archive order, named without the `.npy` suffix.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, IoError> {
+    Ok(read_npz_with_dtypes(path)?.into_iter().map(|(name, t, _)| (name, t)).collect())
+}
+
+/// Reads every array of an `.npz` file like [`read_npz`], each with the element type its member
+/// stores.
+pub fn read_npz_with_dtypes(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor, FileDType)>, IoError> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
-    read_npz_bytes(&bytes, &path.display().to_string())
+    read_npz_bytes_with_dtypes(&bytes, &path.display().to_string())
 }
 
 /// Parses the bytes of an `.npz` file; `origin` names it in errors.
 pub fn read_npz_bytes(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)>, IoError> {
+    Ok(read_npz_bytes_with_dtypes(bytes, origin)?.into_iter().map(|(name, t, _)| (name, t)).collect())
+}
+
+fn read_npz_bytes_with_dtypes(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor, FileDType)>, IoError> {
     let bad = |problem: String| IoError::malformed(origin, problem);
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| bad(format!("not a valid npz (zip) archive: {}", lowercase_first(&e.to_string()))))?;
@@ -77,8 +87,8 @@ pub fn read_npz_bytes(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)
         if !seen.insert(name.clone()) {
             return Err(bad(format!("array `{name}` appears twice")));
         }
-        let tensor = read_npy_bytes(&data, &format!("{origin}/{member_name}"))?;
-        arrays.push((name, tensor));
+        let (tensor, dtype) = read_npy_bytes_with_dtype(&data, &format!("{origin}/{member_name}"))?;
+        arrays.push((name, tensor, dtype));
     }
     Ok(arrays)
 }

@@ -35,4 +35,4 @@ pub use metrics::{METRICS_FILE, MetricsLog, StepRecord};
 pub use record::{RUN_FILE, RunRecord, short_diff};
 pub use report::{EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE, WEIGHTS_FORMAT};
 pub use run::{TrainSummary, train, train_with_log};
-pub use signature::{CallScalars, RUNTIME_SCALARS, with_param_prefix, without_param_prefix};
+pub use signature::{CallScalars, RUNTIME_SCALARS, model_inputs, with_param_prefix, without_param_prefix};

@@ -63,8 +63,9 @@ pub(crate) fn is_state(name: &str) -> bool {
     name.starts_with(names::STATE)
 }
 
-/// Inputs that come from the data set, in signature order.
-pub(crate) fn model_inputs(sig: &EntrySignature) -> Vec<TensorSpec> {
+/// Inputs that come from the data set, in signature order (neither parameters, optimizer state
+/// nor the scalars the runtime supplies).
+pub fn model_inputs(sig: &EntrySignature) -> Vec<TensorSpec> {
     sig.inputs
         .iter()
         .filter(|s| !is_param(&s.name) && !is_state(&s.name) && !RUNTIME_SCALARS.contains(&s.name.as_str()))
