@@ -58,6 +58,60 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     nearest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
+/// Keyword names of PyTorch (`torch`, `torch.nn`, `torch.nn.functional`) and the Hourglass
+/// parameters that mean the same, in order of preference. docs/errors.md (E0109) shows this
+/// table; [`pytorch_keyword`] only suggests a name the callee has.
+pub const PYTORCH_KEYWORDS: &[(&str, &[&str])] = &[
+    ("dim", &["axis"]),
+    ("keepdim", &["keepdims"]),
+    ("kernel_size", &["kernel"]),
+    ("out_features", &["out"]),
+    ("out_channels", &["out"]),
+    ("start_dim", &["start"]),
+    ("dims", &["perm"]),
+    ("min", &["lo"]),
+    ("max", &["hi"]),
+    ("low", &["lo"]),
+    ("high", &["hi"]),
+    ("input", &["x", "a"]),
+    ("other", &["b"]),
+    ("tensors", &["xs"]),
+    ("index", &["idx"]),
+    ("src", &["values"]),
+    ("size", &["shape"]),
+    ("fill_value", &["value"]),
+    ("pad", &["widths"]),
+    ("chunks", &["parts"]),
+    ("split_size_or_sections", &["parts"]),
+    ("num_classes", &["n"]),
+    ("num_embeddings", &["n"]),
+    ("embedding_dim", &["dim"]),
+    ("num_heads", &["heads"]),
+    ("num_groups", &["groups"]),
+];
+
+/// PyTorch keywords that give an input size, which Hourglass infers from the argument's shape.
+pub const PYTORCH_INFERRED: &[&str] = &["in_features", "in_channels", "normalized_shape"];
+
+/// The help for a keyword argument `name` that the callee (with parameters `params`) does not
+/// have but that PyTorch spells this way: the Hourglass parameter to use instead, or that the
+/// size is inferred. `value` is the argument's text, for the rewritten argument.
+pub fn pytorch_keyword(name: &str, params: &[&str], value: &str) -> Option<String> {
+    if PYTORCH_INFERRED.contains(&name) && !params.is_empty() {
+        return Some(format!(
+            "`{name}` is PyTorch's; Hourglass infers input sizes from the argument's shape: leave it out"
+        ));
+    }
+    let ours = pytorch_name(name, params)?;
+    Some(format!("`{name}` is PyTorch's name; here the parameter is `{ours}`: write `{ours} = {value}`"))
+}
+
+/// The parameter of `params` that PyTorch's keyword `name` stands for, if any.
+pub fn pytorch_name<'a>(name: &str, params: &[&'a str]) -> Option<&'a str> {
+    let (_, ours) = PYTORCH_KEYWORDS.iter().find(|(torch, _)| *torch == name)?;
+    ours.iter().find_map(|o| params.iter().find(|p| *p == o).copied())
+}
+
 /// "`a`", "`a` and `b`", "`a`, `b` and `c`".
 pub fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     join_with(items, "and")
@@ -86,6 +140,20 @@ mod tests {
         assert_eq!(join_and(&["a"]), "`a`");
         assert_eq!(join_and(&["a", "b"]), "`a` and `b`");
         assert_eq!(join_or(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+
+    #[test]
+    fn pytorch_keywords_map_only_to_existing_parameters() {
+        let sum = ["x", "axis", "keepdims"];
+        assert_eq!(
+            pytorch_keyword("dim", &sum, "-1").as_deref(),
+            Some("`dim` is PyTorch's name; here the parameter is `axis`: write `axis = -1`")
+        );
+        assert!(pytorch_keyword("keepdim", &sum, "true").is_some_and(|h| h.contains("`keepdims = true`")));
+        assert_eq!(pytorch_keyword("kernel_size", &sum, "3"), None);
+        assert_eq!(pytorch_keyword("input", &["a", "b"], "h").as_deref().map(|h| h.contains("`a = h`")), Some(true));
+        assert!(pytorch_keyword("in_features", &["x", "out"], "784").is_some_and(|h| h.contains("leave it out")));
+        assert_eq!(pytorch_keyword("axes", &sum, "0"), None);
     }
 
     #[test]

@@ -387,7 +387,8 @@ pub(crate) fn layout(file: FileId, src: &str) -> Layout {
                     (TokKind::Invalid, c) => {
                         let shown = c.chars().next().map_or_else(String::new, |ch| ch.escape_debug().to_string());
                         let d = Diagnostic::error(codes::E0002, format!("unexpected character `{shown}`"))
-                            .primary(Span::new(file, tok.start, tok.end), "not part of any token");
+                            .primary(Span::new(file, tok.start, tok.end), "not part of any token")
+                            .maybe_help(unexpected_character_help(c));
                         sc.lexical.push((tok.start, d));
                     }
                     _ => {}
@@ -480,6 +481,14 @@ pub(crate) fn bound_names(src: &str, tokens: &[Token], chunk: Chunk) -> Vec<Stri
         }
     }
     names
+}
+
+/// The help for an unexpected character that another language gives a meaning.
+fn unexpected_character_help(c: &str) -> Option<String> {
+    match c {
+        "^" => Some("`^` is not an operator in Hourglass; write a power with `**`, as in `a ** 2`".to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

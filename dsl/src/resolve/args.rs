@@ -69,6 +69,9 @@ pub(crate) fn check_args(
     // After a misplaced positional argument, which parameter it meant is unknown: do not
     // also report missing ones.
     let mut misplaced = false;
+    // Parameters that an unknown keyword argument stands for (`outt` for `out`, PyTorch's `dim`
+    // for `axis`): their E0109 names the fix, so they are not also reported as missing.
+    let mut misnamed = vec![false; sig.params.len()];
     for arg in args {
         match &arg.name {
             None => {
@@ -107,15 +110,23 @@ pub(crate) fn check_args(
                 first_keyword.get_or_insert(name.span);
                 match sig.params.iter().position(|p| p.name == name.name) {
                     None => {
-                        let names = sig.params.iter().map(|p| p.name);
-                        let help = suggest::did_you_mean(&name.name, names).or_else(|| {
-                            let names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
-                            Some(if names.is_empty() {
-                                format!("{} takes no arguments", sig.what)
-                            } else {
-                                format!("the parameters are {}", suggest::join_and(&names))
-                            })
-                        });
+                        let names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
+                        // The parameter this keyword meant is not reported again as missing.
+                        let meant = suggest::pytorch_name(&name.name, &names)
+                            .or_else(|| suggest::nearest(&name.name, names.iter().copied()));
+                        if let Some(i) = meant.and_then(|m| names.iter().position(|n| *n == m)) {
+                            misnamed[i] = true;
+                        }
+                        let value = crate::print::print_expr(&arg.value);
+                        let help = suggest::pytorch_keyword(&name.name, &names, &value)
+                            .or_else(|| suggest::did_you_mean(&name.name, names.iter().copied()))
+                            .or_else(|| {
+                                Some(if names.is_empty() {
+                                    format!("{} takes no arguments", sig.what)
+                                } else {
+                                    format!("the parameters are {}", suggest::join_and(&names))
+                                })
+                            });
                         diags.push(
                             Diagnostic::error(codes::E0109, format!("{} has no parameter `{}`", sig.what, name.name))
                                 .primary(name.span, "unknown keyword argument")
@@ -134,8 +145,14 @@ pub(crate) fn check_args(
             }
         }
     }
-    let missing: Vec<&SigParam<'_>> =
-        sig.params.iter().zip(&filled).filter(|(p, f)| p.required && f.is_none()).map(|(p, _)| p).collect();
+    let missing: Vec<&SigParam<'_>> = sig
+        .params
+        .iter()
+        .zip(&filled)
+        .zip(&misnamed)
+        .filter(|((p, f), misnamed)| p.required && f.is_none() && !**misnamed)
+        .map(|((p, _), _)| p)
+        .collect();
     if missing.is_empty() || misplaced {
         return;
     }
@@ -170,10 +187,14 @@ mod tests {
     }
 
     fn codes(args: &[Arg]) -> Vec<&'static str> {
-        let def = crate::builtins::lookup("sum").expect("sum exists");
-        let sig = Signature::of_builtin("`sum`".to_string(), def);
+        codes_of("sum", args)
+    }
+
+    fn codes_of(builtin: &str, args: &[Arg]) -> Vec<&'static str> {
+        let def = crate::builtins::lookup(builtin).expect("builtin exists");
+        let sig = Signature::of_builtin(format!("`{builtin}`"), def);
         let mut diags = Vec::new();
-        let callee = ident("sum", 0);
+        let callee = ident(builtin, 0);
         check_args(&sig, &callee, callee.span, args, &mut diags);
         diags.iter().map(|d| d.code).collect()
     }
@@ -186,5 +207,18 @@ mod tests {
         assert_eq!(codes(&[arg(None, 1), arg(Some("x"), 2)]), [codes::E0110]);
         assert_eq!(codes(&[arg(Some("x"), 1), arg(None, 2)]), [codes::E0111]);
         assert_eq!(codes(&[arg(None, 1), arg(None, 2), arg(None, 3), arg(None, 4)]), [codes::E0112]);
+    }
+
+    #[test]
+    fn a_misnamed_required_argument_is_not_also_missing() {
+        // PyTorch's `clamp(x, min = .., max = ..)`: the E0109s name `lo` and `hi`.
+        assert_eq!(
+            codes_of("clamp", &[arg(None, 1), arg(Some("min"), 2), arg(Some("max"), 3)]),
+            [codes::E0109, codes::E0109]
+        );
+        // A misspelling the help corrects, likewise; an unrelated name leaves `shape` missing.
+        assert_eq!(codes_of("zeros", &[arg(Some("shap"), 1)]), [codes::E0109]);
+        assert_eq!(codes_of("zeros", &[arg(Some("size"), 1)]), [codes::E0109]);
+        assert_eq!(codes_of("zeros", &[arg(Some("sizes"), 1)]), [codes::E0109, codes::E0113]);
     }
 }

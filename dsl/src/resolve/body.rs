@@ -69,6 +69,11 @@ pub(crate) struct Checker<'a> {
     pub priors: Vec<Ident>,
     /// How many `if` branches enclose the current point.
     pub branch_depth: usize,
+    /// Names the model's later sections bind (with the binding and its section), for the
+    /// error of a section reading a value that is computed only after it.
+    pub later: HashMap<String, (Span, SectionKind)>,
+    /// The latent whose `prior` expression is being checked.
+    pub in_prior: Option<String>,
 }
 
 pub(crate) fn check_file(
@@ -122,6 +127,8 @@ impl<'a> Checker<'a> {
             sig_params: HashSet::new(),
             priors: Vec::new(),
             branch_depth: 0,
+            later: HashMap::new(),
+            in_prior: None,
         }
     }
 
@@ -313,7 +320,9 @@ impl<'a> Checker<'a> {
                 self.bind(name, if ok { BindingKind::Latent } else { BindingKind::Let });
             }
             Stmt::Prior { name, value, span } => {
+                self.in_prior = Some(name.name.clone());
                 self.expr(value);
+                self.in_prior = None;
                 if self.place == Place::Section(SectionKind::Bottleneck) {
                     self.priors.push(name.clone());
                 } else {
@@ -438,10 +447,37 @@ impl<'a> Checker<'a> {
             d = d
                 .secondary(*span, "bound only inside one branch of an `if`")
                 .help("bind it in both branches (or before the `if`) to use it after the `if`");
+        } else if let (Some(&(span, section)), Place::Section(here)) = (self.later.get(&id.name), self.place) {
+            d = self.reads_later_section(id, span, here, section);
         } else {
             d = d.maybe_help(self.unknown_help(&id.name, false));
         }
         self.diags.push(d);
+    }
+
+    /// The error for a section (or a `prior`) reading a name that only a later section binds:
+    /// sections run in order, so the value does not exist yet (the mirror of E0211).
+    fn reads_later_section(&self, id: &Ident, bound: Span, here: SectionKind, there: SectionKind) -> Diagnostic {
+        let (here, there) = (here.keyword(), there.keyword());
+        let place = format!("`{}` is bound here, in the `{there}`", id.name);
+        if let Some(latent) = &self.in_prior {
+            return Diagnostic::error(
+                codes::E0101,
+                format!("the prior of `{latent}` reads `{}`, a value of the `{there}`", id.name),
+            )
+            .primary(id.span, "read in the prior")
+            .secondary(bound, place)
+            .help(super::prior_rule(latent, None));
+        }
+        Diagnostic::error(codes::E0101, format!("the {here} reads `{}`, a value of the {there}", id.name))
+            .primary(id.span, format!("read in the {here}"))
+            .secondary(bound, place)
+            .help(format!(
+                "sections run in the order `encoder`, `bottleneck`, `decoder`, and each reads only what earlier ones \
+                 bound: the {here} cannot read the {there}; compute `{}` in the {here} (or before), or move this \
+                 statement to the {there}",
+                id.name
+            ))
     }
 
     /// Refuses a decoder read of an encoder-side value (see the module docs).

@@ -34,6 +34,21 @@ use crate::builtins::{self, BuiltinDef};
 use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::source::{Loader, SourceDb};
 
+/// What a `prior` may read (docs/language.md): `sample` evaluates the priors without inputs,
+/// encoder or bottleneck, so only compile-time values are visible. `shape` is the latent's
+/// shape (`[B, 16]`) where it is known, for the example. The front end and the expander both
+/// state the rule with this text.
+pub fn prior_rule(latent: &str, shape: Option<&str>) -> String {
+    let example = match shape {
+        Some(shape) => format!("`prior {latent} = normal({shape})`"),
+        None => format!("`prior {latent} = normal([B, 16])` for a latent of shape [B, 16]"),
+    };
+    format!(
+        "`sample` draws `{latent}` from its prior without inputs and without running the encoder or bottleneck, \
+         so a prior may read only hyperparameters, the batch `B`, constants and functions, as in {example}"
+    )
+}
+
 /// Choices from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckOptions {

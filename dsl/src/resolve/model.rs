@@ -79,6 +79,26 @@ fn section_rank(k: SectionKind) -> u8 {
     }
 }
 
+/// The names a section's statements bind (nested blocks included), in order.
+fn block_bindings(block: &Block, kind: SectionKind, out: &mut Vec<(String, Span, SectionKind)>) {
+    for stmt in &block.stmts {
+        match stmt {
+            Stmt::Let { targets, .. } => out.extend(targets.iter().map(|t| (t.name.clone(), t.span, kind))),
+            Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Output { name, .. } => {
+                out.push((name.name.clone(), name.span, kind));
+            }
+            Stmt::Repeat { body, .. } => block_bindings(body, kind, out),
+            Stmt::If { then_block, else_block, .. } => {
+                block_bindings(then_block, kind, out);
+                if let Some(b) = else_block {
+                    block_bindings(b, kind, out);
+                }
+            }
+            Stmt::Prior { .. } | Stmt::Return { .. } => {}
+        }
+    }
+}
+
 /// Whether a block (or a nested one) holds a statement matching `pred`.
 fn contains(block: &Block, pred: &dyn Fn(&Stmt) -> bool) -> bool {
     block.stmts.iter().any(|s| {
@@ -118,9 +138,20 @@ impl Checker<'_> {
             })
             .collect();
         sections.sort_by_key(|s| section_rank(s.kind));
+        let mut bound_in: Vec<(String, Span, SectionKind)> = Vec::new();
         for s in &sections {
+            block_bindings(&s.body, s.kind, &mut bound_in);
+        }
+        for s in &sections {
+            self.later.clear();
+            for (name, span, kind) in &bound_in {
+                if section_rank(*kind) > section_rank(s.kind) {
+                    self.later.entry(name.clone()).or_insert((*span, *kind));
+                }
+            }
             self.check_section(s);
         }
+        self.later.clear();
         self.place = Place::ModelTop;
         self.check_priors();
         // Members dropped by the parser would be reported again as missing.

@@ -103,6 +103,30 @@ pub(crate) fn select(
     Some(SelectedModel { file: root, index, hparams })
 }
 
+/// `hgc run` flags that override a `train` setting, by the names a user may try with `--set`,
+/// with the setting's name in the `train` block.
+const TRAIN_FLAGS: &[(&str, &str, &str)] = &[
+    ("lr", "--lr", "lr"),
+    ("learning_rate", "--lr", "lr"),
+    ("batch", "--batch", "batch"),
+    ("batch_size", "--batch", "batch"),
+    ("epochs", "--epochs", "epochs"),
+    ("steps", "--steps", "steps"),
+    ("seed", "--seed", "seed"),
+];
+
+/// The help for `--set NAME=VALUE` where `NAME` is a training setting, not a hyperparameter:
+/// the `hgc run` flag that sets it, and where the `train` block sets it.
+fn train_flag_help(name: &str, value: &str) -> Option<String> {
+    let (_, flag, key) = TRAIN_FLAGS.iter().find(|(n, _, _)| *n == name)?;
+    let value = if value.is_empty() { "..." } else { value };
+    let in_block = if *key == "lr" { format!("optimizer = adam(lr = {value})") } else { format!("{key} = {value}") };
+    Some(format!(
+        "`{name}` is a training setting, not a hyperparameter: pass `{flag} {value}` to `hgc run FILE train`, \
+         or write `{in_block}` in the model's `train` block"
+    ))
+}
+
 /// Parses every `--set`; returns the valid values by name.
 fn parse_overrides(
     db: &mut SourceDb,
@@ -130,14 +154,17 @@ fn parse_overrides(
         let name = Ident { name: trimmed.to_string(), span: Span::new(id, name_start, name_start + trimmed.len()) };
         let Some(param) = model.hparams.iter().find(|p| p.name.name == name.name) else {
             let names = model.hparams.iter().map(|p| p.name.name.as_str());
-            let help = suggest::did_you_mean(&name.name, names).unwrap_or_else(|| {
-                if model.hparams.is_empty() {
-                    format!("`{}` has no hyperparameters", model.name.name)
-                } else {
-                    let names: Vec<&str> = model.hparams.iter().map(|p| p.name.name.as_str()).collect();
-                    format!("the hyperparameters are {}", suggest::join_and(&names))
-                }
-            });
+            let value = text[eq + 1..].trim();
+            let help = train_flag_help(&name.name, value)
+                .or_else(|| suggest::did_you_mean(&name.name, names))
+                .unwrap_or_else(|| {
+                    if model.hparams.is_empty() {
+                        format!("`{}` has no hyperparameters", model.name.name)
+                    } else {
+                        let names: Vec<&str> = model.hparams.iter().map(|p| p.name.name.as_str()).collect();
+                        format!("the hyperparameters are {}", suggest::join_and(&names))
+                    }
+                });
             diags.push(
                 Diagnostic::error(
                     codes::E0220,

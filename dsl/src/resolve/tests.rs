@@ -195,7 +195,11 @@ fn arguments_of_user_fns() {
     assert!(with("Linear(x, out = 3)").is_empty());
     assert_eq!(with("Linear(x)"), [codes::E0113]);
     assert_eq!(with("Linear(x, 3, 4)"), [codes::E0112]);
-    assert_eq!(with("Linear(x, outt = 3)"), [codes::E0113, codes::E0109]);
+    // The misspelled `out` is reported once, by the E0109 that names it; an unrelated name
+    // leaves `out` missing too.
+    assert_eq!(with("Linear(x, outt = 3)"), [codes::E0109]);
+    assert_eq!(with("Linear(x, out_features = 3)"), [codes::E0109]);
+    assert_eq!(with("Linear(x, width = 3)"), [codes::E0113, codes::E0109]);
     assert_eq!(with("Linear(x, 3, out = 4)"), [codes::E0110]);
     assert_eq!(with("Linear(x = x, 3)"), [codes::E0111]);
     assert_eq!(with("sum(x, axes = 1)"), [codes::E0109]);

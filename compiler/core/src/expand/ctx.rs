@@ -2,6 +2,7 @@
 //! bookkeeping and error collection.
 
 use super::error::{ExpandError, codes};
+use super::rank::RankNote;
 use super::value::{Bound, Value};
 use hg_dsl::ast::{self, FileId, Span};
 use hg_ir::{DType, Function, InferError, NodeSpan, Op, ParamDecl, TensorType, ValueId};
@@ -74,6 +75,20 @@ pub struct Ctx<'p> {
     pub call_depth: usize,
     /// The `fn` calls being expanded: (name, definition span, call span).
     pub call_stack: Vec<(String, Span, Span)>,
+    /// While a `prior` is evaluated: what it may not read (see [`PriorReads`]).
+    pub prior: Option<PriorReads>,
+    /// Products over the last axis of a tensor of rank 3 or more, by result (see
+    /// [`super::rank`]): where a later shape error's surprising rank came from.
+    pub rank_notes: HashMap<ValueId, RankNote>,
+}
+
+/// A `prior` being evaluated (in `sample`, without inputs, encoder or bottleneck): its latent,
+/// the latent's shape as written in an example, and the model's names it cannot read, with
+/// where each is bound (`encoder`, `bottleneck`, `model inputs`).
+pub struct PriorReads {
+    pub latent: String,
+    pub shape: Option<String>,
+    pub hidden: HashMap<String, (Span, &'static str)>,
 }
 
 pub const MAX_CALL_DEPTH: usize = 64;
@@ -99,6 +114,8 @@ impl<'p> Ctx<'p> {
             errors: Vec::new(),
             call_depth: 0,
             call_stack: Vec::new(),
+            prior: None,
+            rank_notes: HashMap::new(),
         }
     }
 
@@ -157,8 +174,14 @@ impl<'p> Ctx<'p> {
 
     /// Adds a node, turning a type error into a diagnostic at `span` with labels on operands.
     pub fn add(&mut self, op: Op, operands: &[ValueId], span: Span) -> EResult<ValueId> {
+        let product = matches!(op, Op::MatMul);
         match self.f.add(op, operands, node_span(span)) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if product {
+                    self.note_product(v, operands, span);
+                }
+                Ok(v)
+            }
             Err(e) => Err(self.type_error(e, operands, span)),
         }
     }
@@ -179,6 +202,10 @@ impl<'p> Ctx<'p> {
             err = err.with_label(self.def_span(o), format!("this is {ty}"));
         }
         err.help = self.type_error_help(operands, &err.message);
+        // A shape error (not a dtype one) may come from a product that kept surprising axes.
+        if err.help.is_none() {
+            err = self.explain_rank(err, operands);
+        }
         self.error(err)
     }
 

@@ -361,6 +361,27 @@ fn eval_name(ctx: &mut Ctx, id: &ast::Ident) -> EResult<Value> {
     if let Some(v) = builtins::builtin_value(&id.name) {
         return Ok(v);
     }
+    // A prior reading a value of the model's sections or inputs: say why it cannot.
+    if ctx.frames.len() == 1
+        && let Some(prior) = &ctx.prior
+        && let Some(&(span, place)) = prior.hidden.get(&id.name)
+    {
+        let bound = if place == "model inputs" {
+            format!("`{}` is a model input", id.name)
+        } else {
+            format!("`{}` is bound here, in the `{place}`", id.name)
+        };
+        let what =
+            if place == "model inputs" { "a model input".to_string() } else { format!("a value of the `{place}`") };
+        let help = hg_dsl::resolve::prior_rule(&prior.latent, prior.shape.as_deref());
+        let message = format!("the prior of `{}` reads `{}`, {what}", prior.latent, id.name);
+        return Err(ctx.error(
+            ExpandError::new(codes::UNKNOWN_NAME, id.span, message)
+                .label_primary("read in the prior")
+                .with_label(span, bound)
+                .with_help(help),
+        ));
+    }
     Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, id.span, format!("unknown name `{}`", id.name))))
 }
 
@@ -437,12 +458,14 @@ pub fn place_args(
             Some(k) => match names.iter().position(|n| *n == k.name) {
                 Some(i) => i,
                 None => {
+                    let help = hg_dsl::suggest::pytorch_keyword(&k.name, names, "...")
+                        .unwrap_or_else(|| format!("its parameters are: {}", names.join(", ")));
                     let e = ExpandError::new(
                         codes::BAD_ARGUMENT,
                         k.span,
                         format!("`{fname}` has no parameter `{}`", k.name),
                     )
-                    .with_help(format!("its parameters are: {}", names.join(", ")));
+                    .with_help(help);
                     return Err(ctx.error(with_def(e)));
                 }
             },

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod index;
 pub mod model;
 pub mod program;
+pub mod rank;
 pub mod train;
 pub mod types;
 pub mod value;

@@ -11,13 +11,14 @@
 //!    hyperparameters (encoder names are "hidden" so reading one is a located error);
 //! 4. set the outputs, and check them (scalar loss and metrics, prior shape = latent shape).
 
-use super::ctx::{Ctx, EResult, Frame, ParamTable, ProgramView, Stop};
+use super::ctx::{Ctx, EResult, Frame, ParamTable, PriorReads, ProgramView, Stop};
 use super::error::{ExpandError, codes};
 use super::eval::{Flow, SectionHook, eval_block, eval_expr};
+use super::rank::RankNote;
 use super::types::eval_tensor_type;
 use super::value::Value;
 use hg_abi::names;
-use hg_dsl::ast::{FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
+use hg_dsl::ast::{Block, FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
 use hg_ir::{DType, Dim, Module, TensorType, ValueId};
 use std::collections::HashMap;
 
@@ -44,6 +45,10 @@ pub const TRAIN_FORWARD: &str = "train_forward";
 
 /// The entry points a model can have, in a fixed order.
 pub const ENTRIES: [&str; 6] = ["encode", "decode", "reconstruct", "sample", "train", "eval"];
+
+/// A latent as `encode` found it: name, type, declaration, and the product its surprising
+/// axes come from, if any (see [`super::rank`]).
+type LatentType = (String, TensorType, Span, Option<RankNote>);
 
 /// The result of expanding a model.
 pub struct Expanded {
@@ -156,7 +161,7 @@ pub fn expand_model(
     let skips = decoder.map(|d| !d.skips.is_empty()).unwrap_or(false);
 
     // Latent types come from `encode`; `decode` and `sample` need them.
-    let mut latent_types: Vec<(String, TensorType, Span)> = Vec::new();
+    let mut latent_types: Vec<LatentType> = Vec::new();
     for entry in [Entry::Encode, Entry::Reconstruct, Entry::Decode, Entry::Sample, Entry::Train, Entry::Eval] {
         if matches!(entry, Entry::Train | Entry::Eval) && !has_loss {
             out.missing.push((entry.name().into(), "the model has no `loss`".into()));
@@ -210,7 +215,7 @@ fn expand_entry(
     file: FileId,
     model: &ModelDef,
     overrides: &[(String, Value)],
-    latent_types: &mut Vec<(String, TensorType, Span)>,
+    latent_types: &mut Vec<LatentType>,
     out: &mut Expanded,
 ) -> EResult<Option<String>> {
     ctx.frames.push(Frame::new(file, String::new()));
@@ -248,7 +253,7 @@ fn expand_entry(
     let mut priors: HashMap<String, (ValueId, Span)> = HashMap::new();
     if entry == Entry::Sample {
         evaluate_priors(ctx, model, latent_types, &mut priors)?;
-        if let Some(missing) = latent_types.iter().find(|(n, _, _)| !priors.contains_key(n)) {
+        if let Some(missing) = latent_types.iter().find(|(n, _, _, _)| !priors.contains_key(n)) {
             return Ok(Some(format!("latent `{}` has no `prior`", missing.0)));
         }
     }
@@ -288,7 +293,8 @@ fn expand_entry(
         }
         latent_types.clear();
         for (name, v, span) in &collect.latents {
-            latent_types.push((name.clone(), ctx.ty(*v).clone(), *span));
+            let note = ctx.rank_note(&[*v]).cloned();
+            latent_types.push((name.clone(), ctx.ty(*v).clone(), *span, note));
             ctx.f.outputs.push((name.clone(), *v));
         }
         out.latents = collect.latents.iter().map(|(n, _, _)| n.clone()).collect();
@@ -297,14 +303,18 @@ fn expand_entry(
 
     // Latents for `decode` are inputs; for `sample` they come from the priors.
     if entry == Entry::Decode {
-        for (name, ty, span) in latent_types.iter() {
+        for (name, ty, span, note) in latent_types.iter() {
             refuse_runtime_name(ctx, name, *span, "a latent")?;
             let v = ctx.f.add_input(name, ty.clone(), super::ctx::node_span(*span));
+            // The latent's surprising axes came from a product in the encoder.
+            if let Some(note) = note {
+                ctx.rank_notes.insert(v, note.clone());
+            }
             collect.latents.push((name.clone(), v, *span));
         }
     }
     if entry == Entry::Sample {
-        for (name, _, span) in latent_types.iter() {
+        for (name, _, span, _) in latent_types.iter() {
             if let Some((v, _)) = priors.get(name) {
                 collect.latents.push((name.clone(), *v, *span));
             }
@@ -407,10 +417,69 @@ fn bind_hparams(ctx: &mut Ctx, model: &ModelDef, overrides: &[(String, Value)]) 
     Ok(())
 }
 
+/// The names a block binds (nested blocks included), with where and in which section.
+fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String, (Span, &'static str)>) {
+    for stmt in &block.stmts {
+        match stmt {
+            Stmt::Let { targets, .. } => {
+                for t in targets {
+                    out.entry(t.name.clone()).or_insert((t.span, section));
+                }
+            }
+            Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Output { name, .. } => {
+                out.entry(name.name.clone()).or_insert((name.span, section));
+            }
+            Stmt::Repeat { body, .. } => block_bindings(body, section, out),
+            Stmt::If { then_block, else_block, .. } => {
+                block_bindings(then_block, section, out);
+                if let Some(b) = else_block {
+                    block_bindings(b, section, out);
+                }
+            }
+            Stmt::Prior { .. } | Stmt::Return { .. } => {}
+        }
+    }
+}
+
+/// What a prior cannot read: the model's inputs and the names its encoder and bottleneck bind.
+fn prior_hidden(model: &ModelDef) -> HashMap<String, (Span, &'static str)> {
+    let mut hidden = HashMap::new();
+    for m in &model.members {
+        match m {
+            ModelMember::Input { name, .. } => {
+                hidden.entry(name.name.clone()).or_insert((name.span, "model inputs"));
+            }
+            ModelMember::Section(s) if s.kind != SectionKind::Decoder => {
+                block_bindings(&s.body, s.kind.keyword(), &mut hidden);
+            }
+            _ => {}
+        }
+    }
+    hidden
+}
+
+/// A shape as a list literal: `[B, 16]`.
+fn shape_literal(t: &TensorType) -> String {
+    let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
 fn evaluate_priors(
     ctx: &mut Ctx,
     model: &ModelDef,
-    latent_types: &[(String, TensorType, Span)],
+    latent_types: &[LatentType],
+    priors: &mut HashMap<String, (ValueId, Span)>,
+) -> EResult<()> {
+    ctx.prior = Some(PriorReads { latent: String::new(), shape: None, hidden: prior_hidden(model) });
+    let result = evaluate_priors_in(ctx, model, latent_types, priors);
+    ctx.prior = None;
+    result
+}
+
+fn evaluate_priors_in(
+    ctx: &mut Ctx,
+    model: &ModelDef,
+    latent_types: &[LatentType],
     priors: &mut HashMap<String, (ValueId, Span)>,
 ) -> EResult<()> {
     for m in &model.members {
@@ -420,6 +489,11 @@ fn evaluate_priors(
         }
         for stmt in &section.body.stmts {
             let Stmt::Prior { name, value, span } = stmt else { continue };
+            let shape = latent_types.iter().find(|(n, _, _, _)| *n == name.name).map(|(_, t, _, _)| shape_literal(t));
+            if let Some(reads) = ctx.prior.as_mut() {
+                reads.latent = name.name.clone();
+                reads.shape = shape;
+            }
             ctx.frame().prefix = "prior".into();
             ctx.frame().stmt_name = name.name.clone();
             ctx.frame().stmt_calls = 0;
@@ -432,7 +506,7 @@ fn evaluate_priors(
                     format!("prior `{}` must be a tensor, found {}", name.name, v.kind()),
                 )));
             };
-            match latent_types.iter().find(|(n, _, _)| *n == name.name) {
+            match latent_types.iter().find(|(n, _, _, _)| *n == name.name) {
                 None => {
                     return Err(ctx.error(
                         ExpandError::new(
@@ -443,17 +517,20 @@ fn evaluate_priors(
                         .with_help("declare the latent first: `latent NAME = ...`"),
                     ));
                 }
-                Some((_, lt, lspan)) if lt != ctx.ty(t) => {
+                Some((_, lt, lspan, note)) if lt != ctx.ty(t) => {
                     let pt = ctx.ty(t).to_string();
-                    return Err(ctx.error(
-                        ExpandError::new(
-                            codes::PRIOR_SHAPE,
-                            value.span,
-                            format!("prior `{}` is {pt} but the latent is {lt}", name.name),
-                        )
-                        .label_primary(format!("this is {pt}"))
-                        .with_label(*lspan, format!("latent declared here as {lt}")),
-                    ));
+                    let mut e = ExpandError::new(
+                        codes::PRIOR_SHAPE,
+                        value.span,
+                        format!("prior `{}` is {pt} but the latent is {lt}", name.name),
+                    )
+                    .label_primary(format!("this is {pt}"))
+                    .with_label(*lspan, format!("latent declared here as {lt}"));
+                    // The latent's surprising axes came from a product in the encoder.
+                    if let Some(note) = note.as_ref().filter(|n| n.carried_by(lt)) {
+                        e = note.explain(e);
+                    }
+                    return Err(ctx.error(e));
                 }
                 Some(_) => {
                     priors.insert(name.name.clone(), (t, *span));

@@ -101,3 +101,29 @@ fn repeat_shares_parameters_and_calls_get_their_own() {
     let names: Vec<&str> = e.module.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["encoder.s.w", "encoder.t.w"]);
 }
+
+/// A model whose encoder multiplies `input` by a matrix (`Linear`) and whose prior expects
+/// `[B, 8]`: the prior error says where the extra axes were kept, or not.
+fn prior_error_after_linear(input: &str, encoder: &str) -> ExpandError {
+    let src = format!(
+        "use std.nn.Linear\nmodel M() {{\n  input x: {input}\n  encoder {{ {encoder} }}\n  bottleneck {{\n    latent z = h\n    prior z = normal([B, 8])\n  }}\n  decoder {{ output y = z }}\n  loss = mean(y)\n}}\n"
+    );
+    let e = expand(&src);
+    e.errors.iter().find(|e| e.code == error::codes::PRIOR_SHAPE).cloned().expect("a prior error")
+}
+
+#[test]
+fn a_linear_on_an_image_is_named_by_later_shape_errors() {
+    let err = prior_error_after_linear("f32[B, 1, 28, 28]", "h = Linear(x * 2.0, 8)");
+    let help = err.help.as_deref().unwrap_or("");
+    assert!(help.contains("`Linear` got f32[B, 1, 28, 28]") && help.contains("every pixel"), "{help}");
+    assert!(help.contains("f32[B, 784]"), "{help}");
+    assert!(err.labels.iter().any(|(_, l)| l.contains("multiplies only the last axis (28)")), "{:?}", err.labels);
+}
+
+#[test]
+fn a_linear_on_computed_tokens_is_not_blamed() {
+    // Tokens the model computes are multiplied per token on purpose: no `flatten` hint.
+    let err = prior_error_after_linear("f32[B, 784]", "t = reshape(x, [B, 4, 196])\n    h = Linear(t, 8)");
+    assert_eq!(err.help, None);
+}

@@ -5,7 +5,7 @@ use super::ctx::{Ctx, EResult, Stop};
 use super::error::{ExpandError, codes};
 use super::value::Value;
 use hg_dsl::ast::{self, DimExpr, DimOp, Span, TypeExpr};
-use hg_ir::{DType, Dim, TensorType};
+use hg_ir::{DType, Dim, TensorType, ValueId};
 use std::collections::BTreeMap;
 
 /// Dimension names bound while matching one call's signature; `...` binds a pack.
@@ -15,6 +15,10 @@ pub struct SigBindings {
     /// Where each dimension name was bound: the argument that fixed it.
     pub bound_at: BTreeMap<String, Span>,
     pub pack: Option<Vec<Dim>>,
+    /// The argument that fixed `pack`: its parameter's name, span and type.
+    pub pack_from: Option<(String, Span, TensorType)>,
+    /// The tensor arguments matched so far, to trace a mismatch back (see [`super::rank`]).
+    pub values: Vec<ValueId>,
 }
 
 fn dtype_of(ctx: &mut Ctx, dtype: &Option<ast::Ident>) -> EResult<DType> {
@@ -157,8 +161,8 @@ pub fn bind_signature(
             Ok(())
         }
         TypeExpr::Tensor { dtype, dims, span } => {
-            let t = match value {
-                Value::Tensor(t) => ctx.ty(*t).clone(),
+            let (id, t) = match value {
+                Value::Tensor(t) => (*t, ctx.ty(*t).clone()),
                 other => {
                     return Err(ctx.error(
                         ExpandError::new(
@@ -171,37 +175,44 @@ pub fn bind_signature(
                 }
             };
             let want_dtype = dtype_of(ctx, dtype)?;
-            let mismatch = |ctx: &mut Ctx, why: String| {
-                ctx.error(
-                    ExpandError::new(
-                        codes::SIGNATURE_MISMATCH,
-                        vspan,
-                        format!("argument `{}` is {t}, which does not match the signature: {why}", pname.name),
-                    )
-                    .label_primary(format!("this is {t}"))
-                    .with_label(*span, "declared here"),
+            let error = |why: String| {
+                ExpandError::new(
+                    codes::SIGNATURE_MISMATCH,
+                    vspan,
+                    format!("argument `{}` is {t}, which does not match the signature: {why}", pname.name),
                 )
+                .label_primary(format!("this is {t}"))
+                .with_label(*span, "declared here")
             };
             if want_dtype != t.dtype {
-                let err = mismatch(ctx, format!("expected dtype {want_dtype}"));
-                if let Some(last) = ctx.errors.last_mut() {
-                    last.help = Some(format!("convert the argument with `cast(..., {want_dtype})`"));
-                }
-                return Err(err);
+                let e = error(format!("expected dtype {want_dtype}"))
+                    .with_help(format!("convert the argument with `cast(..., {want_dtype})`"));
+                return Err(ctx.error(e));
             }
-            match_dims(ctx, sig, dims, &t.shape, vspan, &mismatch)
+            // A shape mismatch may come from a product that kept surprising axes.
+            let traced: Vec<ValueId> = sig.values.iter().copied().chain([id]).collect();
+            let mismatch = |ctx: &mut Ctx, why: String| {
+                let e = ctx.explain_rank(error(why), &traced);
+                ctx.error(e)
+            };
+            match_dims(ctx, sig, dims, (&pname.name, &t), vspan, &mismatch)?;
+            sig.values.push(id);
+            Ok(())
         }
     }
 }
 
+/// Matches `value` (named `value.0`: a parameter, or the return value) of type `value.1`,
+/// written at `at`, against the declared dimensions `dims`.
 fn match_dims(
     ctx: &mut Ctx,
     sig: &mut SigBindings,
     dims: &[DimExpr],
-    shape: &[Dim],
+    value: (&str, &TensorType),
     at: Span,
     mismatch: &dyn Fn(&mut Ctx, String) -> Stop,
 ) -> EResult<()> {
+    let shape = &value.1.shape;
     let has_pack = matches!(dims.first(), Some(DimExpr::Ellipsis(_)));
     let fixed = if has_pack { &dims[1..] } else { dims };
     if dims.iter().skip(1).any(|d| matches!(d, DimExpr::Ellipsis(_))) {
@@ -214,10 +225,29 @@ fn match_dims(
     if has_pack {
         let pack = shape[..split].to_vec();
         match &sig.pack {
-            Some(p) if *p != pack => {
-                return Err(mismatch(ctx, "its leading dimensions `...` differ from an earlier argument's".into()));
+            Some(there) if *there != pack => {
+                let from =
+                    sig.pack_from.as_ref().map_or_else(|| "an earlier argument".to_string(), |f| format!("`{}`", f.0));
+                let stop = mismatch(ctx, pack_difference(there, &pack, &from));
+                // Show the argument that fixed `...`, with its type.
+                if let Some((_, first, ty)) = &sig.pack_from
+                    && let Some(last) = ctx.errors.last_mut()
+                    && *first != last.primary
+                {
+                    let fixed = if ty.shape == *there {
+                        format!("this is {ty}, which fixed `...`")
+                    } else {
+                        format!("this is {ty}: it fixed `...` = {}", dims_list(there))
+                    };
+                    last.labels.push((*first, fixed));
+                }
+                return Err(stop);
             }
-            _ => sig.pack = Some(pack),
+            Some(_) => {}
+            None => {
+                sig.pack = Some(pack);
+                sig.pack_from = Some((value.0.to_string(), at, value.1.clone()));
+            }
         }
     }
     for (d, actual) in fixed.iter().zip(&shape[split..]) {
@@ -250,6 +280,25 @@ fn match_dims(
     Ok(())
 }
 
+/// `[B, 1, 28, 28]`.
+fn dims_list(dims: &[Dim]) -> String {
+    let dims: Vec<String> = dims.iter().map(Dim::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// Why the leading dimensions `...` of an argument (`here`) differ from those an earlier
+/// argument (`from`) fixed (`there`): both lists, and the first axis that differs.
+fn pack_difference(there: &[Dim], here: &[Dim], from: &str) -> String {
+    let both = format!("`...` is {} from {from}, but {} here", dims_list(there), dims_list(here));
+    if there.len() != here.len() {
+        return format!("{both} ({} axes there, {} here)", there.len(), here.len());
+    }
+    match there.iter().zip(here).position(|(a, b)| a != b) {
+        Some(i) => format!("{both} (axis {i}: {} there, {} here)", there[i], here[i]),
+        None => both,
+    }
+}
+
 fn dim_text(d: &DimExpr) -> String {
     match d {
         DimExpr::Int { value, .. } => value.to_string(),
@@ -277,23 +326,26 @@ pub fn check_return(
     fname: &ast::Ident,
 ) -> EResult<()> {
     match (ret, v) {
-        (TypeExpr::Tensor { dtype, dims, span }, Value::Tensor(t)) => {
-            let t = ctx.ty(*t).clone();
+        (TypeExpr::Tensor { dtype, dims, span }, Value::Tensor(id)) => {
+            let t = ctx.ty(*id).clone();
             let want = dtype_of(ctx, dtype)?;
-            let fail = |ctx: &mut Ctx, why: String| {
-                ctx.error(
-                    ExpandError::new(
-                        codes::RETURN_MISMATCH,
-                        rspan,
-                        format!("`{}` returns {t}, but its signature says otherwise: {why}", fname.name),
-                    )
-                    .with_label(*span, "return type declared here"),
+            let error = |why: String| {
+                ExpandError::new(
+                    codes::RETURN_MISMATCH,
+                    rspan,
+                    format!("`{}` returns {t}, but its signature says otherwise: {why}", fname.name),
                 )
+                .with_label(*span, "return type declared here")
             };
             if want != t.dtype {
-                return Err(fail(ctx, format!("expected dtype {want}")));
+                return Err(ctx.error(error(format!("expected dtype {want}"))));
             }
-            match_dims(ctx, sig, dims, &t.shape, rspan, &fail)
+            let traced: Vec<ValueId> = sig.values.iter().copied().chain([*id]).collect();
+            let fail = |ctx: &mut Ctx, why: String| {
+                let e = ctx.explain_rank(error(why), &traced);
+                ctx.error(e)
+            };
+            match_dims(ctx, sig, dims, ("the return value", &t), rspan, &fail)
         }
         (TypeExpr::Tensor { span, .. }, other) => Err(ctx.error(
             ExpandError::new(

@@ -33,14 +33,14 @@ pub(super) fn reshape(ctx: &mut Ctx, a: &BoundArgs, span: Span) -> EResult<Value
     let shape: Vec<Dim> = if dims.iter().any(|d| d.is_none()) {
         let Some(rest) = total.div_exact(&known) else {
             let xt = ctx.ty(x).to_string();
-            return Err(ctx.error(
-                ExpandError::new(
-                    codes::RESHAPE_SIZE,
-                    sspan,
-                    format!("cannot reshape {xt}: {total} elements are not a multiple of {known}"),
-                )
-                .with_label(ctx.def_span(x), format!("this is {xt}")),
-            ));
+            let e = ExpandError::new(
+                codes::RESHAPE_SIZE,
+                sspan,
+                format!("cannot reshape {xt}: {total} elements are not a multiple of {known}"),
+            )
+            .with_label(ctx.def_span(x), format!("this is {xt}"));
+            let e = ctx.explain_rank(e, &[x]);
+            return Err(ctx.error(e));
         };
         dims.into_iter().map(|d| d.unwrap_or_else(|| rest.clone())).collect()
     } else {
@@ -49,14 +49,14 @@ pub(super) fn reshape(ctx: &mut Ctx, a: &BoundArgs, span: Span) -> EResult<Value
     let new_total = elements(&shape)?;
     if new_total != total {
         let xt = ctx.ty(x).to_string();
-        return Err(ctx.error(
-            ExpandError::new(
-                codes::RESHAPE_SIZE,
-                span,
-                format!("cannot reshape {xt} ({total} elements) to {new_total} elements"),
-            )
-            .with_label(ctx.def_span(x), format!("this is {xt}")),
-        ));
+        let e = ExpandError::new(
+            codes::RESHAPE_SIZE,
+            span,
+            format!("cannot reshape {xt} ({total} elements) to {new_total} elements"),
+        )
+        .with_label(ctx.def_span(x), format!("this is {xt}"));
+        let e = ctx.explain_rank(e, &[x]);
+        return Err(ctx.error(e));
     }
     Ok(Value::Tensor(reshape_to(ctx, x, shape, span)?))
 }
