@@ -155,7 +155,8 @@ fn ctrl_c_checkpoints_and_says_how_to_resume() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let logged = metric_lines(cut.path()).len();
     assert!(logged < 400, "the run finished before the interrupt");
-    assert!(stderr.contains(&format!("interrupted after step {logged} of 400")), "{stderr}");
+    let last = logged - 1;
+    assert!(stderr.contains(&format!("interrupted after step {last} ({logged}/400 done")), "{stderr}");
     let ckpt = cut.path().join("checkpoint.safetensors");
     let (_, meta) = hg_runtime::checkpoint::load_safetensors(&ckpt).unwrap();
     assert_eq!(meta["step"], logged.to_string(), "the checkpoint holds every logged step");
@@ -433,4 +434,262 @@ fn file_dtypes_are_reported_as_written() {
         note.contains(&format!("note: {doubles} holds f64 values; they are rounded to f32 for input x: f32[B, 784]")),
         "{note}"
     );
+}
+
+/// A small training run of the VAE into `out`, with `extra` options; returns its stderr.
+fn small_run(out: &std::path::Path, extra: &[&str]) -> String {
+    let out = out.to_string_lossy().into_owned();
+    let mut args = vec!["run", VAE, "train", "--data", "fashion-mnist", "--limit", "64", "--batch", "8"];
+    args.extend(["--steps", "4", "--out", &out]);
+    args.extend(SMALL);
+    args.extend(extra);
+    String::from_utf8_lossy(&ok(&args).stderr).into_owned()
+}
+
+/// The header line of `key` (`batch      8 (--batch)`), without the key.
+fn header<'a>(stderr: &'a str, key: &str) -> &'a str {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(key).filter(|rest| rest.starts_with("  ")))
+        .unwrap_or_else(|| panic!("no `{key}` line in the header:\n{stderr}"))
+        .trim_start()
+}
+
+/// Item 15: the settings a spec leaves out are documented, and the header prints them with
+/// where they come from.
+#[test]
+fn train_defaults_are_printed_in_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    // The VAE without its train block: every setting is a default.
+    let text = std::fs::read_to_string(hg_tests::cli::root().join(VAE)).unwrap();
+    let start = text.find("    train {").unwrap();
+    let end = start + text[start..].find("    }\n").unwrap() + 6;
+    let spec = dir.path().join("bare.hgl");
+    std::fs::write(&spec, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let spec = spec.to_string_lossy().into_owned();
+    let out = dir.path().join("bare").to_string_lossy().into_owned();
+    let mut args = vec!["run", &spec, "train", "--data", "fashion-mnist", "--limit", "64", "--steps", "2"];
+    args.extend(["--progress", "plain", "--out", &out]);
+    args.extend(SMALL);
+    let stderr = String::from_utf8_lossy(&ok(&args).stderr).into_owned();
+    let why = "(default: the spec has no train block)";
+    assert_eq!(
+        header(&stderr, "optimizer"),
+        format!("adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0) {why}")
+    );
+    assert_eq!(header(&stderr, "batch"), format!("64 {why}"));
+    assert_eq!(header(&stderr, "seed"), format!("0 {why}"));
+    assert_eq!(header(&stderr, "lr"), format!("0.001 (the optimizer's), schedule constant {why}"));
+    assert!(header(&stderr, "steps").starts_with("0-1 (2 steps, --steps; 1 batch an epoch)"), "{stderr}");
+    // Without a length the run is refused, not run with a made-up one.
+    let elsewhere = dir.path().join("unbounded").to_string_lossy().into_owned();
+    let mut unbounded = vec!["run", &spec, "train", "--data", "fashion-mnist", "--limit", "64", "--out", &elsewhere];
+    unbounded.extend(SMALL);
+    let e = fails(&unbounded);
+    assert!(e.contains("--steps N or --epochs N"), "{e}");
+
+    // The VAE's own block sets the optimizer, batch and epochs; options win over it.
+    let stderr = small_run(&dir.path().join("vae"), &["--progress", "plain", "--seed", "3"]);
+    assert!(header(&stderr, "optimizer").ends_with(") (train block)"), "{stderr}");
+    assert_eq!(header(&stderr, "batch"), "8 (--batch)");
+    assert_eq!(header(&stderr, "seed"), "3 (--seed)");
+    assert!(
+        header(&stderr, "lr").ends_with("schedule constant (default: the train block sets no schedule)"),
+        "{stderr}"
+    );
+
+    // The documentation lists the same defaults.
+    let docs = std::fs::read_to_string(hg_tests::cli::root().join("docs/language.md")).unwrap();
+    for row in [
+        "| `optimizer` | `sgd(...)`, `adam(...)` or `adamw(...)` | `adam(lr = 1e-3)`: betas (0.9, 0.999), eps 1e-8, weight_decay 0 |",
+        "| `batch` | examples per step | 64 |",
+        "| `schedule` | `constant`, `cosine(warmup)` or `linear(warmup)` | `constant` |",
+        "| `seed` | seed of all random numbers | 0 |",
+    ] {
+        assert!(docs.contains(row), "docs/language.md lacks {row}");
+    }
+}
+
+/// Item 16: `hgc run --help` describes every option, says where it applies and shows the
+/// default of `--out`.
+#[test]
+fn help_describes_every_option_and_where_it_applies() {
+    let help = String::from_utf8_lossy(&ok(&["run", "--help"]).stdout).into_owned();
+    // Options start their line with `-`; a description may continue on indented lines.
+    let mut options: Vec<String> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with('-') && line.starts_with("  ") {
+            options.push(t.to_string());
+        } else if let Some(last) = options.last_mut().filter(|_| line.starts_with("      ") && !t.is_empty()) {
+            last.push(' ');
+            last.push_str(t);
+        }
+    }
+    let named: Vec<&String> = options.iter().filter(|o| !o.starts_with("-h,")).collect();
+    assert!(named.len() >= 28, "{help}");
+    let find = |flag: &str| {
+        named
+            .iter()
+            .find(|o| o.split("  ").next().unwrap().split([' ', ',']).any(|w| w == flag))
+            .unwrap_or_else(|| panic!("no {flag} in\n{help}"))
+            .to_string()
+    };
+    for o in &named {
+        assert!(o.contains("[applies to: "), "{o}");
+        let words = o.split("  ").filter(|w| !w.trim().is_empty()).count();
+        assert!(words >= 2, "no description: {o}");
+    }
+    for flag in ["--steps", "--epochs", "--checkpoint-every", "--log-every", "--progress", "--out", "--eval-every"] {
+        assert!(find(flag).contains("[applies to: train]"), "{}", find(flag));
+    }
+    for flag in ["--batch", "--seed"] {
+        assert!(find(flag).contains("[applies to: every entry but info]"), "{}", find(flag));
+    }
+    assert!(find("--input").contains("[applies to: encode, decode, reconstruct]"));
+    assert!(find("--num").contains("[applies to: sample]") && find("--num").contains("[default: 16]"));
+    assert!(
+        find("--out").contains("[default: runs/<model>, or runs/<model>-N when that holds a run]"),
+        "{}",
+        find("--out")
+    );
+    assert!(find("--log-every").contains("[default: 50]"));
+    // The entry argument names the entries.
+    let entry = help.lines().find(|l| l.trim_start().starts_with("<ENTRY> ")).expect("ENTRY is described");
+    for e in ["info", "encode", "decode", "reconstruct", "sample", "train", "eval"] {
+        assert!(entry.contains(e), "ENTRY's help lacks {e}: {entry}");
+    }
+    // What the help says is what the check enforces.
+    let e = fails(&["run", VAE, "sample", "--init", "--log-every", "5"]);
+    assert!(e.contains("`--log-every` does not apply to `sample`; it applies to `train`"), "{e}");
+    let e = fails(&["run", VAE, "encode", "--init", "-n", "5"]);
+    assert!(e.contains("`-n/--num` does not apply to `encode`; it applies to `sample`"), "{e}");
+    let e = fails(&["run", VAE, "eval", "--init", "--eval-every", "5"]);
+    assert!(e.contains("`--eval-every` does not apply to `eval`; it applies to `train`"), "{e}");
+}
+
+/// Item 17: a header before training, steps numbered from 0 on the console as in
+/// metrics.jsonl, and one closing line.
+#[test]
+fn the_run_header_and_step_numbers_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stderr = small_run(&out, &["--progress", "plain", "--log-every", "1"]);
+    assert!(
+        header(&stderr, "model").starts_with("Vae (examples/vae/vae.hgl --set hidden=16 --set latent=4): "),
+        "{stderr}"
+    );
+    assert!(header(&stderr, "model").contains(" parameters in "), "{stderr}");
+    assert_eq!(header(&stderr, "backend"), "interp");
+    assert_eq!(header(&stderr, "steps"), "0-3 (4 steps, --steps; 8 batches an epoch)");
+    assert_eq!(header(&stderr, "data"), "fashion-mnist: 64 examples (--limit), shuffled every epoch");
+    assert_eq!(header(&stderr, "eval"), "fashion-mnist:test: 64 examples, at the end (eval.json)");
+    assert_eq!(header(&stderr, "out"), out.display().to_string());
+    let lines: Vec<&str> = stderr.lines().collect();
+    let first_step = lines.iter().position(|l| l.starts_with("step ")).unwrap();
+    assert!(lines[..first_step].iter().any(|l| l.starts_with("optimizer ")), "the header comes first:\n{stderr}");
+
+    let logged = metric_lines(&out);
+    let console: Vec<&str> = lines.iter().filter(|l| l.starts_with("step ")).copied().collect();
+    assert_eq!(console.len(), logged.len(), "{stderr}");
+    for (line, record) in console.iter().zip(&logged) {
+        let step = record["step"].as_u64().unwrap();
+        assert!(line.starts_with(&format!("step {step} ({}/4 done)  epoch 0  loss ", step + 1)), "{line}");
+    }
+
+    let closing: Vec<&&str> = lines.iter().filter(|l| l.starts_with("trained ")).collect();
+    assert_eq!(closing.len(), 1, "one closing line:\n{stderr}");
+    let closing = *closing[0];
+    assert_eq!(&closing, lines.last().unwrap());
+    assert!(
+        closing.starts_with("trained 4 steps (0-3) in ") && closing.contains(" samples/s; final loss "),
+        "{closing}"
+    );
+    let final_loss: f64 = closing.split("final loss ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    let last = logged.last().unwrap()["loss"].as_f64().unwrap();
+    assert!((final_loss - last).abs() <= 1e-3 * last.abs(), "{closing} vs {last}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    let (eval_loss, rest) = closing.split("; eval loss ").nth(1).unwrap().split_once(' ').unwrap();
+    let eval_loss: f64 = eval_loss.parse().unwrap();
+    assert!((eval_loss - eval["loss"].as_f64().unwrap()).abs() <= 1e-3 * eval_loss.abs(), "{closing} vs {eval}");
+    assert_eq!(rest, "on 64 examples");
+
+    // Quiet: nothing but notes.
+    let stderr = small_run(&dir.path().join("quiet"), &["--progress", "quiet"]);
+    assert!(stderr.lines().all(|l| l.starts_with("note: ")), "{stderr}");
+}
+
+/// Item 18: `--eval-every` logs the test loss and metrics and draws them; `loss.png` has
+/// labelled axes and a panel per metric; `reconstruct --png` shows inputs above outputs.
+#[test]
+fn eval_every_logs_and_draws_the_test_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let stderr = small_run(&out, &["--progress", "plain", "--eval-every", "2"]);
+    let evals: Vec<serde_json::Value> = std::fs::read_to_string(out.join("eval.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evals.iter().map(|e| e["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4]);
+    for e in &evals {
+        assert!(e["eval_loss"].as_f64().unwrap().is_finite() && e["eval_metrics"]["kl"].as_f64().is_some(), "{e}");
+        assert_eq!(e["examples"], 64);
+        assert!(stderr.contains(&format!("eval at step {}: loss ", e["step"])), "{stderr}");
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["loss"], evals[1]["eval_loss"], "the final evaluation is the last one logged");
+    // metrics.jsonl keeps one step record a line.
+    for line in std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines() {
+        assert!(hg_runtime::train::StepRecord::from_json(line).is_some(), "{line}");
+    }
+
+    // loss.png: a loss panel and a kl panel, each with the train (blue) and eval (orange) curves.
+    let img = image::open(out.join("loss.png")).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (800, 960));
+    let count = |colour: [u8; 3], rows: std::ops::Range<u32>| {
+        rows.flat_map(|y| (0..img.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == colour)
+            .count()
+    };
+    for half in [0..480, 480..960] {
+        assert!(count([31, 119, 180], half.clone()) > 100, "train curve in {half:?}");
+        assert!(count([255, 127, 14], half.clone()) > 50, "eval curve in {half:?}");
+        // The axis labels: text left of the plot, turned upwards.
+        let ink = (half.start + 100..half.end - 100)
+            .flat_map(|y| (16..30).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == [40, 40, 40])
+            .count();
+        assert!(ink > 20, "no y label in {half:?}");
+    }
+
+    // Evaluating needs evaluation data.
+    let mut args = vec!["run", VAE, "train", "--data", "shapes:16", "--steps", "1", "--eval-every", "1"];
+    args.extend(SMALL);
+    let e = fails(&args);
+    assert!(e.contains("--eval-every needs data to evaluate on: give --eval-data"), "{e}");
+
+    // reconstruct --png: five inputs above their reconstructions.
+    let x: Vec<f32> = (0..5 * 784).map(|i| ((i % 784) / 28) as f32 / 27.0 * ((i / 784) as f32 + 1.0) / 5.0).collect();
+    let npy = dir.path().join("x.npy");
+    hg_runtime::npy::write_npy(&npy, &hg_runtime::Tensor::from_f32(vec![5, 784], x.clone()).unwrap()).unwrap();
+    let png = dir.path().join("recon.png");
+    let weights = out.join("final.safetensors");
+    let (w, i, p) = (weights.to_string_lossy(), npy.to_string_lossy(), png.to_string_lossy());
+    let mut args = vec!["run", VAE, "reconstruct", "--weights", &w, "--input", &i, "--png", &p];
+    args.extend(SMALL);
+    ok(&args);
+    let img = image::open(&png).unwrap().to_rgb8();
+    // Tiles of 28 pixels magnified 3 times, 2-pixel gaps: 5 columns, 2 rows.
+    let tile = 28 * 3 + 2;
+    assert_eq!((img.width(), img.height()), (5 * tile + 2, 2 * tile + 2));
+    for n in 0..5u32 {
+        for (row, col) in [(0u32, 0u32), (13, 5), (27, 27)] {
+            let v = x[n as usize * 784 + (row * 28 + col) as usize];
+            let px = img.get_pixel(2 + n * tile + col * 3 + 1, 2 + row * 3 + 1).0;
+            assert_eq!(px, [(v * 255.0).round() as u8; 3], "input {n} at ({row}, {col})");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use hg_dsl::resolve::CheckOptions;
 
 use crate::render::{self, Style};
@@ -54,9 +54,24 @@ pub struct CheckArgs {
     pub spec: SpecArgs,
 }
 
+/// Parses a command line (the program name first), with `hgc run`'s help saying where each
+/// option applies and its arguments knowing which options were given.
+pub fn parse_from<I, T>(line: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = crate::options::with_entries_in_help(Cli::command()).try_get_matches_from(line)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Run(args), Some(("run", m))) = (&mut cli.command, matches.subcommand()) {
+        args.given = crate::options::given_options(m);
+    }
+    Ok(cli)
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Check(args) => check(&args),
         Command::Ir(args) => exit(crate::ir::ir(&args)),

@@ -34,84 +34,99 @@ pub enum ProgressArg {
     Quiet,
 }
 
+/// The options of `hgc run`. Each one's help ends with the entries it applies to, from
+/// `crate::options::OPTIONS`, which also refuses an option given to another entry.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
-    /// The entry point: info, encode, decode, reconstruct, sample, train or eval.
+    /// The entry point: info (what the model reads, writes and holds), encode, decode,
+    /// reconstruct, sample, train or eval
     pub entry: String,
-    /// The backend that runs the model (an unknown name lists the backends).
+    /// The backend that runs the model (an unknown name lists the backends)
     #[arg(long, default_value = "interp")]
     pub backend: String,
-    /// Arithmetic of the interpreter.
+    /// Arithmetic of the interpreter (train runs in f32 only)
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,
-    /// Parameters to use (safetensors: `final.safetensors`, a checkpoint, or your own).
+    /// Parameters to use: a run's final.safetensors, a checkpoint, or your own safetensors
     #[arg(long, value_name = "W.safetensors")]
     pub weights: Option<PathBuf>,
-    /// Draw fresh parameters from the initializers (keyed by `--seed`); optionally save them.
+    /// Draw fresh parameters from the initializers (keyed by --seed); optionally save them
     #[arg(long, value_name = "SAVE.safetensors", num_args = 0..=1, default_missing_value = "")]
     pub init: Option<String>,
-    /// Input arrays: `x.npy` (the only input), `NAME=x.npy`, or an `.npz` holding arrays by name.
+    /// Input arrays: x.npy (the only input), NAME=x.npy, or an .npz holding arrays by name
     #[arg(long, value_name = "[NAME=]FILE")]
     pub input: Vec<String>,
-    /// Where to write the outputs: `.npy` (one output) or `.npz` (all of them).
+    /// Write the outputs to a .npy (one output) or .npz (all of them) instead of printing them
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also write image-shaped outputs as a PNG grid.
+    /// Also draw image-shaped outputs as a PNG grid (reconstruct: inputs above their outputs)
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
-    /// Number of samples (`sample`).
+    /// Number of samples to draw
     #[arg(short = 'n', long = "num", default_value_t = 16)]
     pub num: usize,
-    /// Print `info` as JSON.
+    /// Print the description as JSON
     #[arg(long)]
     pub json: bool,
-    /// Training or evaluation data: `fashion-mnist[:train|:test]`, `shapes[:N]`, or `.npy`/`.npz` files.
+    /// Data: fashion-mnist[:train|:test], shapes[:N], or .npy/.npz files [default: fashion-mnist, eval: fashion-mnist:test]
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
-    /// Data to evaluate on at the end of training (default: the test split of fashion-mnist).
+    /// Data to evaluate on at the end of training and with --eval-every [default: fashion-mnist:test when training on fashion-mnist]
     #[arg(long, value_name = "DATA")]
     pub eval_data: Option<String>,
-    /// Use only the first N examples of the data (quick runs, tests).
+    /// Also evaluate on the eval data every N steps: eval.jsonl, and the eval curve in loss.png
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Use only the first N examples of the data (and of the eval data)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    #[arg(long)]
+    /// Number of optimizer steps [default: the train block's steps or epochs]
+    #[arg(long, value_name = "N")]
     pub steps: Option<u64>,
-    #[arg(long)]
+    /// Number of passes over the data, instead of --steps
+    #[arg(long, value_name = "N")]
     pub epochs: Option<u64>,
-    #[arg(long)]
+    /// Examples per training step, or per call of the model [default: the train block's batch when training, else 64]
+    #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
-    /// Base learning rate (default: the `train` block's optimizer).
+    /// Base learning rate [default: the lr of the train block's optimizer, else 0.001]
     #[arg(long)]
     pub lr: Option<f64>,
-    #[arg(long)]
+    /// Seed of the initial parameters, the data order and every random draw [default: the train block's seed, else 0]
+    #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Shuffle the training data every epoch.
+    /// Shuffle the training data every epoch
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
     pub shuffle: bool,
-    /// Resume even though the spec differs from the one the checkpoint was trained with.
+    /// With --resume: continue even though the spec changed since the checkpoint was written
     #[arg(long)]
     pub allow_changed_spec: bool,
-    /// Allow replacing what exists: a run in `--out`, the file `--init SAVE` names.
+    /// Replace what exists: a run in --out, the file --init SAVE names
     #[arg(long)]
     pub overwrite: bool,
-    /// Refuse a `--weights` file holding tensors the model does not have (PyTorch's `strict`);
-    /// `--strict false` loads the model's tensors and lists the ones ignored.
+    /// Refuse --weights holding tensors the model does not have; false loads the rest and lists them
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = true)]
     pub strict: bool,
-    /// Output folder of `train`.
+    /// Output folder of the run [default: runs/<model>, or runs/<model>-N when that holds a run]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue a run from its `checkpoint.safetensors`.
+    /// Continue the run of this checkpoint.safetensors (with its --set, data and settings)
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
+    /// Also write checkpoint.safetensors every N steps (it is always written at the end)
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
+    /// With plain progress, print a line at every N-th step (and the first and last)
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub log_every: u64,
+    /// Progress on stderr: a bar (on a terminal), plain lines (in logs), or quiet (notes and errors only)
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
+    /// The options given on the command line, by id (filled in by `crate::cli::parse_from`).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// A user-facing failure of `hgc run`: printed as `error: ...`, exit status 1.
@@ -190,19 +205,30 @@ fn restore_recorded_run(args: &RunArgs) -> Result<RunArgs> {
     Ok(args)
 }
 
+/// A number as the header and run records show it: `0.001`, `1e-8`.
+fn short(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-4 || v.abs() >= 1e6) { format!("{v:e}") } else { format!("{v}") }
+}
+
 /// The optimizer as a spec writes it, with every setting.
 fn describe_optimizer(o: &hg_core::expand::OptimizerSpec) -> String {
     use hg_core::expand::OptimizerSpec::*;
     match o {
-        Sgd { lr, momentum, nesterov, weight_decay } => {
-            format!("sgd(lr={lr}, momentum={momentum}, nesterov={nesterov}, weight_decay={weight_decay})")
-        }
-        Adam { lr, beta1, beta2, eps, weight_decay } => {
-            format!("adam(lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps}, weight_decay={weight_decay})")
-        }
-        AdamW { lr, beta1, beta2, eps, weight_decay } => {
-            format!("adamw(lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps}, weight_decay={weight_decay})")
-        }
+        Sgd { lr, momentum, nesterov, weight_decay } => format!(
+            "sgd(lr={}, momentum={}, nesterov={nesterov}, weight_decay={})",
+            short(*lr),
+            short(*momentum),
+            short(*weight_decay)
+        ),
+        Adam { lr, beta1, beta2, eps, weight_decay } | AdamW { lr, beta1, beta2, eps, weight_decay } => format!(
+            "{}(lr={}, beta1={}, beta2={}, eps={}, weight_decay={})",
+            if matches!(o, Adam { .. }) { "adam" } else { "adamw" },
+            short(*lr),
+            short(*beta1),
+            short(*beta2),
+            short(*eps),
+            short(*weight_decay)
+        ),
     }
 }
 
@@ -221,7 +247,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F64 => Precision::F64,
     };
-    let known = ["info", "encode", "decode", "reconstruct", "sample", "train", "eval"];
+    let known = crate::options::ENTRIES;
     if !known.contains(&args.entry.as_str()) {
         return fail(format!("unknown entry `{}`; the entries are {}", args.entry, known.join(", ")));
     }
@@ -244,11 +270,11 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     let mut session = open_session(args, model.module.clone(), None, precision)?;
     let params = load_params(args, model)?;
     session.load_params(params)?;
-    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
+    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(DEFAULT_SEED);
     if args.batch == Some(0) {
         return fail("--batch must be at least 1");
     }
-    let batch = args.batch.unwrap_or(64);
+    let batch = args.batch.unwrap_or(DEFAULT_BATCH);
     // Refuse a batch the machine cannot hold before running: one call gets `--batch` examples
     // (`sample`: `-n` at most; `eval`: `--limit` at most).
     let n = args.num.max(1);
@@ -276,12 +302,21 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
         "sample" => {
             let n = args.num.max(1);
             let outputs = train::run_generated(session.as_mut(), "sample", scalars, n, args.batch.unwrap_or(n))?;
-            write_outputs(args, &outputs)
+            write_outputs(args, &outputs)?;
+            match &args.png {
+                Some(png) => draw_grid(png, &outputs),
+                None => Ok(()),
+            }
         }
         entry => {
             let inputs = read_inputs(args, session.as_ref(), entry)?;
             let outputs = train::run_batched(session.as_mut(), entry, &inputs, scalars, batch)?;
-            write_outputs(args, &outputs)
+            write_outputs(args, &outputs)?;
+            match (&args.png, entry) {
+                (Some(png), "reconstruct") => draw_reconstructions(png, &inputs, &outputs),
+                (Some(png), _) => draw_grid(png, &outputs),
+                (None, _) => Ok(()),
+            }
         }
     }
 }
@@ -353,13 +388,8 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     for (n, w) in &model.missing {
         println!("  {n}: not available ({w})");
     }
-    let total: usize = model
-        .module
-        .params
-        .iter()
-        .map(|p| p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0))
-        .sum();
-    println!("parameters ({} tensors, {total} values):", model.module.params.len());
+    let (tensors, total) = parameter_count(model);
+    println!("parameters ({tensors} tensors, {total} values):");
     for p in &model.module.params {
         println!("  {}: {} = {}", p.name, p.ty, p.init);
     }
@@ -368,7 +398,7 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
 
 /// Parameters from `--weights`, or fresh ones with `--init`, named `param:<path>`.
 fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
-    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(0);
+    let seed = args.seed.or(model.train_defaults.seed).unwrap_or(DEFAULT_SEED);
     match (&args.weights, &args.init) {
         (Some(_), Some(_)) => fail("give either --weights or --init, not both"),
         (Some(path), None) => {
@@ -511,20 +541,55 @@ fn write_outputs(args: &RunArgs, outputs: &NamedTensors) -> Result<()> {
             }
         }
     }
-    if let Some(png) = &args.png {
-        let Some((_, t)) =
-            visible.iter().find(|(_, t)| t.shape().len() >= 2 && images::infer_image_shape(&t.shape()[1..]).is_some())
-        else {
-            return fail("no output is image-shaped, so --png has nothing to draw");
-        };
-        images::save_image_grid(png, t, None, 8)?;
+    Ok(())
+}
+
+/// The outputs that are not parameters or state.
+fn visible(outputs: &NamedTensors) -> impl Iterator<Item = (&String, &Tensor)> {
+    outputs.iter().filter(|(k, _)| !k.starts_with(names::PARAM) && !k.starts_with(names::STATE))
+}
+
+/// The `(channels, height, width)` of one example of a batch of images.
+fn image_shape(t: &Tensor) -> Option<(usize, usize, usize)> {
+    let shape = t.shape();
+    if shape.len() < 2 { None } else { images::infer_image_shape(&shape[1..]) }
+}
+
+/// `--png`: the first image-shaped output as a grid of 8 columns.
+fn draw_grid(png: &Path, outputs: &NamedTensors) -> Result<()> {
+    let Some((_, t)) = visible(outputs).find(|(_, t)| image_shape(t).is_some()) else {
+        return fail("no output is image-shaped, so --png has nothing to draw");
+    };
+    images::save_image_grid(png, t, None, 8)?;
+    Ok(())
+}
+
+/// Examples `reconstruct --png` draws at most, as pairs.
+const MAX_PNG_PAIRS: usize = 256;
+
+/// `reconstruct --png`: each image-shaped input above its reconstruction (the first output of
+/// the same size), as at the end of training.
+fn draw_reconstructions(png: &Path, inputs: &NamedTensors, outputs: &NamedTensors) -> Result<()> {
+    let pair = inputs.values().find_map(|x| {
+        let shape = image_shape(x)?;
+        let per = shape.0 * shape.1 * shape.2;
+        let (_, y) = visible(outputs)
+            .find(|(_, y)| image_shape(y).is_some_and(|(c, h, w)| c * h * w == per) && y.shape()[0] == x.shape()[0])?;
+        Some((x, y, shape))
+    });
+    let Some((x, y, shape)) = pair else { return draw_grid(png, outputs) };
+    let n = x.shape()[0];
+    if n > MAX_PNG_PAIRS {
+        eprintln!("note: {} shows the first {MAX_PNG_PAIRS} of {n} examples", png.display());
     }
+    images::save_reconstructions(png, x, y, shape, MAX_PNG_PAIRS)?;
     Ok(())
 }
 
 /// Files a finished or interrupted run leaves in its output folder.
-const RUN_FILES: [&str; 8] = [
+const RUN_FILES: [&str; 9] = [
     "metrics.jsonl",
+    "eval.jsonl",
     "checkpoint.safetensors",
     "final.safetensors",
     "eval.json",
@@ -611,6 +676,11 @@ fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// The batch size when neither `--batch` nor the `train` block gives one.
+const DEFAULT_BATCH: usize = 64;
+/// The seed when neither `--seed` nor the `train` block gives one.
+const DEFAULT_SEED: u64 = 0;
+
 fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Result<()> {
     let model = &spec.model;
     let defaults = &model.train_defaults;
@@ -622,7 +692,7 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
     for p in &info.unused_params {
         eprintln!("warning: the loss does not depend on parameter `{p}`; it only changes through weight decay");
     }
-    let seed = args.seed.or(defaults.seed).unwrap_or(0);
+    let seed = args.seed.or(defaults.seed).unwrap_or(DEFAULT_SEED);
     let data_spec = args.data.as_deref().unwrap_or("fashion-mnist");
     let data = load_data(data_spec, args.limit, seed)?;
     let eval_spec = match (&args.eval_data, data_spec) {
@@ -630,6 +700,15 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         (None, s) if s.starts_with("fashion-mnist") => Some("fashion-mnist:test".to_string()),
         _ => None,
     };
+    if args.eval_every.is_some() && eval_spec.is_none() {
+        return fail(format!("--eval-every needs data to evaluate on: give --eval-data (training on `{data_spec}`)"));
+    }
+    if args.eval_every == Some(0) {
+        return fail("--eval-every must be at least 1");
+    }
+    if args.eval_every.is_some() && model.missing.iter().any(|(n, _)| *n == "eval") {
+        return fail(format!("--eval-every: model `{}` has no `eval` entry", model.module.model));
+    }
     let eval_data = match &eval_spec {
         Some(s) => Some(load_data(s, args.limit.map(|n| n.min(10_000)), seed)?),
         None => None,
@@ -640,12 +719,13 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
     if cfg.steps.is_none() && cfg.epochs.is_none() && args.resume.is_none() {
         return fail("say how long to train: --steps N or --epochs N (or `steps`/`epochs` in the train block)");
     }
-    cfg.batch = args.batch.or(defaults.batch.map(|b| b as usize)).unwrap_or(64);
+    cfg.batch = args.batch.or(defaults.batch.map(|b| b as usize)).unwrap_or(DEFAULT_BATCH);
     cfg.base_lr = args.lr.unwrap_or(defaults.optimizer.lr());
     cfg.seed = seed;
     cfg.shuffle = args.shuffle;
     cfg.checkpoint_every = args.checkpoint_every;
     cfg.eval_data = eval_data;
+    cfg.eval_every = args.eval_every;
     cfg.log_every = args.log_every.max(1);
     cfg.progress = match args.progress {
         ProgressArg::Auto => ProgressMode::Auto,
@@ -653,12 +733,12 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         ProgressArg::Plain => ProgressMode::Plain,
         ProgressArg::Quiet => ProgressMode::Quiet,
     };
-    let start = match &args.resume {
+    let (start, resumed) = match &args.resume {
         Some(ckpt) => {
             if args.weights.is_some() || args.init.is_some() {
                 return fail("--resume continues from the checkpoint's parameters; drop --weights/--init");
             }
-            TrainStart::Resume { checkpoint: ckpt.clone() }
+            (TrainStart::Resume { checkpoint: ckpt.clone() }, Some(train::load_checkpoint_meta(ckpt)?))
         }
         None => {
             let params = if args.weights.is_none() && args.init.is_none() {
@@ -666,7 +746,7 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
             } else {
                 load_params(args, model)?
             };
-            TrainStart::Fresh { params }
+            (TrainStart::Fresh { params }, None)
         }
     };
     let spec_text = std::fs::read_to_string(&args.spec.file)
@@ -688,6 +768,12 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
     if args.resume.is_none() && cfg.batch <= data.len {
         crate::memory::check_batch_fits(&module, &args.backend, "train", cfg.batch).map_err(RunError)?;
     }
+    if !matches!(args.progress, ProgressArg::Quiet) {
+        let header = Header { args, model, cfg: &cfg, data_spec, examples: data.len, eval_spec: eval_spec.as_deref() };
+        for line in header.lines(resumed.as_ref()) {
+            eprintln!("{line}");
+        }
+    }
     let mut session = open_session(args, module, Some(&info), precision)?;
     print_data_notes(session.as_ref(), "train", &data);
     // The evaluation data's notes, unless it is another split of the training data set (whose
@@ -699,29 +785,175 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         print_data_notes(session.as_ref(), "eval", eval);
     }
     cfg.stop = Some(interrupt::install());
-    let summary = match train::train(session.as_mut(), &data, start, &cfg) {
+    match train::train(session.as_mut(), &data, start, &cfg) {
         Err(e @ train::TrainError::Interrupted { .. }) => {
             let train::TrainError::Interrupted { checkpoint, .. } = &e else { unreachable!() };
             eprintln!("{e}");
             eprintln!("resume with: {}", interrupt::resume_command(checkpoint));
             std::process::exit(130);
         }
+        // The training loop prints its notes, the files it wrote and the closing line.
         other => other?,
     };
-    eprintln!(
-        "trained {} steps in {:.1} s; final loss {}",
-        summary.steps_run,
-        summary.elapsed.as_secs_f64(),
-        summary.final_loss.map(|l| format!("{l:.5}")).unwrap_or_else(|| "-".into())
-    );
-    if let Some(e) = &summary.eval {
-        eprintln!("evaluation: loss {:.5} over {} examples", e.loss, e.examples);
-    }
-    for n in &summary.notes {
-        eprintln!("note: {n}");
-    }
-    for f in &summary.files {
-        eprintln!("wrote {}", f.display());
-    }
     Ok(())
+}
+
+/// The number of parameter tensors and of values in them.
+fn parameter_count(model: &CompiledModel) -> (usize, usize) {
+    let values = model
+        .module
+        .params
+        .iter()
+        .map(|p| p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0))
+        .sum();
+    (model.module.params.len(), values)
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What a training run is about to do, printed on stderr before the first step (not with
+/// `--progress quiet`): the model, backend, optimizer, learning rate and schedule, batch, steps,
+/// seed, data, evaluation and output folder, each setting with where it comes from (an option,
+/// the spec's `train` block, the checkpoint being resumed, or a default).
+struct Header<'a> {
+    args: &'a RunArgs,
+    model: &'a CompiledModel,
+    cfg: &'a TrainConfig,
+    data_spec: &'a str,
+    examples: usize,
+    eval_spec: Option<&'a str>,
+}
+
+impl Header<'_> {
+    fn given(&self, id: &str) -> bool {
+        self.args.given.iter().any(|g| g == id)
+    }
+
+    /// Where a setting comes from: `--flag` when given, else the `train` block when it writes
+    /// `key`, else the default (and why).
+    fn source(&self, id: &str, key: &str) -> String {
+        if self.given(id) {
+            return format!("--{}", id.replace('_', "-"));
+        }
+        match &self.model.train_defaults.written {
+            Some(keys) if keys.iter().any(|k| k == key) => "train block".into(),
+            Some(_) => format!("default: the train block sets no {key}"),
+            None => "default: the spec has no train block".into(),
+        }
+    }
+
+    fn lines(&self, resumed: Option<&train::CheckpointMeta>) -> Vec<String> {
+        let (args, cfg, defaults) = (self.args, self.cfg, &self.model.train_defaults);
+        let mut lines = Vec::new();
+        let mut add = |key: &str, value: String| lines.push(format!("{key:<10} {value}"));
+
+        let (tensors, values) = parameter_count(self.model);
+        let set =
+            if args.spec.set.is_empty() { String::new() } else { format!(" --set {}", args.spec.set.join(" --set ")) };
+        add(
+            "model",
+            format!(
+                "{} ({}{set}): {} parameters in {tensors} tensors",
+                self.model.module.model,
+                args.spec.file.display(),
+                thousands(values)
+            ),
+        );
+        add("backend", args.backend.clone());
+        let mut optimizer =
+            format!("{} ({})", describe_optimizer(&defaults.optimizer), self.source("optimizer", "optimizer"));
+        if let Some(c) = defaults.clip_grad_norm {
+            optimizer.push_str(&format!(", gradient norm clipped at {c} (train block)"));
+        }
+        add("optimizer", optimizer);
+
+        let from_checkpoint = |what: String| format!("{what} (checkpoint)");
+        let lr = match resumed {
+            Some(m) => from_checkpoint(m.base_lr.to_string()),
+            None if self.given("lr") => format!("{} (--lr)", cfg.base_lr),
+            None => format!("{} (the optimizer's)", cfg.base_lr),
+        };
+        add(
+            "lr",
+            format!(
+                "{lr}, schedule {} ({})",
+                describe_schedule(&defaults.schedule),
+                self.source("schedule", "schedule")
+            ),
+        );
+
+        let batch = match resumed {
+            Some(m) => m.batch,
+            None => cfg.batch,
+        };
+        add(
+            "batch",
+            match resumed {
+                Some(_) => from_checkpoint(batch.to_string()),
+                None => format!("{batch} ({})", self.source("batch", "batch")),
+            },
+        );
+
+        let per_epoch = (self.examples / batch.max(1)) as u64;
+        let planned = match (cfg.steps, cfg.epochs) {
+            (Some(s), _) => Some((s, format!("{} steps", s), self.source("steps", "steps"))),
+            (None, Some(e)) => Some((e * per_epoch, format!("{e} epochs"), self.source("epochs", "epochs"))),
+            (None, None) => None,
+        };
+        let (first, total, how) = match (resumed, planned) {
+            (Some(m), None) => (m.step, m.total_steps, format!("the checkpoint's {} steps", m.total_steps)),
+            (Some(m), Some((t, what, from))) => (m.step, t, format!("{what}, {from}")),
+            (None, Some((t, what, from))) => (0, t, format!("{what}, {from}")),
+            (None, None) => (0, 0, String::new()),
+        };
+        let range = match total.saturating_sub(first) {
+            0 => "none left".to_string(),
+            1 => format!("{first}"),
+            _ => format!("{first}-{}", total - 1),
+        };
+        let epochs = match per_epoch {
+            0 => String::new(),
+            1 => "; 1 batch an epoch".into(),
+            n => format!("; {n} batches an epoch"),
+        };
+        let resuming = if first > 0 { format!("; resuming at step {first}") } else { String::new() };
+        add("steps", format!("{range} ({how}{epochs}{resuming})"));
+
+        add(
+            "seed",
+            match resumed {
+                Some(m) => from_checkpoint(m.seed.to_string()),
+                None => format!("{} ({})", cfg.seed, self.source("seed", "seed")),
+            },
+        );
+        let limit = if self.given("limit") { " (--limit)" } else { "" };
+        let order = if resumed.map_or(cfg.shuffle, |m| m.shuffle) { "shuffled every epoch" } else { "in file order" };
+        let restored = if resumed.is_some() && !self.given("data") { " (checkpoint)" } else { "" };
+        add("data", format!("{}{restored}: {} examples{limit}, {order}", self.data_spec, self.examples));
+        let eval = match (self.eval_spec, &cfg.eval_data) {
+            _ if self.model.missing.iter().any(|(n, _)| *n == "eval") => "none (the model has no `eval` entry)".into(),
+            (Some(spec), Some(d)) => {
+                let when = match cfg.eval_every {
+                    Some(n) => format!("every {n} steps and at the end (eval.jsonl, eval.json)"),
+                    None => "at the end (eval.json)".into(),
+                };
+                format!("{spec}: {} examples, {when}", d.len)
+            }
+            _ => "none (give --eval-data)".into(),
+        };
+        add("eval", eval);
+        add("out", cfg.out_dir.display().to_string());
+        lines
+    }
 }

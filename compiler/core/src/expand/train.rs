@@ -28,7 +28,10 @@ pub enum ScheduleSpec {
     Linear { warmup: u64 },
 }
 
-/// Training defaults of a model (each overridable from the command line).
+/// Training defaults of a model (each overridable from the command line). A setting the `train`
+/// block does not write keeps the value of [`TrainDefaults::default`]: adam(lr = 1e-3), a
+/// constant schedule, no clipping; batch, length and seed are left to the runtime (batch 64,
+/// seed 0, and the length must be given).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainDefaults {
     pub optimizer: OptimizerSpec,
@@ -38,6 +41,9 @@ pub struct TrainDefaults {
     pub schedule: ScheduleSpec,
     pub clip_grad_norm: Option<f64>,
     pub seed: Option<u64>,
+    /// The settings the model's `train` block writes, in order; `None` when the model has no
+    /// `train` block.
+    pub written: Option<Vec<String>>,
 }
 
 impl Default for TrainDefaults {
@@ -50,6 +56,7 @@ impl Default for TrainDefaults {
             schedule: ScheduleSpec::Constant,
             clip_grad_norm: None,
             seed: None,
+            written: None,
         }
     }
 }
@@ -76,6 +83,8 @@ pub fn eval_train_block(
     }
     for m in &model.members {
         let ModelMember::Train(block) = m else { continue };
+        let written = out.written.get_or_insert_with(Vec::new);
+        written.extend(block.settings.iter().map(|s| s.key.name.clone()));
         for s in &block.settings {
             let _ = apply_setting(&mut ctx, &mut out, &s.key.name, &s.value, s.span);
         }

@@ -90,6 +90,25 @@ impl Canvas {
         cx - x
     }
 
+    /// Draws text turned a quarter turn counter-clockwise, reading upwards from `(x, y)` (the
+    /// bottom-left corner), as a vertical axis label; returns the length drawn.
+    pub fn text_up(&mut self, x: i64, y: i64, text: &str, scale: i64, colour: Rgb) -> i64 {
+        let mut along = 0;
+        for ch in text.chars() {
+            let rows = font::glyph(ch);
+            for (row, bits) in rows.iter().enumerate() {
+                for col in 0..font::WIDTH {
+                    if bits & (1 << (font::WIDTH - 1 - col)) != 0 {
+                        let u = along + col as i64;
+                        self.fill_rect(x + row as i64 * scale, y - (u + 1) * scale, scale, scale, colour);
+                    }
+                }
+            }
+            along += font::ADVANCE as i64;
+        }
+        along * scale
+    }
+
     pub fn encode_png(&self) -> Result<Vec<u8>, image::ImageError> {
         let mut out = Vec::new();
         PngEncoder::new(&mut out).write_image(
@@ -145,5 +164,18 @@ mod tests {
         assert_eq!(w, 3 * font::ADVANCE as i64);
         let ink = (0..40).flat_map(|x| (0..10).map(move |y| (x, y))).filter(|&(x, y)| c.get(x, y) == [0, 0, 0]).count();
         assert!(ink > 15, "{ink}");
+    }
+
+    #[test]
+    fn turned_text_is_the_text_rotated() {
+        let (mut flat, mut up) = (Canvas::new(20, 10, [255; 3]), Canvas::new(10, 20, [255; 3]));
+        let w = flat.text(0, 0, "l1", 1, [0, 0, 0]);
+        assert_eq!(up.text_up(0, 20, "l1", 1, [0, 0, 0]), w);
+        // Pixel (x, y) of the flat text lands at (y, 19 - x) when turned.
+        for x in 0..20 {
+            for y in 0..10 {
+                assert_eq!(flat.get(x, y), up.get(y, 19 - x), "({x}, {y})");
+            }
+        }
     }
 }

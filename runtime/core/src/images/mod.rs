@@ -1,5 +1,5 @@
 //! PNG pictures a training run leaves behind: grids of images (samples), input/output pairs
-//! (reconstructions) and loss curves.
+//! (reconstructions) and loss curves with labelled axes.
 //!
 //! Image tensors hold one image per row of the first axis, channel-first (`[N, C, H, W]`,
 //! `[N, H, W]` or flat `[N, C*H*W]`) with C = 1 (grey) or 3 (RGB); values are clamped to
@@ -13,7 +13,7 @@ mod canvas;
 mod font;
 mod plot;
 
-pub use plot::plot_loss_curve;
+pub use plot::{Panel, plot_loss_curve, plot_panels};
 
 use crate::fsutil::IoError;
 use canvas::{Canvas, Rgb};

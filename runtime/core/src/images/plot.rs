@@ -1,5 +1,7 @@
-//! Loss curves drawn by hand: axes, a light grid, one coloured polyline per series, labels for
-//! the smallest and largest step and value, and a legend, all on a white PNG.
+//! Loss curves drawn by hand: axes labelled with their quantity (the vertical label turned a
+//! quarter turn), a light grid, one coloured polyline per series, labels for the smallest and
+//! largest step and value, and a legend, all on a white PNG. A picture holds one panel or
+//! several stacked ones (the loss, then each metric) sharing the step axis's meaning.
 //!
 //! Non-finite points (a diverged loss) are skipped and break the line, so one NaN does not hide
 //! the rest of the curve.
@@ -32,13 +34,49 @@ pub(crate) const PALETTE: [Rgb; 10] = [
     [23, 190, 207],
 ];
 
-/// Draws `series` (name, `(step, value)` points in drawing order) as a line plot.
+/// One plot: named series of `(x, y)` points, in drawing order, and the axes' labels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Panel {
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Draws `series` (name, `(step, value)` points in drawing order) as a line plot with the axes
+/// labelled `step` and `loss`.
 pub fn plot_loss_curve(path: impl AsRef<Path>, series: &[(&str, &[(f64, f64)])]) -> Result<(), IoError> {
-    draw(series).save_png(path.as_ref())
+    let series = series.iter().map(|(n, p)| (n.to_string(), p.to_vec())).collect();
+    plot_panels(path, &[Panel { x_label: "step".into(), y_label: "loss".into(), series }])
+}
+
+/// Draws the panels one below the other, each [`HEIGHT`] pixels high, their plot areas
+/// aligned.
+pub fn plot_panels(path: impl AsRef<Path>, panels: &[Panel]) -> Result<(), IoError> {
+    let mut c = Canvas::new(WIDTH, HEIGHT * panels.len().max(1), WHITE);
+    let label_w = panels.iter().map(|p| value_labels_width(&p.series)).max().unwrap_or(0);
+    if panels.is_empty() {
+        draw(&mut c, 0, &Panel::default(), label_w);
+    }
+    for (i, panel) in panels.iter().enumerate() {
+        draw(&mut c, (i * HEIGHT) as i64, panel, label_w);
+    }
+    c.save_png(path.as_ref())
+}
+
+/// The labels of the extreme steps and values: `([x0, x1], [y0, y1])`.
+fn extreme_labels(series: &[(String, Vec<(f64, f64)>)]) -> Option<([String; 2], [String; 2])> {
+    bounds(series)
+        .map(|((x0, x1), (y0, y1))| ([format_number(x0), format_number(x1)], [format_number(y0), format_number(y1)]))
+}
+
+/// The width of the widest value label, in pixels.
+fn value_labels_width(series: &[(String, Vec<(f64, f64)>)]) -> i64 {
+    let char_w = font::ADVANCE as i64 * TEXT_SCALE;
+    extreme_labels(series).map_or(0, |(_, ys)| ys.iter().map(|s| s.len() as i64).max().unwrap_or(0) * char_w)
 }
 
 /// The finite bounding box of all points, widened when it is degenerate.
-fn bounds(series: &[(&str, &[(f64, f64)])]) -> Option<((f64, f64), (f64, f64))> {
+fn bounds(series: &[(String, Vec<(f64, f64)>)]) -> Option<((f64, f64), (f64, f64))> {
     let finite = series.iter().flat_map(|(_, pts)| pts.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in finite {
@@ -58,15 +96,21 @@ fn widen((lo, hi): (f64, f64), pad: f64) -> (f64, f64) {
     }
 }
 
-fn draw(series: &[(&str, &[(f64, f64)])]) -> Canvas {
-    let mut c = Canvas::new(WIDTH, HEIGHT, WHITE);
+/// The plot area of a panel whose top is at `top0` and whose value labels are `label_w`
+/// pixels wide: `(left, right, top, bottom)`. Left of it, from the edge: the turned axis label,
+/// then the value labels; above it the legend; below it the step labels and the axis label.
+fn frame(top0: i64, label_w: i64) -> (i64, i64, i64, i64) {
+    let left = 16 + TEXT_HEIGHT + 10 + label_w + 8;
+    (left, WIDTH as i64 - 24, top0 + 16 + TEXT_HEIGHT + 14, top0 + HEIGHT as i64 - (16 + TEXT_HEIGHT + 8))
+}
+
+/// Draws `panel` with its top at `top0`, leaving `label_w` pixels for the value labels.
+fn draw(c: &mut Canvas, top0: i64, panel: &Panel, label_w: i64) {
+    let series = &panel.series;
     let char_w = font::ADVANCE as i64 * TEXT_SCALE;
     let data = bounds(series);
-    let labels = data
-        .map(|((x0, x1), (y0, y1))| ([format_number(x0), format_number(x1)], [format_number(y0), format_number(y1)]));
-    let label_w = labels.as_ref().map_or(0, |(_, ys)| ys.iter().map(|s| s.len() as i64).max().unwrap_or(0) * char_w);
-    let (left, right) = (16 + label_w + 8, WIDTH as i64 - 24);
-    let (top, bottom) = (16 + TEXT_HEIGHT + 14, HEIGHT as i64 - (16 + TEXT_HEIGHT + 8));
+    let labels = extreme_labels(series);
+    let (left, right, top, bottom) = frame(top0, label_w);
     let (pw, ph) = ((right - left) as f64, (bottom - top) as f64);
 
     for k in 0..=GRID_LINES {
@@ -79,10 +123,18 @@ fn draw(series: &[(&str, &[(f64, f64)])]) -> Canvas {
     c.line((left as f64, top as f64), (left as f64, bottom as f64), 1, AXIS);
     c.line((left as f64, bottom as f64), (right as f64, bottom as f64), 1, AXIS);
 
+    // Axis labels: the quantity turned upwards, centred left of the value labels; the step
+    // centred below the axis, between the step labels.
+    let text_w = |t: &str| t.chars().count() as i64 * char_w;
+    let y_len = text_w(&panel.y_label);
+    c.text_up(16, (top + bottom) / 2 + y_len / 2, &panel.y_label, TEXT_SCALE, AXIS);
+    let label_y = bottom + 8;
+    c.text((left + right) / 2 - text_w(&panel.x_label) / 2, label_y, &panel.x_label, TEXT_SCALE, AXIS);
+
     let Some(((dx0, dx1), (dy0, dy1))) = data else {
         let msg = "no data";
-        c.text((left + right) / 2 - msg.len() as i64 * char_w / 2, (top + bottom) / 2, msg, TEXT_SCALE, AXIS);
-        return c;
+        c.text((left + right) / 2 - text_w(msg) / 2, (top + bottom) / 2, msg, TEXT_SCALE, AXIS);
+        return;
     };
     let (x0, x1) = widen((dx0, dx1), 0.0);
     let (y0, y1) = widen((dy0, dy1), 0.05);
@@ -95,13 +147,10 @@ fn draw(series: &[(&str, &[(f64, f64)])]) -> Canvas {
         for (value, text) in [(dy0, &yl0), (dy1, &yl1)] {
             let y = py(value).round() as i64;
             c.line(((left - 5) as f64, y as f64), (left as f64, y as f64), 1, AXIS);
-            let w = text.len() as i64 * char_w;
-            c.text(left - 8 - w, y - TEXT_HEIGHT / 2, text, TEXT_SCALE, AXIS);
+            c.text(left - 8 - text_w(text), y - TEXT_HEIGHT / 2, text, TEXT_SCALE, AXIS);
         }
-        let y = bottom + 8;
-        c.text(left, y, &xl0, TEXT_SCALE, AXIS);
-        let w = xl1.len() as i64 * char_w;
-        c.text(right - w, y, &xl1, TEXT_SCALE, AXIS);
+        c.text(left, label_y, &xl0, TEXT_SCALE, AXIS);
+        c.text(right - text_w(&xl1), label_y, &xl1, TEXT_SCALE, AXIS);
     }
 
     for (i, (_, points)) in series.iter().enumerate() {
@@ -122,11 +171,10 @@ fn draw(series: &[(&str, &[(f64, f64)])]) -> Canvas {
     let mut lx = left;
     for (i, (name, _)) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        c.fill_rect(lx, 16 + TEXT_HEIGHT / 2 - 2, 24, 4, colour);
+        c.fill_rect(lx, top0 + 16 + TEXT_HEIGHT / 2 - 2, 24, 4, colour);
         lx += 30;
-        lx += c.text(lx, 16, name, TEXT_SCALE, AXIS) + 2 * char_w;
+        lx += c.text(lx, top0 + 16, name, TEXT_SCALE, AXIS) + 2 * char_w;
     }
-    c
 }
 
 /// A short label: four significant digits, plain for moderate magnitudes, otherwise
@@ -180,13 +228,64 @@ mod tests {
         assert!(count(&img, AXIS) > 300, "axes and labels");
         assert!(count(&img, GRID) > 1000, "grid");
         // The first training point (step 0, the largest value) sits at the top-left of the plot.
-        let c = draw(&[("train loss", &train)]);
+        let mut c = Canvas::new(WIDTH, HEIGHT, WHITE);
+        let panel = Panel {
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![("train loss".into(), train.clone())],
+        };
         let label_w = format_number(0.02).len() as i64 * font::ADVANCE as i64 * TEXT_SCALE;
-        let left = (16 + label_w + 8) as usize;
-        let top = (16 + TEXT_HEIGHT + 14) as f64;
-        let ph = (HEIGHT as i64 - (16 + TEXT_HEIGHT + 8)) as f64 - top;
-        let y_first = (top + ph * 0.05 / 1.1).round() as usize;
-        assert_eq!(c.get(left, y_first), PALETTE[0]);
+        draw(&mut c, 0, &panel, label_w);
+        let (left, _, top, bottom) = frame(0, label_w);
+        let y_first = (top as f64 + (bottom - top) as f64 * 0.05 / 1.1).round() as usize;
+        assert_eq!(c.get(left as usize, y_first), PALETTE[0]);
+    }
+
+    /// Ink (axis-coloured pixels) inside a rectangle.
+    fn ink(img: &image::RgbImage, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> usize {
+        (x0..x1).flat_map(|x| (y0..y1).map(move |y| (x, y))).filter(|&(x, y)| img.get_pixel(x, y).0 == AXIS).count()
+    }
+
+    #[test]
+    fn panels_stack_with_labelled_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("panels.png");
+        let line: Vec<(f64, f64)> = (0..20).map(|s| (s as f64, 1.0 / (1.0 + s as f64))).collect();
+        let panel = |y: &str| Panel {
+            x_label: "step".into(),
+            y_label: y.into(),
+            series: vec![(format!("train {y}"), line.clone()), (format!("eval {y}"), line[..5].to_vec())],
+        };
+        plot_panels(&path, &[panel("loss"), panel("kl")]).unwrap();
+        let img = image::load_from_memory(&std::fs::read(&path).unwrap()).unwrap().to_rgb8();
+        assert_eq!((img.width(), img.height()), (WIDTH as u32, 2 * HEIGHT as u32));
+        let h = HEIGHT as u32;
+        for top in [0, h] {
+            // The turned y label in the left strip, the x label centred under the axis.
+            let left_strip = (16, top + 40, 16 + TEXT_HEIGHT as u32, top + h - 40);
+            assert!(ink(&img, left_strip) > 20, "y label of the panel at {top}");
+            let under =
+                (WIDTH as u32 / 2 - 40, top + h - 16 - TEXT_HEIGHT as u32 - 2, WIDTH as u32 / 2 + 60, top + h - 8);
+            assert!(ink(&img, under) > 20, "x label of the panel at {top}");
+        }
+        // Both panels have both curves.
+        let colour_in = |colour: Rgb, top: u32| {
+            (0..WIDTH as u32)
+                .flat_map(|x| (top..top + h).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == colour)
+                .count()
+        };
+        for top in [0, h] {
+            assert!(colour_in(PALETTE[0], top) > 300 && colour_in(PALETTE[1], top) > 50, "panel at {top}");
+        }
+        // "loss" and "kl" differ, so the two left strips differ.
+        let strip = |top: u32| -> Vec<[u8; 3]> {
+            (16..16 + TEXT_HEIGHT as u32)
+                .flat_map(|x| (top..top + h).map(move |y| (x, y)))
+                .map(|(x, y)| img.get_pixel(x, y).0)
+                .collect()
+        };
+        assert_ne!(strip(0), strip(h));
     }
 
     #[test]

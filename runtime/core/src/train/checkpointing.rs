@@ -164,8 +164,14 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
 /// The run record of a checkpoint (`None` when it has none), checking the format first, so the
 /// command line can restore a run's settings before it compiles the spec.
 pub fn load_checkpoint_record(path: &Path) -> Result<Option<RunRecord>, TrainError> {
+    Ok(load_checkpoint_meta(path)?.record)
+}
+
+/// The counters and settings of a checkpoint, checking the format, so the command line can
+/// say what a resumed run will do before it starts.
+pub fn load_checkpoint_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
     let (_, metadata) = load_safetensors(path)?;
-    Ok(CheckpointMeta::from_metadata(&metadata, path)?.record)
+    CheckpointMeta::from_metadata(&metadata, path)
 }
 
 /// Checks a checkpoint's tensors against the model: every parameter and state tensor present

@@ -23,7 +23,7 @@ pub enum ProgressMode {
     Bar,
     /// One line every `log_every` steps (and at the first and last step).
     Plain,
-    /// Nothing but notes that need attention.
+    /// Nothing but notes that need attention: no step or evaluation lines, no closing line.
     Quiet,
 }
 
@@ -56,6 +56,9 @@ pub struct TrainConfig {
     pub out_dir: PathBuf,
     /// Evaluated with the `eval` entry at the end of the run (`eval.json`).
     pub eval_data: Option<Dataset>,
+    /// Also evaluate on `eval_data` after every this many steps (and after the last), logging
+    /// to `eval.jsonl` and drawing the curve in `loss.png`.
+    pub eval_every: Option<u64>,
     /// Plain progress prints a line every this many steps.
     pub log_every: u64,
     pub progress: ProgressMode,
@@ -81,6 +84,7 @@ impl TrainConfig {
             checkpoint_every: None,
             out_dir: out_dir.into(),
             eval_data: None,
+            eval_every: None,
             log_every: 50,
             progress: ProgressMode::Auto,
             stop: None,
@@ -102,6 +106,12 @@ impl TrainConfig {
         }
         if self.checkpoint_every == Some(0) {
             return bad("the checkpoint interval must be at least 1 step");
+        }
+        if self.eval_every == Some(0) {
+            return bad("the evaluation interval must be at least 1 step");
+        }
+        if self.eval_every.is_some() && self.eval_data.is_none() {
+            return bad("evaluating during the run needs evaluation data");
         }
         if !self.base_lr.is_finite() {
             return bad("the learning rate must be a finite number");

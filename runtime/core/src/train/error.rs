@@ -44,7 +44,11 @@ pub enum TrainError {
     NonFiniteTensor { step: u64, name: String },
     /// The run was asked to stop (Ctrl-C): the step under way finished and a checkpoint of it
     /// was written, so `--resume` continues exactly where it stopped.
-    #[error("interrupted after step {steps_done} of {total_steps}; checkpoint written to {}", checkpoint.display())]
+    #[error(
+        "interrupted after step {} ({steps_done}/{total_steps} done, numbered from 0 as in metrics.jsonl); checkpoint written to {}",
+        steps_done.saturating_sub(1),
+        checkpoint.display()
+    )]
     Interrupted { steps_done: u64, total_steps: u64, checkpoint: PathBuf },
     /// Reading or writing a file failed.
     #[error(transparent)]

@@ -27,12 +27,15 @@ mod tests;
 pub use batched::{EvalResult, evaluate, run_batched, run_generated};
 pub use checkpointing::{
     CHECKPOINT_FILE, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Checkpoint, CheckpointMeta, load_checkpoint,
-    load_checkpoint_record, save_checkpoint,
+    load_checkpoint_meta, load_checkpoint_record, save_checkpoint,
 };
 pub use config::{ProgressMode, TrainConfig, TrainStart};
 pub use error::TrainError;
-pub use metrics::{METRICS_FILE, MetricsLog, StepRecord};
+pub use metrics::{EVAL_LOG_FILE, EvalRecord, METRICS_FILE, MetricsLog, StepRecord};
 pub use record::{RUN_FILE, RunRecord, short_diff};
-pub use report::{EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, RECONSTRUCTIONS_FILE, SAMPLES_FILE, WEIGHTS_FORMAT};
+pub use report::{
+    EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, MAX_METRIC_PANELS, RECONSTRUCTIONS_FILE, SAMPLES_FILE,
+    WEIGHTS_FORMAT,
+};
 pub use run::{TrainSummary, train, train_with_log};
 pub use signature::{CallScalars, RUNTIME_SCALARS, model_inputs, with_param_prefix, without_param_prefix};

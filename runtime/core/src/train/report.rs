@@ -1,6 +1,10 @@
 //! The files a finished run leaves besides its checkpoint: `final.safetensors`, `eval.json`,
 //! `loss.png`, `reconstructions.png` and `samples.png`.
 //!
+//! `loss.png` has a panel for the loss, with the training loss of every step and, when the
+//! run evaluated as it went, the evaluation loss; and one more panel per metric (up to
+//! [`MAX_METRIC_PANELS`]), drawn the same way. Axes are labelled `step` and by the quantity.
+//!
 //! `final.safetensors` stores the parameters under their bare paths (`encoder.mu.w`, without
 //! the `param:` prefix), because that is how users and the `--weights` option refer to them;
 //! checkpoints keep the full entry names since they also hold optimizer state. Pictures are a
@@ -11,14 +15,15 @@
 use super::batched::{EvalResult, evaluate, fitted_inputs, run_batched};
 use super::config::TrainConfig;
 use super::error::TrainError;
+use super::metrics::{EvalRecord, StepRecord};
 use super::signature::{CallScalars, model_inputs, without_param_prefix};
 use crate::checkpoint::save_safetensors;
 use crate::data::Dataset;
 use crate::fsutil::atomic_write;
-use crate::images::{infer_image_shape, plot_loss_curve, save_image_grid, save_reconstructions};
+use crate::images::{Panel, infer_image_shape, plot_panels, save_image_grid, save_reconstructions};
 use hg_abi::{DimSpec, EntrySignature, TensorSpec};
 use hg_exec::{NamedTensors, Session};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// File names inside the output directory.
@@ -35,14 +40,20 @@ const RECONSTRUCTION_COUNT: usize = 16;
 /// Samples drawn for `samples.png`, as a square grid.
 const SAMPLE_COUNT: usize = 64;
 const SAMPLE_COLUMNS: usize = 8;
+/// Metrics drawn in `loss.png` below the loss, one panel each.
+pub const MAX_METRIC_PANELS: usize = 4;
 
 pub(crate) struct Report<'a> {
     pub train_data: &'a Dataset,
     pub cfg: &'a TrainConfig,
     /// The trained parameters, named `param:<path>` (also resident in the session).
     pub params: &'a NamedTensors,
-    /// `(step, loss)` of every logged step of the run, resumed sessions included.
-    pub losses: &'a [(f64, f64)],
+    /// Every logged step of the run, resumed sessions included.
+    pub history: &'a [StepRecord],
+    /// Every evaluation made during the run, resumed sessions included.
+    pub evals: &'a [EvalRecord],
+    /// The evaluation of the final parameters, when the run already made it.
+    pub final_eval: Option<EvalResult>,
     pub seed: u64,
     pub batch: usize,
     /// Steps completed.
@@ -70,7 +81,10 @@ pub(crate) fn write_report(session: &mut dyn Session, r: &Report<'_>) -> Result<
 
     if let Some(eval_data) = &r.cfg.eval_data {
         if session.manifest().entry("eval").is_some() {
-            let result = evaluate(session, eval_data, r.batch, r.seed)?;
+            let result = match &r.final_eval {
+                Some(done) => done.clone(),
+                None => evaluate(session, eval_data, r.batch, r.seed)?,
+            };
             let path = out.join(EVAL_FILE);
             let mut json = serde_json::json!({
                 "loss": result.loss,
@@ -103,11 +117,30 @@ pub(crate) fn write_report(session: &mut dyn Session, r: &Report<'_>) -> Result<
 
 /// `loss.png`; `Ok(false)` when no step was logged.
 fn draw_loss(r: &Report<'_>) -> Result<bool, String> {
-    if r.losses.is_empty() {
+    if r.history.is_empty() {
         return Ok(false);
     }
-    plot_loss_curve(r.cfg.out_dir.join(LOSS_PLOT_FILE), &[("loss", r.losses)]).map_err(|e| e.to_string())?;
+    let train = r.history.iter().map(|s| (s.step as f64, s.loss)).collect();
+    let eval = r.evals.iter().map(|e| (e.step as f64, e.loss)).collect();
+    let mut panels = vec![panel("loss", train, eval)];
+    let names: BTreeSet<&String> = r.history.iter().flat_map(|s| s.metrics.keys()).collect();
+    for name in names.into_iter().take(MAX_METRIC_PANELS) {
+        let train = r.history.iter().filter_map(|s| Some((s.step as f64, *s.metrics.get(name)?))).collect();
+        let eval = r.evals.iter().filter_map(|e| Some((e.step as f64, *e.metrics.get(name)?))).collect();
+        panels.push(panel(name, train, eval));
+    }
+    plot_panels(r.cfg.out_dir.join(LOSS_PLOT_FILE), &panels).map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// A panel of `loss.png`: the training curve of `name` and, when there is one, its evaluation
+/// curve.
+fn panel(name: &str, train: Vec<(f64, f64)>, eval: Vec<(f64, f64)>) -> Panel {
+    let mut series = vec![(format!("train {name}"), train)];
+    if !eval.is_empty() {
+        series.push((format!("eval {name}"), eval));
+    }
+    Panel { x_label: "step".into(), y_label: name.into(), series }
 }
 
 /// The `(channels, height, width)` of one example of a `[B, ...]` tensor spec.

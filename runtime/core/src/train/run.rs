@@ -6,19 +6,21 @@
 //! `step = s`, `seed`, `first_example = 0`, `base_lr`, `total_steps` and (when read) `batch`.
 //! Parameters and optimizer state stay resident in the backend's [`Session`]: the loop loads
 //! them once, passes only the batch and the scalars each step, gets back the loss and metrics,
-//! and reads the parameters back only for checkpoints and the end of the run.
+//! and reads the parameters back only for checkpoints and the end of the run. With
+//! `eval_every`, the loop also evaluates on the evaluation data every that many steps and after
+//! the last one, with the session's current parameters (`eval.jsonl`).
 //!
 //! **Invariants**: a step whose loss is NaN or infinite changes nothing (the session keeps its
 //! state, see `hg_exec::session`): it is not logged and no checkpoint is written from it. The
 //! state carried between steps is exactly what a checkpoint stores, so a resumed run repeats
 //! an uninterrupted one bit-for-bit (given a deterministic backend).
 
-use super::batched::{EvalResult, fitted_inputs};
+use super::batched::{EvalResult, evaluate, fitted_inputs};
 use super::checkpointing::{CHECKPOINT_FILE, CheckpointMeta, load_checkpoint, save_checkpoint, validate_checkpoint};
 use super::config::{TrainConfig, TrainStart};
 use super::error::TrainError;
-use super::metrics::{METRICS_FILE, MetricsLog, StepRecord};
-use super::progress::Progress;
+use super::metrics::{EVAL_LOG_FILE, EvalRecord, METRICS_FILE, MetricsLog, StepRecord};
+use super::progress::{Closing, Progress};
 use super::report::{Report, write_report};
 use super::signature::{
     Scalar, check_tensors, entry_signature, is_param, metric_outputs, scalar_input, scalar_output, with_param_prefix,
@@ -53,6 +55,9 @@ pub struct TrainSummary {
     pub files: Vec<PathBuf>,
     /// Things worth telling the user (settings taken from a checkpoint, pictures skipped).
     pub notes: Vec<String>,
+    /// Time spent taking this session's steps (evaluations during the run excluded).
+    pub train_time: Duration,
+    /// Time of the whole call, end-of-run evaluation and pictures included.
     pub elapsed: Duration,
 }
 
@@ -69,7 +74,8 @@ pub fn train(
 /// Trains the model of `session` on `data`, writing plain progress lines and notes to `log` (a progress bar, when
 /// chosen, always draws on stderr).
 ///
-/// Files in `cfg.out_dir`: `metrics.jsonl` (one line per step), `checkpoint.safetensors` (every
+/// Files in `cfg.out_dir`: `metrics.jsonl` (one line per step), `eval.jsonl` (with
+/// `eval_every`: one line per evaluation), `checkpoint.safetensors` (every
 /// `checkpoint_every` steps and at the end, overwritten in place), `final.safetensors` (the
 /// parameters under their bare paths), `eval.json` (with `eval_data`), `loss.png`, and
 /// `reconstructions.png` / `samples.png` when the model has those entries and image-shaped
@@ -101,6 +107,9 @@ pub fn train_with_log(
     if fitted.is_empty() {
         return Err(TrainError::signature(ENTRY, "the entry reads no data inputs"));
     }
+    if cfg.eval_every.is_some() && session.manifest().entry("eval").is_none() {
+        return Err(TrainError::signature("eval", "the model has no `eval` entry to evaluate with during the run"));
+    }
     let start = prepare_start(init, cfg, &sig, &param_specs, &state_specs, data.len)?;
     let plan = &start.plan;
 
@@ -111,12 +120,26 @@ pub fn train_with_log(
         crate::fsutil::atomic_write(&cfg.out_dir.join(super::record::RUN_FILE), json.as_bytes())?;
     }
     let metrics_path = cfg.out_dir.join(METRICS_FILE);
-    let (mut metrics, history) = if start.resumed {
+    let (mut metrics, mut history) = if start.resumed {
         MetricsLog::resume(&metrics_path, plan.step)?
     } else {
         (MetricsLog::create(&metrics_path)?, Vec::new())
     };
-    let mut losses: Vec<(f64, f64)> = history.iter().map(|r| (r.step as f64, r.loss)).collect();
+    // `eval.jsonl`: continued on resume (cut at the resume step, even when this session does not
+    // evaluate, so it never lists evaluations of a discarded future), started with `eval_every`.
+    let eval_path = cfg.out_dir.join(EVAL_LOG_FILE);
+    let (eval_log, evals) = if start.resumed && (cfg.eval_every.is_some() || eval_path.exists()) {
+        let (log, kept) = MetricsLog::resume_eval(&eval_path, plan.step)?;
+        (cfg.eval_every.map(|_| log), kept)
+    } else if cfg.eval_every.is_some() {
+        (Some(MetricsLog::create(&eval_path)?), Vec::new())
+    } else {
+        if !start.resumed && eval_path.exists() {
+            std::fs::remove_file(&eval_path).map_err(|e| IoError::write(&eval_path, e))?;
+        }
+        (None, Vec::new())
+    };
+    let eval_logged = eval_log.is_some() || !evals.is_empty();
 
     let mut progress = Progress::new(cfg.progress, log, cfg.log_every, plan.step, plan.total_steps);
     for note in &start.notes {
@@ -154,9 +177,19 @@ pub fn train_with_log(
         live.insert(spec.name.clone(), scalar_input(spec, value, ENTRY)?);
     }
     let step_spec = sig.inputs.iter().find(|s| s.name == names::STEP);
-    let mut run = Run { step_spec, live, plan: plan.clone(), cfg };
+    let mut run =
+        Run { step_spec, live, plan: plan.clone(), cfg, eval_log, evals, last_eval: None, eval_time: Duration::ZERO };
 
-    let outcome = run.run_steps(session, batches, &names_in, &mut metrics, &mut progress, &mut losses);
+    let steps_started = Instant::now();
+    let mut outcome = run.run_steps(session, batches, &names_in, &mut metrics, &mut progress, &mut history);
+    // With `eval_every`, the curve ends with an evaluation of the final parameters.
+    if outcome.is_ok()
+        && cfg.eval_every.is_some()
+        && run.evals.last().map(|r| r.step) != Some(plan.total_steps)
+        && let Err(e) = run.evaluate_now(session, plan.total_steps, &mut progress)
+    {
+        outcome = Err(e);
+    }
     let final_loss = match outcome {
         Ok(loss) => loss,
         Err(e) => {
@@ -164,20 +197,32 @@ pub fn train_with_log(
             return Err(e);
         }
     };
+    let train_time = steps_started.elapsed().saturating_sub(run.eval_time);
     let steps_run = plan.total_steps - plan.step;
     run.checkpoint(session, plan.total_steps)?;
-    progress.finish(steps_run, final_loss);
+    progress.end_steps();
 
     let params =
         session.read_params().map_err(|source| TrainError::Exec { entry: ENTRY.into(), step: None, source })?;
-    let mut files = vec![metrics_path, cfg.out_dir.join(CHECKPOINT_FILE)];
+    let mut files = Vec::new();
+    if plan.record.is_some() {
+        files.push(cfg.out_dir.join(super::record::RUN_FILE));
+    }
+    files.push(metrics_path);
+    if eval_logged {
+        files.push(eval_path);
+    }
+    files.push(cfg.out_dir.join(CHECKPOINT_FILE));
+    let final_eval = run.last_eval.take().filter(|(step, _)| *step == plan.total_steps).map(|(_, r)| r);
     let report = write_report(
         session,
         &Report {
             train_data: data,
             cfg,
             params: &params,
-            losses: &losses,
+            history: &history,
+            evals: &run.evals,
+            final_eval,
             seed: plan.seed,
             batch: plan.batch,
             step: plan.total_steps,
@@ -187,6 +232,15 @@ pub fn train_with_log(
         progress.note(note);
     }
     files.extend(report.files);
+    let closing = Closing {
+        first_step: plan.step,
+        steps_run,
+        batch: plan.batch,
+        train_time,
+        final_loss,
+        eval: report.eval.as_ref(),
+    };
+    progress.close(&files, &cfg.out_dir, &closing);
     let mut notes = start.notes;
     notes.extend(report.notes);
     Ok(TrainSummary {
@@ -198,6 +252,7 @@ pub fn train_with_log(
         eval: report.eval,
         files,
         notes,
+        train_time,
         elapsed: started.elapsed(),
     })
 }
@@ -326,6 +381,14 @@ struct Run<'a> {
     live: NamedTensors,
     plan: Plan,
     cfg: &'a TrainConfig,
+    /// `eval.jsonl`, open when the run evaluates every `eval_every` steps.
+    eval_log: Option<MetricsLog>,
+    /// Every evaluation of the run, resumed sessions included.
+    evals: Vec<EvalRecord>,
+    /// The latest evaluation of this session, and the step it was made at.
+    last_eval: Option<(u64, EvalResult)>,
+    /// Time spent in those evaluations.
+    eval_time: Duration,
 }
 
 impl Run<'_> {
@@ -337,7 +400,7 @@ impl Run<'_> {
         data_names: &[String],
         metrics: &mut MetricsLog,
         progress: &mut Progress<'_>,
-        losses: &mut Vec<(f64, f64)>,
+        history: &mut Vec<StepRecord>,
     ) -> Result<Option<f64>, TrainError> {
         let mut last_loss = None;
         for step in self.plan.step..self.plan.total_steps {
@@ -371,9 +434,12 @@ impl Run<'_> {
             };
             metrics.append(&record)?;
             progress.step(&record);
-            losses.push((step as f64, loss));
+            history.push(record);
             last_loss = Some(loss);
             let done = step + 1;
+            if self.cfg.eval_every.is_some_and(|every| done.is_multiple_of(every)) {
+                self.evaluate_now(session, done, progress)?;
+            }
             if self.cfg.checkpoint_every.is_some_and(|every| done.is_multiple_of(every)) && done < self.plan.total_steps
             {
                 self.checkpoint(session, done)?;
@@ -389,6 +455,30 @@ impl Run<'_> {
             }
         }
         Ok(last_loss)
+    }
+
+    /// Evaluates the session's current parameters (those after `done` steps) on the evaluation
+    /// data, and logs the result to `eval.jsonl` and the progress stream.
+    fn evaluate_now(
+        &mut self,
+        session: &mut dyn Session,
+        done: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<(), TrainError> {
+        let cfg = self.cfg;
+        let Some(data) = &cfg.eval_data else { return Ok(()) };
+        let tick = Instant::now();
+        let result = evaluate(session, data, self.plan.batch, self.plan.seed)?;
+        let record =
+            EvalRecord { step: done, loss: result.loss, metrics: result.metrics.clone(), examples: result.examples };
+        if let Some(log) = &mut self.eval_log {
+            log.append_eval(&record)?;
+        }
+        progress.eval(&record);
+        self.evals.push(record);
+        self.last_eval = Some((done, result));
+        self.eval_time += tick.elapsed();
+        Ok(())
     }
 
     /// Writes the checkpoint after `done` steps from the session's parameters and state,

@@ -511,9 +511,10 @@ fn plain_progress_prints_lines_at_the_interval() {
     let summary = train_with_log(&mut Mock::default(), &data(16), init(), &cfg, &mut log).unwrap();
     let text = String::from_utf8(log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "{text}");
-    for (line, step) in lines.iter().zip([1, 5, 10, 12]) {
-        assert!(line.starts_with(&format!("step {step}/12  epoch ")), "{line}");
+    assert_eq!(lines.len(), 6, "{text}");
+    // Steps are numbered from 0, as in metrics.jsonl: 0, the multiples of 5, and the last.
+    for (line, (step, done)) in lines.iter().zip([(0, 1), (5, 6), (10, 11), (11, 12)]) {
+        assert!(line.starts_with(&format!("step {step} ({done}/12 done)  epoch ")), "{line}");
         assert!(
             line.contains("  loss ")
                 && line.contains("  mae ")
@@ -522,13 +523,65 @@ fn plain_progress_prints_lines_at_the_interval() {
             "{line}"
         );
     }
-    assert!(lines[4].starts_with("trained 12 steps in ") && lines[4].contains("final loss"), "{}", lines[4]);
+    assert!(lines[4].starts_with(&format!("wrote {}: metrics.jsonl, checkpoint.safetensors", dir.path().display())));
+    assert!(lines[5].starts_with("trained 12 steps (0-11) in ") && lines[5].contains("final loss"), "{}", lines[5]);
     assert!(summary.notes.is_empty());
 
     // Quiet mode prints nothing on success.
     let mut log = Vec::new();
     train_with_log(&mut Mock::default(), &data(16), init(), &config(dir.path(), 3), &mut log).unwrap();
     assert!(log.is_empty());
+}
+
+#[test]
+fn eval_every_logs_evaluations_of_the_current_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 10);
+    cfg.eval_data = Some(data(6));
+    cfg.eval_every = Some(4);
+    cfg.progress = ProgressMode::Plain;
+    let mut log = Vec::new();
+    let summary = train_with_log(&mut Mock::default(), &data(16), init(), &cfg, &mut log).unwrap();
+    let text = String::from_utf8(log).unwrap();
+    let evals: Vec<EvalRecord> = std::fs::read_to_string(dir.path().join(EVAL_LOG_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| EvalRecord::from_json(l).unwrap())
+        .collect();
+    // After steps 4 and 8, and after the last (10); each of the parameters at that point.
+    assert_eq!(evals.iter().map(|e| e.step).collect::<Vec<_>>(), vec![4, 8, 10]);
+    assert!(evals.iter().all(|e| e.examples == 6 && e.metrics.contains_key("mae")));
+    assert!(evals[0].loss > evals[2].loss, "{evals:?}");
+    let last = summary.eval.as_ref().unwrap();
+    assert_eq!((last.loss, last.examples), (evals[2].loss, 6));
+    for e in &evals {
+        assert!(text.contains(&format!("eval at step {}: loss ", e.step)), "{text}");
+    }
+    assert!(summary.files.contains(&dir.path().join(EVAL_LOG_FILE)));
+    let closing = text.lines().last().unwrap();
+    assert!(closing.contains("; eval loss ") && closing.contains(" on 6 examples"), "{closing}");
+
+    // A run that crashes after its checkpoint at step 6 and is resumed from it logs each
+    // evaluation once, the same as the uninterrupted run.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let whole = TrainConfig { out_dir: a.path().into(), progress: ProgressMode::Quiet, ..cfg.clone() };
+    quiet_train(&mut Mock::default(), &data(16), init(), &whole).unwrap();
+    let cut = TrainConfig { out_dir: b.path().into(), checkpoint_every: Some(3), ..whole.clone() };
+    let crashing = &mut Mock { fail_at: Some(7), ..Mock::default() };
+    quiet_train(crashing, &data(16), init(), &cut).unwrap_err();
+    let resume = TrainStart::Resume { checkpoint: b.path().join(CHECKPOINT_FILE) };
+    quiet_train(&mut Mock::default(), &data(16), resume, &cut).unwrap();
+    let read = |d: &Path| std::fs::read_to_string(d.join(EVAL_LOG_FILE)).unwrap();
+    assert_eq!(read(a.path()), read(b.path()));
+
+    // Without evaluation data, or with a model that cannot evaluate, the run is refused.
+    let no_data = TrainConfig { eval_data: None, ..cfg.clone() };
+    let e = quiet_train(&mut Mock::default(), &data(16), init(), &no_data).unwrap_err().to_string();
+    assert!(e.contains("needs evaluation data"), "{e}");
+    let mut no_eval = Mock::default();
+    no_eval.manifest.entries.retain(|e| e.name == "train");
+    let e = quiet_train(&mut no_eval, &data(16), init(), &cfg).unwrap_err().to_string();
+    assert!(e.contains("no `eval` entry"), "{e}");
 }
 
 #[test]
