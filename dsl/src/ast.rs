@@ -274,6 +274,8 @@ pub enum ExprKind {
     Str(String),
     /// The keyword `training`.
     Training,
+    /// The keyword `sampling`.
+    Sampling,
     Name(Ident),
     /// `[a, b, c]`
     List(Vec<Expr>),

@@ -380,6 +380,7 @@ impl Printer {
                 self.out.push('"');
             }
             ExprKind::Training => self.out.push_str("training"),
+            ExprKind::Sampling => self.out.push_str("sampling"),
             ExprKind::Name(id) => self.out.push_str(&id.name),
             ExprKind::List(items) => {
                 self.out.push('[');

@@ -157,7 +157,12 @@ fn erase_dim(d: &mut DimExpr) {
 pub fn erase_expr(e: &mut Expr) {
     e.span = Span::default();
     match &mut e.kind {
-        ExprKind::Int(_) | ExprKind::Float { .. } | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Training => {}
+        ExprKind::Int(_)
+        | ExprKind::Float { .. }
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Training
+        | ExprKind::Sampling => {}
         ExprKind::Name(id) => id.span = Span::default(),
         ExprKind::List(items) | ExprKind::Tuple(items) => items.iter_mut().for_each(erase_expr),
         ExprKind::Paren(inner) => erase_expr(inner),

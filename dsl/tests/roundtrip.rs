@@ -182,6 +182,7 @@ fn expr() -> BoxedStrategy<Expr> {
         any::<bool>().prop_map(|b| ex(ExprKind::Bool(b))),
         "[a-z \"\\\\]{0,4}".prop_map(|s| ex(ExprKind::Str(s))),
         Just(ex(ExprKind::Training)),
+        Just(ex(ExprKind::Sampling)),
         name().prop_map(|n| ex(ExprKind::Name(n))),
     ];
     leaf.prop_recursive(5, 48, 4, |inner| {

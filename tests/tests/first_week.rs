@@ -693,3 +693,31 @@ fn eval_every_logs_and_draws_the_test_loss() {
         }
     }
 }
+
+/// Item 10: `eval` computes the test loss as `model.eval()` would: dropout off (the loss no
+/// longer depends on the seed through it), while a stochastic bottleneck still samples, keyed
+/// by the seed.
+#[test]
+fn eval_turns_dropout_off_and_keeps_sampling() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("dropout.hgl");
+    std::fs::write(
+        &spec,
+        "use std.nn.{Linear, Dropout}\n\
+         model DropAe() {\n    input x: f32[B, 784]\n    encoder {\n        h = Dropout(relu(Linear(x, 32)), 0.5)\n    }\n\
+         bottleneck {\n        latent z = Linear(h, 8)\n    }\n    decoder {\n        output x_hat = Linear(z, 784)\n    }\n\
+         loss = mean((x_hat - x) ** 2)\n    train {\n        optimizer = adam(lr = 1e-3)\n    }\n}\n",
+    )
+    .unwrap();
+    let spec = spec.to_string_lossy().into_owned();
+    let w = dir.path().join("drop.safetensors").to_string_lossy().into_owned();
+    ok(&["run", &spec, "encode", "--init", &w, "--input", &npy_file(dir.path(), "x.npy", &zeros(&[2, 784]))]);
+    let eval = |file: &str, weights: &str, seed: &str, extra: &[&str]| {
+        let mut args = vec!["run", file, "eval", "--weights", weights, "--limit", "16", "--seed", seed];
+        args.extend(extra);
+        eval_json(&args)["loss"].as_f64().unwrap()
+    };
+    assert_eq!(eval(&spec, &w, "1", &[]), eval(&spec, &w, "2", &[]), "dropout must be off in eval");
+    let vae_w = weights(dir.path());
+    assert_ne!(eval(VAE, &vae_w, "1", &SMALL), eval(VAE, &vae_w, "2", &SMALL), "the VAE's eval samples z");
+}

@@ -16,13 +16,13 @@ use crate::diagnostic::Diagnostic;
 
 /// Words that can never be names.
 pub(crate) const RESERVED: &[&str] =
-    &["use", "model", "fn", "param", "repeat", "if", "then", "else", "return", "training", "true", "false"];
+    &["use", "model", "fn", "param", "repeat", "if", "then", "else", "return", "training", "sampling", "true", "false"];
 
 const STATEMENT_KEYWORDS: &[&str] = &["param", "repeat", "return", "latent", "prior", "output"];
 const MEMBER_KEYWORDS: &[&str] = &["input", "encoder", "bottleneck", "decoder", "loss", "metric", "train"];
 const ITEM_KEYWORDS: &[&str] = &["use", "fn", "model"];
 const OPERATORS: &[&str] = &["+", "-", "*", "**", "/", "@", "==", "!=", "<", "<=", ">", ">=", "&&", "||", ".", "["];
-const EXPR_STARTS: &[&str] = &["!", "\"", "(", "-", "[", "{", "_", "true", "false", "if", "training"];
+const EXPR_STARTS: &[&str] = &["!", "\"", "(", "-", "[", "{", "_", "true", "false", "if", "training", "sampling"];
 
 /// A syntax error and the byte offset it was found at.
 pub(crate) struct SyntaxError {
@@ -260,7 +260,7 @@ fn help_for(expected: &str, found: &str, src: &str, offset: usize) -> Option<Str
     }
     if let Some(kw) = found.strip_prefix("keyword `").and_then(|f| f.strip_suffix('`'))
         && (expected.contains("a name") || expected.contains("an expression"))
-        && !matches!(kw, "if" | "true" | "false" | "training")
+        && !matches!(kw, "if" | "true" | "false" | "training" | "sampling")
     {
         return Some(format!("`{kw}` is a reserved word and cannot be used as a name"));
     }

@@ -211,6 +211,7 @@ impl Lowerer {
             }
             Rule::bool_lit => self.node(ExprKind::Bool(pair.as_str() == "true"), span, 1),
             Rule::training => self.node(ExprKind::Training, span, 1),
+            Rule::sampling => self.node(ExprKind::Sampling, span, 1),
             Rule::name => {
                 let id = self.ident(&pair);
                 self.node(ExprKind::Name(id), span, 1)

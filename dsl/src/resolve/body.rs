@@ -386,7 +386,12 @@ impl<'a> Checker<'a> {
     /// Checks every name in an expression. Recursion depth is bounded by the parser.
     pub(crate) fn expr(&mut self, e: &Expr) {
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float { .. } | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Training => {}
+            ExprKind::Int(_)
+            | ExprKind::Float { .. }
+            | ExprKind::Bool(_)
+            | ExprKind::Str(_)
+            | ExprKind::Training
+            | ExprKind::Sampling => {}
             ExprKind::Name(id) => self.use_name(id),
             ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().for_each(|i| self.expr(i)),
             ExprKind::Paren(inner) => self.expr(inner),

@@ -28,7 +28,7 @@ enum Kind {
     /// Final weights of a run (`format = hourglass-weights`).
     Weights,
     /// A checkpoint a run can resume from.
-    Checkpoint(CheckpointMeta),
+    Checkpoint(Box<CheckpointMeta>),
     /// Claims to be a checkpoint but a resume would refuse it, for this reason.
     BrokenCheckpoint(String),
 }
@@ -45,7 +45,7 @@ pub fn inspect(path: &Path, json: bool) -> Result<String> {
     let file = files::load(path)?;
     let kind = match file.metadata.get("format").map(String::as_str) {
         Some(CHECKPOINT_FORMAT) => match load_checkpoint(path) {
-            Ok(ckpt) => Kind::Checkpoint(ckpt.meta),
+            Ok(ckpt) => Kind::Checkpoint(Box::new(ckpt.meta)),
             Err(e) => Kind::BrokenCheckpoint(e.to_string()),
         },
         Some(WEIGHTS_FORMAT) => Kind::Weights,
@@ -194,6 +194,7 @@ fn render_json(path: &Path, r: &Report) -> String {
                 "batch": m.batch,
                 "shuffle": m.shuffle,
                 "examples": m.examples,
+                "run": m.record,
             }),
             Value::Null,
         ),

@@ -66,6 +66,8 @@ pub struct Ctx<'p> {
     pub program: &'p dyn ProgramView,
     pub f: Function,
     pub training: bool,
+    /// The value of `sampling`: stochastic bottlenecks draw (true in `train` and `eval`).
+    pub sampling: bool,
     pub params: &'p mut ParamTable,
     /// Param nodes of this function, by path (repeat bodies share them).
     pub param_nodes: HashMap<String, ValueId>,
@@ -102,11 +104,17 @@ pub fn ast_span(span: NodeSpan) -> Span {
 }
 
 impl<'p> Ctx<'p> {
-    pub fn new(program: &'p dyn ProgramView, name: &str, training: bool, params: &'p mut ParamTable) -> Ctx<'p> {
+    pub fn new(
+        program: &'p dyn ProgramView,
+        name: &str,
+        (training, sampling): (bool, bool),
+        params: &'p mut ParamTable,
+    ) -> Ctx<'p> {
         Ctx {
             program,
             f: Function::new(name),
             training,
+            sampling,
             params,
             param_nodes: HashMap::new(),
             next_site: 0,

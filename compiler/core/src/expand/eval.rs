@@ -258,6 +258,7 @@ pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {
         ExprKind::Bool(b) => Ok(Value::Bool(*b)),
         ExprKind::Str(s) => Ok(Value::Str(s.clone())),
         ExprKind::Training => Ok(Value::Bool(ctx.training)),
+        ExprKind::Sampling => Ok(Value::Bool(ctx.sampling)),
         ExprKind::Name(id) => eval_name(ctx, id),
         ExprKind::List(items) => Ok(Value::List(items.iter().map(|i| eval_expr(ctx, i)).collect::<EResult<_>>()?)),
         ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(|i| eval_expr(ctx, i)).collect::<EResult<_>>()?)),

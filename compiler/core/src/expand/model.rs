@@ -90,7 +90,15 @@ impl Entry {
             other => other.name(),
         }
     }
+    /// `training` is true in the train step only, as `model.train()` in PyTorch: dropout on.
+    /// `eval` computes the test loss as `model.eval()` would, dropout off.
     fn training(self) -> bool {
+        matches!(self, Entry::Train)
+    }
+    /// `sampling` is true where a loss is computed (`train` and `eval`): a stochastic
+    /// bottleneck draws, so a VAE's test loss is the −ELBO estimated on a sample, keyed by
+    /// the seed, and a masked autoencoder's test loss is over masked patches as it is trained.
+    fn sampling(self) -> bool {
         matches!(self, Entry::Train | Entry::Eval)
     }
 }
@@ -182,7 +190,7 @@ pub fn expand_model(
             out.missing.push((entry.name().into(), "the model declares no `latent`".into()));
             continue;
         }
-        let mut ctx = Ctx::new(program, entry.function_name(), entry.training(), &mut params);
+        let mut ctx = Ctx::new(program, entry.function_name(), (entry.training(), entry.sampling()), &mut params);
         let result = expand_entry(&mut ctx, entry, file, model, overrides, &mut latent_types, &mut out);
         let errors = std::mem::take(&mut ctx.errors);
         let f = std::mem::take(&mut ctx.f);

@@ -30,7 +30,7 @@ pub type Overrides = Result<Vec<(String, Value)>, Vec<ExpandError>>;
 pub fn selected_model(program: &Program) -> Option<(FileId, &ast::ModelDef, Overrides)> {
     let (model, sel) = program.selected_model()?;
     let mut params = ParamTable::default();
-    let mut ctx = Ctx::new(program, "overrides", false, &mut params);
+    let mut ctx = Ctx::new(program, "overrides", (false, false), &mut params);
     ctx.frames.push(Frame::new(sel.file, String::new()));
     let mut values = Vec::new();
     for h in sel.hparams.iter().filter(|h| h.overridden) {

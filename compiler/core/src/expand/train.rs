@@ -69,7 +69,7 @@ pub fn eval_train_block(
     overrides: &[(String, Value)],
 ) -> (TrainDefaults, Vec<ExpandError>) {
     let mut params = ParamTable::default();
-    let mut ctx = Ctx::new(program, "train_settings", true, &mut params);
+    let mut ctx = Ctx::new(program, "train_settings", (true, true), &mut params);
     ctx.frames.push(Frame::new(file, String::new()));
     let mut out = TrainDefaults::default();
     for h in &model.hparams {
