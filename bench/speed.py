@@ -63,6 +63,23 @@ def torch_step_times(steps, batch, repeats, data_dir):
     return times
 
 
+def cpu_description():
+    """The CPU model and its vector extensions, printed with every table (the machines we
+    measure on change between AVX2-only and AVX-512/AMX parts)."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    vector = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{model}; vector extensions: {' '.join(vector) or 'none found'}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hgc", default=str(ROOT / "target/release/hgc"))
@@ -76,6 +93,7 @@ def main():
     h = hgc_step_times(args.hgc, args.steps, args.batch, args.repeats)
     t = torch_step_times(args.steps, args.batch, args.repeats, args.data_dir)
     hm, tm = statistics.median(h), statistics.median(t)
+    print(f"cpu: {cpu_description()}")
     print(f"twin MLP autoencoder, batch {args.batch}, {args.steps} steps, {args.repeats} repeats, torch threads {args.threads}")
     print(f"{'backend':<22} {'median ms/step':>15} {'runs (ms)':>30}")
     print(f"{'hgc interp (f32)':<22} {hm * 1e3:>15.3f} {', '.join(f'{x * 1e3:.2f}' for x in h):>30}")

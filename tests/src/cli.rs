@@ -51,3 +51,13 @@ pub fn fails(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The records of a run's `metrics.jsonl` (none when the file does not exist yet), as JSON.
+pub fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("metrics line is JSON"))
+        .collect()
+}

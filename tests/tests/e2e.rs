@@ -2,19 +2,9 @@
 //! interpreter, train briefly, resume after `kill -9`, and check numbers against fixtures.
 
 use hg_runtime::npy;
-use hg_tests::cli::{hgc, ok, root, run};
-use std::path::Path;
+use hg_tests::cli::{hgc, metrics, ok, root, run};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn metrics(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("metrics line is JSON"))
-        .collect()
-}
 
 #[test]
 fn vae_reconstruct_matches_numpy_fixture() {

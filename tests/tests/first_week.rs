@@ -1,7 +1,7 @@
 //! A new user's first week (issue: no silent wrong answers, no lost runs, errors that name the
 //! fix): one end-to-end test per fixed item, over the `hgc` binary.
 
-use hg_tests::cli::{fails, ok};
+use hg_tests::cli::{fails, metrics, ok};
 
 const VAE: &str = "examples/vae/vae.hgl";
 const SMALL: [&str; 4] = ["--set", "hidden=16", "--set", "latent=4"];
@@ -94,14 +94,6 @@ fn f64_training_is_refused_up_front() {
     assert!(e.contains("--precision f64") && e.contains("train without it"), "{e}");
 }
 
-fn metric_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("metrics line is JSON"))
-        .collect()
-}
-
 /// Item 4: Ctrl-C finishes the step, writes a checkpoint, prints the command that resumes and
 /// exits 130; resuming gives the uninterrupted run's losses exactly.
 #[test]
@@ -134,7 +126,7 @@ fn ctrl_c_checkpoints_and_says_how_to_resume() {
     };
     let full_args = args(full.path());
     ok(&full_args.iter().map(String::as_str).collect::<Vec<_>>());
-    let reference = metric_lines(full.path());
+    let reference = metrics(full.path());
 
     let child = Command::new(hg_tests::cli::hgc())
         .args(args(cut.path()))
@@ -144,7 +136,7 @@ fn ctrl_c_checkpoints_and_says_how_to_resume() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while metric_lines(cut.path()).len() < 20 {
+    while metrics(cut.path()).len() < 20 {
         assert!(std::time::Instant::now() < deadline, "training made no progress");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -153,7 +145,7 @@ fn ctrl_c_checkpoints_and_says_how_to_resume() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    let logged = metric_lines(cut.path()).len();
+    let logged = metrics(cut.path()).len();
     assert!(logged < 400, "the run finished before the interrupt");
     let last = logged - 1;
     assert!(stderr.contains(&format!("interrupted after step {last} ({logged}/400 done")), "{stderr}");
@@ -166,7 +158,7 @@ fn ctrl_c_checkpoints_and_says_how_to_resume() {
     let mut again = args(cut.path());
     again.extend(["--resume".to_string(), ckpt.to_string_lossy().into_owned()]);
     ok(&again.iter().map(String::as_str).collect::<Vec<_>>());
-    let resumed = metric_lines(cut.path());
+    let resumed = metrics(cut.path());
     assert_eq!(resumed.len(), 400);
     for (a, b) in reference.iter().zip(&resumed) {
         assert_eq!(a["loss"], b["loss"], "loss differs at step {}", a["step"]);
@@ -589,7 +581,7 @@ fn the_run_header_and_step_numbers_agree() {
     let first_step = lines.iter().position(|l| l.starts_with("step ")).unwrap();
     assert!(lines[..first_step].iter().any(|l| l.starts_with("optimizer ")), "the header comes first:\n{stderr}");
 
-    let logged = metric_lines(&out);
+    let logged = metrics(&out);
     let console: Vec<&str> = lines.iter().filter(|l| l.starts_with("step ")).copied().collect();
     assert_eq!(console.len(), logged.len(), "{stderr}");
     for (line, record) in console.iter().zip(&logged) {

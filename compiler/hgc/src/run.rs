@@ -586,32 +586,19 @@ fn draw_reconstructions(png: &Path, inputs: &NamedTensors, outputs: &NamedTensor
     Ok(())
 }
 
-/// Files a finished or interrupted run leaves in its output folder.
-const RUN_FILES: [&str; 9] = [
-    "metrics.jsonl",
-    "eval.jsonl",
-    "checkpoint.safetensors",
-    "final.safetensors",
-    "eval.json",
-    "loss.png",
-    "reconstructions.png",
-    "samples.png",
-    "run.json",
-];
-
 /// The output folder of `train`. A run never replaces another without being asked: resuming
 /// continues in place; a fresh run into a folder that holds a run is refused when `--out` named
 /// it (unless `--overwrite`, which removes the old run's files first), and goes to the next free
 /// `runs/<model>-N` when the folder was the default.
 fn out_dir(args: &RunArgs, model: &str) -> Result<PathBuf> {
-    let holds_run = |dir: &Path| RUN_FILES.iter().any(|f| dir.join(f).exists());
+    let holds_run = |dir: &Path| train::RUN_FILES.iter().any(|f| dir.join(f).exists());
     let default = PathBuf::from("runs").join(model.to_lowercase());
     let dir = args.out.clone().unwrap_or_else(|| default.clone());
     if args.resume.is_some() || !holds_run(&dir) {
         return Ok(dir);
     }
     if args.overwrite {
-        for f in RUN_FILES {
+        for f in train::RUN_FILES {
             let path = dir.join(f);
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| RunError(format!("cannot remove {}: {e}", path.display())))?;
@@ -787,9 +774,10 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
     cfg.stop = Some(interrupt::install());
     match train::train(session.as_mut(), &data, start, &cfg) {
         Err(e @ train::TrainError::Interrupted { .. }) => {
-            let train::TrainError::Interrupted { checkpoint, .. } = &e else { unreachable!() };
             eprintln!("{e}");
-            eprintln!("resume with: {}", interrupt::resume_command(checkpoint));
+            if let train::TrainError::Interrupted { checkpoint, .. } = &e {
+                eprintln!("resume with: {}", interrupt::resume_command(checkpoint));
+            }
             std::process::exit(130);
         }
         // The training loop prints its notes, the files it wrote and the closing line.

@@ -58,13 +58,6 @@ pub struct TrainLayout {
     pub state: Vec<TensorSpec>,
 }
 
-impl TrainLayout {
-    /// Whether `name` is an input or output the step carries over.
-    pub fn carries(&self, name: &str) -> bool {
-        self.carried.iter().any(|(i, o)| i == name || o == name)
-    }
-}
-
 /// The whole runtime-facing description of a compiled model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -127,7 +120,7 @@ mod tests {
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
         assert_eq!(m.param_specs()[0].to_string(), "param:enc.w: f32[3, 4]");
-        assert!(m.train.as_ref().unwrap().carries("param:enc.w"));
+        assert_eq!(m.train.as_ref().unwrap().carried[0].1, "param:enc.w");
         assert_eq!(Init::Normal { std: 0.5 }.to_string(), "normal(0.5)");
     }
 }

@@ -58,6 +58,16 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<(NamedTensors, Metadat
     load_safetensors_bytes(&bytes, &path.display().to_string())
 }
 
+/// Only the string metadata of a safetensors file, validated like [`load_safetensors`] but
+/// without decoding any tensor (to read a checkpoint's counters and run record first).
+pub fn load_safetensors_metadata(path: impl AsRef<Path>) -> Result<Metadata, IoError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let bad = |problem: String| IoError::malformed(path.display().to_string(), problem);
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(describe(&e, bytes.len())))?;
+    Ok(header.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
 /// Parses the bytes of a safetensors file; `origin` names it in errors.
 pub fn load_safetensors_bytes(bytes: &[u8], origin: &str) -> Result<(NamedTensors, Metadata), IoError> {
     let bad = |problem: String| IoError::malformed(origin, problem);

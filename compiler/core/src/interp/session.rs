@@ -29,10 +29,6 @@ impl InterpSession {
         Ok(InterpSession { module, manifest, precision, params: NamedTensors::new(), state: NamedTensors::new() })
     }
 
-    pub fn precision(&self) -> Precision {
-        self.precision
-    }
-
     fn function(&self, entry: &str) -> Result<&Function, ExecError> {
         match self.manifest.entry(entry).and_then(|_| self.module.function(entry)) {
             Some(f) => Ok(f),

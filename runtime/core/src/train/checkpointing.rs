@@ -15,7 +15,7 @@
 use super::error::TrainError;
 use super::record::RunRecord;
 use super::signature::check_tensors;
-use crate::checkpoint::{load_safetensors, save_safetensors};
+use crate::checkpoint::{load_safetensors, load_safetensors_metadata, save_safetensors};
 use hg_abi::TensorSpec;
 use hg_exec::NamedTensors;
 use std::collections::BTreeMap;
@@ -170,7 +170,7 @@ pub fn load_checkpoint_record(path: &Path) -> Result<Option<RunRecord>, TrainErr
 /// The counters and settings of a checkpoint, checking the format, so the command line can
 /// say what a resumed run will do before it starts.
 pub fn load_checkpoint_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
-    let (_, metadata) = load_safetensors(path)?;
+    let metadata = load_safetensors_metadata(path)?;
     CheckpointMeta::from_metadata(&metadata, path)
 }
 

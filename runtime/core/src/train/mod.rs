@@ -39,3 +39,18 @@ pub use report::{
 };
 pub use run::{TrainSummary, train, train_with_log};
 pub use signature::{CallScalars, RUNTIME_SCALARS, model_inputs, with_param_prefix, without_param_prefix};
+
+/// Every file a training run writes in its output folder (finished or interrupted), so a
+/// caller can tell whether a folder holds a run, or clear one, without a second list to
+/// keep in step.
+pub const RUN_FILES: [&str; 9] = [
+    record::RUN_FILE,
+    METRICS_FILE,
+    EVAL_LOG_FILE,
+    CHECKPOINT_FILE,
+    FINAL_WEIGHTS_FILE,
+    EVAL_FILE,
+    LOSS_PLOT_FILE,
+    RECONSTRUCTIONS_FILE,
+    SAMPLES_FILE,
+];
