@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub mod manifest;
+pub mod plan;
 pub use manifest::{Init, Manifest, ParamSpec, TrainLayout};
 
 /// Element type of a tensor.

@@ -1,0 +1,16 @@
+//! The kernel IR and the stages that produce it from the graph IR: fusion into kernel groups,
+//! lowering of each group to a loop-nest [`ir::Kernel`] or a library call, and memory planning
+//! of the buffers into one arena. The result, a [`Program`] per entry point, is the single input
+//! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
+
+pub mod ir;
+
+use hg_abi::plan::Plan;
+
+/// One entry point compiled: the plan an executor runs and the kernels its `Step::Kernel`s
+/// index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub plan: Plan,
+    pub kernels: Vec<ir::Kernel>,
+}

@@ -1,0 +1,209 @@
+//! The execution plan of one compiled entry point: what a CPU (and later GPU) executor runs.
+//!
+//! A plan is data, so a standalone executable or an artifact can carry it without the compiler:
+//! the buffers an entry uses (inputs, outputs, resident parameters and state, temporaries with
+//! their offsets in one arena), and the steps in order: calls of generated kernels, by index into
+//! the code a backend produced, and calls of library kernels ([`LibCall`]: matrix products,
+//! convolutions, pooling, indexing, random fills) with their geometry.
+//!
+//! Sizes are [`Affine`] in the batch `B` of the call, so one plan serves every batch size: the
+//! executor evaluates them when it opens an arena for a batch size, and never recompiles.
+//!
+//! **Invariant**: every buffer a step touches is named by [`BufId`]; a library call's geometry
+//! says exactly how many elements it reads and writes from each, and the executor checks that
+//! against the buffers' lengths before it runs a plan (generated code and library kernels then
+//! trust it).
+
+use crate::DType;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `b * B + c`: a size, stride or offset as a function of the batch size `B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Affine {
+    pub b: i64,
+    pub c: i64,
+}
+
+impl Affine {
+    pub const ZERO: Affine = Affine { b: 0, c: 0 };
+    pub const ONE: Affine = Affine { b: 0, c: 1 };
+
+    pub const fn constant(c: i64) -> Affine {
+        Affine { b: 0, c }
+    }
+
+    pub const fn batch(b: i64) -> Affine {
+        Affine { b, c: 0 }
+    }
+
+    /// The value for batch size `batch`; `None` on overflow.
+    pub fn eval(self, batch: usize) -> Option<i64> {
+        self.b.checked_mul(i64::try_from(batch).ok()?)?.checked_add(self.c)
+    }
+
+    pub fn as_const(self) -> Option<i64> {
+        (self.b == 0).then_some(self.c)
+    }
+
+    pub fn checked_add(self, o: Affine) -> Option<Affine> {
+        Some(Affine { b: self.b.checked_add(o.b)?, c: self.c.checked_add(o.c)? })
+    }
+
+    /// The product, when one side is constant (an affine result).
+    pub fn checked_mul(self, o: Affine) -> Option<Affine> {
+        match (self.as_const(), o.as_const()) {
+            (Some(k), _) => Some(Affine { b: o.b.checked_mul(k)?, c: o.c.checked_mul(k)? }),
+            (_, Some(k)) => Some(Affine { b: self.b.checked_mul(k)?, c: self.c.checked_mul(k)? }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Affine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.b, self.c) {
+            (0, c) => write!(f, "{c}"),
+            (1, 0) => f.write_str("B"),
+            (b, 0) => write!(f, "{b}*B"),
+            (1, c) if c < 0 => write!(f, "B-{}", -c),
+            (1, c) => write!(f, "B+{c}"),
+            (b, c) if c < 0 => write!(f, "{b}*B-{}", -c),
+            (b, c) => write!(f, "{b}*B+{c}"),
+        }
+    }
+}
+
+/// Index of a buffer in a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BufId(pub u32);
+
+impl fmt::Display for BufId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// Where a buffer's memory comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BufRole {
+    /// An entry input passed by the caller (`x`, `seed`, ...), read only.
+    Input(String),
+    /// An entry output returned to the caller.
+    Output(String),
+    /// A parameter or optimizer-state tensor resident in the session (`param:encoder.h.w`);
+    /// the train step updates it in place after its commit point.
+    Resident(String),
+    /// A temporary placed in the arena at `offset` bytes (planned liveness; temporaries whose
+    /// lifetimes do not overlap share memory).
+    Temp { offset: Affine },
+}
+
+/// One buffer: element type, element count, and where it lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BufDecl {
+    pub dtype: DType,
+    pub len: Affine,
+    pub role: BufRole,
+}
+
+/// A matrix operand of [`LibCall::MatMul`]: element strides of its batch, row and column axes
+/// (a transposed operand has swapped strides; a broadcast batch has batch stride 0).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatStrides {
+    pub batch: Affine,
+    pub row: Affine,
+    pub col: Affine,
+}
+
+/// Geometry of a 2-D convolution or pooling window, all sizes in elements (NCHW).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conv2dGeom {
+    /// Batch size (images).
+    pub n: Affine,
+    /// Input channels, height, width.
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels, height, width.
+    pub o: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub groups: usize,
+}
+
+/// Which distribution a random fill draws (the Philox stream of `hg_exec::philox`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RandomKind {
+    Normal,
+    Uniform { lo: f64, hi: f64 },
+    Bernoulli { p: f64 },
+}
+
+/// A library kernel: implemented once in the runtime (tuned, dispatched on CPU features), called
+/// by generated code's plans with explicit geometry. Arguments are listed per variant in the
+/// order of [`Step::Lib::args`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LibCall {
+    /// `c[i] = a[i] @ b[i]` for `i < batch` (`+ c[i]` when `accumulate`): args (a, b, c);
+    /// `a` is `m x k`, `b` is `k x n`, `c` is contiguous `m x n` per batch item.
+    MatMul { batch: Affine, m: Affine, n: Affine, k: Affine, a: MatStrides, b: MatStrides, accumulate: bool },
+    /// args (x, w, y): `y = conv2d(x, w)`, w `[o, c/groups, kh, kw]`.
+    Conv2d(Conv2dGeom),
+    /// args (x, w, y): the transposed convolution, w `[c, o/groups, kh, kw]`; `geom` describes
+    /// the forward convolution from `y` to `x` (so `c`/`h`/`w` are `y`'s, `o`/`oh`/`ow` are
+    /// `x`'s).
+    ConvTranspose2d(Conv2dGeom),
+    /// args (x, dy, dw): gradient of `conv2d` with respect to its weight.
+    Conv2dWeightGrad(Conv2dGeom),
+    /// args (x, y): average or max pooling; `o == c`.
+    Pool2d { geom: Conv2dGeom, max: bool },
+    /// args (x, dy, dx): gradient of max pooling, routed to the first maximum of each window.
+    MaxPool2dGrad(Conv2dGeom),
+    /// args (x, idx, y): `y[o, j, i] = x[o, idx[o, j, i], i]` over `x` viewed as
+    /// `[outer, axis, inner]` and `idx`/`y` as `[outer, idx_axis, inner]` (torch.gather).
+    Gather { outer: Affine, axis: Affine, idx_axis: Affine, inner: Affine },
+    /// args (x, idx, v, y): `y = x; y[o, idx[o, j, i], i] += v[o, j, i]`.
+    ScatterAdd { outer: Affine, axis: Affine, idx_axis: Affine, inner: Affine },
+    /// args (x, y): indices (i64) of the `k` largest along the middle axis of `[outer, axis,
+    /// inner]`, largest first, ties to the lower index.
+    TopK { outer: Affine, axis: Affine, inner: Affine, k: usize },
+    /// args (x, y): index (i64) of the first maximum (or minimum) along the middle axis.
+    ArgReduce { outer: Affine, axis: Affine, inner: Affine, max: bool },
+    /// args (seed, step, offset, y): `y[i]` is element `offset + i` of Philox site
+    /// `{seed, step, site}` in the given distribution (f32).
+    Random { kind: RandomKind, site: u32, len: Affine },
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// Generated kernel `kernel` of the backend's code, called with these buffers. With
+    /// `parallel`, its outermost loop runs over `0..parallel` and may be split between threads.
+    Kernel { kernel: u32, args: Vec<BufId>, parallel: Option<Affine> },
+    /// A library kernel.
+    Lib { call: LibCall, args: Vec<BufId> },
+}
+
+/// The compiled form of one entry point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub entry: String,
+    pub buffers: Vec<BufDecl>,
+    pub steps: Vec<Step>,
+    /// Steps from this index on write resident buffers (the train step's in-place updates):
+    /// the executor runs them only when the loss is finite, so a NaN step changes nothing.
+    pub commit: usize,
+    /// Bytes of the arena for batch size `B` (temporaries; 64-byte aligned offsets).
+    pub arena_bytes: Affine,
+}
+
+/// The signature every generated CPU kernel has, whatever backend produced it:
+/// `kernel(args, batch, lo, hi)`, where `args[i]` points at the first element of the kernel's
+/// argument `i`, `batch` is `B`, and a parallel kernel runs iterations `lo..hi` of its
+/// outermost loop (a kernel that is not parallel ignores them and runs everything).
+pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, batch: i64, lo: i64, hi: i64);

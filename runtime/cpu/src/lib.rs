@@ -1,0 +1,1 @@
+//! The Hourglass CPU executor (see the crate description).
