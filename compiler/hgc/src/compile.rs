@@ -86,4 +86,14 @@ impl CompiledSpec {
     pub fn report(&self, d: &Diagnostic) {
         eprint!("{}", render::render(&self.db, std::slice::from_ref(d), style()));
     }
+
+    /// `file:line` of a graph node's span, when it points into a known file.
+    pub fn line_of(&self, span: hg_ir::NodeSpan) -> Option<String> {
+        if span == hg_ir::NodeSpan::default() {
+            return None;
+        }
+        let file = self.db.get(hg_dsl::ast::FileId(span.file))?;
+        let (line, _) = file.line_col(span.start as usize);
+        Some(format!("{}:{line}", file.name))
+    }
 }

@@ -20,6 +20,11 @@ pub enum Stage {
     /// What the runtime sees of the compiled model, as JSON: parameters with their
     /// initializers, every entry's signature, and which train-step outputs replace which inputs.
     Manifest,
+    /// The kernels and library calls each entry compiles to for the CPU backends, with the
+    /// buffers they use, their arena offsets and the train step's commit point.
+    Kernels,
+    /// Which graph values each step computes (the fusion groups), with their source lines.
+    Fused,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +80,28 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             text.push('\n');
             emit(&text);
         }
+        Stage::Kernels | Stage::Fused => {
+            let (module, info) = with_train_step(model, &optimizer_config(&model.train_defaults)).map_err(|d| {
+                spec.report(&d);
+                1
+            })?;
+            let layout = manifest(&module, Some(&info)).map_err(|e| fail(e.to_string()))?.train;
+            for f in &module.functions {
+                if args.entry.as_ref().is_some_and(|e| *e != f.name) {
+                    continue;
+                }
+                let carried = match (&layout, f.name.as_str()) {
+                    (Some(t), "train") => t.carried.clone(),
+                    _ => Vec::new(),
+                };
+                let program = hg_kernel::lower_function(f, &carried).map_err(|e| fail(format!("`{}`: {e}", f.name)))?;
+                let text = match args.stage {
+                    Stage::Kernels => hg_kernel::program_text::program(&program, |k| format!("{k:#?}")),
+                    _ => fused_text(&program, &spec),
+                };
+                emit(&text);
+            }
+        }
     }
     Ok(())
 }
@@ -88,4 +115,17 @@ fn emit(text: &str) {
     {
         eprintln!("error: cannot write the IR: {e}");
     }
+}
+
+/// One line per step: its label and the source lines of the graph values it computes.
+fn fused_text(program: &hg_kernel::Program, spec: &crate::compile::CompiledSpec) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("entry {}\n", program.plan.entry);
+    for (i, (label, spans)) in program.labels.iter().enumerate() {
+        let mut lines: Vec<String> = spans.iter().filter_map(|s| spec.line_of(*s)).collect();
+        lines.sort();
+        lines.dedup();
+        let _ = writeln!(out, "  step {i}: {label} ({} values) {}", spans.len(), lines.join(" "));
+    }
+    out
 }

@@ -36,10 +36,13 @@ pub struct Val(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Local(pub u32);
 
-/// Element types kernels compute in. Booleans are stored as one byte (0 or 1).
+/// Element types kernels compute in. Booleans are stored as one byte (0 or 1). `F64` appears
+/// only in scalar computations that the graph keeps in f64 for accuracy (Adam's bias
+/// corrections, `1 - β^t`), never in tensors of more than one element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scalar {
     F32,
+    F64,
     I64,
     Bool,
 }
@@ -48,6 +51,7 @@ impl Scalar {
     pub fn of(dtype: DType) -> Option<Scalar> {
         match dtype {
             DType::F32 => Some(Scalar::F32),
+            DType::F64 => Some(Scalar::F64),
             DType::I64 => Some(Scalar::I64),
             DType::Bool => Some(Scalar::Bool),
             _ => None,
@@ -57,6 +61,7 @@ impl Scalar {
     pub fn dtype(self) -> DType {
         match self {
             Scalar::F32 => DType::F32,
+            Scalar::F64 => DType::F64,
             Scalar::I64 => DType::I64,
             Scalar::Bool => DType::Bool,
         }
@@ -65,6 +70,7 @@ impl Scalar {
     pub fn name(self) -> &'static str {
         match self {
             Scalar::F32 => "f32",
+            Scalar::F64 => "f64",
             Scalar::I64 => "i64",
             Scalar::Bool => "bool",
         }
@@ -74,7 +80,7 @@ impl Scalar {
     pub fn size(self) -> usize {
         match self {
             Scalar::F32 => 4,
-            Scalar::I64 => 8,
+            Scalar::F64 | Scalar::I64 => 8,
             Scalar::Bool => 1,
         }
     }
@@ -99,7 +105,10 @@ pub enum Expr {
     /// A constant of the given type (bool: 0 or 1; i64: exact integers up to 2^53).
     Const(Scalar, f64),
     /// `args[arg][index]`.
-    Load { arg: u32, index: Index },
+    Load {
+        arg: u32,
+        index: Index,
+    },
     /// The current value of a local.
     Get(Local),
     /// A loop variable's value (i64).
@@ -114,7 +123,13 @@ pub enum Expr {
     Cast(Scalar, Val),
     /// Element `counter` of Philox draw site `{seed, step, site}` (i64 operands) in `kind`'s
     /// distribution, as f32 (`hg_exec::philox`).
-    Random { kind: RandomKind, site: u32, seed: Val, step: Val, counter: Val },
+    Random {
+        kind: RandomKind,
+        site: u32,
+        seed: Val,
+        step: Val,
+        counter: Val,
+    },
 }
 
 /// One statement of a kernel body.
@@ -122,12 +137,31 @@ pub enum Expr {
 pub enum Stmt {
     /// `for var in 0..extent { body }`. A kernel's outermost loop with `Kernel::parallel` runs
     /// over the executor's `lo..hi` instead.
-    Loop { var: Var, extent: Affine, body: Vec<Stmt> },
-    Let { dst: Val, ty: Scalar, expr: Expr },
-    Store { arg: u32, index: Index, value: Val },
+    Loop {
+        var: Var,
+        extent: Affine,
+        body: Vec<Stmt>,
+    },
+    Let {
+        dst: Val,
+        ty: Scalar,
+        expr: Expr,
+    },
+    Store {
+        arg: u32,
+        index: Index,
+        value: Val,
+    },
     /// Declares a local with its initial value (visible in the rest of the enclosing block).
-    Local { local: Local, ty: Scalar, init: Val },
-    Assign { local: Local, value: Val },
+    Local {
+        local: Local,
+        ty: Scalar,
+        init: Val,
+    },
+    Assign {
+        local: Local,
+        value: Val,
+    },
 }
 
 /// A kernel argument: a buffer of `len` elements of `ty`.

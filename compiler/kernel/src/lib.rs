@@ -4,8 +4,12 @@
 //! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
 
 pub mod ir;
+pub mod lower;
+pub mod plan;
+pub mod program_text;
 
 use hg_abi::plan::Plan;
+pub use lower::{LowerError, lower_function};
 
 /// One entry point compiled: the plan an executor runs and the kernels its `Step::Kernel`s
 /// index.
@@ -13,4 +17,7 @@ use hg_abi::plan::Plan;
 pub struct Program {
     pub plan: Plan,
     pub kernels: Vec<ir::Kernel>,
+    /// Per step (before scheduling), a label and the source spans of the graph values it
+    /// computes, for `hgc ir --stage fused`.
+    pub labels: Vec<(String, Vec<hg_ir::NodeSpan>)>,
 }

@@ -1,0 +1,332 @@
+//! One step per stored value: loop kernels for elementwise roots, reductions, concat and pad;
+//! library calls (in `lib`) for the rest; views of stored values become strides.
+
+use super::builder::KernelBuilder;
+use super::classify::{self, Kind};
+use super::expr::{self, value_at};
+use super::shape::{self, constant, var};
+use super::{Built, LowerError, Lowering, Repr, lib, op_name};
+use crate::ir::{Expr, Index, Scalar, Stmt, Val};
+use hg_abi::plan::{Affine, BufId, Step};
+use hg_ir::{BinaryOp, Op, ReduceOp, ValueId};
+
+/// Gives `v` its representation, adding the step that computes it where it is stored.
+pub fn lower_value(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    let op = lw.f.op(v).clone();
+    let stored = lw.stored.contains(&v);
+    match classify::kind(&op) {
+        Kind::View if !stored => {
+            let src = *lw.f.operands(v).first().ok_or_else(|| LowerError::Malformed(format!("{v} has no operand")))?;
+            let repr = match lw.reprs.get(&src).cloned() {
+                Some(Repr::Strided { buf, strides, offset }) => view_of_strided(lw, v, &op, buf, strides, offset)?,
+                _ => Repr::Inline,
+            };
+            let repr = match repr {
+                // A reshape of a non-contiguous layout: copy the operand first.
+                Repr::Inline if matches!(op, Op::Reshape) && !classify::is_unit_reshape(lw.f, v) => {
+                    let tmp = lw.temp_for_copy(src)?;
+                    copy_into(lw, src, tmp, "contiguous")?;
+                    let s = lw.shape(v)?;
+                    Repr::Strided { buf: tmp, strides: shape::row_major(&s)?, offset: Affine::ZERO }
+                }
+                r => r,
+            };
+            lw.reprs.insert(v, repr);
+            Ok(())
+        }
+        Kind::Cheap | Kind::Elementwise if !stored => {
+            lw.reprs.insert(v, Repr::Inline);
+            Ok(())
+        }
+        Kind::Source => Ok(()),
+        Kind::Cheap | Kind::Elementwise | Kind::View => {
+            let buf = lw.temp_for(v)?;
+            // Computed through the inline rules into its buffer.
+            lw.reprs.insert(v, Repr::Inline);
+            let name = op_name(&op).to_lowercase();
+            copy_into(lw, v, buf, &name)?;
+            let s = lw.shape(v)?;
+            lw.reprs.insert(v, Repr::Strided { buf, strides: shape::row_major(&s)?, offset: Affine::ZERO });
+            Ok(())
+        }
+        Kind::Reduce => reduce(lw, v),
+        Kind::Assemble => assemble(lw, v),
+        Kind::Lib => lib::lower_lib(lw, v),
+    }
+}
+
+impl Lowering<'_> {
+    /// A contiguous temporary for a copy of `v` (its representation is left unchanged).
+    pub fn temp_for_copy(&mut self, v: ValueId) -> Result<BufId, LowerError> {
+        let shape = self.shape(v)?;
+        let len = shape::numel(&shape)?;
+        Ok(self.new_buffer(self.scalar(v)?, len, hg_abi::plan::BufRole::Temp { offset: Affine::ZERO }))
+    }
+}
+
+/// The strides of a view of a stored value; `Inline` when the view needs a copy.
+fn view_of_strided(
+    lw: &Lowering,
+    v: ValueId,
+    op: &Op,
+    buf: BufId,
+    strides: Vec<Affine>,
+    offset: Affine,
+) -> Result<Repr, LowerError> {
+    let src = lw.f.operands(v)[0];
+    let src_shape = lw.shape(src)?;
+    let out_shape = lw.shape(v)?;
+    let strided = |strides: Vec<Affine>, offset: Affine| Ok(Repr::Strided { buf, strides, offset });
+    match op {
+        Op::StopGradient | Op::StraightThrough => strided(strides, offset),
+        Op::Transpose { perm } => strided(perm.iter().map(|&p| strides[p]).collect(), offset),
+        Op::BroadcastTo => {
+            let lead = out_shape.len() - src_shape.len();
+            let mut s = vec![Affine::ZERO; out_shape.len()];
+            for (k, d) in src_shape.iter().enumerate() {
+                s[lead + k] =
+                    if shape::is_unit(*d) && !shape::is_unit(out_shape[lead + k]) { Affine::ZERO } else { strides[k] };
+            }
+            strided(s, offset)
+        }
+        Op::Slice { axis, start, step, .. } => {
+            let mut s = strides.clone();
+            let base = strides[*axis].checked_mul(Affine::constant(*start as i64)).ok_or(LowerError::Overflow)?;
+            s[*axis] = strides[*axis].checked_mul(Affine::constant(*step as i64)).ok_or(LowerError::Overflow)?;
+            strided(s, offset.checked_add(base).ok_or(LowerError::Overflow)?)
+        }
+        Op::Reshape => {
+            if strides == shape::row_major(&src_shape)? {
+                return strided(shape::row_major(&out_shape)?, offset);
+            }
+            if classify::is_unit_reshape(lw.f, v) {
+                let mut kept = src_shape.iter().zip(&strides).filter(|(d, _)| !shape::is_unit(**d)).map(|(_, s)| *s);
+                let s = out_shape
+                    .iter()
+                    .map(|d| if shape::is_unit(*d) { Affine::ZERO } else { kept.next().unwrap_or(Affine::ZERO) })
+                    .collect();
+                return strided(s, offset);
+            }
+            Ok(Repr::Inline)
+        }
+        _ => Err(lw.unsupported(v, "is not a view")),
+    }
+}
+
+/// Opens loops over `shape` and returns their index forms.
+fn open_loops(kb: &mut KernelBuilder, shape: &[Affine]) -> Vec<Index> {
+    shape.iter().map(|d| var(kb.begin_loop(*d))).collect()
+}
+
+fn close_loops(kb: &mut KernelBuilder, n: usize) {
+    for _ in 0..n {
+        kb.end_loop();
+    }
+}
+
+/// Adds a kernel step: `kb`'s kernel over its buffers.
+pub fn push_kernel(lw: &mut Lowering, kb: KernelBuilder, parallel: bool, sources: Vec<ValueId>, label: String) {
+    let (kernel, bufs) = kb.finish(parallel);
+    let par = kernel.parallel_extent();
+    let spans = sources.iter().map(|v| lw.f.node(*v).span).collect();
+    lw.steps.push(Built {
+        step: Step::Kernel { kernel: 0, args: bufs, parallel: par },
+        kernel: Some(kernel),
+        sources: spans,
+        label,
+    });
+}
+
+/// A loop kernel storing `v` (computed through its representation) into contiguous `buf`.
+pub fn copy_into(lw: &mut Lowering, v: ValueId, buf: BufId, name: &str) -> Result<(), LowerError> {
+    let shape = lw.shape(v)?;
+    let ty = lw.scalar(v)?;
+    let len = lw.buffers[buf.0 as usize].len;
+    let mut kb = KernelBuilder::new(format!("k{}_{name}", lw.steps.len()));
+    let out = kb.arg(buf, ty, len, true);
+    let idx = open_loops(&mut kb, &shape);
+    let val = value_at(lw, &mut kb, v, &idx)?;
+    let index = shape::flatten(&idx, &shape::row_major(&shape)?, Affine::ZERO)?;
+    kb.push(Stmt::Store { arg: out, index, value: val });
+    close_loops(&mut kb, shape.len());
+    let sources = fused_sources(lw, v);
+    push_kernel(lw, kb, true, sources, name.to_string());
+    Ok(())
+}
+
+/// The graph values computed inside the kernel of `root` (itself and the inline values it
+/// reads), for `--stage fused`.
+pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
+    let mut out = vec![root];
+    let mut stack = lw.f.operands(root);
+    while let Some(v) = stack.pop() {
+        if matches!(lw.reprs.get(&v), Some(Repr::Inline)) && !out.contains(&v) {
+            out.push(v);
+            stack.extend(lw.f.operands(v));
+        }
+    }
+    out
+}
+
+/// A reduction kernel with the elementwise prologue of its operand fused in. Reducing the
+/// innermost axes keeps a running value in a register per output element (parallel over the
+/// kept axes); reducing outer axes (a bias gradient over the batch) streams the input once and
+/// accumulates into the output row, which keeps the inner loop contiguous.
+fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    let Op::Reduce { op, axes, .. } = lw.f.op(v).clone() else { unreachable!("reduce() is called for reductions") };
+    let x = lw.f.operands(v)[0];
+    let xs = lw.shape(x)?;
+    let ty = lw.scalar(v)?;
+    let buf = lw.temp_for(v)?;
+    lw.reprs.insert(v, Repr::Inline);
+    let len = lw.buffers[buf.0 as usize].len;
+    let count = axes.iter().try_fold(Affine::ONE, |acc, &a| acc.checked_mul(xs[a]).ok_or(LowerError::Overflow))?;
+    let kept: Vec<usize> = (0..xs.len()).filter(|a| !axes.contains(a)).collect();
+    let kept_shape: Vec<Affine> = kept.iter().map(|&a| xs[a]).collect();
+    let out_strides = shape::row_major(&kept_shape)?;
+    let mut kb = KernelBuilder::new(format!("k{}_reduce_{}", lw.steps.len(), op.name()));
+    let out = kb.arg(buf, ty, len, true);
+    let init = match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+    };
+    // Row form when every reduced axis comes after every kept axis.
+    let row_form = kept.iter().all(|k| axes.iter().all(|a| a > k));
+    let parallel;
+    if row_form {
+        let kidx = open_loops(&mut kb, &kept_shape);
+        let init_v = kb.constant(ty, init);
+        let acc = kb.local(ty, init_v);
+        let ridx = open_loops(&mut kb, &axes.iter().map(|&a| xs[a]).collect::<Vec<_>>());
+        let mut idx = vec![constant(Affine::ZERO); xs.len()];
+        for (k, i) in kept.iter().zip(&kidx) {
+            idx[*k] = i.clone();
+        }
+        for (a, i) in axes.iter().zip(&ridx) {
+            idx[*a] = i.clone();
+        }
+        let x_val = value_at(lw, &mut kb, x, &idx)?;
+        let cur = kb.let_(ty, Expr::Get(acc));
+        let next = combine(&mut kb, op, ty, cur, x_val);
+        kb.push(Stmt::Assign { local: acc, value: next });
+        close_loops(&mut kb, axes.len());
+        let total = kb.let_(ty, Expr::Get(acc));
+        let result = finish_mean(&mut kb, op, ty, total, count);
+        let index = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
+        kb.push(Stmt::Store { arg: out, index, value: result });
+        close_loops(&mut kb, kept.len());
+        parallel = !kept.is_empty();
+    } else {
+        // Initialise, accumulate in input order, then scale a mean.
+        let kidx = open_loops(&mut kb, &kept_shape);
+        let init_v = kb.constant(ty, init);
+        let oi = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
+        kb.push(Stmt::Store { arg: out, index: oi, value: init_v });
+        close_loops(&mut kb, kept.len());
+        let idx = open_loops(&mut kb, &xs);
+        let k_of: Vec<Index> = kept.iter().map(|&k| idx[k].clone()).collect();
+        let oi = shape::flatten(&k_of, &out_strides, Affine::ZERO)?;
+        let x_val = value_at(lw, &mut kb, x, &idx)?;
+        let cur = kb.let_(ty, Expr::Load { arg: out, index: oi.clone() });
+        let next = combine(&mut kb, op, ty, cur, x_val);
+        kb.push(Stmt::Store { arg: out, index: oi, value: next });
+        close_loops(&mut kb, xs.len());
+        if op == ReduceOp::Mean {
+            let kidx = open_loops(&mut kb, &kept_shape);
+            let oi = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
+            let cur = kb.let_(ty, Expr::Load { arg: out, index: oi.clone() });
+            let r = finish_mean(&mut kb, op, ty, cur, count);
+            kb.push(Stmt::Store { arg: out, index: oi, value: r });
+            close_loops(&mut kb, kept.len());
+        }
+        parallel = false;
+    }
+    let sources = fused_sources(lw, v);
+    push_kernel(lw, kb, parallel, sources, format!("reduce_{}", op.name()));
+    let s = lw.shape(v)?;
+    lw.reprs.insert(v, Repr::Strided { buf, strides: shape::row_major(&s)?, offset: Affine::ZERO });
+    Ok(())
+}
+
+/// One step of a reduction: `acc ⊕ x`. `max`/`min` propagate NaN as the interpreter does.
+fn combine(kb: &mut KernelBuilder, op: ReduceOp, ty: Scalar, acc: Val, x: Val) -> Val {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => kb.let_(ty, Expr::Binary(BinaryOp::Add, acc, x)),
+        ReduceOp::Max | ReduceOp::Min => {
+            let cmp = if op == ReduceOp::Max { BinaryOp::Gt } else { BinaryOp::Lt };
+            let better = kb.let_(Scalar::Bool, Expr::Binary(cmp, x, acc));
+            let take = if ty == Scalar::F32 {
+                let nan = kb.let_(Scalar::Bool, Expr::Binary(BinaryOp::Ne, x, x));
+                kb.let_(Scalar::Bool, Expr::Binary(BinaryOp::Or, better, nan))
+            } else {
+                better
+            };
+            kb.let_(ty, Expr::Select(take, x, acc))
+        }
+    }
+}
+
+fn finish_mean(kb: &mut KernelBuilder, op: ReduceOp, ty: Scalar, total: Val, count: Affine) -> Val {
+    if op != ReduceOp::Mean {
+        return total;
+    }
+    let n = kb.affine_value(count);
+    let n = expr::cast(kb, n, ty);
+    kb.let_(ty, Expr::Binary(BinaryOp::Div, total, n))
+}
+
+/// Concat (each operand copied to its slice of the result) and pad (fill, then copy the
+/// interior).
+fn assemble(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    let op = lw.f.op(v).clone();
+    let ty = lw.scalar(v)?;
+    let out_shape = lw.shape(v)?;
+    let strides = shape::row_major(&out_shape)?;
+    let buf = lw.temp_for(v)?;
+    lw.reprs.insert(v, Repr::Inline);
+    let len = lw.buffers[buf.0 as usize].len;
+    let mut kb = KernelBuilder::new(format!("k{}_{}", lw.steps.len(), op_name(&op).to_lowercase()));
+    let out = kb.arg(buf, ty, len, true);
+    let operands = lw.f.operands(v);
+    match &op {
+        Op::Concat { axis } => {
+            let mut start = Affine::ZERO;
+            for x in &operands {
+                let xs = lw.shape(*x)?;
+                let idx = open_loops(&mut kb, &xs);
+                let val = value_at(lw, &mut kb, *x, &idx)?;
+                let mut oidx = idx.clone();
+                oidx[*axis] = shape::add(&idx[*axis], &constant(start))?;
+                let index = shape::flatten(&oidx, &strides, Affine::ZERO)?;
+                kb.push(Stmt::Store { arg: out, index, value: val });
+                close_loops(&mut kb, xs.len());
+                start = start.checked_add(xs[*axis]).ok_or(LowerError::Overflow)?;
+            }
+        }
+        Op::Pad { pads, value } => {
+            let idx = open_loops(&mut kb, &out_shape);
+            let fill = kb.constant(ty, *value);
+            let index = shape::flatten(&idx, &strides, Affine::ZERO)?;
+            kb.push(Stmt::Store { arg: out, index, value: fill });
+            close_loops(&mut kb, out_shape.len());
+            let x = operands[0];
+            let xs = lw.shape(x)?;
+            let idx = open_loops(&mut kb, &xs);
+            let val = value_at(lw, &mut kb, x, &idx)?;
+            let oidx: Vec<Index> = idx
+                .iter()
+                .zip(pads)
+                .map(|(i, (before, _))| shape::add(i, &constant(Affine::constant(*before as i64))))
+                .collect::<Result<_, _>>()?;
+            let index = shape::flatten(&oidx, &strides, Affine::ZERO)?;
+            kb.push(Stmt::Store { arg: out, index, value: val });
+            close_loops(&mut kb, xs.len());
+        }
+        _ => return Err(lw.unsupported(v, "is not concat or pad")),
+    }
+    let sources = fused_sources(lw, v);
+    push_kernel(lw, kb, false, sources, op_name(&op).to_lowercase());
+    lw.reprs.insert(v, Repr::Strided { buf, strides, offset: Affine::ZERO });
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Library calls: matrix products (transposes and broadcasts folded into strides), convolutions,
+//! pooling, indexing and random draws, each with the geometry the runtime's kernel checks.
+
+use super::expr::random_kind;
+use super::kernels::copy_into;
+use super::shape;
+use super::{Built, LowerError, Lowering, Repr};
+use hg_abi::plan::{Affine, BufId, Conv2dGeom, LibCall, MatStrides, Step};
+use hg_ir::{Op, PoolKind, ValueId};
+
+/// A contiguous buffer holding `v` from element 0, copying it there when its layout is other.
+fn contiguous(lw: &mut Lowering, v: ValueId) -> Result<BufId, LowerError> {
+    let shape = lw.shape(v)?;
+    if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&v)
+        && *offset == Affine::ZERO
+        && *strides == shape::row_major(&shape)?
+    {
+        return Ok(*buf);
+    }
+    let tmp = lw.temp_for_copy(v)?;
+    copy_into(lw, v, tmp, "contiguous")?;
+    Ok(tmp)
+}
+
+fn push_lib(lw: &mut Lowering, v: ValueId, call: LibCall, args: Vec<BufId>, label: &str) {
+    let span = lw.f.node(v).span;
+    lw.steps.push(Built {
+        step: Step::Lib { call, args },
+        kernel: None,
+        sources: vec![span],
+        label: label.to_string(),
+    });
+}
+
+fn dims4(lw: &Lowering, v: ValueId) -> Result<[Affine; 4], LowerError> {
+    let s = lw.shape(v)?;
+    <[Affine; 4]>::try_from(s.as_slice()).map_err(|_| lw.unsupported(v, "expects a rank-4 NCHW tensor"))
+}
+
+fn fixed(lw: &Lowering, v: ValueId, d: Affine) -> Result<usize, LowerError> {
+    d.as_const()
+        .and_then(|c| usize::try_from(c).ok())
+        .ok_or_else(|| lw.unsupported(v, format!("needs a fixed size here, found {d}")))
+}
+
+/// `[outer, axis, inner]` sizes of a shape around `axis`.
+fn around(shape: &[Affine], axis: usize) -> Result<(Affine, Affine, Affine), LowerError> {
+    let outer = shape::numel(&shape[..axis])?;
+    let inner = shape::numel(&shape[axis + 1..])?;
+    Ok((outer, shape[axis], inner))
+}
+
+pub fn lower_lib(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    let op = lw.f.op(v).clone();
+    let ops = lw.f.operands(v);
+    if let Op::MatMul = op {
+        return matmul(lw, v, ops[0], ops[1]);
+    }
+    let out = lw.temp_for(v)?;
+    let (call, mut args, label) = match &op {
+        Op::Conv2d { stride, padding, groups } => {
+            let [n, c, h, w] = dims4(lw, ops[0])?;
+            let [o, _, kh, kw] = dims4(lw, ops[1])?;
+            let [_, _, oh, ow] = dims4(lw, v)?;
+            let geom = geom(lw, v, n, [c, h, w], [o, oh, ow], [kh, kw], *stride, *padding, *groups)?;
+            (LibCall::Conv2d(geom), vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?], "conv2d")
+        }
+        Op::ConvTranspose2d { stride, padding, groups, .. } => {
+            // Described as the forward convolution from the result back to the input.
+            let [n, c, h, w] = dims4(lw, ops[0])?;
+            let [_, _, kh, kw] = dims4(lw, ops[1])?;
+            let [_, o, oh, ow] = dims4(lw, v)?;
+            let geom = geom(lw, v, n, [o, oh, ow], [c, h, w], [kh, kw], *stride, *padding, *groups)?;
+            (LibCall::ConvTranspose2d(geom), vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?], "conv_transpose2d")
+        }
+        Op::Conv2dWeightGrad { stride, padding, groups } => {
+            let [n, c, h, w] = dims4(lw, ops[0])?;
+            let [_, o, oh, ow] = dims4(lw, ops[1])?;
+            let [_, _, kh, kw] = dims4(lw, v)?;
+            let geom = geom(lw, v, n, [c, h, w], [o, oh, ow], [kh, kw], *stride, *padding, *groups)?;
+            (
+                LibCall::Conv2dWeightGrad(geom),
+                vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?],
+                "conv2d_weight_grad",
+            )
+        }
+        Op::Pool2d { kind, kernel, stride, padding } => {
+            let [n, c, h, w] = dims4(lw, ops[0])?;
+            let [_, _, oh, ow] = dims4(lw, v)?;
+            let k = [Affine::constant(kernel[0] as i64), Affine::constant(kernel[1] as i64)];
+            let cc = fixed(lw, v, c)?;
+            let geom = geom(lw, v, n, [c, h, w], [c, oh, ow], k, *stride, *padding, cc)?;
+            (LibCall::Pool2d { geom, max: *kind == PoolKind::Max }, vec![contiguous(lw, ops[0])?], "pool2d")
+        }
+        Op::MaxPool2dGrad { kernel, stride, padding } => {
+            let [n, c, h, w] = dims4(lw, ops[0])?;
+            let [_, _, oh, ow] = dims4(lw, ops[1])?;
+            let k = [Affine::constant(kernel[0] as i64), Affine::constant(kernel[1] as i64)];
+            let cc = fixed(lw, v, c)?;
+            let geom = geom(lw, v, n, [c, h, w], [c, oh, ow], k, *stride, *padding, cc)?;
+            (LibCall::MaxPool2dGrad(geom), vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?], "max_pool2d_grad")
+        }
+        Op::Gather { axis } => {
+            let xs = lw.shape(ops[0])?;
+            let is = lw.shape(ops[1])?;
+            same_outside(lw, v, &xs, &is, *axis)?;
+            let (outer, ax, inner) = around(&xs, *axis)?;
+            let call = LibCall::Gather { outer, axis: ax, idx_axis: is[*axis], inner };
+            (call, vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?], "gather")
+        }
+        Op::ScatterAdd { axis } => {
+            let xs = lw.shape(ops[0])?;
+            let is = lw.shape(ops[1])?;
+            same_outside(lw, v, &xs, &is, *axis)?;
+            let (outer, ax, inner) = around(&xs, *axis)?;
+            let call = LibCall::ScatterAdd { outer, axis: ax, idx_axis: is[*axis], inner };
+            let args = vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?, contiguous(lw, ops[2])?];
+            (call, args, "scatter_add")
+        }
+        Op::TopKIndices { k, axis } => {
+            let xs = lw.shape(ops[0])?;
+            let (outer, ax, inner) = around(&xs, *axis)?;
+            (LibCall::TopK { outer, axis: ax, inner, k: *k }, vec![contiguous(lw, ops[0])?], "topk")
+        }
+        Op::ArgReduce { max, axis, .. } => {
+            let xs = lw.shape(ops[0])?;
+            let (outer, ax, inner) = around(&xs, *axis)?;
+            (LibCall::ArgReduce { outer, axis: ax, inner, max: *max }, vec![contiguous(lw, ops[0])?], "arg_reduce")
+        }
+        op => {
+            let (kind, site) = random_kind(op).ok_or_else(|| lw.unsupported(v, "has no library kernel"))?;
+            let len = shape::numel(&lw.shape(v)?)?;
+            let args = vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?, contiguous(lw, ops[2])?];
+            (LibCall::Random { kind, site, len }, args, "random")
+        }
+    };
+    args.push(out);
+    push_lib(lw, v, call, args, label);
+    Ok(())
+}
+
+fn same_outside(lw: &Lowering, v: ValueId, xs: &[Affine], is: &[Affine], axis: usize) -> Result<(), LowerError> {
+    let differs = xs.iter().zip(is).enumerate().any(|(k, (a, b))| k != axis && a != b);
+    if differs {
+        return Err(lw.unsupported(v, "indices smaller than the operand outside the indexed axis are not compiled yet"));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn geom(
+    lw: &Lowering,
+    v: ValueId,
+    n: Affine,
+    input: [Affine; 3],
+    output: [Affine; 3],
+    k: [Affine; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    groups: usize,
+) -> Result<Conv2dGeom, LowerError> {
+    Ok(Conv2dGeom {
+        n,
+        c: fixed(lw, v, input[0])?,
+        h: fixed(lw, v, input[1])?,
+        w: fixed(lw, v, input[2])?,
+        o: fixed(lw, v, output[0])?,
+        oh: fixed(lw, v, output[1])?,
+        ow: fixed(lw, v, output[2])?,
+        kh: fixed(lw, v, k[0])?,
+        kw: fixed(lw, v, k[1])?,
+        stride,
+        padding,
+        groups,
+    })
+}
+
+/// The strides of a matrix operand whose leading axes broadcast to `batch` (the result's
+/// leading axes), or `None` when they do not fold into one batch stride.
+fn mat_strides(shape: &[Affine], strides: &[Affine], batch: &[Affine], vector_is_row: bool) -> Option<MatStrides> {
+    let (row, col, lead) = match shape.len() {
+        1 if vector_is_row => (Affine::ZERO, strides[0], 0),
+        1 => (strides[0], Affine::ZERO, 0),
+        r => (strides[r - 2], strides[r - 1], r - 2),
+    };
+    // Per result batch axis, this operand's stride (0 where it broadcasts).
+    let offset = batch.len().checked_sub(lead)?;
+    let per_axis: Vec<Affine> = (0..batch.len())
+        .map(|j| {
+            if j < offset {
+                Affine::ZERO
+            } else {
+                let k = j - offset;
+                if shape[k] == Affine::ONE && batch[j] != Affine::ONE { Affine::ZERO } else { strides[k] }
+            }
+        })
+        .collect();
+    if per_axis.iter().all(|s| *s == Affine::ZERO) {
+        return Some(MatStrides { batch: Affine::ZERO, row, col });
+    }
+    // One stride S with per_axis[j] = S * prod(batch[j+1..]).
+    let s = *per_axis.last()?;
+    let mut p = Affine::ONE;
+    for j in (0..batch.len()).rev() {
+        if per_axis[j] != s.checked_mul(p)? {
+            return None;
+        }
+        p = p.checked_mul(batch[j])?;
+    }
+    Some(MatStrides { batch: s, row, col })
+}
+
+fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), LowerError> {
+    let (ash, bsh) = (lw.shape(a)?, lw.shape(b)?);
+    let out_shape = lw.shape(v)?;
+    let (m, k) = match ash.len() {
+        1 => (Affine::ONE, ash[0]),
+        r => (ash[r - 2], ash[r - 1]),
+    };
+    let n = match bsh.len() {
+        1 => Affine::ONE,
+        r => bsh[r - 1],
+    };
+    let batch_rank = ash.len().max(bsh.len()).saturating_sub(2);
+    let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
+    let batch = shape::numel(&batch_dims)?;
+    let operand = |lw: &mut Lowering, x: ValueId, row_vec: bool| -> Result<(BufId, MatStrides), LowerError> {
+        let xs = lw.shape(x)?;
+        if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&x).cloned()
+            && offset == Affine::ZERO
+            && let Some(ms) = mat_strides(&xs, &strides, &batch_dims, row_vec)
+        {
+            return Ok((buf, ms));
+        }
+        let buf = contiguous(lw, x)?;
+        let strides = shape::row_major(&xs)?;
+        match mat_strides(&xs, &strides, &batch_dims, row_vec) {
+            Some(ms) => Ok((buf, ms)),
+            None => Err(lw.unsupported(v, "operand batch axes that broadcast partially are not compiled yet")),
+        }
+    };
+    let (abuf, ast) = operand(lw, a, true)?;
+    let (bbuf, bst) = operand(lw, b, false)?;
+    let out = lw.temp_for(v)?;
+    let call = LibCall::MatMul { batch, m, n, k, a: ast, b: bst, accumulate: false };
+    push_lib(lw, v, call, vec![abuf, bbuf, out], "matmul");
+    Ok(())
+}

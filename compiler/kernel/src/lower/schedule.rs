@@ -1,0 +1,231 @@
+//! The order of steps and the train step's in-place updates.
+//!
+//! Steps are built in a topological order. The steps that produce new parameters and optimizer
+//! state (and anything that reads them) move to the end, behind the commit point, so the
+//! executor can check the loss before anything resident changes. A new value is then written
+//! straight into its resident buffer when that is safe: its kernel reads the old value only at
+//! the element it writes, and every other reader of the old value runs before it. Otherwise it
+//! goes to a temporary that a final copy moves in.
+
+use super::kernels::copy_into;
+use super::{LowerError, Lowering, Repr, step_io};
+use crate::ir::{Expr, Index, Kernel, Stmt};
+use hg_abi::names;
+use hg_abi::plan::{Affine, BufId, BufRole, Step};
+use hg_ir::{Op, ValueId};
+use std::collections::HashSet;
+
+/// The final steps, their kernels and labels (with source spans), and the commit index.
+pub type Finished = (Vec<Step>, Vec<Kernel>, Vec<(String, Vec<hg_ir::NodeSpan>)>, usize);
+
+pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finished, LowerError> {
+    let resident_of = |lw: &Lowering, name: &str| {
+        lw.buffers.iter().position(|b| b.role == BufRole::Resident(name.to_string())).map(|i| BufId(i as u32))
+    };
+    // Where each carried value is, and whether it needs work at all.
+    let mut targets: Vec<(BufId, BufId, ValueId)> = Vec::new();
+    for (input, v) in carried {
+        let resident = resident_of(lw, input)
+            .ok_or_else(|| LowerError::Malformed(format!("carried `{input}` is not a resident input")))?;
+        if matches!(lw.f.op(*v), Op::Input { name } if name == input) {
+            continue;
+        }
+        let temp = match lw.reprs.get(v).cloned() {
+            Some(Repr::Strided { buf, offset, .. })
+                if offset == Affine::ZERO
+                    && lw.producer.get(&buf) == Some(v)
+                    && matches!(lw.buffers[buf.0 as usize].role, BufRole::Temp { .. }) =>
+            {
+                buf
+            }
+            _ => {
+                let tmp = lw.temp_for_copy(*v)?;
+                copy_into(lw, *v, tmp, &format!("new_{}", super::sanitize(input)))?;
+                lw.producer.insert(tmp, *v);
+                tmp
+            }
+        };
+        targets.push((temp, resident, *v));
+    }
+    // Order: steps not depending on new values, then the rest.
+    let n = lw.steps.len();
+    let kernels_now: Vec<Kernel> = lw.steps.iter().map(|b| b.kernel.clone().unwrap_or_else(empty_kernel)).collect();
+    let io: Vec<(Vec<BufId>, Vec<BufId>)> = lw
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, b)| match &b.step {
+            Step::Kernel { args, parallel, .. } => {
+                step_io(&Step::Kernel { kernel: i as u32, args: args.clone(), parallel: *parallel }, &kernels_now)
+            }
+            s => step_io(s, &kernels_now),
+        })
+        .collect();
+    let new_bufs: HashSet<BufId> = targets.iter().map(|t| t.0).collect();
+    let mut late_bufs: HashSet<BufId> = HashSet::new();
+    let mut late = vec![false; n];
+    for i in 0..n {
+        let (reads, writes) = &io[i];
+        if writes.iter().any(|w| new_bufs.contains(w)) || reads.iter().any(|r| late_bufs.contains(r)) {
+            late[i] = true;
+            late_bufs.extend(writes.iter().copied());
+        }
+    }
+    let order: Vec<usize> = (0..n).filter(|&i| !late[i]).chain((0..n).filter(|&i| late[i])).collect();
+    let commit = order.iter().position(|&i| late[i]).unwrap_or(n);
+    // The loss must be known at the commit point.
+    if let Some(loss_buf) = lw.buffers.iter().position(|b| b.role == BufRole::Output(names::LOSS.to_string()))
+        && !targets.is_empty()
+    {
+        let loss_buf = BufId(loss_buf as u32);
+        if order[commit..].iter().any(|&i| io[i].1.contains(&loss_buf)) {
+            return Err(LowerError::Malformed("the loss depends on the updated parameters".into()));
+        }
+    }
+    let position: Vec<usize> = {
+        let mut p = vec![0; n];
+        for (pos, &i) in order.iter().enumerate() {
+            p[i] = pos;
+        }
+        p
+    };
+    // In place where safe; otherwise a copy at the end.
+    let mut renames: Vec<(BufId, BufId)> = Vec::new();
+    let mut copies: Vec<(BufId, BufId)> = Vec::new();
+    for &(temp, resident, _) in &targets {
+        let writer = (0..n).find(|&i| io[i].1.contains(&temp));
+        let safe = writer.is_some_and(|w| {
+            let old_readers_before =
+                (0..n).filter(|&i| i != w && io[i].0.contains(&resident)).all(|i| position[i] < position[w]);
+            let same_element = match (&lw.steps[w].step, &lw.steps[w].kernel) {
+                (Step::Kernel { args, .. }, Some(k)) => reads_only_at_store(k, args, resident, temp),
+                _ => !io[w].0.contains(&resident),
+            };
+            old_readers_before && same_element
+        });
+        if safe { renames.push((temp, resident)) } else { copies.push((temp, resident)) }
+    }
+    // Assemble the final steps and kernels.
+    let mut steps = Vec::with_capacity(n + copies.len());
+    let mut kernels = Vec::new();
+    let mut labels = Vec::with_capacity(n + copies.len());
+    for &i in &order {
+        let built = &lw.steps[i];
+        labels.push((built.label.clone(), built.sources.clone()));
+        let mut step = built.step.clone();
+        rename(&mut step, &renames);
+        if let (Step::Kernel { kernel, args, .. }, Some(k)) = (&mut step, &built.kernel) {
+            let mut k = k.clone();
+            merge_duplicate_args(&mut k, args);
+            *kernel = kernels.len() as u32;
+            kernels.push(k);
+        }
+        steps.push(step);
+    }
+    for &(temp, resident) in &copies {
+        let k = copy_kernel(lw, temp, resident, kernels.len());
+        let len = lw.buffers[temp.0 as usize].len;
+        steps.push(Step::Kernel { kernel: kernels.len() as u32, args: vec![temp, resident], parallel: Some(len) });
+        labels.push(("commit".to_string(), Vec::new()));
+        kernels.push(k);
+    }
+    // Renamed temporaries are no longer used; give them no space.
+    for &(temp, _) in &renames {
+        lw.buffers[temp.0 as usize].len = Affine::ZERO;
+    }
+    Ok((steps, kernels, labels, commit))
+}
+
+fn empty_kernel() -> Kernel {
+    Kernel { name: String::new(), args: Vec::new(), body: Vec::new(), parallel: false }
+}
+
+fn rename(step: &mut Step, renames: &[(BufId, BufId)]) {
+    let args = match step {
+        Step::Kernel { args, .. } | Step::Lib { args, .. } => args,
+    };
+    for a in args.iter_mut() {
+        if let Some((_, to)) = renames.iter().find(|(from, _)| from == a) {
+            *a = *to;
+        }
+    }
+}
+
+/// After an in-place rename a kernel may name one buffer twice (the old value it reads, the new
+/// value it writes): make it one argument, read and written, so no two arguments alias.
+fn merge_duplicate_args(k: &mut Kernel, args: &mut Vec<BufId>) {
+    let mut map: Vec<u32> = Vec::with_capacity(args.len());
+    let mut kept: Vec<BufId> = Vec::new();
+    let mut kept_args = Vec::new();
+    for (i, b) in args.iter().enumerate() {
+        match kept.iter().position(|x| x == b) {
+            Some(j) => {
+                let a: &mut crate::ir::Arg = &mut kept_args[j];
+                a.written |= k.args[i].written;
+                map.push(j as u32);
+            }
+            None => {
+                map.push(kept.len() as u32);
+                kept.push(*b);
+                kept_args.push(k.args[i].clone());
+            }
+        }
+    }
+    if kept.len() == args.len() {
+        return;
+    }
+    remap(&mut k.body, &map);
+    k.args = kept_args;
+    *args = kept;
+}
+
+fn remap(body: &mut [Stmt], map: &[u32]) {
+    for s in body {
+        match s {
+            Stmt::Loop { body, .. } => remap(body, map),
+            Stmt::Let { expr: Expr::Load { arg, .. }, .. } | Stmt::Store { arg, .. } => *arg = map[*arg as usize],
+            _ => {}
+        }
+    }
+}
+
+/// Whether kernel `k` reads `resident` only at indices equal to those it stores `temp` at.
+fn reads_only_at_store(k: &Kernel, args: &[BufId], resident: BufId, temp: BufId) -> bool {
+    let (Some(r), Some(t)) = (args.iter().position(|a| *a == resident), args.iter().position(|a| *a == temp)) else {
+        return !args.contains(&resident);
+    };
+    let mut loads = Vec::new();
+    let mut stores = Vec::new();
+    let mut writes_resident = false;
+    collect(&k.body, r as u32, t as u32, &mut loads, &mut stores, &mut writes_resident);
+    !writes_resident && stores.len() == 1 && loads.iter().all(|l| *l == stores[0])
+}
+
+fn collect(body: &[Stmt], r: u32, t: u32, loads: &mut Vec<Index>, stores: &mut Vec<Index>, writes_resident: &mut bool) {
+    for s in body {
+        match s {
+            Stmt::Loop { body, .. } => collect(body, r, t, loads, stores, writes_resident),
+            Stmt::Let { expr: Expr::Load { arg, index }, .. } if *arg == r => loads.push(index.clone()),
+            Stmt::Store { arg, index, .. } if *arg == t => stores.push(index.clone()),
+            Stmt::Store { arg, .. } if *arg == r => *writes_resident = true,
+            _ => {}
+        }
+    }
+}
+
+/// `dst[i] = src[i]` over `len` elements.
+fn copy_kernel(lw: &Lowering, src: BufId, dst: BufId, n: usize) -> Kernel {
+    use super::builder::KernelBuilder;
+    use crate::ir::Scalar;
+    let decl = &lw.buffers[src.0 as usize];
+    let ty = Scalar::of(decl.dtype).unwrap_or(Scalar::F32);
+    let mut kb = KernelBuilder::new(format!("k{n}_commit"));
+    let a = kb.arg(src, ty, decl.len, false);
+    let b = kb.arg(dst, ty, decl.len, true);
+    let i = kb.begin_loop(decl.len);
+    let index = super::shape::var(i);
+    let v = kb.let_(ty, Expr::Load { arg: a, index: index.clone() });
+    kb.push(Stmt::Store { arg: b, index, value: v });
+    kb.end_loop();
+    kb.finish(true).0
+}
