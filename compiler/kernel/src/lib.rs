@@ -3,6 +3,7 @@
 //! of the buffers into one arena. The result, a [`Program`] per entry point, is the single input
 //! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
 
+pub mod collapse;
 pub mod ir;
 pub mod lower;
 pub mod plan;

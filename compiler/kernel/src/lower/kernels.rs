@@ -126,15 +126,30 @@ fn close_loops(kb: &mut KernelBuilder, n: usize) {
 
 /// Adds a kernel step: `kb`'s kernel over its buffers.
 pub fn push_kernel(lw: &mut Lowering, kb: KernelBuilder, parallel: bool, sources: Vec<ValueId>, label: String) {
-    let (kernel, bufs) = kb.finish(parallel);
+    let (mut kernel, bufs) = kb.finish(parallel);
+    crate::collapse::collapse(&mut kernel);
     let par = kernel.parallel_extent();
     let spans = sources.iter().map(|v| lw.f.node(*v).span).collect();
+    // The label names the fused ops, producers first.
+    let mut ops: Vec<String> = sources.iter().rev().map(|v| op_label(lw.f.op(*v))).collect();
+    ops.dedup();
+    let label = format!("{label} [{}]", ops.join(" "));
     lw.steps.push(Built {
         step: Step::Kernel { kernel: 0, args: bufs, parallel: par },
         kernel: Some(kernel),
         sources: spans,
         label,
     });
+}
+
+/// A short name of an op for labels (`relu`, `add`, `sum`).
+fn op_label(op: &Op) -> String {
+    match op {
+        Op::Unary(u) => u.name().to_string(),
+        Op::Binary(b) => b.name().to_string(),
+        Op::Reduce { op, .. } => op.name().to_string(),
+        other => op_name(other).to_lowercase(),
+    }
 }
 
 /// A loop kernel storing `v` (computed through its representation) into contiguous `buf`.
