@@ -73,6 +73,10 @@ pub fn is_unit_reshape(f: &Function, v: ValueId) -> bool {
 /// The fusion decision for a function: which values are stored.
 pub struct Decisions {
     pub stored: HashSet<ValueId>,
+    /// Returned values computed inside the kernel of their one consumer, which also stores them
+    /// (an optimizer's new moment, read by the parameter update and carried to the next step):
+    /// one pass over memory instead of two.
+    pub side_stored: HashSet<ValueId>,
 }
 
 pub fn decide(f: &Function, order: &[ValueId]) -> Decisions {
@@ -105,6 +109,7 @@ pub fn decide(f: &Function, order: &[ValueId]) -> Decisions {
         readers.insert(v, n);
     }
     let mut stored = HashSet::new();
+    let mut side_stored = HashSet::new();
     for &v in order {
         let op = f.op(v);
         let store = match kind(op) {
@@ -119,11 +124,22 @@ pub fn decide(f: &Function, order: &[ValueId]) -> Decisions {
                     || broadcast_by_reader(f, v)
             }
         };
+        if store && kind(op) == Kind::Elementwise && outputs.contains(&v) && !needs_memory.contains(&v) {
+            let users = f.users(v);
+            if let [u] = users.as_slice()
+                && kind(f.op(*u)) == Kind::Elementwise
+                && f.ty(*u).shape == f.ty(v).shape
+                && !broadcast_by_reader(f, v)
+            {
+                side_stored.insert(v);
+                continue;
+            }
+        }
         if store {
             stored.insert(v);
         }
     }
-    Decisions { stored }
+    Decisions { stored, side_stored }
 }
 
 /// Whether the (single) reader of `v` iterates over more elements than `v` has, so computing `v`

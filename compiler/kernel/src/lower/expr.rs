@@ -21,7 +21,6 @@ pub fn value_at(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Index]
 }
 
 fn compute(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Index]) -> Result<Val, LowerError> {
-    let f = lw.f;
     if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&v) {
         let decl = &lw.buffers[buf.0 as usize];
         let ty = lw.scalar(v)?;
@@ -29,6 +28,20 @@ fn compute(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Index]) -> 
         let index = shape::flatten(idx, strides, *offset)?;
         return Ok(kb.let_(ty, Expr::Load { arg, index }));
     }
+    if let Some(Repr::InlineStored { buf }) = lw.reprs.get(&v) {
+        let val = compute_inline(lw, kb, v, idx)?;
+        let decl = &lw.buffers[buf.0 as usize];
+        let arg = kb.arg(*buf, lw.scalar(v)?, decl.len, true);
+        let index = shape::flatten(idx, &shape::row_major(&lw.shape(v)?)?, Affine::ZERO)?;
+        kb.push(crate::ir::Stmt::Store { arg, index, value: val });
+        return Ok(val);
+    }
+    compute_inline(lw, kb, v, idx)
+}
+
+/// `v` computed from its operands at `idx`.
+fn compute_inline(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Index]) -> Result<Val, LowerError> {
+    let f = lw.f;
     let ty = lw.scalar(v)?;
     let ops = f.operands(v);
     let out_shape = lw.shape(v)?;

@@ -34,6 +34,11 @@ pub fn lower_value(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
             lw.reprs.insert(v, repr);
             Ok(())
         }
+        Kind::Elementwise if lw.side_stored.contains(&v) => {
+            let buf = lw.temp_for(v)?;
+            lw.reprs.insert(v, Repr::InlineStored { buf });
+            Ok(())
+        }
         Kind::Cheap | Kind::Elementwise if !stored => {
             lw.reprs.insert(v, Repr::Inline);
             Ok(())
@@ -175,7 +180,7 @@ pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
     let mut out = vec![root];
     let mut stack = lw.f.operands(root);
     while let Some(v) = stack.pop() {
-        if matches!(lw.reprs.get(&v), Some(Repr::Inline)) && !out.contains(&v) {
+        if matches!(lw.reprs.get(&v), Some(Repr::Inline | Repr::InlineStored { .. })) && !out.contains(&v) {
             out.push(v);
             stack.extend(lw.f.operands(v));
         }

@@ -39,6 +39,8 @@ pub enum Repr {
     Inline,
     /// In a buffer: element at multi-index `i` is `buf[offset + Σ i_k·strides_k]`.
     Strided { buf: BufId, strides: Vec<Affine>, offset: Affine },
+    /// Computed inside its consumer's kernel, which also stores it to `buf` (contiguous).
+    InlineStored { buf: BufId },
 }
 
 /// A step under construction, with the graph values it came from (for `--stage fused`).
@@ -57,6 +59,7 @@ pub struct Lowering<'f> {
     pub steps: Vec<Built>,
     /// Values that get a buffer (the fusion decision).
     pub stored: HashSet<ValueId>,
+    pub side_stored: HashSet<ValueId>,
     /// The stored value each buffer holds, where one does.
     pub producer: HashMap<BufId, ValueId>,
 }
@@ -111,6 +114,7 @@ pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Prog
         reprs: HashMap::new(),
         steps: Vec::new(),
         stored: decisions.stored,
+        side_stored: decisions.side_stored,
         producer: HashMap::new(),
     };
     // Inputs: resident tensors live in the session, everything else comes with the call.
@@ -148,6 +152,7 @@ pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Prog
         let repr =
             lw.reprs.get(v).cloned().ok_or_else(|| LowerError::Malformed(format!("output `{name}` has no value")))?;
         let claim = match &repr {
+            Repr::InlineStored { buf } if lw.producer.get(buf) == Some(v) && !claimed.contains(buf) => Some(*buf),
             Repr::Strided { buf, offset, .. }
                 if *offset == Affine::ZERO
                     && matches!(lw.buffers[buf.0 as usize].role, BufRole::Temp { .. })

@@ -31,6 +31,7 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
             continue;
         }
         let temp = match lw.reprs.get(v).cloned() {
+            Some(Repr::InlineStored { buf }) if lw.producer.get(&buf) == Some(v) => buf,
             Some(Repr::Strided { buf, offset, .. })
                 if offset == Affine::ZERO
                     && lw.producer.get(&buf) == Some(v)
