@@ -99,7 +99,10 @@ pub enum Expr {
     /// A constant of the given type (bool: 0 or 1; i64: exact integers up to 2^53).
     Const(Scalar, f64),
     /// `args[arg][index]`.
-    Load { arg: u32, index: Index },
+    Load {
+        arg: u32,
+        index: Index,
+    },
     /// The current value of a local.
     Get(Local),
     /// A loop variable's value (i64).
@@ -114,7 +117,13 @@ pub enum Expr {
     Cast(Scalar, Val),
     /// Element `counter` of Philox draw site `{seed, step, site}` (i64 operands) in `kind`'s
     /// distribution, as f32 (`hg_exec::philox`).
-    Random { kind: RandomKind, site: u32, seed: Val, step: Val, counter: Val },
+    Random {
+        kind: RandomKind,
+        site: u32,
+        seed: Val,
+        step: Val,
+        counter: Val,
+    },
 }
 
 /// One statement of a kernel body.
@@ -122,12 +131,31 @@ pub enum Expr {
 pub enum Stmt {
     /// `for var in 0..extent { body }`. A kernel's outermost loop with `Kernel::parallel` runs
     /// over the executor's `lo..hi` instead.
-    Loop { var: Var, extent: Affine, body: Vec<Stmt> },
-    Let { dst: Val, ty: Scalar, expr: Expr },
-    Store { arg: u32, index: Index, value: Val },
+    Loop {
+        var: Var,
+        extent: Affine,
+        body: Vec<Stmt>,
+    },
+    Let {
+        dst: Val,
+        ty: Scalar,
+        expr: Expr,
+    },
+    Store {
+        arg: u32,
+        index: Index,
+        value: Val,
+    },
     /// Declares a local with its initial value (visible in the rest of the enclosing block).
-    Local { local: Local, ty: Scalar, init: Val },
-    Assign { local: Local, value: Val },
+    Local {
+        local: Local,
+        ty: Scalar,
+        init: Val,
+    },
+    Assign {
+        local: Local,
+        value: Val,
+    },
 }
 
 /// A kernel argument: a buffer of `len` elements of `ty`.

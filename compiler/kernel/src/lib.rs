@@ -3,7 +3,15 @@
 //! of the buffers into one arena. The result, a [`Program`] per entry point, is the single input
 //! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
 
+pub mod eval;
 pub mod ir;
+pub mod math;
+pub mod print;
+pub mod verify;
+
+pub use eval::{Buffer, EvalError, Value, eval};
+pub use print::{print_kernel, print_kernels};
+pub use verify::{VerifyError, verify};
 
 use hg_abi::plan::Plan;
 
