@@ -18,7 +18,8 @@
 //!   here, [`erfc`]); `round` is half to even; `softplus` is `x` above 20; `sign` and `relu`
 //!   keep NaN; `relu(-0) = +0`.
 //! - i64 arithmetic wraps (the interpreter rejects results beyond ±2^53, which no valid program
-//!   produces); integer `div` truncates toward zero; a float-to-int `cast` truncates toward zero.
+//!   produces); integer `div` truncates toward zero (division by zero is the evaluator's error);
+//!   a float-to-int `cast` truncates toward zero and saturates, NaN giving 0 ([`f32_to_i64`]).
 //! - Booleans are `false`/`true`; a cast to bool is `x != 0` (NaN is true).
 
 use crate::ir::{BinaryOp, UnaryOp};
@@ -148,8 +149,9 @@ pub fn compare<T: PartialOrd>(op: BinaryOp, a: T, b: T) -> Option<bool> {
     })
 }
 
-/// An i64 cast of an f32: truncation toward zero (generated code saturates, and NaN gives 0,
-/// where the interpreter reports an error).
+/// An i64 cast of an f32: truncation toward zero, saturating at the i64 range with NaN giving
+/// 0 (Rust's `as`, and Cranelift's `fcvt_to_sint_sat`; the interpreter reports an error for
+/// values that are not finite or beyond ±2^53).
 pub fn f32_to_i64(x: f32) -> i64 {
     x as i64
 }
