@@ -1,5 +1,5 @@
 //! The error type of the Cranelift code generator. Compile-time failures carry Cranelift's own
-//! error; run-time failures name the argument that was wrong and its value.
+//! error; call-time failures say which buffer or range does not fit the kernel.
 
 /// Everything that can go wrong while compiling or calling a Cranelift kernel.
 #[derive(Debug, thiserror::Error)]
@@ -14,18 +14,15 @@ pub enum CodegenError {
     /// module failed.
     #[error("cranelift JIT module error: {0}")]
     Module(Box<cranelift_module::ModuleError>),
-    /// Two slices that a kernel walks in lockstep have different lengths.
-    #[error("length mismatch: `{left}` has {left_len} elements but `{right}` has {right_len}")]
-    LengthMismatch {
-        /// Name of the first argument.
-        left: &'static str,
-        /// Its length.
-        left_len: usize,
-        /// Name of the second argument.
-        right: &'static str,
-        /// Its length.
-        right_len: usize,
-    },
+    /// A kernel broke a rule of the kernel IR (`hg_kernel::verify`); nothing was compiled.
+    #[error("invalid kernel: {0}")]
+    Verify(#[from] hg_kernel::VerifyError),
+    /// A verified kernel uses a construct this code generator does not lower.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A call of a compiled kernel was refused before it ran (buffers or range do not fit).
+    #[error("bad kernel call: {0}")]
+    Call(String),
 }
 
 impl From<cranelift_module::ModuleError> for CodegenError {

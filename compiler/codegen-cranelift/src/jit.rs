@@ -9,15 +9,27 @@ use cranelift_jit::{JITBuilder, JITModule};
 
 use crate::CodegenError;
 
-/// Creates an empty JIT module for the CPU this process runs on, optimising for speed.
-pub fn new_host_module() -> Result<JITModule, CodegenError> {
+/// Creates an empty JIT module for the CPU this process runs on, optimising for speed, with
+/// the runtime functions `symbols` (name, address) resolvable by imported functions.
+///
+/// The ISA is `cranelift_native`'s: the host's features (SSE4.1, AVX, AVX2, FMA, AVX-512, ...)
+/// detected at run time. Cranelift's IR verifier runs in debug builds only.
+pub fn new_host_module(symbols: &[(&'static str, *const u8)]) -> Result<JITModule, CodegenError> {
     let mut flags = settings::builder();
     flags.set("opt_level", "speed")?;
+    flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
     let isa = cranelift_native::builder()
         .map_err(|message| CodegenError::UnsupportedHost(message.to_string()))?
         .finish(settings::Flags::new(flags))
         .map_err(|error| CodegenError::UnsupportedHost(error.to_string()))?;
-    Ok(JITModule::new(JITBuilder::with_isa(isa, cranelift_module::default_libcall_names())))
+    if isa.pointer_bits() != 64 {
+        return Err(CodegenError::UnsupportedHost(format!("{}-bit pointers (kernels need 64)", isa.pointer_bits())));
+    }
+    let mut builder = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
+    for &(name, address) in symbols {
+        builder.symbol(name, address);
+    }
+    Ok(JITModule::new(builder))
 }
 
 /// Finalised JIT code: the module that owns the executable memory of its functions.

@@ -1,18 +1,23 @@
-//! Hourglass CPU code generator through Cranelift: compiles kernels to machine code in memory
+//! Hourglass CPU code generator through Cranelift: compiles kernel IR to machine code in memory
 //! (JIT) in milliseconds, for `hgc run` and the test suite.
 //!
-//! Today the crate carries one hand-built kernel, [`affine_relu`] (`y[i] = max(a * x[i] + b, 0)`),
-//! which fixes the shape later kernels follow: a module per kernel family that builds Cranelift
-//! IR, a shared [`jit`] module that owns host-ISA selection, and a safe wrapper whose `run`
-//! checks every length before it calls generated code. The lowering from kernel IR will live
-//! beside `affine_relu` and reuse the same pieces.
+//! [`compile`] verifies a list of [`hg_kernel::ir::Kernel`]s and lowers each to a Cranelift
+//! function with the [`hg_abi::plan::KernelFn`] C ABI ([`kernel`]; innermost loops of pure f32
+//! arithmetic also get an `f32x4` version, [`simd`]), all in one JIT module for the host CPU
+//! ([`jit`]). Math without a Cranelift instruction calls the scalar functions of [`runtime`].
+//! Generated code computes bit for bit what the reference evaluator `hg_kernel::eval` computes.
 //!
-//! Invariant: no public function can make generated code touch memory outside the slices it
-//! was given; every precondition a kernel relies on is checked in its safe wrapper.
+//! Invariant: no public safe function can make generated code touch memory outside the buffers
+//! it was given: kernels are verified (every access proved in bounds for every batch size)
+//! before they are compiled, and [`CompiledKernels::run`] checks the buffers against the
+//! kernel's arguments before it calls it. The raw entry points
+//! ([`CompiledKernels::functions`]) are for executors that make the same checks.
 
-pub mod affine_relu;
 mod error;
 pub mod jit;
+pub mod kernel;
+pub mod runtime;
+pub mod simd;
 
-pub use affine_relu::{AffineReluJit, compile_affine_relu};
 pub use error::CodegenError;
+pub use kernel::{CompiledKernels, compile};

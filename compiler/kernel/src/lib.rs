@@ -4,10 +4,18 @@
 //! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
 
 pub mod collapse;
+pub mod eval;
 pub mod ir;
 pub mod lower;
+pub mod math;
 pub mod plan;
+pub mod print;
 pub mod program_text;
+pub mod verify;
+
+pub use eval::{Buffer, EvalError, Value, eval};
+pub use print::{print_kernel, print_kernels};
+pub use verify::{VerifyError, verify};
 
 use hg_abi::plan::Plan;
 pub use lower::{LowerError, lower_function};

@@ -1,0 +1,532 @@
+//! Generated code against the reference evaluator (`hg_kernel::eval`), bit for bit: every
+//! buffer after a run must be identical (any NaN matching any NaN). That holds for the
+//! transcendental functions too, since generated code calls the evaluator's own scalar
+//! functions; no tolerance is used anywhere.
+
+mod common;
+
+use common::{KernelBuilder, Rng, assert_same, b, buffers, c, check, ix};
+use hg_abi::plan::{Affine, RandomKind};
+use hg_codegen_cranelift::{CodegenError, compile};
+use hg_kernel::eval::{Buffer, eval};
+use hg_kernel::ir::{BinaryOp, Expr, Kernel, Scalar, UnaryOp};
+
+/// Odd and even sizes around the vector width, so the remainder loop runs 0 to 3 times.
+const SIZES: [i64; 7] = [1, 3, 4, 5, 8, 13, 1000];
+const BATCHES: [i64; 3] = [1, 2, 5];
+
+/// `y[i, j] = relu(min(max((x[i, j] - mean[j]) * scale[j] / bias + bias, -lim), lim))` with
+/// `bias` and `lim` broadcast from one-element arguments (stride 0 in both loops).
+fn normalise(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("normalise_{n}"));
+    let x = k.arg(Scalar::F32, b(n), false);
+    let mean = k.arg(Scalar::F32, c(n), false);
+    let scale = k.arg(Scalar::F32, c(n), false);
+    let bias = k.arg(Scalar::F32, c(1), false);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(1), |k, i| {
+        let lim = k.load(bias, ix(&[], c(0)));
+        let lim = k.un(UnaryOp::Abs, lim);
+        let neg_lim = k.un(UnaryOp::Neg, lim);
+        k.loop_(c(n), |k, j| {
+            let at = ix(&[(i, c(n)), (j, c(1))], c(0));
+            let xv = k.load(x, at.clone());
+            let m = k.load(mean, ix(&[(j, c(1))], c(0)));
+            let s = k.load(scale, ix(&[(j, c(1))], c(0)));
+            let bv = k.load(bias, ix(&[(i, c(0)), (j, c(0))], c(0)));
+            let d = k.bin(BinaryOp::Sub, xv, m);
+            let p = k.bin(BinaryOp::Mul, d, s);
+            let q = k.bin(BinaryOp::Div, p, bv);
+            let r = k.bin(BinaryOp::Add, q, bv);
+            let r = k.bin(BinaryOp::Maximum, r, neg_lim);
+            let r = k.bin(BinaryOp::Minimum, r, lim);
+            let r = k.un(UnaryOp::Relu, r);
+            k.store(y, at, r);
+        });
+    });
+    k.finish(true)
+}
+
+#[test]
+fn elementwise_chain_with_broadcasts() {
+    for n in SIZES {
+        let compiled = check(&normalise(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1, "the inner loop is vectorised");
+        assert!(compiled.clif(0).contains("f32x4"));
+    }
+}
+
+/// `y[i] = op(x[i])` over `[B·n]`, one loop, parallel: the vector loop then runs `lo..hi`.
+fn unary_kernel(op: UnaryOp, n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("{}_{n}", op.name()));
+    let x = k.arg(Scalar::F32, b(n), false);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(n), |k, i| {
+        let v = k.load(x, ix(&[(i, c(1))], c(0)));
+        let r = k.un(op, v);
+        k.store(y, ix(&[(i, c(1))], c(0)), r);
+    });
+    k.finish(true)
+}
+
+#[test]
+fn every_float_unary_op() {
+    let vectorised =
+        [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Floor, UnaryOp::Round, UnaryOp::Relu, UnaryOp::Sign];
+    for op in UnaryOp::ALL {
+        if op == UnaryOp::Not {
+            continue;
+        }
+        for n in [1, 7, 250] {
+            let compiled = check(&unary_kernel(op, n), &[1, 3]);
+            assert_eq!(compiled.vector_loops(0), usize::from(vectorised.contains(&op)), "{}", op.name());
+        }
+    }
+}
+
+/// `y[i] = a[i] op b[i]`, and for comparisons `m[i] = a[i] op b[i]` and
+/// `y[i] = select(m, a, b)`, with a stored bool too.
+fn binary_kernel(op: BinaryOp, n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("{}_{n}", op.name()));
+    let a = k.arg(Scalar::F32, b(n), false);
+    let bb = k.arg(Scalar::F32, b(n), false);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(n), |k, i| {
+        let at = ix(&[(i, c(1))], c(0));
+        let x = k.load(a, at.clone());
+        let z = k.load(bb, at.clone());
+        let r = k.bin(op, x, z);
+        let r = if op.is_comparison() {
+            let t = k.bool(true);
+            let r = k.bin(BinaryOp::And, r, t);
+            let r = k.un(UnaryOp::Not, r);
+            let f = k.bool(false);
+            let r = k.bin(BinaryOp::Or, r, f);
+            let r = k.bin(BinaryOp::Eq, r, t);
+            let r = k.bin(BinaryOp::Ne, r, f);
+            k.select(r, z, x)
+        } else {
+            r
+        };
+        k.store(y, at, r);
+    });
+    k.finish(true)
+}
+
+#[test]
+fn every_float_binary_op_and_boolean_masks() {
+    for op in BinaryOp::ALL {
+        if op.is_logical() {
+            continue;
+        }
+        for n in [1, 6, 301] {
+            let compiled = check(&binary_kernel(op, n), &[1, 2]);
+            assert_eq!(compiled.vector_loops(0), usize::from(op != BinaryOp::Pow), "{}", op.name());
+        }
+    }
+}
+
+/// Row statistics with locals: `sum[i] = Σ_j x[i, j]`, `max[i] = max_j x[i, j]` (NaN
+/// propagates), `mean[i] = sum / n`, and `cnt[i]` = the number of positive entries (i64).
+fn row_reduction(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("rows_{n}"));
+    let x = k.arg(Scalar::F32, b(n), false);
+    let sum = k.arg(Scalar::F32, b(1), true);
+    let max = k.arg(Scalar::F32, b(1), true);
+    let mean = k.arg(Scalar::F32, b(1), true);
+    let cnt = k.arg(Scalar::I64, b(1), true);
+    k.loop_(b(1), |k, i| {
+        let zero = k.f32(0.0);
+        let ninf = k.f32(f64::NEG_INFINITY);
+        let izero = k.i64(0);
+        let s = k.local(zero);
+        let m = k.local(ninf);
+        let p = k.local(izero);
+        k.loop_(c(n), |k, j| {
+            let v = k.load(x, ix(&[(i, c(n)), (j, c(1))], c(0)));
+            let acc = k.get(s, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, v);
+            k.assign(s, acc);
+            let mx = k.get(m, Scalar::F32);
+            let mx = k.bin(BinaryOp::Maximum, mx, v);
+            k.assign(m, mx);
+            let z = k.f32(0.0);
+            let pos = k.bin(BinaryOp::Gt, v, z);
+            let one = k.cast(Scalar::I64, pos);
+            let count = k.get(p, Scalar::I64);
+            let count = k.bin(BinaryOp::Add, count, one);
+            k.assign(p, count);
+        });
+        let row = ix(&[(i, c(1))], c(0));
+        let total = k.get(s, Scalar::F32);
+        k.store(sum, row.clone(), total);
+        let mx = k.get(m, Scalar::F32);
+        k.store(max, row.clone(), mx);
+        let nf = k.f32(n as f64);
+        let avg = k.bin(BinaryOp::Div, total, nf);
+        k.store(mean, row.clone(), avg);
+        let count = k.get(p, Scalar::I64);
+        k.store(cnt, row, count);
+    });
+    k.finish(true)
+}
+
+#[test]
+fn row_reduction_with_locals() {
+    for n in SIZES {
+        let compiled = check(&row_reduction(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 0, "a loop with locals stays scalar");
+    }
+}
+
+/// `y[j] = 0`, then `y[j] += x[i, j]` over every row: an in-place update of the output at one
+/// index, which vectorises.
+fn column_reduction(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("columns_{n}"));
+    let x = k.arg(Scalar::F32, b(n), false);
+    let y = k.arg(Scalar::F32, c(n), true);
+    k.loop_(c(n), |k, j| {
+        let zero = k.f32(0.0);
+        k.store(y, ix(&[(j, c(1))], c(0)), zero);
+    });
+    k.loop_(b(1), |k, i| {
+        k.loop_(c(n), |k, j| {
+            let at = ix(&[(j, c(1))], c(0));
+            let acc = k.load(y, at.clone());
+            let v = k.load(x, ix(&[(i, c(n)), (j, c(1))], c(0)));
+            let acc = k.bin(BinaryOp::Add, acc, v);
+            k.store(y, at, acc);
+        });
+    });
+    k.finish(false)
+}
+
+#[test]
+fn column_reduction_into_the_output() {
+    for n in SIZES {
+        let compiled = check(&column_reduction(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 2);
+    }
+}
+
+/// A shifted in-place update (`y[j + 1] = 2·y[j]`) carries a dependence from one iteration
+/// to the next: it must stay scalar, and computes powers of two of `y[0]`.
+#[test]
+fn shifted_in_place_update_stays_scalar() {
+    for n in [2, 5, 9] {
+        let mut k = KernelBuilder::new("shift");
+        let y = k.arg(Scalar::F32, c(n), true);
+        k.loop_(c(n - 1), |k, j| {
+            let v = k.load(y, ix(&[(j, c(1))], c(0)));
+            let two = k.f32(2.0);
+            let v = k.bin(BinaryOp::Mul, v, two);
+            k.store(y, ix(&[(j, c(1))], c(1)), v);
+        });
+        let compiled = check(&k.finish(false), &[1]);
+        assert_eq!(compiled.vector_loops(0), 0);
+    }
+}
+
+/// Several outputs of several types from one input, with a transposed read (stride `B`).
+fn multiple_outputs(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("outputs_{n}"));
+    let x = k.arg(Scalar::F32, b(n), false);
+    let e = k.arg(Scalar::F32, b(n), true);
+    let pos = k.arg(Scalar::Bool, b(n), true);
+    let t = k.arg(Scalar::I64, b(n), true);
+    let tr = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(1), |k, i| {
+        k.loop_(c(n), |k, j| {
+            let at = ix(&[(i, c(n)), (j, c(1))], c(0));
+            let v = k.load(x, at.clone());
+            let ev = k.un(UnaryOp::Exp, v);
+            k.store(e, at.clone(), ev);
+            let z = k.f32(0.0);
+            let p = k.bin(BinaryOp::Ge, v, z);
+            k.store(pos, at.clone(), p);
+            let ti = k.cast(Scalar::I64, v);
+            k.store(t, at, ti);
+            // tr[j, i] = x[i, j]: the output viewed as [n, B].
+            let w = k.un(UnaryOp::Sigmoid, v);
+            k.store(tr, ix(&[(j, Affine::batch(1)), (i, c(1))], c(0)), w);
+        });
+    });
+    k.finish(false)
+}
+
+#[test]
+fn multiple_outputs_and_a_transposed_store() {
+    for n in SIZES {
+        check(&multiple_outputs(n), &BATCHES);
+    }
+}
+
+/// i64 and bool arithmetic, comparisons, selects and every cast.
+fn integer_kernel(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("integers_{n}"));
+    let a = k.arg(Scalar::I64, b(n), false);
+    let bb = k.arg(Scalar::I64, b(n), false);
+    let m = k.arg(Scalar::Bool, b(n), false);
+    let f = k.arg(Scalar::F32, b(n), false);
+    let outs: Vec<u32> = (0..14).map(|_| k.arg(Scalar::I64, b(n), true)).collect();
+    let bools: Vec<u32> = (0..8).map(|_| k.arg(Scalar::Bool, b(n), true)).collect();
+    let floats: Vec<u32> = (0..2).map(|_| k.arg(Scalar::F32, b(n), true)).collect();
+    k.loop_(b(n), |k, i| {
+        let at = ix(&[(i, c(1))], c(0));
+        let x = k.load(a, at.clone());
+        let y = k.load(bb, at.clone());
+        let mv = k.load(m, at.clone());
+        let fv = k.load(f, at.clone());
+        let zero = k.i64(0);
+        let one = k.i64(1);
+        let y_zero = k.bin(BinaryOp::Eq, y, zero);
+        let divisor = k.select(y_zero, one, y);
+        let big = k.i64(1 << 40);
+        let xs = k.bin(BinaryOp::Mul, x, big);
+        let results = [
+            k.bin(BinaryOp::Add, x, y),
+            k.bin(BinaryOp::Sub, x, y),
+            k.bin(BinaryOp::Mul, xs, y),
+            k.bin(BinaryOp::Div, x, divisor),
+            k.bin(BinaryOp::Maximum, x, y),
+            k.bin(BinaryOp::Minimum, x, y),
+            k.un(UnaryOp::Neg, x),
+            k.un(UnaryOp::Abs, x),
+            k.un(UnaryOp::Sign, x),
+            k.cast(Scalar::I64, fv),
+            k.cast(Scalar::I64, mv),
+            k.var(i),
+            k.batch(),
+            k.select(mv, x, y),
+        ];
+        for (out, r) in outs.iter().zip(results) {
+            k.store(*out, at.clone(), r);
+        }
+        let bresults = [
+            k.bin(BinaryOp::Lt, x, y),
+            k.bin(BinaryOp::Le, x, y),
+            k.bin(BinaryOp::Gt, x, y),
+            k.bin(BinaryOp::Ne, x, y),
+            k.cast(Scalar::Bool, x),
+            k.cast(Scalar::Bool, fv),
+            k.un(UnaryOp::Not, mv),
+            k.bin(BinaryOp::Eq, mv, y_zero),
+        ];
+        for (out, r) in bools.iter().zip(bresults) {
+            k.store(*out, at.clone(), r);
+        }
+        let fresults = [k.cast(Scalar::F32, xs), k.cast(Scalar::F32, mv)];
+        for (out, r) in floats.iter().zip(fresults) {
+            k.store(*out, at.clone(), r);
+        }
+    });
+    k.finish(true)
+}
+
+#[test]
+fn integer_and_boolean_ops() {
+    for n in [1, 3, 13, 100] {
+        let compiled = check(&integer_kernel(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 0);
+    }
+}
+
+/// Adam's bias corrections, the scalar work the graph keeps in f64: from the step `t` (i64),
+/// `lr · sqrt(1 - b2^t) / (1 - b1^t)` and every other f64 op and cast, stored as f32 and f64.
+fn f64_scalars() -> Kernel {
+    let mut k = KernelBuilder::new("f64_scalars");
+    let step = k.arg(Scalar::I64, Affine::ONE, false);
+    let x = k.arg(Scalar::F64, Affine::constant(2), false);
+    let out32 = k.arg(Scalar::F32, Affine::constant(2), true);
+    let out64 = k.arg(Scalar::F64, Affine::constant(16), true);
+    let t = k.load(step, ix(&[], Affine::ZERO));
+    let t = k.cast(Scalar::F64, t);
+    let one = k.let_(Scalar::F64, Expr::Const(Scalar::F64, 1.0));
+    let b1 = k.let_(Scalar::F64, Expr::Const(Scalar::F64, 0.9));
+    let b2 = k.let_(Scalar::F64, Expr::Const(Scalar::F64, 0.999));
+    let p1 = k.bin(BinaryOp::Pow, b1, t);
+    let p2 = k.bin(BinaryOp::Pow, b2, t);
+    let c1 = k.bin(BinaryOp::Sub, one, p1);
+    let c2 = k.bin(BinaryOp::Sub, one, p2);
+    let r = k.un(UnaryOp::Sqrt, c2);
+    let lr = k.load(x, ix(&[], Affine::ZERO));
+    let a = k.bin(BinaryOp::Mul, lr, r);
+    let a = k.bin(BinaryOp::Div, a, c1);
+    let a32 = k.cast(Scalar::F32, a);
+    k.store(out32, ix(&[], Affine::ZERO), a32);
+    let y = k.load(x, ix(&[], Affine::ONE));
+    let mut results = vec![a];
+    for op in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Floor, UnaryOp::Round] {
+        results.push(k.un(op, y));
+    }
+    for op in [BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Sub] {
+        results.push(k.bin(op, y, lr));
+    }
+    let lt = k.bin(BinaryOp::Lt, y, lr);
+    results.push(k.select(lt, y, lr));
+    let yi = k.cast(Scalar::I64, y);
+    results.push(k.cast(Scalar::F64, yi));
+    let y32 = k.cast(Scalar::F32, y);
+    k.store(out32, ix(&[], Affine::ONE), y32);
+    for (i, v) in results.into_iter().enumerate() {
+        k.store(out64, ix(&[], Affine::constant(i as i64)), v);
+    }
+    k.finish(false)
+}
+
+#[test]
+fn f64_scalar_work() {
+    check(&f64_scalars(), &BATCHES);
+}
+
+/// Dropout-like draws: `y[i, j] = x[i, j] · bernoulli + normal · uniform`, counters from the
+/// loop variables and an offset, seed and step from i64 arguments.
+fn random_kernel(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("random_{n}"));
+    let key = k.arg(Scalar::I64, c(3), false);
+    let x = k.arg(Scalar::F32, b(n), false);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(1), |k, i| {
+        let seed = k.load(key, ix(&[], c(0)));
+        let step = k.load(key, ix(&[], c(1)));
+        let offset = k.load(key, ix(&[], c(2)));
+        k.loop_(c(n), |k, j| {
+            let iv = k.var(i);
+            let jv = k.var(j);
+            let nn = k.i64(n);
+            let row = k.bin(BinaryOp::Mul, iv, nn);
+            let e = k.bin(BinaryOp::Add, row, jv);
+            let counter = k.bin(BinaryOp::Add, e, offset);
+            let keep = k.random(RandomKind::Bernoulli { p: 0.7 }, 1, seed, step, counter);
+            let z = k.random(RandomKind::Normal, 2, seed, step, counter);
+            let u = k.random(RandomKind::Uniform { lo: -0.5, hi: 2.0 }, 3, seed, step, counter);
+            let at = ix(&[(i, c(n)), (j, c(1))], c(0));
+            let v = k.load(x, at.clone());
+            let v = k.bin(BinaryOp::Mul, v, keep);
+            let zu = k.bin(BinaryOp::Mul, z, u);
+            let v = k.bin(BinaryOp::Add, v, zu);
+            k.store(y, at, v);
+        });
+    });
+    k.finish(true)
+}
+
+#[test]
+fn random_draws_follow_the_stream() {
+    for n in [1, 5, 64] {
+        check(&random_kernel(n), &BATCHES);
+    }
+    // A negative seed (all 64 bits used) through the safe entry point.
+    let kernel = random_kernel(4);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    let mut rng = Rng::new(3);
+    let mut input = buffers(&kernel, 2, &mut rng);
+    input[0] = Buffer::I64(vec![-123_456_789_012, 7, 1 << 40]);
+    let mut want = input.clone();
+    eval(&kernel, &mut want, 2, 0, 2).unwrap();
+    compiled.run(0, &mut input, 2, 0, 2).unwrap();
+    assert_same(&input, &want, "negative seed");
+}
+
+/// Several kernels in one module, each callable through its own entry.
+#[test]
+fn several_kernels_in_one_module() {
+    let kernels = vec![normalise(5), row_reduction(3), integer_kernel(3), random_kernel(2)];
+    let compiled = compile(&kernels).unwrap();
+    assert_eq!(compiled.len(), 4);
+    assert_eq!(compiled.functions().len(), 4);
+    assert!(compiled.compile_time().as_nanos() > 0);
+    for (n, kernel) in kernels.iter().enumerate() {
+        let mut rng = Rng::new(n as u64);
+        let input = buffers(kernel, 3, &mut rng);
+        let extent = kernel.parallel_extent().map_or(0, |e| e.eval(3).unwrap());
+        let mut want = input.clone();
+        eval(kernel, &mut want, 3, 0, extent).unwrap();
+        let mut got = input;
+        compiled.run(n, &mut got, 3, 0, extent).unwrap();
+        assert_same(&got, &want, &kernel.name);
+    }
+}
+
+#[test]
+fn calls_that_do_not_fit_are_refused() {
+    let kernel = normalise(3);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    let mut rng = Rng::new(1);
+    let mut bufs = buffers(&kernel, 2, &mut rng);
+    let refused = |r: Result<(), CodegenError>| matches!(r, Err(CodegenError::Call(_)));
+    assert!(refused(compiled.run(0, &mut bufs, 3, 0, 3)), "buffers too short for B = 3");
+    assert!(refused(compiled.run(0, &mut bufs, 2, 0, 3)), "range past the extent");
+    assert!(refused(compiled.run(0, &mut bufs, 2, 2, 1)), "lo > hi");
+    assert!(refused(compiled.run(0, &mut bufs, 0, 0, 0)), "B = 0");
+    assert!(refused(compiled.run(0, &mut bufs[..4], 2, 0, 2)), "missing buffer");
+    assert!(refused(compiled.run(1, &mut bufs, 2, 0, 2)), "no kernel 1");
+    bufs[1] = Buffer::I64(vec![0; 3]);
+    assert!(refused(compiled.run(0, &mut bufs, 2, 0, 2)), "wrong type");
+}
+
+#[test]
+fn invalid_kernels_are_not_compiled() {
+    let mut k = KernelBuilder::new("oob");
+    let x = k.arg(Scalar::F32, b(3), false);
+    let y = k.arg(Scalar::F32, b(3), true);
+    k.loop_(b(3), |k, i| {
+        let v = k.load(x, ix(&[(i, c(1))], c(1)));
+        k.store(y, ix(&[(i, c(1))], c(0)), v);
+    });
+    let err = compile(&[k.finish(true)]).unwrap_err();
+    assert!(matches!(err, CodegenError::Verify(_)), "{err}");
+    assert!(err.to_string().contains("reach past"), "{err}");
+}
+
+/// Integer division by zero: the evaluator reports it; generated code cannot, and gives 0
+/// instead of trapping (and `MIN / -1` wraps).
+#[test]
+fn integer_division_by_zero_does_not_trap() {
+    let mut k = KernelBuilder::new("div");
+    let a = k.arg(Scalar::I64, c(3), false);
+    let d = k.arg(Scalar::I64, c(3), false);
+    let y = k.arg(Scalar::I64, c(3), true);
+    k.loop_(c(3), |k, i| {
+        let at = ix(&[(i, c(1))], c(0));
+        let x = k.load(a, at.clone());
+        let z = k.load(d, at.clone());
+        let q = k.bin(BinaryOp::Div, x, z);
+        k.store(y, at, q);
+    });
+    let kernel = k.finish(false);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    let mut bufs = vec![Buffer::I64(vec![7, i64::MIN, -9]), Buffer::I64(vec![0, -1, 2]), Buffer::I64(vec![5; 3])];
+    assert!(eval(&kernel, &mut bufs.clone(), 1, 0, 0).is_err());
+    compiled.run(0, &mut bufs, 1, 0, 0).unwrap();
+    assert_eq!(bufs[2], Buffer::I64(vec![0, i64::MIN, -4]));
+}
+
+/// Loop extents and strides affine in `B`: `y[i] = Σ_j x[j·B + i]` over a `[3, B]` input read
+/// column by column, then a loop of `B - 1` iterations reading the last row backwards.
+#[test]
+fn extents_and_strides_affine_in_the_batch() {
+    let mut k = KernelBuilder::new("affine");
+    let x = k.arg(Scalar::F32, b(3), false);
+    let y = k.arg(Scalar::F32, b(1), true);
+    let z = k.arg(Scalar::F32, Affine { b: 1, c: -1 }, true);
+    k.loop_(b(1), |k, i| {
+        let zero = k.f32(0.0);
+        let s = k.local(zero);
+        k.loop_(c(3), |k, j| {
+            let v = k.load(x, ix(&[(j, Affine::batch(1)), (i, c(1))], c(0)));
+            let acc = k.get(s, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, v);
+            k.assign(s, acc);
+        });
+        let total = k.get(s, Scalar::F32);
+        k.store(y, ix(&[(i, c(1))], c(0)), total);
+    });
+    k.loop_(Affine { b: 1, c: -1 }, |k, i| {
+        let v = k.load(x, ix(&[(i, c(-1))], Affine { b: 3, c: -1 }));
+        let w = k.load(x, ix(&[(i, c(1))], Affine::batch(2)));
+        let r = k.bin(BinaryOp::Sub, v, w);
+        k.store(z, ix(&[(i, c(1))], c(0)), r);
+    });
+    check(&k.finish(false), &[1, 2, 3, 17]);
+}

@@ -1,0 +1,425 @@
+//! Scalar semantics of kernel expressions: what one `Unary`, `Binary`, `Cast` or `Random`
+//! computes, identical to the reference interpreter in f32 mode (`hg_core::interp`).
+//!
+//! The interpreter computes every op in f64 on the (exact) f64 values of its f32 operands and
+//! rounds the result to f32 once. For `+ - * /`, `sqrt`, `abs`, `neg`, `floor` and `round` that
+//! is exactly f32 arithmetic (f64 holds more than twice f32's precision, so the double rounding
+//! is harmless), and code generators may use native f32 instructions; everything else here
+//! (`exp`, `log`, `tanh`, `sigmoid`, `gelu`, `softplus`, `sin`, `cos`, `rsqrt`, `pow`) is
+//! computed in f64 and rounded, and generated code calls these very functions (or, for
+//! `rsqrt`, the same f64 instruction sequence), so the evaluator and generated code agree bit
+//! for bit.
+//!
+//! Conventions where the interpreter leaves a choice or has no counterpart:
+//! - `maximum`/`minimum` are IEEE 754-2019 `maximum`/`minimum`: NaN when either operand is NaN
+//!   (as the interpreter), and `+0 > -0` (the interpreter takes the platform's `max` for equal
+//!   zeros); this is Cranelift's `fmax`/`fmin` and LLVM's `llvm.maximum`.
+//! - `gelu` is the exact erf form `x/2 · erfc(-x/√2)`, with the interpreter's `erfc` (copied
+//!   here, [`erfc`]); `round` is half to even; `softplus` is `x` above 20; `sign` and `relu`
+//!   keep NaN; `relu(-0) = +0`.
+//! - i64 arithmetic wraps (the interpreter rejects results beyond ±2^53, which no valid program
+//!   produces); integer `div` truncates toward zero (division by zero is the evaluator's error);
+//!   a float-to-int `cast` truncates toward zero and saturates, NaN giving 0 ([`f32_to_i64`]).
+//! - Booleans are `false`/`true`; a cast to bool is `x != 0` (NaN is true).
+
+use crate::ir::{BinaryOp, UnaryOp};
+use hg_abi::plan::RandomKind;
+use hg_exec::philox::DrawSite;
+
+/// Logistic function, without overflow for large `|x|` (the interpreter's formula).
+pub fn sigmoid64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `log(1 + e^x)` with PyTorch's threshold (`x` above 20).
+pub fn softplus64(x: f64) -> f64 {
+    if x > 20.0 { x } else { x.exp().ln_1p() }
+}
+
+/// Exact GELU, `x · Φ(x)`.
+pub fn gelu64(x: f64) -> f64 {
+    0.5 * x * erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// `x` rounded to f32 after `f` in f64: the interpreter's f32 mode for one op.
+fn via64(x: f32, f: impl Fn(f64) -> f64) -> f32 {
+    f(f64::from(x)) as f32
+}
+
+/// A float unary op on an f32 value.
+pub fn unary_f32(op: UnaryOp, x: f32) -> f32 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => via64(x, f64::exp),
+        UnaryOp::Log => via64(x, f64::ln),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Rsqrt => via64(x, |x| 1.0 / x.sqrt()),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }
+        UnaryOp::Tanh => via64(x, f64::tanh),
+        UnaryOp::Sigmoid => via64(x, sigmoid64),
+        UnaryOp::Relu => {
+            if x > 0.0 || x.is_nan() {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Gelu => via64(x, gelu64),
+        UnaryOp::Softplus => via64(x, softplus64),
+        UnaryOp::Sin => via64(x, f64::sin),
+        UnaryOp::Cos => via64(x, f64::cos),
+        UnaryOp::Floor => x.floor(),
+        UnaryOp::Round => x.round_ties_even(),
+        // Not a float op (the verifier rejects it); the interpreter's value for numbers.
+        UnaryOp::Not => f32::from(u8::from(x == 0.0)),
+    }
+}
+
+/// A float unary op on an f64 value (scalar computations the graph keeps in f64), with the
+/// interpreter's formulas.
+pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Sigmoid => sigmoid64(x),
+        UnaryOp::Relu => {
+            if x > 0.0 || x.is_nan() {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Gelu => gelu64(x),
+        UnaryOp::Softplus => softplus64(x),
+        UnaryOp::Sin => x.sin(),
+        UnaryOp::Cos => x.cos(),
+        UnaryOp::Floor => x.floor(),
+        UnaryOp::Round => x.round_ties_even(),
+        UnaryOp::Not => f64::from(u8::from(x == 0.0)),
+    }
+}
+
+/// An arithmetic binary op on f64 values; `None` for comparisons and logic.
+pub fn binary_f64(op: BinaryOp, a: f64, b: f64) -> Option<f64> {
+    Some(match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Maximum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if a == b {
+                f64::from_bits(a.to_bits() & b.to_bits())
+            } else {
+                a.max(b)
+            }
+        }
+        BinaryOp::Minimum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if a == b {
+                f64::from_bits(a.to_bits() | b.to_bits())
+            } else {
+                a.min(b)
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// IEEE 754-2019 `maximum`: NaN if either is NaN, `+0 > -0`.
+pub fn maximum_f32(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        // Equal values differ at most in the sign of zero: the maximum has the sign bit clear
+        // unless both have it set.
+        f32::from_bits(a.to_bits() & b.to_bits())
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN if either is NaN, `-0 < +0`.
+pub fn minimum_f32(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a == b {
+        f32::from_bits(a.to_bits() | b.to_bits())
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `a^b`, computed in f64 and rounded (negative bases with fractional powers give NaN).
+pub fn pow_f32(a: f32, b: f32) -> f32 {
+    f64::from(a).powf(f64::from(b)) as f32
+}
+
+/// An arithmetic binary op (`add`..`minimum`) on f32 values; `None` for comparisons and logic.
+pub fn binary_f32(op: BinaryOp, a: f32, b: f32) -> Option<f32> {
+    Some(match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => pow_f32(a, b),
+        BinaryOp::Maximum => maximum_f32(a, b),
+        BinaryOp::Minimum => minimum_f32(a, b),
+        _ => return None,
+    })
+}
+
+/// A comparison of two values of one type (NaN compares unequal to everything).
+pub fn compare<T: PartialOrd>(op: BinaryOp, a: T, b: T) -> Option<bool> {
+    Some(match op {
+        BinaryOp::Eq => a == b,
+        BinaryOp::Ne => a != b,
+        BinaryOp::Lt => a < b,
+        BinaryOp::Le => a <= b,
+        BinaryOp::Gt => a > b,
+        BinaryOp::Ge => a >= b,
+        _ => return None,
+    })
+}
+
+/// An i64 cast of an f32: truncation toward zero, saturating at the i64 range with NaN giving
+/// 0 (Rust's `as`, and Cranelift's `fcvt_to_sint_sat`; the interpreter reports an error for
+/// values that are not finite or beyond ±2^53).
+pub fn f32_to_i64(x: f32) -> i64 {
+    x as i64
+}
+
+/// An f32 cast of an i64, through f64 as in the interpreter (exact below 2^53, then rounded
+/// once to f32).
+pub fn i64_to_f32(x: i64) -> f32 {
+    x as f64 as f32
+}
+
+/// Element `counter` of Philox draw site `{seed, step, site}` in `kind`'s distribution, as f32:
+/// the interpreter's `random_*` ops (`seed`, `step` and `counter` are reinterpreted as u64).
+pub fn random_f32(kind: RandomKind, site: u32, seed: i64, step: i64, counter: i64) -> f32 {
+    let draw = DrawSite::new(seed as u64, step as u64, site);
+    let i = counter as u64;
+    let x = match kind {
+        RandomKind::Normal => draw.normal(i),
+        RandomKind::Uniform { lo, hi } => draw.uniform(i, lo, hi),
+        RandomKind::Bernoulli { p } => draw.bernoulli(i, p),
+    };
+    x as f32
+}
+
+// ---- the error function (the interpreter's, `hg_core::interp::erf`) -------------------------
+
+const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+const FRAC_1_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI / 2.0;
+/// Where the series hands over to the continued fraction.
+const SWITCH: f64 = 1.5;
+/// Beyond this, `erfc(x)` underflows to 0 in f64.
+const ERFC_ZERO: f64 = 27.3;
+
+/// `e^(-x²)` without the rounding error of forming `x²`: `h` is `x` to 26 significant bits,
+/// so `h²` is exact.
+fn exp_minus_square(x: f64) -> f64 {
+    let x = x.abs();
+    let h = f64::from_bits(x.to_bits() & !((1u64 << 27) - 1));
+    (-h * h).exp() * (-(x - h) * (x + h)).exp()
+}
+
+/// Series for `erf(x)`, `|x| < SWITCH`.
+fn erf_series(x: f64) -> f64 {
+    let two_x2 = 2.0 * x * x;
+    let mut term = x;
+    let mut sum = x;
+    let mut n = 0.0;
+    while term.abs() > sum.abs() * 1e-17 {
+        n += 1.0;
+        term *= two_x2 / (2.0 * n + 1.0);
+        sum += term;
+    }
+    FRAC_2_SQRT_PI * exp_minus_square(x) * sum
+}
+
+/// Continued fraction for `erfc(x)`, `x ≥ SWITCH` (modified Lentz).
+fn erfc_fraction(x: f64) -> f64 {
+    if x >= ERFC_ZERO {
+        return 0.0;
+    }
+    const TINY: f64 = 1e-300;
+    let mut f = x;
+    let mut c = x;
+    let mut d = 0.0;
+    for n in 1..500 {
+        let a = f64::from(n) / 2.0;
+        d = x + a * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        d = 1.0 / d;
+        c = x + a / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        let delta = c * d;
+        f *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    FRAC_1_SQRT_PI * exp_minus_square(x) / f
+}
+
+/// The complementary error function `1 - erf(x)`, accurate also where it is tiny.
+pub fn erfc(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    if x.abs() < SWITCH {
+        1.0 - erf_series(x)
+    } else if x > 0.0 {
+        erfc_fraction(x)
+    } else {
+        2.0 - erfc_fraction(-x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic f32 samples: a grid, the special values, and random bit patterns.
+    fn samples() -> Vec<f32> {
+        let mut v: Vec<f32> = (-400..=400).map(|i| i as f32 * 0.0625).collect();
+        v.extend([
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE / 8.0,
+            f32::MAX,
+            f32::MIN,
+            0.5,
+            1.5,
+            2.5,
+            -2.5,
+            20.0,
+            20.000002,
+            88.8,
+            -104.0,
+            1e-30,
+        ]);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..4000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            v.push(f32::from_bits(state as u32));
+        }
+        v
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    /// The interpreter in f32 mode is `unary_scalar` on the f64 value, rounded to f32.
+    #[test]
+    fn float_unary_ops_match_the_interpreter_bit_for_bit() {
+        for op in UnaryOp::ALL {
+            if op == UnaryOp::Not {
+                continue;
+            }
+            for x in samples() {
+                let want = hg_core::interp::unary_scalar(op, f64::from(x)) as f32;
+                let got = unary_f32(op, x);
+                assert!(same(got, want), "{}({x:?}) = {got:?}, interpreter {want:?}", op.name());
+            }
+        }
+    }
+
+    #[test]
+    fn maximum_and_minimum_follow_ieee_2019() {
+        let xs = samples();
+        for (i, &a) in xs.iter().enumerate().step_by(7) {
+            let b = xs[(i * 31 + 5) % xs.len()];
+            let (mx, mn) = (maximum_f32(a, b), minimum_f32(a, b));
+            if a.is_nan() || b.is_nan() {
+                assert!(mx.is_nan() && mn.is_nan());
+            } else if a != b {
+                assert_eq!(mx, a.max(b));
+                assert_eq!(mn, a.min(b));
+            }
+        }
+        assert_eq!(maximum_f32(-0.0, 0.0).to_bits(), 0);
+        assert_eq!(maximum_f32(0.0, -0.0).to_bits(), 0);
+        assert_eq!(minimum_f32(0.0, -0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(maximum_f32(-0.0, -0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn casts_and_pow() {
+        assert_eq!(f32_to_i64(-2.7), -2);
+        assert_eq!(f32_to_i64(2.7), 2);
+        assert_eq!(i64_to_f32(16_777_217), 16_777_216.0);
+        // Rounded once from the exact value (a direct i64 -> f32 conversion would agree here;
+        // they differ only beyond 2^53, where going through f64 rounds twice).
+        assert_eq!(i64_to_f32(-3), -3.0);
+        assert_eq!(pow_f32(2.0, 10.0), 1024.0);
+        assert!(pow_f32(-8.0, 1.0 / 3.0).is_nan());
+        assert_eq!(binary_f32(BinaryOp::Eq, 1.0, 1.0), None);
+        assert_eq!(compare(BinaryOp::Ne, f32::NAN, f32::NAN), Some(true));
+        assert_eq!(compare(BinaryOp::Ge, f32::NAN, 1.0), Some(false));
+    }
+
+    #[test]
+    fn random_draws_follow_the_stream() {
+        let s = DrawSite::new(42, 7, 3);
+        for i in 0..20 {
+            assert_eq!(random_f32(RandomKind::Normal, 3, 42, 7, i), s.normal(i as u64) as f32);
+            assert_eq!(
+                random_f32(RandomKind::Uniform { lo: -2.0, hi: 2.0 }, 3, 42, 7, i),
+                s.uniform(i as u64, -2.0, 2.0) as f32
+            );
+            assert_eq!(random_f32(RandomKind::Bernoulli { p: 0.3 }, 3, 42, 7, i), s.bernoulli(i as u64, 0.3) as f32);
+        }
+        // Seeds use all 64 bits: a negative i64 is the same key as its u64 bit pattern.
+        let big = DrawSite::new(u64::MAX - 5, 1, 2);
+        assert_eq!(random_f32(RandomKind::Normal, 2, -6, 1, 9), big.normal(9) as f32);
+    }
+}
