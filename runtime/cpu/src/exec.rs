@@ -32,8 +32,9 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// Elements (summed over a kernel's arguments) from which a parallel kernel is split.
-pub const PAR_MIN_ELEMENTS: usize = 1 << 15;
+/// Elements (summed over a kernel's arguments) from which a parallel kernel is split: below
+/// that a fork and join of the pool's threads (microseconds) costs about what it saves.
+pub const PAR_MIN_ELEMENTS: usize = 1 << 16;
 
 /// The generated kernels of a module and what keeps their code alive (a JIT module, a loaded
 /// library).
@@ -48,9 +49,9 @@ impl Kernels {
     /// Each function must implement [`KernelFn`]'s contract for every plan it is used in: called
     /// with pointers to buffers of the element types and lengths its plan step declares (at the
     /// batch size it is given), it reads and writes only inside them, writes no buffer the plan
-    /// marks as an input, and, when its step is parallel, touches for iterations `lo..hi` of its
-    /// outer loop only what no other iteration touches. The code must stay valid while `owner`
-    /// lives.
+    /// marks as an input, stores only 0 or 1 into bool buffers, and, when its step is parallel,
+    /// writes for iterations `lo..hi` of its outer loop only what no other iteration reads or
+    /// writes. The code must stay valid while `owner` lives.
     pub unsafe fn new(fns: Vec<KernelFn>, owner: Box<dyn Any + Send>) -> Kernels {
         Kernels { fns, _owner: Mutex::new(owner) }
     }

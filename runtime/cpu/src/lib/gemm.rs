@@ -1,18 +1,24 @@
 //! Matrix products through `faer`, on strided operands (a transposed operand is a view with
 //! swapped strides, a broadcast batch a batch stride of 0: nothing is copied).
 //!
-//! Parallelism: a product of at least [`PAR_MIN_MACS`] multiply-adds runs on `threads` threads
-//! (faer's rayon parallelism, on the current pool); a batch of smaller products is split by
-//! batch item instead; anything smaller runs on the calling thread, where waking other threads
-//! would cost more than it saves.
+//! Parallelism: a product of at least [`PAR_MIN_MACS`] multiply-adds is cut into `threads`
+//! blocks of rows or columns of the result (whichever side is longer), each a sequential faer
+//! product, forked and joined on the current rayon pool; a batch of smaller products is split by
+//! batch item instead; anything smaller runs on the calling thread, where waking another thread
+//! costs more than it saves. faer's own parallel mode (`Par::Rayon`) was measured slower than
+//! this on two cores shared with other work (its workers spin while they wait), and never faster.
 
 use super::{MatMulGeom, parts_for, split_mut};
 use crate::error::{CpuError, bail, fits};
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// Multiply-adds from which one product is split between threads. Measured on 2 cores: below
-/// about 64^3 the split costs more than it gains.
-pub const PAR_MIN_MACS: usize = 1 << 18;
+/// Multiply-adds from which one product is split between threads. Measured on 2 cores: a
+/// sequential 64^3 product takes about 10 us, which a fork and join of two threads does not
+/// repay; from about 100^3 (tens of microseconds) it does.
+pub const PAR_MIN_MACS: usize = 1 << 20;
+
+/// Rows or columns below which a block of the result is not cut further.
+const MIN_BLOCK: usize = 16;
 
 /// A strided read-only matrix inside a slice.
 #[derive(Clone, Copy)]
@@ -100,13 +106,31 @@ pub(crate) fn gemm(
     // SAFETY: rows `c_off + i*c_rs .. + n` are inside `c_data` (checked above) and disjoint
     // (c_rs >= n), and `c_data` is borrowed mutably for the call.
     let dst = unsafe { MatMut::from_raw_parts_mut(c_data.as_mut_ptr().add(c_off), m, n, rs, 1) };
-    let par = match threads {
-        t if t > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS => Par::rayon(t),
-        _ => Par::Seq,
-    };
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
-    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0f32, par);
+    let parts = if threads > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MACS { threads } else { 1 };
+    product(dst, beta, lhs, rhs, parts);
     Ok(())
+}
+
+/// `dst (+)= lhs @ rhs` in `parts` blocks of the longer side of `dst`, on the current rayon pool.
+fn product(dst: MatMut<'_, f32>, beta: Accum, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>, parts: usize) {
+    let (m, n) = (dst.nrows(), dst.ncols());
+    if parts <= 1 || m.max(n) < 2 * MIN_BLOCK {
+        faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0f32, Par::Seq);
+        return;
+    }
+    let half = parts / 2;
+    if n >= m {
+        let at = n * half / parts;
+        let (d0, d1) = dst.split_at_col_mut(at);
+        let (r0, r1) = rhs.split_at_col(at);
+        rayon::join(|| product(d0, beta, lhs, r0, half), || product(d1, beta, lhs, r1, parts - half));
+    } else {
+        let at = m * half / parts;
+        let (d0, d1) = dst.split_at_row_mut(at);
+        let (l0, l1) = lhs.split_at_row(at);
+        rayon::join(|| product(d0, beta, l0, rhs, half), || product(d1, beta, l1, rhs, parts - half));
+    }
 }
 
 /// `c[i] = a[i] @ b[i]` (`+ c[i]` when `accumulate`) for every batch item (see [`MatMulGeom`]).
@@ -205,14 +229,17 @@ mod tests {
         // Above the threshold (faer parallel) and a batch of small products (split by item).
         let big = MatMulGeom {
             batch: 1,
-            m: 67,
-            n: 129,
-            k: 70,
-            a: row_major(67, 70),
-            b: transposed(70, 129),
+            m: 97,
+            n: 131,
+            k: 101,
+            a: row_major(97, 101),
+            b: transposed(101, 131),
             accumulate: true,
         };
+        const { assert!(97 * 131 * 101 >= PAR_MIN_MACS) };
         check(big, 2);
+        // Taller than wide: cut by rows.
+        check(MatMulGeom { m: 131, n: 97, a: row_major(131, 101), b: row_major(101, 97), ..big }, 3);
         let many = MatMulGeom {
             batch: 37,
             m: 31,
