@@ -1,0 +1,130 @@
+//! Top-k and arg-max/min along the middle axis of `[outer, axis, inner]`, with the
+//! interpreter's order: larger first, NaN above every number, ties to the lower index;
+//! arg-max/min return the first extreme, or the first NaN.
+
+use super::SelectGeom;
+use crate::error::{CpuError, fits};
+use std::cmp::Ordering;
+
+/// Element types that can be ranked: f32 (with NaN) and i64.
+pub trait Key: Copy + PartialOrd {
+    fn is_nan(self) -> bool;
+}
+
+impl Key for f32 {
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+}
+
+impl Key for i64 {
+    fn is_nan(self) -> bool {
+        false
+    }
+}
+
+/// Larger first, NaN above everything; equal values compare equal (a stable sort keeps the
+/// lower index first).
+fn descending<T: Key>(a: T, b: T) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        _ => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `y[o, r, i]` = index along the axis of the `r`-th largest `x[o, :, i]`, for `r < k`.
+pub fn topk<T: Key>(g: &SelectGeom, x: &[T], y: &mut [i64]) -> Result<(), CpuError> {
+    let [nx, ny] = g.lens(true)?;
+    fits("topk operand", x.len(), nx)?;
+    fits("topk result", y.len(), ny)?;
+    let (n, k, inner) = (g.axis, g.k, g.inner);
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    for o in 0..g.outer {
+        for i in 0..inner {
+            let at = |j: usize| x[(o * n + j) * inner + i];
+            order.clear();
+            order.extend(0..n);
+            order.sort_by(|&p, &q| descending(at(p), at(q)));
+            for (r, &j) in order[..k].iter().enumerate() {
+                y[(o * k + r) * inner + i] = j as i64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `y[o, i]` = index of the first maximum (`max`) or minimum of `x[o, :, i]`; the first NaN
+/// when there is one.
+pub fn arg_reduce<T: Key>(g: &SelectGeom, max: bool, x: &[T], y: &mut [i64]) -> Result<(), CpuError> {
+    let g = SelectGeom { k: 1, ..*g };
+    let [nx, ny] = g.lens(false)?;
+    fits("arg-reduce operand", x.len(), nx)?;
+    fits("arg-reduce result", y.len(), ny)?;
+    let (n, inner) = (g.axis, g.inner);
+    for o in 0..g.outer {
+        for i in 0..inner {
+            let at = |j: usize| x[(o * n + j) * inner + i];
+            let mut best = 0;
+            for j in 1..n {
+                let (v, b) = (at(j), at(best));
+                if b.is_nan() {
+                    break;
+                }
+                if v.is_nan() || (max && v > b) || (!max && v < b) {
+                    best = j;
+                }
+            }
+            y[o * inner + i] = best as i64;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(outer: usize, axis: usize, inner: usize, k: usize) -> SelectGeom {
+        SelectGeom { outer, axis, inner, k }
+    }
+
+    #[test]
+    fn topk_orders_largest_first_ties_by_index() {
+        let x = [1.0f32, 3.0, 3.0, 2.0, 0.0, f32::NAN, -1.0, 5.0];
+        let mut y = [0i64; 6];
+        topk(&sel(2, 4, 1, 3), &x, &mut y).unwrap();
+        assert_eq!(y, [1, 2, 3, 1, 3, 0]);
+        // Along axis 0 of [2, 4]: outer 1, inner 4.
+        let mut y0 = [0i64; 4];
+        topk(&sel(1, 2, 4, 1), &x, &mut y0).unwrap();
+        assert_eq!(y0, [0, 1, 0, 1]);
+        assert!(topk(&sel(2, 4, 1, 0), &x, &mut []).is_ok());
+        assert!(topk(&sel(2, 4, 1, 5), &x, &mut [0; 10]).is_err());
+        let mut yi = [0i64; 2];
+        topk(&sel(1, 3, 1, 2), &[4i64, 9, 9], &mut yi).unwrap();
+        assert_eq!(yi, [1, 2]);
+    }
+
+    #[test]
+    fn arg_reduce_takes_the_first_extreme() {
+        let x = [1.0f32, 3.0, 3.0, 0.0, 2.0, 2.0, 1.0, 2.0];
+        let mut y = [0i64; 2];
+        arg_reduce(&sel(2, 4, 1, 1), true, &x, &mut y).unwrap();
+        assert_eq!(y, [1, 0]);
+        arg_reduce(&sel(2, 4, 1, 1), false, &x, &mut y).unwrap();
+        assert_eq!(y, [3, 2]);
+        let mut y4 = [0i64; 4];
+        arg_reduce(&sel(1, 2, 4, 1), true, &x, &mut y4).unwrap();
+        assert_eq!(y4, [1, 0, 0, 1]);
+        let nan = [1.0f32, f32::NAN, 9.0, f32::NAN];
+        let mut y1 = [0i64; 1];
+        arg_reduce(&sel(1, 4, 1, 1), true, &nan, &mut y1).unwrap();
+        assert_eq!(y1, [1]);
+        arg_reduce(&sel(1, 4, 1, 1), false, &nan, &mut y1).unwrap();
+        assert_eq!(y1, [1]);
+        assert!(arg_reduce(&sel(2, 0, 1, 1), true, &x, &mut y).is_err());
+        assert!(arg_reduce(&sel(2, 4, 1, 1), true, &x[..7], &mut y).is_err());
+    }
+}
