@@ -686,6 +686,52 @@ fn eval_every_logs_and_draws_the_test_loss() {
     }
 }
 
+/// Item 20: the layers of a stack are numbered like PyTorch's `nn.Sequential`
+/// (`decoder.logits.0.w`, `.1.w`, `.2.w`), not nested (`decoder.logits.next.next.layer.w`): `Mlp`
+/// is a `for` loop, which gives each iteration its own parameters named by its index. Two
+/// places that would land on one name are an error, never silently shared weights.
+#[test]
+fn stacked_layers_are_numbered_and_never_silently_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    small_run(&out, &["--progress", "quiet"]);
+    let (tensors, _) = hg_runtime::checkpoint::load_safetensors(out.join("final.safetensors")).unwrap();
+    let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
+    for i in 0..3 {
+        for p in ["w", "b"] {
+            assert!(names.contains(&format!("decoder.logits.{i}.{p}").as_str()), "{names:?}");
+        }
+    }
+    assert!(names.contains(&"encoder.h.0.w") && names.contains(&"encoder.h.1.b"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("next") || n.contains("layer")), "{names:?}");
+    // hidden=16: the last layer maps 16 to 784.
+    assert_eq!(tensors["decoder.logits.2.w"].shape(), [16, 784]);
+    // `info` lists the same names.
+    let mut args = vec!["run", VAE, "info", "--json"];
+    args.extend(SMALL);
+    let info: serde_json::Value = serde_json::from_slice(&ok(&args).stdout).unwrap();
+    let listed: Vec<&str> =
+        info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), names.len());
+    assert!(listed.iter().all(|n| names.contains(n)), "{listed:?} vs {names:?}");
+
+    // Two loops that update `h` in one section would both number their layers 0 and 1.
+    let spec = dir.path().join("two_loops.hgl");
+    std::fs::write(
+        &spec,
+        "use std.nn.Linear\nmodel TwoLoops() {\n    input x: f32[B, 784]\n    encoder {\n        h = x\n\
+         for size in [64, 32] {\n            h = relu(Linear(h, size))\n        }\n\
+         for size in [32, 16] {\n            h = relu(Linear(h, size))\n        }\n    }\n\
+         bottleneck {\n        latent z = h\n    }\n    decoder {\n        output x_hat = Linear(z, 784)\n    }\n\
+         loss = mean((x_hat - x) ** 2)\n}\n",
+    )
+    .unwrap();
+    let e = fails(&["check", &spec.to_string_lossy()]);
+    assert!(e.contains("E0323") && e.contains("two different places declare the parameter `encoder.0.w`"), "{e}");
+    assert!(e.contains("two_loops.hgl:10:"), "{e}");
+    assert!(e.contains("declared `encoder.0.w` first") && e.contains("declares `encoder.0.w` again"), "{e}");
+}
+
 /// Item 10: `eval` computes the test loss as `model.eval()` would: dropout off (the loss no
 /// longer depends on the seed through it), while a stochastic bottleneck still samples, keyed
 /// by the seed.
