@@ -613,7 +613,7 @@ fn the_run_header_and_step_numbers_agree() {
 }
 
 /// Item 18: `--eval-every` logs the test loss and metrics and draws them; `loss.png` has
-/// labelled axes and a panel per metric; `reconstruct --png` shows inputs above outputs.
+/// labelled axes and a panel per metric; `reconstruct --png` shows each input beside its output.
 #[test]
 fn eval_every_logs_and_draws_the_test_loss() {
     let dir = tempfile::tempdir().unwrap();
@@ -663,7 +663,7 @@ fn eval_every_logs_and_draws_the_test_loss() {
     let e = fails(&args);
     assert!(e.contains("--eval-every needs data to evaluate on: give --eval-data"), "{e}");
 
-    // reconstruct --png: five inputs above their reconstructions.
+    // reconstruct --png: five inputs, each beside its reconstruction.
     let x: Vec<f32> = (0..5 * 784).map(|i| ((i % 784) / 28) as f32 / 27.0 * ((i / 784) as f32 + 1.0) / 5.0).collect();
     let npy = dir.path().join("x.npy");
     hg_runtime::npy::write_npy(&npy, &hg_runtime::Tensor::from_f32(vec![5, 784], x.clone()).unwrap()).unwrap();
@@ -674,14 +674,24 @@ fn eval_every_logs_and_draws_the_test_loss() {
     args.extend(SMALL);
     ok(&args);
     let img = image::open(&png).unwrap().to_rgb8();
-    // Tiles of 28 pixels magnified 3 times, 2-pixel gaps: 5 columns, 2 rows.
-    let tile = 28 * 3 + 2;
-    assert_eq!((img.width(), img.height()), (5 * tile + 2, 2 * tile + 2));
+    // Tiles of 28 pixels magnified 3 times: (input | output) pairs with a 2-pixel gap inside a
+    // pair and 10 pixels between pairs, all five in one row, 2 pixels around the picture.
+    let (tile, pair, pair_gap) = (28 * 3, 2 * 28 * 3 + 2, 10);
+    assert_eq!((img.width(), img.height()), (5 * (pair + pair_gap) - pair_gap + 4, tile + 4));
+    let grey = [128, 128, 128];
     for n in 0..5u32 {
+        let x0 = 2 + n * (pair + pair_gap);
         for (row, col) in [(0u32, 0u32), (13, 5), (27, 27)] {
             let v = x[n as usize * 784 + (row * 28 + col) as usize];
-            let px = img.get_pixel(2 + n * tile + col * 3 + 1, 2 + row * 3 + 1).0;
+            let px = img.get_pixel(x0 + col * 3 + 1, 2 + row * 3 + 1).0;
             assert_eq!(px, [(v * 255.0).round() as u8; 3], "input {n} at ({row}, {col})");
+        }
+        // The output is beside the input: a 2-pixel gap, then a tile that is not gap-coloured.
+        assert_eq!(img.get_pixel(x0 + tile, 2 + tile / 2).0, grey, "gap inside pair {n}");
+        let output: Vec<[u8; 3]> = (0..tile).map(|dx| img.get_pixel(x0 + tile + 2 + dx, 2 + tile / 2).0).collect();
+        assert!(output.iter().any(|p| *p != grey), "output {n} beside its input");
+        if n < 4 {
+            assert!((x0 + pair..x0 + pair + pair_gap).all(|gx| img.get_pixel(gx, 2).0 == grey), "after pair {n}");
         }
     }
 }
