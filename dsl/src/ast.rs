@@ -180,6 +180,9 @@ pub enum Stmt {
     Param { name: Ident, ty: TypeExpr, init: Expr, span: Span },
     /// `repeat n { ... }`
     Repeat { count: Expr, body: Block, span: Span },
+    /// `for i in xs { ... }` or `for i, x in enumerate(xs) { ... }` (unrolled over a
+    /// compile-time list or tuple; several names unpack each item)
+    For { vars: Vec<Ident>, iter: Expr, body: Block, span: Span },
     /// `if cond { ... } else { ... }` (compile-time condition; `else if` nests in `else_block`)
     If { cond: Expr, then_block: Block, else_block: Option<Block>, span: Span },
     /// `return expr`
@@ -198,6 +201,7 @@ impl Stmt {
             Stmt::Let { span, .. }
             | Stmt::Param { span, .. }
             | Stmt::Repeat { span, .. }
+            | Stmt::For { span, .. }
             | Stmt::If { span, .. }
             | Stmt::Return { span, .. }
             | Stmt::Latent { span, .. }

@@ -47,7 +47,7 @@ impl OpClass {
             OpClass::Constant => "constants",
             OpClass::Random => "randomness",
             OpClass::Gradient => "gradient control",
-            OpClass::Introspection => "sizes",
+            OpClass::Introspection => "sizes and compile-time lists",
         }
     }
 }
@@ -215,6 +215,13 @@ pub static OPS: &[BuiltinDef] = &[
     def!("shape", Op(Introspection), X, "the shape of x as a list (batch-symbolic)"),
     def!("dim", Op(Introspection), &[req("x"), req("axis")], "one size of x"),
     def!("len", Op(Introspection), &[req("xs")], "the number of items of a compile-time list or tuple"),
+    def!("range", Op(Introspection), &[req("n")], "the list of ints `[0, 1, ..., n - 1]` (n a compile-time int)"),
+    def!(
+        "enumerate",
+        Op(Introspection),
+        &[req("xs")],
+        "the list of `(index, item)` tuples of a compile-time list or tuple"
+    ),
     def!("f32", Dtype, NONE, "32-bit float"),
     def!("f64", Dtype, NONE, "64-bit float"),
     def!("f16", Dtype, NONE, "16-bit float"),

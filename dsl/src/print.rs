@@ -243,6 +243,13 @@ impl Printer {
                 self.out.push(' ');
                 self.block(body);
             }
+            Stmt::For { vars, iter, body, .. } => {
+                let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+                let _ = write!(self.out, "for {} in ", names.join(", "));
+                self.expr(iter);
+                self.out.push(' ');
+                self.block(body);
+            }
             Stmt::If { cond, then_block, else_block, .. } => {
                 self.out.push_str("if ");
                 self.expr(cond);

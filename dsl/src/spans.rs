@@ -107,6 +107,12 @@ fn erase_stmt(s: &mut Stmt) {
             erase_expr(count);
             erase_block(body);
         }
+        Stmt::For { vars, iter, body, span } => {
+            *span = Span::default();
+            vars.iter_mut().for_each(|v| v.span = Span::default());
+            erase_expr(iter);
+            erase_block(body);
+        }
         Stmt::If { cond, then_block, else_block, span } => {
             *span = Span::default();
             erase_expr(cond);

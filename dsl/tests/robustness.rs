@@ -32,6 +32,8 @@ const TOKENS: &[&str] = &[
     "train",
     "return",
     "repeat",
+    "for",
+    "in",
     "if",
     "then",
     "else",

@@ -144,7 +144,8 @@ fn head(e: Expr) -> Expr {
     if starts_with_brace(&e) { ex(ExprKind::Paren(Box::new(e))) } else { e }
 }
 
-const NAMES: &[&str] = &["a", "b", "x", "h", "latent", "loss", "w1", "_t", "input"];
+// `in` is a keyword only inside `for`, so it is generated as a name too.
+const NAMES: &[&str] = &["a", "b", "x", "h", "latent", "loss", "w1", "_t", "input", "in"];
 const WORDS: &[&str] = &["z", "kl", "loss", "if", "model", "codes"];
 
 fn name() -> impl Strategy<Value = Ident> {
@@ -284,6 +285,8 @@ fn stmt() -> BoxedStrategy<Stmt> {
         .prop_recursive(2, 12, 3, |inner| {
             prop_oneof![
                 (expr(), block(inner.clone())).prop_map(|(c, body)| Stmt::Repeat { count: head(c), body, span: sp() }),
+                (prop::collection::vec(name(), 1..3), expr(), block(inner.clone()))
+                    .prop_map(|(vars, iter, body)| Stmt::For { vars, iter: head(iter), body, span: sp() }),
                 (expr(), block(inner.clone()), prop::option::of(block(inner))).prop_map(
                     |(c, then_block, else_block)| Stmt::If { cond: head(c), then_block, else_block, span: sp() }
                 ),

@@ -48,8 +48,8 @@ fn info_lists_entries_and_parameters_in_declaration_order() {
     }
     let params: Vec<&str> =
         info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params.first(), Some(&"encoder.h.layer.w"));
-    assert_eq!(params.last(), Some(&"decoder.logits.next.next.layer.b"));
+    assert_eq!(params.first(), Some(&"encoder.h.0.w"));
+    assert_eq!(params.last(), Some(&"decoder.logits.2.b"));
     let mu = info["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "encoder.mu.w").unwrap();
     assert_eq!(mu["shape"], serde_json::json!(["256", "32"]));
 }

@@ -613,7 +613,7 @@ fn the_run_header_and_step_numbers_agree() {
 }
 
 /// Item 18: `--eval-every` logs the test loss and metrics and draws them; `loss.png` has
-/// labelled axes and a panel per metric; `reconstruct --png` shows inputs above outputs.
+/// labelled axes and a panel per metric; `reconstruct --png` shows each input beside its output.
 #[test]
 fn eval_every_logs_and_draws_the_test_loss() {
     let dir = tempfile::tempdir().unwrap();
@@ -663,7 +663,7 @@ fn eval_every_logs_and_draws_the_test_loss() {
     let e = fails(&args);
     assert!(e.contains("--eval-every needs data to evaluate on: give --eval-data"), "{e}");
 
-    // reconstruct --png: five inputs above their reconstructions.
+    // reconstruct --png: five inputs, each beside its reconstruction.
     let x: Vec<f32> = (0..5 * 784).map(|i| ((i % 784) / 28) as f32 / 27.0 * ((i / 784) as f32 + 1.0) / 5.0).collect();
     let npy = dir.path().join("x.npy");
     hg_runtime::npy::write_npy(&npy, &hg_runtime::Tensor::from_f32(vec![5, 784], x.clone()).unwrap()).unwrap();
@@ -674,16 +674,72 @@ fn eval_every_logs_and_draws_the_test_loss() {
     args.extend(SMALL);
     ok(&args);
     let img = image::open(&png).unwrap().to_rgb8();
-    // Tiles of 28 pixels magnified 3 times, 2-pixel gaps: 5 columns, 2 rows.
-    let tile = 28 * 3 + 2;
-    assert_eq!((img.width(), img.height()), (5 * tile + 2, 2 * tile + 2));
+    // Tiles of 28 pixels magnified 3 times: (input | output) pairs with a 2-pixel gap inside a
+    // pair and 10 pixels between pairs, all five in one row, 2 pixels around the picture.
+    let (tile, pair, pair_gap) = (28 * 3, 2 * 28 * 3 + 2, 10);
+    assert_eq!((img.width(), img.height()), (5 * (pair + pair_gap) - pair_gap + 4, tile + 4));
+    let grey = [128, 128, 128];
     for n in 0..5u32 {
+        let x0 = 2 + n * (pair + pair_gap);
         for (row, col) in [(0u32, 0u32), (13, 5), (27, 27)] {
             let v = x[n as usize * 784 + (row * 28 + col) as usize];
-            let px = img.get_pixel(2 + n * tile + col * 3 + 1, 2 + row * 3 + 1).0;
+            let px = img.get_pixel(x0 + col * 3 + 1, 2 + row * 3 + 1).0;
             assert_eq!(px, [(v * 255.0).round() as u8; 3], "input {n} at ({row}, {col})");
         }
+        // The output is beside the input: a 2-pixel gap, then a tile that is not gap-coloured.
+        assert_eq!(img.get_pixel(x0 + tile, 2 + tile / 2).0, grey, "gap inside pair {n}");
+        let output: Vec<[u8; 3]> = (0..tile).map(|dx| img.get_pixel(x0 + tile + 2 + dx, 2 + tile / 2).0).collect();
+        assert!(output.iter().any(|p| *p != grey), "output {n} beside its input");
+        if n < 4 {
+            assert!((x0 + pair..x0 + pair + pair_gap).all(|gx| img.get_pixel(gx, 2).0 == grey), "after pair {n}");
+        }
     }
+}
+
+/// Item 20: the layers of a stack are numbered like PyTorch's `nn.Sequential`
+/// (`decoder.logits.0.w`, `.1.w`, `.2.w`), not nested (`decoder.logits.next.next.layer.w`): `Mlp`
+/// is a `for` loop, which gives each iteration its own parameters named by its index. Two
+/// places that would land on one name are an error, never silently shared weights.
+#[test]
+fn stacked_layers_are_numbered_and_never_silently_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    small_run(&out, &["--progress", "quiet"]);
+    let (tensors, _) = hg_runtime::checkpoint::load_safetensors(out.join("final.safetensors")).unwrap();
+    let names: Vec<&str> = tensors.keys().map(String::as_str).collect();
+    for i in 0..3 {
+        for p in ["w", "b"] {
+            assert!(names.contains(&format!("decoder.logits.{i}.{p}").as_str()), "{names:?}");
+        }
+    }
+    assert!(names.contains(&"encoder.h.0.w") && names.contains(&"encoder.h.1.b"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("next") || n.contains("layer")), "{names:?}");
+    // hidden=16: the last layer maps 16 to 784.
+    assert_eq!(tensors["decoder.logits.2.w"].shape(), [16, 784]);
+    // `info` lists the same names.
+    let mut args = vec!["run", VAE, "info", "--json"];
+    args.extend(SMALL);
+    let info: serde_json::Value = serde_json::from_slice(&ok(&args).stdout).unwrap();
+    let listed: Vec<&str> =
+        info["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), names.len());
+    assert!(listed.iter().all(|n| names.contains(n)), "{listed:?} vs {names:?}");
+
+    // Two loops that update `h` in one section would both number their layers 0 and 1.
+    let spec = dir.path().join("two_loops.hgl");
+    std::fs::write(
+        &spec,
+        "use std.nn.Linear\nmodel TwoLoops() {\n    input x: f32[B, 784]\n    encoder {\n        h = x\n\
+         for size in [64, 32] {\n            h = relu(Linear(h, size))\n        }\n\
+         for size in [32, 16] {\n            h = relu(Linear(h, size))\n        }\n    }\n\
+         bottleneck {\n        latent z = h\n    }\n    decoder {\n        output x_hat = Linear(z, 784)\n    }\n\
+         loss = mean((x_hat - x) ** 2)\n}\n",
+    )
+    .unwrap();
+    let e = fails(&["check", &spec.to_string_lossy()]);
+    assert!(e.contains("E0323") && e.contains("two different places declare the parameter `encoder.0.w`"), "{e}");
+    assert!(e.contains("two_loops.hgl:10:"), "{e}");
+    assert!(e.contains("declared `encoder.0.w` first") && e.contains("declares `encoder.0.w` again"), "{e}");
 }
 
 /// Item 10: `eval` computes the test loss as `model.eval()` would: dropout off (the loss no

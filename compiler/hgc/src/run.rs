@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// Write the outputs to a .npy (one output) or .npz (all of them) instead of printing them
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also draw image-shaped outputs as a PNG grid (reconstruct: inputs above their outputs)
+    /// Also draw image-shaped outputs as a PNG grid (reconstruct: each input beside its output)
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
     /// Number of samples to draw
@@ -567,7 +567,7 @@ fn draw_grid(png: &Path, outputs: &NamedTensors) -> Result<()> {
 /// Examples `reconstruct --png` draws at most, as pairs.
 const MAX_PNG_PAIRS: usize = 256;
 
-/// `reconstruct --png`: each image-shaped input above its reconstruction (the first output of
+/// `reconstruct --png`: each image-shaped input beside its reconstruction (the first output of
 /// the same size), as at the end of training.
 fn draw_reconstructions(png: &Path, inputs: &NamedTensors, outputs: &NamedTensors) -> Result<()> {
     let pair = inputs.values().find_map(|x| {

@@ -15,10 +15,12 @@ use crate::codes;
 use crate::diagnostic::Diagnostic;
 
 /// Words that can never be names.
-pub(crate) const RESERVED: &[&str] =
-    &["use", "model", "fn", "param", "repeat", "if", "then", "else", "return", "training", "sampling", "true", "false"];
+pub(crate) const RESERVED: &[&str] = &[
+    "use", "model", "fn", "param", "repeat", "for", "if", "then", "else", "return", "training", "sampling", "true",
+    "false",
+];
 
-const STATEMENT_KEYWORDS: &[&str] = &["param", "repeat", "return", "latent", "prior", "output"];
+const STATEMENT_KEYWORDS: &[&str] = &["param", "repeat", "for", "return", "latent", "prior", "output"];
 const MEMBER_KEYWORDS: &[&str] = &["input", "encoder", "bottleneck", "decoder", "loss", "metric", "train"];
 const ITEM_KEYWORDS: &[&str] = &["use", "fn", "model"];
 const OPERATORS: &[&str] = &["+", "-", "*", "**", "/", "@", "==", "!=", "<", "<=", ">", ">=", "&&", "||", ".", "["];
@@ -112,6 +114,7 @@ fn expected_from_context(src: &str, tokens: &[Token], offset: usize) -> String {
     let prev = tokens.iter().rev().find(|t| t.end <= offset && !matches!(t.kind, TokKind::Newline | TokKind::Comment));
     match prev.map(|t| &src[t.start..t.end]) {
         Some("repeat") => "a repeat count".to_string(),
+        Some("in") => "a list to loop over".to_string(),
         Some("if") => "a condition".to_string(),
         _ => String::new(),
     }

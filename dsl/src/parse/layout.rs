@@ -190,7 +190,7 @@ impl Frame {
 /// Tokens after which a newline does not end the statement.
 const CONTINUES_AFTER: &[&str] = &[
     "=", ",", ".", "->", ":", "+", "-", "*", "/", "@", "**", "==", "!=", "<", "<=", ">", ">=", "&&", "||", "!", "then",
-    "else", "if", "return", "use", "fn", "model", "param", "repeat",
+    "else", "if", "return", "use", "fn", "model", "param", "repeat", "for",
 ];
 /// Tokens that continue the previous line when they start a line.
 const CONTINUES_BEFORE: &[&str] = &[

@@ -333,6 +333,24 @@ impl Lowerer {
                 let (Some(count), Some(body)) = (count, body) else { return Err(self.malformed_at(span)) };
                 Ok(Stmt::Repeat { count, body, span })
             }
+            Rule::for_stmt => {
+                let mut vars = Vec::new();
+                let mut iter = None;
+                let mut body = None;
+                for part in pair.into_inner() {
+                    match part.as_rule() {
+                        Rule::name => vars.push(self.ident(&part)),
+                        Rule::expr => iter = Some(self.expr(part)?),
+                        Rule::block => body = Some(self.block(part)),
+                        _ => {}
+                    }
+                }
+                let (Some(iter), Some(body)) = (iter, body) else { return Err(self.malformed_at(span)) };
+                if vars.is_empty() {
+                    return Err(self.malformed_at(span));
+                }
+                Ok(Stmt::For { vars, iter, body, span })
+            }
             Rule::if_stmt => {
                 let mut cond = None;
                 let mut then_block = None;

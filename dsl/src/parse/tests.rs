@@ -129,6 +129,44 @@ fn f(x: [..., I], n: int = 3, act = relu) -> [..., I] {
 }
 
 #[test]
+fn for_loops_parse_print_and_keep_in_a_name() {
+    let src = r#"
+fn f(x: [..., I], sizes: list, in: int = 2) {
+    h = x
+    for i in range(in) {
+        h = h * 2.0
+    }
+    for i, size in enumerate(sizes) {
+        for j in [1, 2] {
+            h = h + i * j
+        }
+    }
+    in_too = in + 1
+    for a, b in [(1, 2), (3, 4)] {
+        h = h + a
+    }
+    return h
+}
+"#;
+    roundtrip(src);
+    let file = parse_ok(src);
+    let Item::Fn(f) = &file.items[0] else { panic!() };
+    assert_eq!(f.params[2].name.name, "in", "`in` is no reserved word");
+    let Stmt::For { vars, iter, body, .. } = &f.body.stmts[2] else { panic!("for expected") };
+    assert_eq!(vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["i", "size"]);
+    assert!(matches!(&iter.kind, ExprKind::Call { callee, .. } if callee.name == "enumerate"));
+    assert!(matches!(&body.stmts[..], [Stmt::For { .. }]));
+    let printed = print_file(&file);
+    assert!(printed.contains("    for i, size in enumerate(sizes) {\n        for j in [1, 2] {\n"), "{printed}");
+    // `for` is reserved.
+    assert_eq!(codes_of("fn f(x) {\n for = 1\n return x\n}"), [codes::E0001]);
+    // A `for` needs names, `in` and a list before its block.
+    assert_eq!(codes_of("fn f(x) {\n for i range(2) {\n }\n return x\n}"), [codes::E0001]);
+    assert_eq!(codes_of("fn f(x) {\n for i in {\n }\n return x\n}"), [codes::E0001]);
+    assert_eq!(codes_of("fn f(x) {\n for in [1] {\n }\n return x\n}"), [codes::E0001]);
+}
+
+#[test]
 fn uses_and_models() {
     let src = "use std.nn.{Linear, Mlp}\nuse std.loss.mse\nuse ./blocks.hgl.{Res}\nuse ../lib/x-y.hgl.Z\n\nmodel M {\n  input x: [B, 4]\n  decoder(skip) {\n    output y = x\n  }\n}\n";
     roundtrip(src);

@@ -159,10 +159,20 @@ impl<'a> Checker<'a> {
                 self.hidden.remove(&id.name);
             }
             Err(BindError::Rebound(earlier)) => {
-                let help = if self.scopes.in_repeat() {
-                    "a `repeat` body may update a name bound before the loop, but only once per iteration"
-                } else {
-                    "every name is bound once; choose a new name"
+                let help = match (earlier.kind, kind, self.scopes.innermost_loop()) {
+                    (BindingKind::LoopVar, _, _) => {
+                        "a loop variable takes the next item in every iteration and cannot be assigned; bind a new name"
+                    }
+                    (_, BindingKind::LoopVar, _) => {
+                        "a loop variable is a new name; choose one not bound before the loop"
+                    }
+                    (_, _, Some(FrameKind::For)) => {
+                        "a `for` body may update a name bound before the loop, but only once per iteration"
+                    }
+                    (_, _, Some(_)) => {
+                        "a `repeat` body may update a name bound before the loop, but only once per iteration"
+                    }
+                    (_, _, None) => "every name is bound once; choose a new name",
                 };
                 self.diags.push(
                     Diagnostic::error(codes::E0106, format!("`{}` is bound twice", id.name))
@@ -257,6 +267,15 @@ impl<'a> Checker<'a> {
                 self.expr(count);
                 self.nested_block(body, FrameKind::Repeat);
             }
+            Stmt::For { vars, iter, body, .. } => {
+                self.expr(iter);
+                self.scopes.push(FrameKind::For);
+                for v in vars {
+                    self.bind(v, BindingKind::LoopVar);
+                }
+                self.block(body);
+                self.scopes.pop();
+            }
             Stmt::If { cond, then_block, else_block, .. } => {
                 self.expr(cond);
                 self.branch_depth += 1;
@@ -290,9 +309,10 @@ impl<'a> Checker<'a> {
                             .primary(*span, "not allowed in a model section")
                             .help("sections bind values by name; use `output name = ...` in the decoder"),
                     );
-                } else if self.scopes.in_repeat() {
+                } else if let Some(kind) = self.scopes.innermost_loop() {
+                    let word = if kind == FrameKind::For { "for" } else { "repeat" };
                     self.diags.push(
-                        Diagnostic::error(codes::E0209, "`return` inside `repeat`")
+                        Diagnostic::error(codes::E0209, format!("`return` inside `{word}`"))
                             .primary(*span, "the loop is unrolled; it cannot return")
                             .help("update a name bound before the loop, and return it after the loop"),
                     );
@@ -494,6 +514,7 @@ impl<'a> Checker<'a> {
             b.kind,
             BindingKind::Latent
                 | BindingKind::TrainParam
+                | BindingKind::LoopVar
                 | BindingKind::Hparam
                 | BindingKind::Batch
                 | BindingKind::DimVar

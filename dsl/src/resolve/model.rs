@@ -87,7 +87,7 @@ fn block_bindings(block: &Block, kind: SectionKind, out: &mut Vec<(String, Span,
             Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Output { name, .. } => {
                 out.push((name.name.clone(), name.span, kind));
             }
-            Stmt::Repeat { body, .. } => block_bindings(body, kind, out),
+            Stmt::Repeat { body, .. } | Stmt::For { body, .. } => block_bindings(body, kind, out),
             Stmt::If { then_block, else_block, .. } => {
                 block_bindings(then_block, kind, out);
                 if let Some(b) = else_block {
@@ -104,7 +104,7 @@ fn contains(block: &Block, pred: &dyn Fn(&Stmt) -> bool) -> bool {
     block.stmts.iter().any(|s| {
         pred(s)
             || match s {
-                Stmt::Repeat { body, .. } => contains(body, pred),
+                Stmt::Repeat { body, .. } | Stmt::For { body, .. } => contains(body, pred),
                 Stmt::If { then_block, else_block, .. } => {
                     contains(then_block, pred) || else_block.as_ref().is_some_and(|b| contains(b, pred))
                 }
@@ -578,7 +578,7 @@ fn unreachable_after_return(b: &Block, diags: &mut Vec<Diagnostic>) {
                     unreachable_after_return(e, diags);
                 }
             }
-            Stmt::Repeat { body, .. } => unreachable_after_return(body, diags),
+            Stmt::Repeat { body, .. } | Stmt::For { body, .. } => unreachable_after_return(body, diags),
             _ => {}
         }
     }

@@ -1,9 +1,10 @@
 //! Local scopes: the bindings of a `fn` or model body, and the rebinding rules.
 //!
-//! Every name is bound once. The one exception is a `repeat` body's *carried state*: a name
-//! bound before the loop may be assigned (once per iteration) inside it. Names first bound
-//! inside a `repeat` body or an `if` branch are local to it; a name bound in both branches of
-//! an `if` is bound after it.
+//! Every name is bound once. The one exception is a loop body's (`repeat` or `for`) *carried
+//! state*: a name bound before the loop may be assigned (once per iteration) inside it. Names
+//! first bound inside a loop body or an `if` branch are local to it; a name bound in both
+//! branches of an `if` is bound after it. A `for` loop's variables are bound in its body's
+//! frame and, like compile-time constants, cannot be assigned.
 
 use std::collections::HashMap;
 
@@ -25,14 +26,16 @@ pub(crate) enum BindingKind {
     Latent,
     Output,
     Metric,
-    /// An assignment to a carried name inside a `repeat` body.
+    /// An assignment to a carried name inside a `repeat` or `for` body.
     Carried,
+    /// A `for` loop's variable: a new compile-time value each iteration.
+    LoopVar,
 }
 
 impl BindingKind {
     /// Compile-time constants cannot be carried state.
     pub(crate) fn is_constant(self) -> bool {
-        matches!(self, BindingKind::DimVar | BindingKind::Hparam | BindingKind::Batch)
+        matches!(self, BindingKind::DimVar | BindingKind::Hparam | BindingKind::Batch | BindingKind::LoopVar)
     }
 
     /// Values a `repeat` body may update.
@@ -52,6 +55,7 @@ impl BindingKind {
             BindingKind::Latent => "a latent",
             BindingKind::Output => "an output",
             BindingKind::Metric => "a metric",
+            BindingKind::LoopVar => "a loop variable",
         }
     }
 }
@@ -69,7 +73,15 @@ pub(crate) enum FrameKind {
     /// A `fn` or model body: parameters and top-level bindings.
     Body,
     Repeat,
+    /// A `for` body (its loop variables included).
+    For,
     Branch,
+}
+
+impl FrameKind {
+    fn is_loop(self) -> bool {
+        matches!(self, FrameKind::Repeat | FrameKind::For)
+    }
 }
 
 #[derive(Debug)]
@@ -113,8 +125,9 @@ impl Scopes {
         self.frames.iter().rev().find_map(|f| f.bindings.get(name))
     }
 
-    pub(crate) fn in_repeat(&self) -> bool {
-        self.frames.iter().any(|f| f.kind == FrameKind::Repeat)
+    /// The innermost loop (`Repeat` or `For`) around the current point, if any.
+    pub(crate) fn innermost_loop(&self) -> Option<FrameKind> {
+        self.frames.iter().rev().map(|f| f.kind).find(|k| k.is_loop())
     }
 
     /// Every bound name (for suggestions).
@@ -124,7 +137,7 @@ impl Scopes {
 
     /// Binds `name` in the innermost frame, applying the rebinding rules (module docs).
     pub(crate) fn bind(&mut self, name: &str, binding: Binding) -> Result<(), BindError> {
-        let repeat = self.frames.iter().rposition(|f| f.kind == FrameKind::Repeat);
+        let repeat = self.frames.iter().rposition(|f| f.kind.is_loop());
         let found =
             self.frames.iter().enumerate().rev().find_map(|(i, f)| f.bindings.get(name).map(|b| (i, b.clone())));
         let kind = match found {
@@ -177,6 +190,27 @@ mod tests {
         s.bind("n", b(BindingKind::Hparam)).unwrap();
         s.push(FrameKind::Repeat);
         assert!(matches!(s.bind("n", b(BindingKind::Let)), Err(BindError::Constant(_))));
+    }
+
+    #[test]
+    fn loop_variables_are_neither_rebound_nor_assigned() {
+        let mut s = Scopes::new();
+        s.bind("h", b(BindingKind::Let)).unwrap();
+        s.push(FrameKind::For);
+        s.bind("i", b(BindingKind::LoopVar)).unwrap();
+        // The body updates carried state as in `repeat`.
+        s.bind("h", b(BindingKind::Let)).unwrap();
+        assert_eq!(s.lookup("h").map(|b| b.kind), Some(BindingKind::Carried));
+        assert!(matches!(s.bind("i", b(BindingKind::Let)), Err(BindError::Rebound(_))));
+        // A nested loop cannot assign the outer loop's variable.
+        s.push(FrameKind::Repeat);
+        assert!(matches!(s.bind("i", b(BindingKind::Let)), Err(BindError::Constant(_))));
+        s.pop();
+        s.pop();
+        assert!(s.lookup("i").is_none());
+        // A loop variable cannot shadow a name bound before the loop.
+        s.push(FrameKind::For);
+        assert!(matches!(s.bind("h", b(BindingKind::LoopVar)), Err(BindError::Rebound(_))));
     }
 
     #[test]

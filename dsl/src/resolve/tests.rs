@@ -180,6 +180,36 @@ fn rebinding_and_carried_state() {
 }
 
 #[test]
+fn for_loops_bind_their_variables_and_carry_state() {
+    let ok =
+        "fn f(x, sizes: list) {\n h = x\n for i, s in enumerate(sizes) {\n  t = h * s + i\n  h = t\n }\n return h\n}";
+    assert!(codes_of(ok).is_empty(), "{:?}", codes_of(ok));
+    // Loop variables and locals do not leak.
+    assert_eq!(codes_of("fn f(x) {\n for i in range(2) {\n  t = x\n }\n return i\n}"), [codes::E0101]);
+    // A loop variable cannot be assigned, in the body or a nested loop.
+    assert_eq!(codes_of("fn f(x) {\n for i in range(2) {\n  i = 1\n }\n return x\n}"), [codes::E0106]);
+    assert_eq!(
+        codes_of("fn f(x) {\n for i in range(2) {\n  repeat 2 {\n   i = 1\n  }\n }\n return x\n}"),
+        [codes::E0118]
+    );
+    // Nor shadow a name bound before the loop, nor repeat itself.
+    assert_eq!(codes_of("fn f(x) {\n for x in range(2) {\n }\n return x\n}"), [codes::E0106]);
+    assert_eq!(codes_of("fn f(x) {\n for a, a in [(1, 2)] {\n }\n return x\n}"), [codes::E0106]);
+    // Carried state is updated once per iteration; constants are not loop state.
+    assert_eq!(codes_of("fn f(x) {\n h = x\n for i in [1] {\n  h = h\n  h = h\n }\n return h\n}"), [codes::E0106]);
+    assert_eq!(codes_of("fn f(x: [D]) {\n for i in [1] {\n  D = 2\n }\n return x\n}"), [codes::E0118]);
+    // No `return` inside the loop.
+    let (_, _, diags) = run("fn f(x) {\n for i in [1] {\n  return x\n }\n return x\n}", &CheckOptions::default());
+    assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), [codes::E0209]);
+    assert_eq!(diags[0].message, "`return` inside `for`");
+    // The loop's variable and the new built-ins are known names.
+    let (_, _, diags) =
+        run("fn f(x) {\n for i in range(2) {\n  for j in rnge(i) {\n  }\n }\n return x\n}", &CheckOptions::default());
+    assert_eq!(diags.iter().map(|d| d.code).collect::<Vec<_>>(), [codes::E0102]);
+    assert!(diags[0].help.as_deref().unwrap_or("").contains("`range`"), "{diags:#?}");
+}
+
+#[test]
 fn if_branches() {
     assert!(codes_of("fn f(x) {\n if training {\n  y = x\n } else {\n  y = -x\n }\n return y\n}").is_empty());
     let (_, _, diags) = run("fn f(x) {\n if training {\n  y = x\n }\n return y\n}", &CheckOptions::default());

@@ -68,6 +68,40 @@ pub fn load_safetensors_metadata(path: impl AsRef<Path>) -> Result<Metadata, IoE
     Ok(header.metadata().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
+/// Like [`load_safetensors`], with the element type each tensor has in the file (`u8`), which
+/// can be narrower than the tensor it is read into (i32), for reports about the file.
+pub fn load_safetensors_with_dtypes(
+    path: impl AsRef<Path>,
+) -> Result<(NamedTensors, Metadata, BTreeMap<String, &'static str>), IoError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let origin = path.display().to_string();
+    let (tensors, metadata) = load_safetensors_bytes(&bytes, &origin)?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| IoError::malformed(&origin, describe(&e, bytes.len())))?;
+    let dtypes = file.iter().map(|(name, view)| (name.to_string(), dtype_name(view.dtype()))).collect();
+    Ok((tensors, metadata, dtypes))
+}
+
+/// A safetensors element type in the runtime's spelling, by bits (`U8` is `u8`).
+fn dtype_name(dtype: Dtype) -> &'static str {
+    match dtype {
+        Dtype::BOOL => "bool",
+        Dtype::U8 => "u8",
+        Dtype::I8 => "i8",
+        Dtype::I16 => "i16",
+        Dtype::U16 => "u16",
+        Dtype::F16 => "f16",
+        Dtype::BF16 => "bf16",
+        Dtype::I32 => "i32",
+        Dtype::U32 => "u32",
+        Dtype::F32 => "f32",
+        Dtype::F64 => "f64",
+        Dtype::I64 => "i64",
+        Dtype::U64 => "u64",
+        _ => "?",
+    }
+}
+
 /// Parses the bytes of a safetensors file; `origin` names it in errors.
 pub fn load_safetensors_bytes(bytes: &[u8], origin: &str) -> Result<(NamedTensors, Metadata), IoError> {
     let bad = |problem: String| IoError::malformed(origin, problem);
@@ -242,6 +276,12 @@ mod tests {
         let bytes = safetensors::serialize([("x", view)], None).unwrap();
         let (t, _) = load_safetensors_bytes(&bytes, "f.safetensors").unwrap();
         assert_eq!(t["x"], Tensor::new(DType::I32, vec![2], TensorData::I32(vec![255, 1])).unwrap());
+        // The file's own type stays known, for reports about the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        std::fs::write(&path, &bytes).unwrap();
+        let (t2, _, dtypes) = load_safetensors_with_dtypes(&path).unwrap();
+        assert_eq!((t2, dtypes), (t, [("x".to_string(), "u8")].into()));
         let big = u64::MAX.to_le_bytes();
         let view = TensorView::new(Dtype::U64, vec![1], &big).unwrap();
         let bytes = safetensors::serialize([("y", view)], None).unwrap();

@@ -365,6 +365,7 @@ mod tests {
     fn file(arrays: Vec<(&str, Tensor)>, metadata: &[(&str, &str)]) -> TensorFile {
         TensorFile {
             format: files::Format::Safetensors,
+            file_dtypes: arrays.iter().map(|(_, t)| t.dtype().name().to_string()).collect(),
             arrays: arrays.into_iter().map(|(n, t)| (n.to_string(), t)).collect(),
             metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Metadata>(),
         }

@@ -5,13 +5,17 @@
 //! an `.npy` file holds one array, named after the file's stem as the runtime's data loader
 //! names it (`train_x.npy` → `train_x`). Only safetensors files carry metadata.
 //!
+//! Narrow types of other tools (numpy's `uint8`, safetensors' `U8`) are widened on load (to
+//! i32) so the data can be computed with; each array also keeps the element type the file
+//! stores, which is what reports about the file name.
+//!
 //! **Invariant**: all reading goes through the runtime's own readers, which check every length
 //! against the bytes present, so a corrupt file is an [`Error`] naming the file, never a panic.
 
 use crate::error::{Error, Result};
 use hg_runtime::Tensor;
-use hg_runtime::checkpoint::{Metadata, load_safetensors};
-use hg_runtime::npy::{read_npy, read_npz};
+use hg_runtime::checkpoint::{Metadata, load_safetensors_with_dtypes};
+use hg_runtime::npy::{read_npy_with_dtype, read_npz_with_dtypes};
 use std::path::Path;
 
 /// The on-disk format of a tensor file.
@@ -52,6 +56,9 @@ pub struct TensorFile {
     pub format: Format,
     /// Arrays in file order (safetensors: sorted by name, as the runtime loads them).
     pub arrays: Vec<(String, Tensor)>,
+    /// The element type each array has in the file (`u8`), parallel to `arrays`; the tensor
+    /// may hold it widened (i32).
+    pub file_dtypes: Vec<String>,
     pub metadata: Metadata,
 }
 
@@ -60,30 +67,49 @@ impl TensorFile {
         self.arrays.iter().find(|(n, _)| n == name).map(|(_, t)| t)
     }
 
+    /// The element type array `i` has in the file, falling back on the tensor's own.
+    pub fn file_dtype(&self, i: usize) -> String {
+        self.file_dtypes.get(i).cloned().unwrap_or_else(|| self.arrays[i].1.dtype().name().to_string())
+    }
+
+    /// `dtype[shape]` of array `i` as the file stores it: `u8[2, 784]`.
+    pub fn describe(&self, i: usize) -> String {
+        format!("{}{:?}", self.file_dtype(i), self.arrays[i].1.shape())
+    }
+
     /// `name dtype[shape]` of every array, for error messages that list what a file holds.
     pub fn listing(&self) -> String {
         if self.arrays.is_empty() {
             return "no arrays".into();
         }
-        self.arrays.iter().map(|(n, t)| format!("`{n}` {t}")).collect::<Vec<_>>().join(", ")
+        (0..self.arrays.len())
+            .map(|i| format!("`{}` {}", self.arrays[i].0, self.describe(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// Reads a `.safetensors`, `.npy` or `.npz` file.
 pub fn load(path: &Path) -> Result<TensorFile> {
     let format = Format::of(path)?;
-    let (arrays, metadata) = match format {
+    let (arrays, file_dtypes, metadata) = match format {
         Format::Safetensors => {
-            let (tensors, metadata) = load_safetensors(path)?;
-            (tensors.into_iter().collect(), metadata)
+            let (tensors, metadata, dtypes) = load_safetensors_with_dtypes(path)?;
+            let file_dtypes = tensors.keys().map(|n| dtypes.get(n).copied().unwrap_or("?").to_string()).collect();
+            (tensors.into_iter().collect(), file_dtypes, metadata)
         }
         Format::Npy => {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            (vec![(stem, read_npy(path)?)], Metadata::new())
+            let (tensor, dtype) = read_npy_with_dtype(path)?;
+            (vec![(stem, tensor)], vec![dtype.name().to_string()], Metadata::new())
         }
-        Format::Npz => (read_npz(path)?, Metadata::new()),
+        Format::Npz => {
+            let (arrays, dtypes) =
+                read_npz_with_dtypes(path)?.into_iter().map(|(n, t, d)| ((n, t), d.name().to_string())).unzip();
+            (arrays, dtypes, Metadata::new())
+        }
     };
-    Ok(TensorFile { format, arrays, metadata })
+    Ok(TensorFile { format, arrays, file_dtypes, metadata })
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! for safetensors files also the metadata. Files the training loop writes are recognised by
 //! their `format` metadata: a training checkpoint is read a second time through the runtime's
 //! own checkpoint loader, so `inspect` shows its counters exactly as a resume would see them,
-//! or a warning saying why a resume would refuse it. Dtypes are the runtime's view of the file
-//! (narrow integer types of other tools are widened on load).
+//! or a warning saying why a resume would refuse it. Dtypes are those the file stores (`u8` for
+//! numpy's `uint8`), even where the data is widened on load (to i32) to compute the statistics.
 //!
 //! The text output is for people; `--json` output is one JSON object whose fields stay stable
 //! for scripts (see the crate README).
@@ -136,7 +136,8 @@ fn render_text(path: &Path, r: &Report) -> String {
             .arrays
             .iter()
             .zip(&r.summaries)
-            .map(|((name, t), s)| {
+            .enumerate()
+            .map(|(i, ((name, t), s))| {
                 let moments = match s.moments {
                     Some(m) => [m.min.to_text(), m.max.to_text(), fmt_float(m.mean), fmt_float(m.std)],
                     None => ["-".to_string(), "-".to_string(), "-".to_string(), "-".to_string()],
@@ -148,8 +149,7 @@ fn render_text(path: &Path, r: &Report) -> String {
                 if s.inf > 0 {
                     notes.push(format!("{} inf", s.inf));
                 }
-                let mut row =
-                    vec![name.clone(), t.dtype().name().to_string(), fmt_shape(t.shape()), t.len().to_string()];
+                let mut row = vec![name.clone(), f.file_dtype(i), fmt_shape(t.shape()), t.len().to_string()];
                 row.extend(moments);
                 row.push(notes.join(", "));
                 row
@@ -166,10 +166,11 @@ fn render_json(path: &Path, r: &Report) -> String {
         .arrays
         .iter()
         .zip(&r.summaries)
-        .map(|((name, t), s)| {
+        .enumerate()
+        .map(|(i, ((name, t), s))| {
             let mut entry = json!({
                 "name": name,
-                "dtype": t.dtype().name(),
+                "dtype": f.file_dtype(i),
                 "shape": t.shape(),
                 "values": t.len(),
             });

@@ -29,44 +29,46 @@ pub struct ShowRequest<'a> {
 /// Writes the picture and returns the line describing it.
 pub fn show(req: &ShowRequest<'_>) -> Result<String> {
     let file = files::load(req.file)?;
-    let (name, tensor) = match req.array {
-        Some(name) => {
-            let t = file.get(name).ok_or_else(|| {
-                Error::new(format!("{} has no array `{name}`; it has {}", req.file.display(), file.listing()))
-            })?;
-            (name, t)
-        }
-        None => file
-            .arrays
-            .iter()
-            .find(|(_, t)| image_shape(t).is_some())
-            .map(|(n, t)| (n.as_str(), t))
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "{} has no image-shaped array (an array of [N, H, W], [N, 1|3, H, W] or [N, H*W] with square images); it has {}",
-                    req.file.display(),
-                    file.listing()
-                ))
-            })?,
+    let index = match req.array {
+        Some(name) => file.arrays.iter().position(|(n, _)| n == name).ok_or_else(|| {
+            Error::new(format!("{} has no array `{name}`; it has {}", req.file.display(), file.listing()))
+        })?,
+        None => file.arrays.iter().position(|(_, t)| image_shape(t).is_some()).ok_or_else(|| {
+            Error::new(format!(
+                "{} has no image-shaped array (an array of [N, H, W], [N, 1|3, H, W] or [N, H*W] with square images); it has {}",
+                req.file.display(),
+                file.listing()
+            ))
+        })?,
     };
+    let (name, tensor) = (&file.arrays[index].0, &file.arrays[index].1);
+    // Named as the file stores it (`u8[2, 784]`), not as it was widened on load.
+    let described = file.describe(index);
     let Some((c, h, w)) = image_shape(tensor) else {
         return Err(Error::new(format!(
-            "array `{name}` ({tensor}) of {} is not image-shaped: expected [N, H, W], [N, 1|3, H, W] or [N, H*W] with square images",
+            "array `{name}` ({described}) of {} is not image-shaped: expected [N, H, W], [N, 1|3, H, W] or [N, H*W] with square images",
             req.file.display()
         )));
     };
     let n = tensor.shape()[0];
     if n == 0 {
-        return Err(Error::new(format!("array `{name}` ({tensor}) of {} holds no images", req.file.display())));
+        return Err(Error::new(format!("array `{name}` ({described}) of {} holds no images", req.file.display())));
     }
     let count = n.min(req.limit);
-    let images = tensor.slice_rows(0, count);
+    let mut images = tensor.slice_rows(0, count);
+    // Bytes are pixel levels 0..255; pictures draw 0..1.
+    let bytes = file.file_dtype(index) == "u8";
+    if bytes {
+        let levels: Vec<f64> = images.to_f64_vec().iter().map(|v| v / 255.0).collect();
+        images = Tensor::from_f64(images.shape().to_vec(), levels).map_err(|e| Error::new(e.to_string()))?;
+    }
     let cols = req.cols.unwrap_or_else(|| square_columns(count)).min(count);
     save_image_grid(req.png, &images, Some((c, h, w)), cols)?;
     let rows = count.div_ceil(cols);
     let of = if count < n { format!(" (the first {count} of {n})") } else { String::new() };
+    let scaled = if bytes { " (u8 levels / 255)" } else { "" };
     Ok(format!(
-        "wrote {}: {} of {c}x{h}x{w} from `{name}`{of} in {}\n",
+        "wrote {}: {} of {c}x{h}x{w} from `{name}`{of}{scaled} in {}\n",
         req.png.display(),
         crate::numfmt::plural(count, "image"),
         if rows == 1 { format!("1 row of {cols}") } else { format!("{rows} rows of {cols}") }

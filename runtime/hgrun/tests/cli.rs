@@ -170,6 +170,57 @@ fn inspect_lists_npy_and_npz_arrays() {
     assert_eq!(json["checkpoint"], serde_json::Value::Null);
 }
 
+/// An `.npy` file of unsigned bytes (numpy's `uint8`, `|u1`), which `write_npy` cannot write
+/// (tensors hold no u8): `values` in C order.
+fn u8_npy(path: &Path, shape: &[usize], values: &[u8]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let comma = if shape.len() == 1 { "," } else { "" };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({}{comma}), }}", dims.join(", "));
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(values);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn u8_arrays_are_reported_as_u8_and_drawn_as_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pixels: Vec<u8> = (0..2 * 16).map(|i| (i * 8) as u8).collect();
+    u8_npy(&d.join("bytes.npy"), &[2, 4, 4], &pixels);
+    let run = hgrun(d, &["inspect", "bytes.npy"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[3], "  bytes  u8     [2, 4, 4]      32    0  248   124  73.8647", "{}", run.stdout);
+    assert!(!run.stdout.contains("i32"), "{}", run.stdout);
+    let json: serde_json::Value = serde_json::from_str(&hgrun(d, &["inspect", "bytes.npy", "--json"]).stdout).unwrap();
+    assert_eq!(json["tensors"][0]["dtype"], "u8");
+    assert_eq!(json["tensors"][0]["max"], 248);
+
+    // `show` draws the bytes as levels 0..255 and names the file's dtype in its errors.
+    let run = hgrun(d, &["show", "bytes.npy", "--png", "b.png"]);
+    assert_eq!(
+        run.stdout, "wrote b.png: 2 images of 1x4x4 from `bytes` (u8 levels / 255) in 1 row of 2\n",
+        "{}",
+        run.stderr
+    );
+    let expected = d.join("expected.png");
+    let levels = Tensor::from_f64(vec![2, 4, 4], pixels.iter().map(|&p| f64::from(p) / 255.0).collect()).unwrap();
+    save_image_grid(&expected, &levels, None, 2).unwrap();
+    let decode = |p: PathBuf| image::open(p).unwrap().to_rgb8();
+    assert!(decode(d.join("b.png")) == decode(expected), "u8 pixels are drawn as levels / 255");
+    u8_npy(&d.join("row.npy"), &[2, 3], &[1, 2, 3, 4, 5, 6]);
+    assert_error(&hgrun(d, &["show", "row.npy", "--png", "o.png"]), "it has `row` u8[2, 3]");
+    let e = hgrun(d, &["show", "row.npy", "--array", "row", "--png", "o.png"]);
+    assert_error(&e, "array `row` (u8[2, 3]) of row.npy is not image-shaped");
+    assert!(!e.stderr.contains("i32"), "{}", e.stderr);
+}
+
 #[test]
 fn corrupt_missing_and_unknown_files_are_clean_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -40,6 +40,17 @@ pub struct Frame {
     pub stmt_calls: usize,
     /// Names visible only as "bound in the encoder" (for the decoder's error).
     pub hidden: HashMap<String, (Span, &'static str)>,
+    /// The `for` loops being unrolled in this activation, outermost first.
+    pub loops: Vec<LoopLevel>,
+}
+
+/// One iteration of a `for` loop: which one, and the scopes that hold its carried state.
+#[derive(Clone, Copy, Debug)]
+pub struct LoopLevel {
+    /// The iteration index, from 0.
+    pub index: usize,
+    /// How many scopes of the frame enclose the loop: names bound there are its carried state.
+    pub outer_scopes: usize,
 }
 
 impl Frame {
@@ -51,7 +62,25 @@ impl Frame {
             stmt_name: String::new(),
             stmt_calls: 0,
             hidden: HashMap::new(),
+            loops: Vec::new(),
         }
+    }
+
+    /// Names the statement about to be evaluated: the path segment of its first `fn` call.
+    /// Outside a `for` loop that is `target`, the name it binds. In iteration `i` of a `for`
+    /// loop, a statement that updates the loop's carried state (a name bound before the loop)
+    /// is named `i` and any other `i.target`; nested loops join their indices (`i.j`).
+    pub fn name_statement(&mut self, target: &str) {
+        self.stmt_name = match self.loops.last() {
+            None => target.to_string(),
+            Some(innermost) => {
+                let indices: Vec<String> = self.loops.iter().map(|l| l.index.to_string()).collect();
+                let path = indices.join(".");
+                let carried = self.scopes[..innermost.outer_scopes].iter().any(|s| s.names.contains_key(target));
+                if carried { path } else { format!("{path}.{target}") }
+            }
+        };
+        self.stmt_calls = 0;
     }
 }
 
@@ -60,6 +89,11 @@ impl Frame {
 pub struct ParamTable {
     pub decls: Vec<ParamDecl>,
     pub index: HashMap<String, usize>,
+    /// Where each path was first declared: the `fn` call sites that led to its `param`
+    /// statement, outermost first, then that statement. The same site declaring its path again
+    /// (every iteration of `repeat`, every entry point) re-uses the parameter; another site on
+    /// the same path is an error, never silent sharing.
+    pub sites: HashMap<String, Vec<Span>>,
 }
 
 pub struct Ctx<'p> {

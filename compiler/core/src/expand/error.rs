@@ -91,6 +91,9 @@ pub mod codes {
     pub const UNPACK: &str = "E0321";
     /// A model input or latent named like a runtime scalar (`seed`, `step`, ...).
     pub const RESERVED_NAME: &str = "E0322";
+    /// Two different places (a `param` statement reached through different calls) declare the
+    /// same parameter path.
+    pub const PARAM_PATH_TAKEN: &str = "E0323";
 }
 
 impl ExpandError {

@@ -76,7 +76,7 @@ fn stmt_targets(stmt: &Stmt) -> Vec<String> {
             .chain(else_block.iter().flat_map(|b| b.stmts.iter()))
             .flat_map(stmt_targets)
             .collect(),
-        Stmt::Repeat { body, .. } => body.stmts.iter().flat_map(stmt_targets).collect(),
+        Stmt::Repeat { body, .. } | Stmt::For { body, .. } => body.stmts.iter().flat_map(stmt_targets).collect(),
         Stmt::Return { .. } => Vec::new(),
     }
 }
@@ -87,13 +87,52 @@ fn set_stmt_name(ctx: &mut Ctx, name: &str) {
     frame.stmt_calls = 0;
 }
 
+/// Binds a `for` loop's names to one item: the item itself for one name, its parts for several.
+fn bind_loop_vars(ctx: &mut Ctx, vars: &[ast::Ident], item: Value, iter: &Expr, index: usize) -> EResult<()> {
+    if let [var] = vars {
+        ctx.bind(&var.name, item, var.span);
+        return Ok(());
+    }
+    let names = vars[0].span.to(vars[vars.len() - 1].span);
+    let parts = match item {
+        Value::Tuple(parts) | Value::List(parts) if parts.len() == vars.len() => parts,
+        Value::Tuple(parts) | Value::List(parts) => {
+            return Err(ctx.error(
+                ExpandError::new(
+                    codes::UNPACK,
+                    names,
+                    format!("expected {} values to unpack, found {} in item {index}", vars.len(), parts.len()),
+                )
+                .label_primary(format!("{} names here", vars.len()))
+                .with_label(iter.span, format!("item {index} of this has {} values", parts.len())),
+            ));
+        }
+        other => {
+            return Err(ctx.error(
+                ExpandError::new(
+                    codes::UNPACK,
+                    names,
+                    format!("cannot unpack {} into {} names", other.kind(), vars.len()),
+                )
+                .label_primary(format!("{} names here", vars.len()))
+                .with_label(iter.span, format!("item {index} of this is {}", other.kind()))
+                .with_help("loop over `enumerate(xs)` to get `(index, item)` pairs"),
+            ));
+        }
+    };
+    for (v, part) in vars.iter().zip(parts) {
+        ctx.bind(&v.name, part, v.span);
+    }
+    Ok(())
+}
+
 pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repeat: bool) -> EResult<Flow> {
     if hook.special(ctx, stmt)? {
         return Ok(Flow::Next);
     }
     match stmt {
         Stmt::Let { targets, value, span } => {
-            set_stmt_name(ctx, &targets[0].name);
+            ctx.frame().name_statement(&targets[0].name);
             let v = eval_expr(ctx, value)?;
             if targets.len() == 1 {
                 bind_target(ctx, &targets[0], v, in_repeat);
@@ -142,7 +181,7 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
             }
             let init = builtins::eval_initializer(ctx, init)?;
             let path = ctx.param_path(&name.name);
-            let v = declare_param(ctx, &path, t, init, *span)?;
+            let v = declare_param(ctx, &path, t, init, *span, name)?;
             ctx.bind(&name.name, Value::Tensor(v), name.span);
             Ok(Flow::Next)
         }
@@ -163,6 +202,41 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
                 ctx.frame().scopes.push(Default::default());
                 let flow = eval_block(ctx, body, hook, true);
                 ctx.frame().scopes.pop();
+                if let Flow::Return(v, s) = flow {
+                    return Ok(Flow::Return(v, s));
+                }
+            }
+            Ok(Flow::Next)
+        }
+        Stmt::For { vars, iter, body, .. } => {
+            set_stmt_name(ctx, "for");
+            let items = match eval_expr(ctx, iter)? {
+                Value::List(items) | Value::Tuple(items) => items,
+                other => {
+                    let mut e = ExpandError::new(
+                        codes::WRONG_KIND,
+                        iter.span,
+                        format!("`for` needs a compile-time list or tuple, found {}", other.kind()),
+                    );
+                    e = match other {
+                        Value::Int(n) if n >= 0 => e.with_help(format!("loop over `range({n})` to count from 0")),
+                        Value::Tensor(_) => e.with_help(
+                            "the loop is unrolled at compile time; it cannot run over the values of a tensor",
+                        ),
+                        _ => e,
+                    };
+                    return Err(ctx.error(e));
+                }
+            };
+            let outer_scopes = ctx.frame_ref().scopes.len();
+            for (index, item) in items.into_iter().enumerate() {
+                ctx.frame().scopes.push(Default::default());
+                ctx.frame().loops.push(super::ctx::LoopLevel { index, outer_scopes });
+                let bound = bind_loop_vars(ctx, vars, item, iter, index);
+                let flow = if bound.is_ok() { eval_block(ctx, body, hook, true) } else { Flow::Next };
+                ctx.frame().loops.pop();
+                ctx.frame().scopes.pop();
+                bound?;
                 if let Flow::Return(v, s) = flow {
                     return Ok(Flow::Return(v, s));
                 }
@@ -203,7 +277,7 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
             Ok(Flow::Next)
         }
         Stmt::Return { value, span } => {
-            set_stmt_name(ctx, "out");
+            ctx.frame().name_statement("out");
             let v = eval_expr(ctx, value)?;
             Ok(Flow::Return(v, *span))
         }
@@ -220,9 +294,24 @@ fn bind_target(ctx: &mut Ctx, target: &ast::Ident, v: Value, in_repeat: bool) {
     ctx.bind(&target.name, v, target.span);
 }
 
-/// Declares (or, inside `repeat`, re-uses) a parameter and returns its node.
-pub fn declare_param(ctx: &mut Ctx, path: &str, ty: TensorType, init: hg_ir::Init, span: Span) -> EResult<ValueId> {
+/// Declares (or, inside `repeat` and in a later entry point, re-uses) a parameter and returns
+/// its node. `span` is the `param` statement, `name` its name.
+pub fn declare_param(
+    ctx: &mut Ctx,
+    path: &str,
+    ty: TensorType,
+    init: hg_ir::Init,
+    span: Span,
+    name: &ast::Ident,
+) -> EResult<ValueId> {
+    let site: Vec<Span> = ctx.call_stack.iter().map(|(_, _, call)| *call).chain([span]).collect();
     if let Some(&idx) = ctx.params.index.get(path) {
+        if let Some(first) = ctx.params.sites.get(path)
+            && *first != site
+        {
+            let first = first.clone();
+            return Err(path_collision(ctx, path, &first, &site, name));
+        }
         let existing = ctx.params.decls[idx].clone();
         if existing.ty != ty {
             return Err(ctx.error(
@@ -235,6 +324,7 @@ pub fn declare_param(ctx: &mut Ctx, path: &str, ty: TensorType, init: hg_ir::Ini
             ));
         }
     } else {
+        ctx.params.sites.insert(path.to_string(), site);
         ctx.params.index.insert(path.to_string(), ctx.params.decls.len());
         ctx.params.decls.push(hg_ir::ParamDecl {
             name: path.to_string(),
@@ -249,6 +339,33 @@ pub fn declare_param(ctx: &mut Ctx, path: &str, ty: TensorType, init: hg_ir::Ini
     let v = ctx.add_with_type(Op::Param { name: path.to_string() }, &[], ty, span)?;
     ctx.param_nodes.insert(path.to_string(), v);
     Ok(v)
+}
+
+/// The error for a second place declaring a parameter path: points at the first call site (or
+/// `param` statement) where the two ways to the path part, for both.
+fn path_collision(ctx: &mut Ctx, path: &str, first: &[Span], again: &[Span], name: &ast::Ident) -> Stop {
+    let k = first.iter().zip(again).position(|(a, b)| a != b).unwrap_or(first.len().min(again.len()));
+    let at = |sites: &[Span]| sites.get(k).or(sites.last()).copied().unwrap_or(name.span);
+    let (here, there) = (at(again), at(first));
+    let is_param = |sites: &[Span]| k + 1 >= sites.len();
+    let what = |sites: &[Span]| if is_param(sites) { "`param` statement" } else { "call" };
+    // A segment of digits comes from a `for` iteration.
+    let in_loop = path.split('.').any(|seg| seg.bytes().all(|b| b.is_ascii_digit()));
+    let help = if in_loop {
+        "in a `for` body, a statement that updates a name bound before the loop is named by the iteration \
+         index alone (`0`, `1`, ...), so two such statements, or two such loops in one body, take the same \
+         paths: bind the layer to a new name inside the loop (`t = Linear(h, n)` then `h = t` gives `0.t.w`), \
+         or move one loop into a `fn` and bind its result (`h2 = Stack(h)`)"
+    } else {
+        "parameters are named by the bindings that lead to them; bind one of these results to a different name \
+         so that the two paths differ"
+    };
+    ctx.error(
+        ExpandError::new(codes::PARAM_PATH_TAKEN, here, format!("two different places declare the parameter `{path}`"))
+            .label_primary(format!("this {} declares `{path}` again", what(again)))
+            .with_label(there, format!("this {} declared `{path}` first", what(first)))
+            .with_help(help),
+    )
 }
 
 pub fn eval_expr(ctx: &mut Ctx, e: &Expr) -> EResult<Value> {

@@ -116,8 +116,7 @@ impl SectionHook for Collect<'_> {
         match stmt {
             Stmt::Latent { name, value, span } | Stmt::Output { name, value, span } => {
                 let is_latent = matches!(stmt, Stmt::Latent { .. });
-                ctx.frame().stmt_name = name.name.clone();
-                ctx.frame().stmt_calls = 0;
+                ctx.frame().name_statement(&name.name);
                 // In `sample`, latents come from the prior instead of the encoder.
                 let v = if is_latent && self.entry == Entry::Sample {
                     match self.priors.get(&name.name) {
@@ -437,7 +436,7 @@ fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String
             Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Output { name, .. } => {
                 out.entry(name.name.clone()).or_insert((name.span, section));
             }
-            Stmt::Repeat { body, .. } => block_bindings(body, section, out),
+            Stmt::Repeat { body, .. } | Stmt::For { body, .. } => block_bindings(body, section, out),
             Stmt::If { then_block, else_block, .. } => {
                 block_bindings(then_block, section, out);
                 if let Some(b) = else_block {

@@ -100,6 +100,113 @@ fn repeat_shares_parameters_and_calls_get_their_own() {
     assert!(e.errors.is_empty(), "{:#?}", e.errors);
     let names: Vec<&str> = e.module.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["encoder.s.w", "encoder.t.w"]);
+
+    // `for` names each iteration's layer by its index instead.
+    let e = with_encoder("    s = x\n    for i in range(3) { s = Lin(s, 4) }\n    t = Lin(s, 4)");
+    assert!(e.errors.is_empty(), "{:#?}", e.errors);
+    assert_eq!(param_names(&e), ["encoder.0.w", "encoder.1.w", "encoder.2.w", "encoder.t.w"]);
+}
+
+/// A model whose encoder is `encoder`, with `Lin` (a bias-free linear layer) defined.
+fn with_encoder(encoder: &str) -> Expanded {
+    expand(&format!(
+        "fn Lin(x: [..., I], o: int) -> [..., o] {{\n  param w: f32[I, o] = glorot_uniform\n  return x @ w\n}}\n\
+         fn twice(x) {{\n  return x * 2.0\n}}\n\
+         model M() {{\n  input x: f32[B, 4]\n  encoder {{\n{encoder}\n  }}\n  bottleneck {{ latent z = t }}\n  \
+         decoder {{ output y = z }}\n  loss = mean(y * y)\n}}\n"
+    ))
+}
+
+fn param_names(e: &Expanded) -> Vec<&str> {
+    e.module.params.iter().map(|p| p.name.as_str()).collect()
+}
+
+#[test]
+fn for_gives_every_iteration_its_own_indexed_parameters() {
+    // The statement that updates the carried `s` is named by the index alone, another one
+    // `i.name`; a `repeat` inside shares across its own iterations; a call after the loop is
+    // its own.
+    let e = with_encoder(
+        "    s = x\n    for i, n in enumerate([4, 4, 4]) {\n      s = Lin(s, n)\n      side = Lin(s, 2)\n      \
+         r = s\n      repeat 2 { r = Lin(r, 4) }\n    }\n    t = Lin(s, 4)",
+    );
+    assert!(e.errors.is_empty(), "{:#?}", e.errors);
+    let mut want = Vec::new();
+    for i in 0..3 {
+        want.extend([format!("encoder.{i}.w"), format!("encoder.{i}.side.w"), format!("encoder.{i}.r.w")]);
+    }
+    want.push("encoder.t.w".into());
+    assert_eq!(param_names(&e), want);
+}
+
+#[test]
+fn mlp_layers_are_numbered_whatever_the_activation() {
+    for act in ["relu", "gelu", "identity", "twice"] {
+        let e = with_encoder(&format!("    t = Mlp(x, [8, 6, 4], act = {act}, last = {act})"));
+        assert!(e.errors.is_empty(), "{act}: {:#?}", e.errors);
+        assert_eq!(
+            param_names(&e),
+            ["encoder.t.0.w", "encoder.t.0.b", "encoder.t.1.w", "encoder.t.1.b", "encoder.t.2.w", "encoder.t.2.b"],
+            "act = {act}"
+        );
+    }
+    // Nested loops join their indices; a fn called in a loop nests under the index.
+    let e = with_encoder(
+        "    s = x\n    for i in range(2) {\n      for j in range(2) {\n        s = Lin(s, 4)\n      }\n      \
+         m = Mlp(s, [4])\n    }\n    t = s",
+    );
+    assert!(e.errors.is_empty(), "{:#?}", e.errors);
+    assert_eq!(
+        param_names(&e),
+        [
+            "encoder.0.0.w",
+            "encoder.0.1.w",
+            "encoder.0.m.0.w",
+            "encoder.0.m.0.b",
+            "encoder.1.0.w",
+            "encoder.1.1.w",
+            "encoder.1.m.0.w",
+            "encoder.1.m.0.b"
+        ]
+    );
+}
+
+#[test]
+fn two_places_on_one_parameter_path_are_an_error() {
+    // Two loops that update the same name both name their layers 0 and 1.
+    let e = with_encoder(
+        "    s = x\n    for i in range(2) {\n      s = Lin(s, 4)\n    }\n    for i in range(2) {\n      s = Lin(s, 4)\n    }\n    t = s",
+    );
+    let err = e.errors.iter().find(|e| e.code == error::codes::PARAM_PATH_TAKEN).expect("a collision");
+    assert_eq!(e.errors.len(), 1, "{:#?}", e.errors);
+    assert!(err.message.contains("`encoder.0.w`"), "{}", err.message);
+    assert_eq!(err.labels.len(), 1, "both places: {err:#?}");
+    assert!(err.primary.start > err.labels[0].0.start, "the second loop's call is the primary place");
+    assert!(err.help.as_deref().unwrap_or("").contains("bind the layer to a new name"), "{err:#?}");
+    // Two statements updating carried names in one loop body.
+    let e = with_encoder(
+        "    a = x\n    b = x\n    for i in range(2) {\n      a = Lin(a, 4)\n      b = Lin(b, 4)\n    }\n    t = a + b",
+    );
+    assert!(e.errors.iter().any(|e| e.code == error::codes::PARAM_PATH_TAKEN), "{:#?}", e.errors);
+    // Outside loops too: the second call of `h`'s statement is `h_1`, which a binding may be.
+    let e = with_encoder("    h = Lin(Lin(x, 4), 4)\n    h_1 = Lin(x, 4)\n    t = h + h_1");
+    let err = e.errors.iter().find(|e| e.code == error::codes::PARAM_PATH_TAKEN).expect("a collision");
+    assert!(err.message.contains("`encoder.h_1.w`"), "{}", err.message);
+    assert!(err.help.as_deref().unwrap_or("").contains("different name"), "{err:#?}");
+}
+
+#[test]
+fn for_needs_a_compile_time_list() {
+    let code_of = |encoder: &str| with_encoder(encoder).errors.iter().map(|e| e.code).collect::<Vec<_>>();
+    assert_eq!(code_of("    t = x\n    for i in 3 {\n    }"), [error::codes::WRONG_KIND]);
+    assert_eq!(code_of("    t = x\n    for i in x {\n    }"), [error::codes::WRONG_KIND]);
+    assert_eq!(code_of("    t = x\n    for i in range(-1) {\n    }"), [error::codes::BAD_ARGUMENT]);
+    assert_eq!(code_of("    t = x\n    for a, b in [1, 2] {\n    }"), [error::codes::UNPACK]);
+    assert_eq!(code_of("    t = x\n    for a, b in [(1, 2, 3)] {\n    }"), [error::codes::UNPACK]);
+    let e = with_encoder("    t = x\n    for i in 3 {\n    }");
+    assert!(e.errors[0].help.as_deref().unwrap_or("").contains("range(3)"), "{:#?}", e.errors);
+    // Loops over tuples and empty lists are fine.
+    assert!(code_of("    t = x\n    for i in (1, 2.5) {\n      t = t * i\n    }\n    for i in [] {\n    }").is_empty());
 }
 
 /// A model whose encoder multiplies `input` by a matrix (`Linear`) and whose prior expects

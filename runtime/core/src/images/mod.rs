@@ -24,12 +24,19 @@ use std::path::Path;
 pub const MIN_TILE: usize = 64;
 /// The largest width or height of a picture, in pixels.
 pub const MAX_SIDE: usize = 16384;
-/// Space between tiles, in pixels.
+/// Space between tiles (and around the picture), in pixels.
 const GAP: usize = 2;
+/// Space between the input/output pairs of a reconstruction picture, in pixels: wider than
+/// [`GAP`], so that each input reads as one with the output beside it.
+const PAIR_GAP: usize = 10;
 /// Colour of the gaps between tiles: mid grey, visible against both black and white images.
 const GAP_COLOUR: Rgb = [128, 128, 128];
-/// Pairs per row of a reconstruction picture before it wraps.
-const RECON_COLUMNS: usize = 16;
+/// Pairs per row of a reconstruction picture before it wraps (16 tiles, as wide as a sample grid).
+const RECON_COLUMNS: usize = 8;
+
+/// Where the tiles of a picture go, for tiles of `(width, height)` pixels: the picture's size
+/// and the top-left corner of every tile, or `None` when a size overflows.
+type Layout<'a> = &'a dyn Fn(usize, usize) -> Option<((usize, usize), Vec<(usize, usize)>)>;
 
 /// The `(channels, height, width)` of one example of a model input or output, when it looks
 /// like an image: `[H*W]` with a square side, `[3*S*S]`, `[H, W]`, `[1|3, H, W]`.
@@ -71,12 +78,20 @@ pub fn save_image_grid(
     let values = images.to_f64_vec();
     let per = shape.0 * shape.1 * shape.2;
     let tiles: Vec<&[f64]> = values.chunks_exact(per.max(1)).take(n).collect();
-    let rows: Vec<Vec<&[f64]>> = tiles.chunks(cols).map(|r| r.to_vec()).collect();
-    draw_tiles(path, &rows, shape)?.save_png(path)
+    let rows = n.div_ceil(cols);
+    let layout = |tw: usize, th: usize| {
+        let width = cols.checked_mul(tw.checked_add(GAP)?)?.checked_add(GAP)?;
+        let height = rows.checked_mul(th.checked_add(GAP)?)?.checked_add(GAP)?;
+        let origins = (0..n).map(|i| (GAP + (i % cols) * (tw + GAP), GAP + (i / cols) * (th + GAP))).collect();
+        Some(((width, height), origins))
+    };
+    let what = format!("{rows} rows of {cols} images");
+    draw_tiles(path, &tiles, shape, &layout, &what)?.save_png(path)
 }
 
-/// Saves reconstructions: a row of inputs above a row of their outputs, pair `i` in column `i`,
-/// for the first `max` examples (wrapping after [`RECON_COLUMNS`] pairs).
+/// Saves reconstructions: each input beside its output, `(input | output)`, for the first
+/// `max` examples, in a grid of such pairs ([`RECON_COLUMNS`] to a row, in reading order) with
+/// a wider gap between pairs than inside one.
 pub fn save_reconstructions(
     path: impl AsRef<Path>,
     inputs: &Tensor,
@@ -90,14 +105,23 @@ pub fn save_reconstructions(
     let n = max.min(inputs.shape()[0]).min(outputs.shape()[0]);
     let per = shape.0 * shape.1 * shape.2;
     let (xs, ys) = (inputs.to_f64_vec(), outputs.to_f64_vec());
-    let xs: Vec<&[f64]> = xs.chunks_exact(per.max(1)).take(n).collect();
-    let ys: Vec<&[f64]> = ys.chunks_exact(per.max(1)).take(n).collect();
-    let mut rows = Vec::new();
-    for (x, y) in xs.chunks(RECON_COLUMNS).zip(ys.chunks(RECON_COLUMNS)) {
-        rows.push(x.to_vec());
-        rows.push(y.to_vec());
-    }
-    draw_tiles(path, &rows, shape)?.save_png(path)
+    let tiles: Vec<&[f64]> =
+        xs.chunks_exact(per.max(1)).zip(ys.chunks_exact(per.max(1))).take(n).flat_map(|(x, y)| [x, y]).collect();
+    let cols = RECON_COLUMNS.min(n);
+    let rows = n.div_ceil(cols);
+    let layout = |tw: usize, th: usize| {
+        let pair = tw.checked_mul(2)?.checked_add(GAP)?;
+        let width = cols.checked_mul(pair.checked_add(PAIR_GAP)?)?.checked_sub(PAIR_GAP)?.checked_add(2 * GAP)?;
+        let height = rows.checked_mul(th.checked_add(PAIR_GAP)?)?.checked_sub(PAIR_GAP)?.checked_add(2 * GAP)?;
+        let mut origins = Vec::with_capacity(2 * n);
+        for p in 0..n {
+            let (x, y) = (GAP + (p % cols) * (pair + PAIR_GAP), GAP + (p / cols) * (th + PAIR_GAP));
+            origins.extend([(x, y), (x + tw + GAP, y)]);
+        }
+        Some(((width, height), origins))
+    };
+    let what = format!("{rows} rows of {cols} input/output pairs");
+    draw_tiles(path, &tiles, shape, &layout, &what)?.save_png(path)
 }
 
 /// Checks that `t` is a batch of images of `shape` (or infers it) and returns `(c, h, w)`.
@@ -132,42 +156,35 @@ fn checked_shape(
     Ok((c, h, w))
 }
 
-/// Lays out rows of tiles (rows may be shorter than the widest) on a gap-coloured canvas.
-fn draw_tiles(path: &Path, rows: &[Vec<&[f64]>], (c, h, w): (usize, usize, usize)) -> Result<Canvas, IoError> {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let scale = MIN_TILE.div_ceil(h).max(1);
-    let side = |count: usize, tile: usize, scale: usize| {
-        count.checked_mul(tile.checked_mul(scale)?.checked_add(GAP)?)?.checked_add(GAP)
-    };
-    // Magnify only as far as the picture stays within MAX_SIDE.
-    let fits = |s: usize| matches!((side(cols, w, s), side(rows.len(), h, s)), (Some(x), Some(y)) if x <= MAX_SIDE && y <= MAX_SIDE);
-    let Some(scale) = (1..=scale).rev().find(|&s| fits(s)) else {
+/// Draws `tiles` where `layout` puts them, on a gap-coloured canvas, magnified as far as the
+/// picture stays within [`MAX_SIDE`]; `what` names the arrangement for the error.
+fn draw_tiles(
+    path: &Path,
+    tiles: &[&[f64]],
+    (c, h, w): (usize, usize, usize),
+    layout: Layout,
+    what: &str,
+) -> Result<Canvas, IoError> {
+    let at_scale = |s: usize| layout(w.checked_mul(s)?, h.checked_mul(s)?);
+    let fits = |s: &usize| matches!(at_scale(*s), Some(((x, y), _)) if x <= MAX_SIDE && y <= MAX_SIDE);
+    let Some(scale) = (1..=MIN_TILE.div_ceil(h).max(1)).rev().find(fits) else {
         return Err(IoError::unsupported(
             path.display().to_string(),
-            format!("{} rows of {cols} images of {h}x{w} pixels exceed {MAX_SIDE} pixels on a side", rows.len()),
+            format!("{what} of {h}x{w} pixels exceed {MAX_SIDE} pixels on a side"),
         ));
     };
-    let (tw, th) = (w * scale, h * scale);
-    let mut canvas = Canvas::new(cols * (tw + GAP) + GAP, rows.len() * (th + GAP) + GAP, GAP_COLOUR);
-    for (r, row) in rows.iter().enumerate() {
-        for (col, tile) in row.iter().enumerate() {
-            let (x0, y0) = (GAP + col * (tw + GAP), GAP + r * (th + GAP));
-            for y in 0..h {
-                for x in 0..w {
-                    let level = |ch: usize| {
-                        let v = tile[(ch * h + y) * w + x];
-                        // NaN fails both comparisons of clamp's callers; map it to black explicitly.
-                        if v.is_nan() { 0 } else { (v.clamp(0.0, 1.0) * 255.0).round() as u8 }
-                    };
-                    let colour = if c == 3 { [level(0), level(1), level(2)] } else { [level(0); 3] };
-                    canvas.fill_rect(
-                        (x0 + x * scale) as i64,
-                        (y0 + y * scale) as i64,
-                        scale as i64,
-                        scale as i64,
-                        colour,
-                    );
-                }
+    let Some(((width, height), origins)) = at_scale(scale) else { unreachable!("the scale fits") };
+    let mut canvas = Canvas::new(width, height, GAP_COLOUR);
+    for (tile, (x0, y0)) in tiles.iter().zip(origins) {
+        for y in 0..h {
+            for x in 0..w {
+                let level = |ch: usize| {
+                    let v = tile[(ch * h + y) * w + x];
+                    // NaN fails both comparisons of clamp's callers; map it to black explicitly.
+                    if v.is_nan() { 0 } else { (v.clamp(0.0, 1.0) * 255.0).round() as u8 }
+                };
+                let colour = if c == 3 { [level(0), level(1), level(2)] } else { [level(0); 3] };
+                canvas.fill_rect((x0 + x * scale) as i64, (y0 + y * scale) as i64, scale as i64, scale as i64, colour);
             }
         }
     }
@@ -239,20 +256,52 @@ mod tests {
     }
 
     #[test]
-    fn reconstructions_put_inputs_above_outputs() {
+    fn reconstructions_put_each_input_beside_its_output() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("recon.png");
-        let inputs = Tensor::from_f32(vec![20, 64], vec![1.0; 20 * 64]).unwrap();
-        let outputs = Tensor::from_f32(vec![20, 1, 8, 8], vec![0.0; 20 * 64]).unwrap();
+        // Input i is all i/32, output i all 1 - i/32 (exact in binary), so every tile says whose
+        // it is.
+        let level = |i: usize| i as f32 / 32.0;
+        let xs: Vec<f32> = (0..20).flat_map(|i| [level(i); 64]).collect();
+        let ys: Vec<f32> = (0..20).flat_map(|i| [1.0 - level(i); 64]).collect();
+        let inputs = Tensor::from_f32(vec![20, 64], xs).unwrap();
+        let outputs = Tensor::from_f32(vec![20, 1, 8, 8], ys).unwrap();
         save_reconstructions(&path, &inputs, &outputs, (1, 8, 8), 18).unwrap();
         let img = load(&path);
-        let tile = 8 * 8 + GAP;
-        // 18 pairs wrap into two row pairs of at most 16 columns.
-        assert_eq!((img.width() as usize, img.height() as usize), (16 * tile + GAP, 4 * tile + GAP));
-        assert_eq!(img.get_pixel(GAP as u32, GAP as u32).0, [255; 3]);
-        assert_eq!(img.get_pixel(GAP as u32, (GAP + tile) as u32).0, [0; 3]);
-        assert_eq!(img.get_pixel(GAP as u32, (GAP + 2 * tile) as u32).0, [255; 3]);
-        assert_eq!(img.get_pixel((GAP + 2 * tile) as u32, (GAP + 3 * tile) as u32).0, GAP_COLOUR);
+        let tile = 8 * 8;
+        let pair = 2 * tile + GAP;
+        // 18 pairs wrap into three rows of at most 8 pairs.
+        let size = (8 * (pair + PAIR_GAP) - PAIR_GAP + 2 * GAP, 3 * (tile + PAIR_GAP) - PAIR_GAP + 2 * GAP);
+        assert_eq!((img.width() as usize, img.height() as usize), size);
+        let grey = |v: f32| [(v * 255.0).round() as u8; 3];
+        for p in 0..18 {
+            let (x, y) = (GAP + (p % 8) * (pair + PAIR_GAP), GAP + (p / 8) * (tile + PAIR_GAP));
+            let at = |x: usize, y: usize| img.get_pixel(x as u32, y as u32).0;
+            assert_eq!(at(x + 1, y + 1), grey(level(p)), "input {p}");
+            assert_eq!(at(x + tile - 1, y + tile - 1), grey(level(p)), "input {p}");
+            // A thin gap inside the pair, then the output beside the input.
+            assert_eq!(at(x + tile, y + 1), GAP_COLOUR, "pair {p}");
+            assert_eq!(at(x + tile + GAP + 1, y + 1), grey(1.0 - level(p)), "output {p}");
+            assert_eq!(at(x + pair - 1, y + tile - 1), grey(1.0 - level(p)), "output {p}");
+            // A wider gap after the pair.
+            if p % 8 < 7 {
+                assert!((x + pair..x + pair + PAIR_GAP).all(|gx| at(gx, y + 1) == GAP_COLOUR), "after pair {p}");
+            }
+        }
+        // The cells after the last pair stay gap-coloured.
+        let last_row = GAP + 2 * (tile + PAIR_GAP) + 1;
+        assert_eq!(img.get_pixel((GAP + 2 * (pair + PAIR_GAP) + 1) as u32, last_row as u32).0, GAP_COLOUR);
+    }
+
+    #[test]
+    fn one_reconstruction_is_one_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one.png");
+        let t = Tensor::from_f32(vec![1, 16], vec![1.0; 16]).unwrap();
+        save_reconstructions(&path, &t, &t, (1, 4, 4), 8).unwrap();
+        let img = load(&path);
+        let tile = 4 * MIN_TILE.div_ceil(4);
+        assert_eq!((img.width() as usize, img.height() as usize), (2 * tile + 3 * GAP, tile + 2 * GAP));
     }
 
     #[test]

@@ -164,7 +164,7 @@ fn scalars(r: &Report<'_>) -> CallScalars {
     CallScalars { seed: r.seed, step: 0, first_example: 0, batch: 0 }
 }
 
-/// `reconstructions.png`: inputs above the `reconstruct` entry's outputs; `Ok(false)` when the
+/// `reconstructions.png`: each input beside the `reconstruct` entry's output; `Ok(false)` when the
 /// model has no such entry or no image-shaped input.
 fn draw_reconstructions(session: &mut dyn Session, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
     let Some(sig) = session.manifest().entry("reconstruct").cloned() else { return Ok(false) };

@@ -18,7 +18,7 @@
 //!   `embedding(table, idx)`, `topk(x, k, axis = -1)` → `{values, indices}`, `one_hot(idx, n)`;
 //! - `zeros/ones(shape, dtype = f32)`, `full(shape, value, dtype = f32)`, `normal(shape, mean = 0, std = 1)`,
 //!   `uniform(shape, lo = 0, hi = 1)`, `bernoulli(shape, p)`;
-//! - `shape(x)`, `dim(x, axis)`, `len(list)`; `identity(x)`.
+//! - `shape(x)`, `dim(x, axis)`, `len(list)`, `range(n)`, `enumerate(list)`; `identity(x)`.
 
 mod args;
 mod compile_time;
@@ -114,10 +114,12 @@ static RULES: &[(&str, ExpandFn)] = &[
     ("normal", random::normal),
     ("uniform", random::uniform),
     ("bernoulli", random::bernoulli),
-    // Compile-time sizes.
+    // Compile-time sizes and lists.
     ("shape", ct::shape),
     ("dim", ct::dim),
     ("len", ct::len),
+    ("range", ct::range),
+    ("enumerate", ct::enumerate),
 ];
 
 fn rule(name: &str) -> Option<ExpandFn> {
