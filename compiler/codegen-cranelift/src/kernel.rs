@@ -83,7 +83,21 @@ impl std::fmt::Debug for CompiledKernels {
     }
 }
 
+/// Keeps compiled code alive on behalf of an executor that runs it from any thread.
+pub struct CodeOwner(#[allow(dead_code)] CompiledKernels);
+
+// SAFETY: the owner is never used, only kept and eventually dropped; dropping the JIT module
+// frees its memory, which does not depend on the thread, and the executor drops it only after
+// its last call into the code.
+unsafe impl Send for CodeOwner {}
+
 impl CompiledKernels {
+    /// The function pointers and an owner that keeps their code alive (`Send`, so an executor
+    /// can hold it while its threads call the functions).
+    pub fn into_parts(self) -> (Vec<KernelFn>, CodeOwner) {
+        (self.functions.clone(), CodeOwner(self))
+    }
+
     /// The entry points, one per kernel (see the lifetime invariant in the type's docs).
     pub fn functions(&self) -> &[KernelFn] {
         &self.functions

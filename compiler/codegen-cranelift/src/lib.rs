@@ -20,4 +20,4 @@ pub mod runtime;
 pub mod simd;
 
 pub use error::CodegenError;
-pub use kernel::{CompiledKernels, compile};
+pub use kernel::{CodeOwner, CompiledKernels, compile};

@@ -197,7 +197,13 @@ impl Executor {
         let mut sizes = Vec::with_capacity(plan.buffers.len());
         let mut names = HashSet::new();
         for (i, b) in plan.buffers.iter().enumerate() {
-            sizes.push(elem_size(b.dtype).map_err(|e| fail(format!("buffer %{i}: {e}")))?);
+            // f64 appears only in scalar temporaries (Adam's bias corrections) that generated
+            // kernels write and read; no tensor crosses the session boundary in f64.
+            let size = match (b.dtype, &b.role) {
+                (DType::F64, BufRole::Temp { .. }) => 8,
+                (dtype, _) => elem_size(dtype).map_err(|e| fail(format!("buffer %{i}: {e}")))?,
+            };
+            sizes.push(size);
             let name = match &b.role {
                 BufRole::Input(n) => Some(("input", n)),
                 BufRole::Output(n) => Some(("output", n)),
