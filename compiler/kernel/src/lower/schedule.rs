@@ -134,6 +134,38 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
     for &(temp, _) in &renames {
         lw.buffers[temp.0 as usize].len = Affine::ZERO;
     }
+    // An output the updates also read (the learning rate) is complete before the commit point
+    // and must not be touched after it: the late steps read a temporary copy instead.
+    let mut commit = commit;
+    let outputs: Vec<BufId> = (0..lw.buffers.len())
+        .filter(|&i| matches!(lw.buffers[i].role, BufRole::Output(_)))
+        .map(|i| BufId(i as u32))
+        .collect();
+    for out in outputs {
+        let late_use = steps[commit..].iter().any(|s| match s {
+            Step::Kernel { args, .. } | Step::Lib { args, .. } => args.contains(&out),
+        });
+        if !late_use {
+            continue;
+        }
+        let decl = lw.buffers[out.0 as usize].clone();
+        let tmp = lw.new_buffer(
+            crate::ir::Scalar::of(decl.dtype).unwrap_or(crate::ir::Scalar::F32),
+            decl.len,
+            BufRole::Temp { offset: Affine::ZERO },
+        );
+        for s in &mut steps[commit..] {
+            rename(s, &[(out, tmp)]);
+        }
+        let k = copy_kernel(lw, out, tmp, kernels.len());
+        steps.insert(
+            commit,
+            Step::Kernel { kernel: kernels.len() as u32, args: vec![out, tmp], parallel: Some(decl.len) },
+        );
+        labels.insert(commit, ("keep_output".to_string(), Vec::new()));
+        kernels.push(k);
+        commit += 1;
+    }
     Ok((steps, kernels, labels, commit))
 }
 
