@@ -96,7 +96,7 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
                 };
                 let program = hg_kernel::lower_function(f, &carried).map_err(|e| fail(format!("`{}`: {e}", f.name)))?;
                 let text = match args.stage {
-                    Stage::Kernels => hg_kernel::program_text::program(&program, |k| format!("{k:#?}")),
+                    Stage::Kernels => hg_kernel::program_text::program(&program, hg_kernel::print_kernel),
                     _ => fused_text(&program, &spec),
                 };
                 emit(&text);

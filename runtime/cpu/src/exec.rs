@@ -91,9 +91,15 @@ impl Threads {
         Ok(Threads { count, pool: Some(Arc::new(pool)) })
     }
 
-    /// One thread per available core.
+    /// One thread per available core, or `HG_THREADS` of them when that is set.
     pub fn available() -> Result<Threads, CpuError> {
-        Threads::new(0)
+        match std::env::var("HG_THREADS") {
+            Ok(v) => match v.trim().parse::<usize>() {
+                Ok(n) => Threads::new(n),
+                Err(_) => Err(CpuError::new(format!("HG_THREADS must be a number of threads, found `{v}`"))),
+            },
+            Err(_) => Threads::new(0),
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -176,6 +182,42 @@ pub struct Executor {
     arena: AlignedBuf,
     arena_allocations: usize,
     par_min_elements: usize,
+    /// With `HG_PROFILE` set in the environment: time spent in each step, printed to stderr
+    /// when the executor is dropped (the profile behind performance notes).
+    profile: Option<Mutex<Vec<(std::time::Duration, u64)>>>,
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        let Some(profile) = self.profile.take() else { return };
+        let times = profile.into_inner().unwrap_or_else(|e| e.into_inner());
+        let total: std::time::Duration = times.iter().map(|(t, _)| *t).sum();
+        if total.is_zero() {
+            return;
+        }
+        let mut rows: Vec<(usize, &(std::time::Duration, u64))> = times.iter().enumerate().collect();
+        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        eprintln!(
+            "profile of `{}`: {:.1} ms in {} steps over {} calls",
+            self.plan.entry,
+            total.as_secs_f64() * 1e3,
+            times.len(),
+            rows.first().map_or(0, |r| r.1.1)
+        );
+        for (s, (t, n)) in rows.into_iter().take(15) {
+            let what = match &self.plan.steps[s] {
+                Step::Kernel { kernel, .. } => format!("kernel {kernel}"),
+                Step::Lib { call, .. } => {
+                    format!("{call:?}").split([' ', '{', '(']).next().unwrap_or("lib").to_string()
+                }
+            };
+            let per = t.as_secs_f64() * 1e3 / (*n).max(1) as f64;
+            eprintln!(
+                "  step {s:>3} {what:<22} {:>5.1}% {per:>8.3} ms/call",
+                100.0 * t.as_secs_f64() / total.as_secs_f64()
+            );
+        }
+    }
 }
 
 /// The number of arguments each library call takes.
@@ -261,6 +303,7 @@ impl Executor {
             arena: AlignedBuf::default(),
             arena_allocations: 0,
             par_min_elements: PAR_MIN_ELEMENTS,
+            profile: std::env::var_os("HG_PROFILE").map(|_| Mutex::new(Vec::new())),
         })
     }
 
@@ -492,6 +535,7 @@ impl Executor {
         }
         let ptrs = Ptrs(ptrs);
         let ctx = RunCtx {
+            profile: self.profile.as_ref(),
             plan,
             layout,
             kernels: &self.kernels.fns,
@@ -516,7 +560,31 @@ fn try_zeroed<T: Clone + Default>(n: usize) -> Result<Vec<T>, CpuError> {
 }
 
 /// What the steps of one run need, shared with the worker threads.
+/// Clears the upper halves of the AVX registers before generated code runs. Library code
+/// (the GEMM) leaves them dirty, and legacy-SSE code after that (the runtime's scalar math
+/// functions that kernels call) then runs an order of magnitude slower on some CPUs.
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: `vzeroupper` only zeroes the upper halves of the vector registers, which no
+        // live value occupies between two calls.
+        // The vector registers are declared clobbered, so nothing the compiler keeps in them
+        // survives the instruction unsaved.
+        unsafe {
+            core::arch::asm!(
+                "vzeroupper",
+                out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+                out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+                out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+                options(nomem, nostack, preserves_flags)
+            )
+        };
+    }
+}
+
 struct RunCtx<'a> {
+    profile: Option<&'a Mutex<Vec<(std::time::Duration, u64)>>>,
     plan: &'a Plan,
     layout: &'a Layout,
     kernels: &'a [KernelFn],
@@ -533,11 +601,13 @@ impl RunCtx<'_> {
             if s == self.plan.commit && !self.commit_ok(ptrs, commit) {
                 return Ok(false);
             }
+            let started = self.profile.map(|_| std::time::Instant::now());
             match step {
                 Ready::Kernel { kernel, args: ids, parallel, work } => {
                     args.clear();
                     args.extend(ids.iter().map(|&a| ptrs.0[a]));
                     let f = self.kernels[*kernel];
+                    clear_upper_vector_state();
                     match *parallel {
                         Some(extent) if self.threads > 1 && extent > 1 && *work >= self.par_min => {
                             let table = Ptrs(std::mem::take(&mut args));
@@ -548,6 +618,7 @@ impl RunCtx<'_> {
                                 // SAFETY: the arguments are the verified buffers of this step;
                                 // `Kernels::new`'s contract makes disjoint iteration ranges
                                 // safe to run at once.
+                                clear_upper_vector_state();
                                 unsafe { f(table.as_ptr(), batch, lo as i64, hi as i64) }
                             });
                             args = table.0;
@@ -560,6 +631,15 @@ impl RunCtx<'_> {
                 Ready::Lib { call, args: ids, reqs } => self
                     .lib(call, ids, reqs, ptrs)
                     .map_err(|e| CpuError::new(format!("`{}`: step {s} (`{}`): {e}", self.plan.entry, call.name())))?,
+            }
+            if let (Some(p), Some(t)) = (self.profile, started)
+                && let Ok(mut p) = p.lock()
+            {
+                if p.len() < self.layout.steps.len() {
+                    p.resize(self.layout.steps.len(), (std::time::Duration::ZERO, 0));
+                }
+                p[s].0 += t.elapsed();
+                p[s].1 += 1;
             }
         }
         if self.plan.commit == self.layout.steps.len() {
