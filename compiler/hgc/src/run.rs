@@ -335,7 +335,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
 }
 
 /// Opens `module` on the backend `--backend` names.
-pub(crate) fn open_session(
+fn open_session(
     args: &RunArgs,
     module: Module,
     train: Option<&TrainStepInfo>,

@@ -48,7 +48,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 pub fn time(args: &RunArgs, spec: &CompiledSpec, started: Instant) -> Result<()> {
     let model = &spec.model;
     let entry = args.time_entry.as_str();
-    crate::backends::backend(&args.backend).map_err(RunError)?;
+    let backend = crate::backends::backend(&args.backend).map_err(RunError)?;
     crate::options::check_options(args).map_err(RunError)?;
     if !TIMED_ENTRIES.contains(&entry) {
         return fail(format!(
@@ -75,7 +75,6 @@ pub fn time(args: &RunArgs, spec: &CompiledSpec, started: Instant) -> Result<()>
         PrecisionArg::F64 => Precision::F64,
     };
     let seed = args.seed.or(model.train_defaults.seed).unwrap_or(DEFAULT_SEED);
-    let backend = crate::backends::backend(&args.backend).map_err(RunError)?;
     let opts = BackendOptions { precision };
 
     let mut session: Box<dyn Session> = if entry == "train" {
