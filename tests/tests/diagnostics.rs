@@ -77,8 +77,14 @@ fn golden_diagnostics() {
 fn examples_and_standard_library_check_clean() {
     let repo = root().join("..");
     let mut checked = 0;
-    for entry in std::fs::read_dir(repo.join("examples")).expect("examples folder").filter_map(Result::ok) {
-        for file in std::fs::read_dir(entry.path()).into_iter().flatten().filter_map(Result::ok) {
+    // Every example's folder, and the specs of the speed benchmark.
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo.join("examples"))
+        .expect("examples folder")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    dirs.push(repo.join("bench/models"));
+    for dir in dirs {
+        for file in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
             let path = file.path();
             if path.extension().is_some_and(|e| e == "hgl") {
                 let (rendered, _) = run(&path, &path.display().to_string(), &CheckOptions::default());
@@ -87,7 +93,7 @@ fn examples_and_standard_library_check_clean() {
             }
         }
     }
-    assert!(checked >= 1);
+    assert!(checked >= 5);
     for (module, _) in hg_stdlib::modules() {
         let path = repo.join("stdlib").join(format!("{}.hgl", module.replace('.', "/")));
         let (rendered, _) = run(&path, module, &CheckOptions::default());

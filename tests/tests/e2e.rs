@@ -346,3 +346,46 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint() {
     );
     assert!(!dir.path().join("final.safetensors").exists());
 }
+
+#[test]
+fn time_prints_json_and_refuses_bad_flags() {
+    let small = ["--set", "hidden=16", "--set", "latent=4"];
+    let timed = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["run", "examples/vae/vae.hgl", "time"];
+        args.extend(small);
+        args.extend(extra);
+        let out = ok(&args);
+        serde_json::from_slice(&out.stdout).expect("`time` prints one JSON object")
+    };
+    let t = timed(&["--entry", "reconstruct", "--batch", "3", "--repeats", "4", "--warmup", "1"]);
+    assert_eq!(t["entry"], "reconstruct");
+    assert_eq!(t["backend"], "interp");
+    assert_eq!(t["batch"], 3);
+    assert_eq!(t["repeats"], 4);
+    let ms = |key: &str| t[key].as_f64().filter(|v| *v >= 0.0).unwrap_or_else(|| panic!("{key}: {t}"));
+    for key in ["compile_ms", "params_ms", "first_call_ms"] {
+        ms(key);
+    }
+    let order = ["min_ms", "p10_ms", "median_ms", "p90_ms", "max_ms"].map(ms);
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{t}");
+    // The train step, with its optimizer state, and an entry whose input is not the data.
+    assert_eq!(timed(&["--entry", "train", "--batch", "2", "--repeats", "2"])["entry"], "train");
+    assert_eq!(timed(&["--entry", "decode", "--batch", "2", "--repeats", "1", "--warmup", "0"])["entry"], "decode");
+
+    let refused = |extra: &[&str], status: i32, want: &str| {
+        let mut args = vec!["run", "examples/vae/vae.hgl"];
+        args.extend(extra);
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{extra:?}: {err}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?} printed {}", String::from_utf8_lossy(&out.stdout));
+    };
+    refused(&["time", "--repeats", "0"], 1, "--repeats must be at least 1");
+    refused(&["time", "--batch", "0"], 1, "--batch must be at least 1");
+    refused(&["time", "--entry", "info"], 1, "cannot time `info`; the entries that can be timed are encode, decode");
+    refused(&["time", "--entry", "reconstruct", "--steps", "3"], 1, "`--steps` does not apply to `time`");
+    refused(&["reconstruct", "--repeats", "3"], 1, "`--repeats` does not apply to `reconstruct`; it applies to `time`");
+    refused(&["time", "--repeats", "many"], 2, "invalid value 'many' for '--repeats <N>'");
+    refused(&["time", "--precision", "f64", "--entry", "train"], 1, "the train step runs in f32 only");
+}

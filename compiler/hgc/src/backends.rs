@@ -110,6 +110,18 @@ pub const BACKENDS: &[Backend] = &[
     },
 ];
 
+/// Adds the names of the backends, in registry order, to the help of `hgc run --backend`
+/// (`..., one of: interp`), which is where scripts read them from.
+pub fn with_backends_in_help(cli: clap::Command) -> clap::Command {
+    let names: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
+    cli.mut_subcommand("run", |run| {
+        run.mut_arg("backend", |a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            a.help(format!("{help}, one of: {}", names.join(", ")))
+        })
+    })
+}
+
 /// The backend called `name`; the error lists the ones that exist.
 pub fn backend(name: &str) -> Result<&'static Backend, String> {
     BACKENDS.iter().find(|b| b.name == name).ok_or_else(|| {

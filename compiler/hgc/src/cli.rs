@@ -25,7 +25,7 @@ pub enum Command {
     /// Print a model's IR at a stage (`typed`, `grad`, `train`).
     Ir(crate::ir::IrArgs),
     /// Compile a spec in memory and run an entry point: info, encode, decode, reconstruct,
-    /// sample, train, eval.
+    /// sample, train, eval; or time one of them (`time --entry ENTRY`).
     Run(Box<crate::run::RunArgs>),
 }
 
@@ -61,7 +61,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = crate::options::with_entries_in_help(Cli::command()).try_get_matches_from(line)?;
+    let cli = crate::options::with_entries_in_help(crate::backends::with_backends_in_help(Cli::command()));
+    let matches = cli.try_get_matches_from(line)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     if let (Command::Run(args), Some(("run", m))) = (&mut cli.command, matches.subcommand()) {
         args.given = crate::options::given_options(m);

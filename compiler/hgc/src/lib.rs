@@ -14,3 +14,4 @@ pub mod memory;
 pub mod options;
 pub mod render;
 pub mod run;
+pub mod timing;

@@ -7,15 +7,16 @@ use crate::run::RunArgs;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Command};
 
-/// The entry points of `hgc run`.
-pub const ENTRIES: [&str; 7] = ["info", "encode", "decode", "reconstruct", "sample", "train", "eval"];
+/// The entry points of `hgc run`, and `time`, which times one of them (`crate::timing`).
+pub const ENTRIES: [&str; 8] = ["info", "encode", "decode", "reconstruct", "sample", "train", "eval", "time"];
 
 const ALL: &[&str] = &ENTRIES;
-const BUT_INFO: &[&str] = &["encode", "decode", "reconstruct", "sample", "train", "eval"];
+const BUT_INFO: &[&str] = &["encode", "decode", "reconstruct", "sample", "train", "eval", "time"];
 const ARRAYS_IN: &[&str] = &["encode", "decode", "reconstruct"];
 const ARRAYS_OUT: &[&str] = &["encode", "decode", "reconstruct", "sample"];
 const DATA: &[&str] = &["eval", "train"];
 const TRAIN: &[&str] = &["train"];
+const TIME: &[&str] = &["time"];
 
 /// Every option of `hgc run` (by its argument id, the field of [`RunArgs`]) and the entries it
 /// applies to. A unit test checks that no option is missing.
@@ -49,6 +50,9 @@ pub const OPTIONS: &[(&str, &[&str])] = &[
     ("checkpoint_every", TRAIN),
     ("log_every", TRAIN),
     ("progress", TRAIN),
+    ("time_entry", TIME),
+    ("repeats", TIME),
+    ("warmup", TIME),
 ];
 
 /// The entries option `id` applies to (every entry for an id not in the table).

@@ -41,9 +41,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
     /// The entry point: info (what the model reads, writes and holds), encode, decode,
-    /// reconstruct, sample, train or eval
+    /// reconstruct, sample, train or eval; or time, which times one of them in this process
+    /// and prints JSON (see --entry)
     pub entry: String,
-    /// The backend that runs the model (an unknown name lists the backends)
+    /// The backend that runs the model
     #[arg(long, default_value = "interp")]
     pub backend: String,
     /// Arithmetic of the interpreter (train runs in f32 only)
@@ -124,6 +125,15 @@ pub struct RunArgs {
     /// Progress on stderr: a bar (on a terminal), plain lines (in logs), or quiet (notes and errors only)
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
+    /// The entry `time` times (encode, decode, reconstruct, sample, eval or train) on random inputs of its signature, with parameters from --weights or drawn from --seed
+    #[arg(long = "entry", value_name = "ENTRY", default_value = "reconstruct")]
+    pub time_entry: String,
+    /// Timed calls of the entry, after the warm-up calls
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub repeats: usize,
+    /// Untimed calls before the timed ones
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub warmup: usize,
     /// The options given on the command line, by id (filled in by `crate::cli::parse_from`).
     #[arg(skip)]
     pub given: Vec<String>,
@@ -147,6 +157,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// Runs the command. Compile errors are printed by `compile_spec`; they return exit code 1.
 pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
+    let started = std::time::Instant::now();
     let args = match restore_recorded_run(args) {
         Ok(a) => a,
         Err(RunError(msg)) => {
@@ -155,7 +166,9 @@ pub fn run(args: &RunArgs) -> std::result::Result<(), i32> {
         }
     };
     let Some(spec) = compile_spec(&args.spec) else { return Err(1) };
-    match run_entry(&args, &spec) {
+    let result =
+        if args.entry == "time" { crate::timing::time(&args, &spec, started) } else { run_entry(&args, &spec) };
+    match result {
         Ok(()) => Ok(()),
         Err(RunError(msg)) => {
             eprintln!("error: {msg}");
@@ -397,7 +410,7 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
 }
 
 /// Parameters from `--weights`, or fresh ones with `--init`, named `param:<path>`.
-fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
+pub(crate) fn load_params(args: &RunArgs, model: &CompiledModel) -> Result<NamedTensors> {
     let seed = args.seed.or(model.train_defaults.seed).unwrap_or(DEFAULT_SEED);
     match (&args.weights, &args.init) {
         (Some(_), Some(_)) => fail("give either --weights or --init, not both"),
@@ -666,7 +679,7 @@ fn load_data(spec: &str, limit: Option<usize>, seed: u64) -> Result<Dataset> {
 /// The batch size when neither `--batch` nor the `train` block gives one.
 const DEFAULT_BATCH: usize = 64;
 /// The seed when neither `--seed` nor the `train` block gives one.
-const DEFAULT_SEED: u64 = 0;
+pub(crate) const DEFAULT_SEED: u64 = 0;
 
 fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Result<()> {
     let model = &spec.model;

@@ -1,0 +1,351 @@
+"""PyTorch twins of the benchmark models (bench/README.md lists them with their specs).
+
+Each twin computes what its Hourglass spec computes: the same layers and sizes, the same loss,
+and the same parameter layout, under the spec's parameter names with dots as underscores
+(`encoder.mu.w` is `encoder_mu_w`). Linear weights are [in, out] as in Hourglass
+(`y = x @ w + b`); convolution weights are laid out as PyTorch's (conv2d [out, in, k, k],
+conv_transpose2d [in, out, k, k]), which is also Hourglass's layout.
+
+Where PyTorch has a library function for exactly the spec's math it is used, as a PyTorch user
+would write it: `F.binary_cross_entropy_with_logits` for `bce_with_logits`, `F.layer_norm`,
+`F.gelu` (exact erf form, as Hourglass's `gelu`), `torch.softmax`, `F.conv2d` with its bias.
+Metrics (`metric ...` lines) are not computed: they are cheap reductions of values the loss
+already needs. Initial values follow the spec's initializers; the benchmark measures speed,
+so they need not be Hourglass's values.
+
+Every twin has `loss(x)` (the training loss, with the random draws of training: the Gaussian's
+noise, the MAE's masking), `encode(x)`, `decode(latents)` and `reconstruct(x)` (deterministic,
+as Hourglass's `reconstruct` entry). `x` is [B, 784] or [B, 1, 28, 28] (`IMAGE_SHAPE`).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+class Twin(torch.nn.Module):
+    """Parameters under Hourglass's names, each made by the spec's initializer."""
+
+    def param(self, name, shape, init):
+        if init == "zeros":
+            t = torch.zeros(shape)
+        elif init == "ones":
+            t = torch.ones(shape)
+        elif init == "glorot_uniform":
+            fan_in, fan_out = shape[0], shape[-1]
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            t = torch.empty(shape).uniform_(-bound, bound)
+        elif init == "he_normal":
+            fan_in = shape[1] * math.prod(shape[2:])
+            t = torch.randn(shape) * math.sqrt(2.0 / fan_in)
+        elif init[0] == "normal":
+            t = torch.randn(shape) * init[1]
+        elif init[0] == "uniform":
+            t = torch.empty(shape).uniform_(init[1], init[2])
+        else:
+            raise ValueError(init)
+        self.register_parameter(name.replace(".", "_"), torch.nn.Parameter(t))
+
+    def p(self, name):
+        return getattr(self, name.replace(".", "_"))
+
+    def linear(self, name, i, o):
+        self.param(f"{name}.w", (i, o), "glorot_uniform")
+        self.param(f"{name}.b", (o,), "zeros")
+
+    def lin(self, x, name):
+        return x @ self.p(f"{name}.w") + self.p(f"{name}.b")
+
+    def mlp(self, name, sizes):
+        """std.nn.Mlp's parameters: `name.layer`, `name.next.layer`, ..."""
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            self.linear(name + ".next" * i + ".layer", a, b)
+
+    def run_mlp(self, x, name, layers, act, last):
+        for i in range(layers):
+            x = self.lin(x, name + ".next" * i + ".layer")
+            x = act(x) if i < layers - 1 else last(x)
+        return x
+
+    def conv(self, name, cin, cout, k):
+        self.param(f"{name}.w", (cout, cin, k, k), "he_normal")
+        self.param(f"{name}.b", (cout,), "zeros")
+
+    def conv_t(self, name, cin, cout, k):
+        self.param(f"{name}.w", (cin, cout, k, k), "he_normal")
+        self.param(f"{name}.b", (cout,), "zeros")
+
+    def reconstruct(self, x):
+        latents = self.encode(x)
+        return self.decode(*latents) if isinstance(latents, tuple) else self.decode(latents)
+
+
+def bce_with_logits(logits, x):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+
+
+def kl_std_normal(mu, logvar):
+    return -0.5 * (1.0 + logvar - mu * mu - torch.exp(logvar)).sum(dim=-1)
+
+
+def identity(x):
+    return x
+
+
+class Vae(Twin):
+    """examples/vae/vae.hgl: 784-512-256 relu, mu/logvar heads of 32, decoder 32-256-512-784."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, latent=32, hidden=512):
+        super().__init__()
+        self.mlp("encoder.h", [784, hidden, 256])
+        self.linear("encoder.mu", 256, latent)
+        self.linear("encoder.logvar", 256, latent)
+        self.mlp("decoder.logits", [latent, 256, hidden, 784])
+
+    def heads(self, x):
+        h = self.run_mlp(x, "encoder.h", 2, torch.relu, torch.relu)
+        return self.lin(h, "encoder.mu"), self.lin(h, "encoder.logvar")
+
+    def logits(self, z):
+        return self.run_mlp(z, "decoder.logits", 3, torch.relu, identity)
+
+    def encode(self, x):
+        return self.heads(x)[0]
+
+    def decode(self, z):
+        return torch.sigmoid(self.logits(z))
+
+    def loss(self, x):
+        mu, logvar = self.heads(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return (bce_with_logits(self.logits(z), x).sum(dim=-1) + kl_std_normal(mu, logvar)).mean()
+
+
+class ConvVae(Twin):
+    """bench/models/conv_vae.hgl."""
+
+    IMAGE_SHAPE = True
+
+    def __init__(self, latent=32):
+        super().__init__()
+        self.conv("encoder.c1", 1, 32, 4)
+        self.conv("encoder.c2", 32, 64, 4)
+        self.linear("encoder.mu", 64 * 49, latent)
+        self.linear("encoder.logvar", 64 * 49, latent)
+        self.linear("decoder.expand", latent, 64 * 49)
+        self.conv_t("decoder.d1", 64, 32, 4)
+        self.conv_t("decoder.logits", 32, 1, 4)
+
+    def heads(self, x):
+        c1 = F.conv2d(x, self.p("encoder.c1.w"), self.p("encoder.c1.b"), stride=2, padding=1)
+        c2 = F.conv2d(torch.relu(c1), self.p("encoder.c2.w"), self.p("encoder.c2.b"), stride=2, padding=1)
+        flat = torch.flatten(torch.relu(c2), 1)
+        return self.lin(flat, "encoder.mu"), self.lin(flat, "encoder.logvar")
+
+    def logits(self, z):
+        grid = self.lin(z, "decoder.expand").reshape(-1, 64, 7, 7)
+        d1 = F.conv_transpose2d(grid, self.p("decoder.d1.w"), self.p("decoder.d1.b"), stride=2, padding=1)
+        return F.conv_transpose2d(
+            torch.relu(d1), self.p("decoder.logits.w"), self.p("decoder.logits.b"), stride=2, padding=1
+        )
+
+    def encode(self, x):
+        return self.heads(x)[0]
+
+    def decode(self, z):
+        return torch.sigmoid(self.logits(z))
+
+    def loss(self, x):
+        mu, logvar = self.heads(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return (bce_with_logits(self.logits(z), x).sum(dim=(1, 2, 3)) + kl_std_normal(mu, logvar)).mean()
+
+
+class VqVae(Twin):
+    """bench/models/vqvae.hgl: std.bottleneck.VectorQuantizer with a straight-through gradient."""
+
+    IMAGE_SHAPE = True
+
+    def __init__(self, codes=512, dim=64, beta=0.25):
+        super().__init__()
+        self.beta = beta
+        self.conv("encoder.c1", 1, 32, 4)
+        self.conv("encoder.c2", 32, 64, 4)
+        self.conv("encoder.e", 64, dim, 1)
+        self.param("bottleneck.q.book", (codes, dim), ("uniform", -1.0 / codes, 1.0 / codes))
+        self.conv_t("decoder.d1", dim, 32, 4)
+        self.conv_t("decoder.logits", 32, 1, 4)
+
+    def cells(self, x):
+        c1 = F.conv2d(x, self.p("encoder.c1.w"), self.p("encoder.c1.b"), stride=2, padding=1)
+        c2 = F.conv2d(torch.relu(c1), self.p("encoder.c2.w"), self.p("encoder.c2.b"), stride=2, padding=1)
+        e = F.conv2d(torch.relu(c2), self.p("encoder.e.w"), self.p("encoder.e.b"))
+        return e.permute(0, 2, 3, 1)
+
+    def quantize(self, e):
+        book = self.p("bottleneck.q.book")
+        d = (e * e).sum(dim=-1, keepdim=True) - 2.0 * (e @ book.t()) + (book * book).sum(dim=-1)
+        q = F.embedding(torch.argmin(d, dim=-1), book)
+        vq_loss = ((q.detach() - e) ** 2).mean() * self.beta + ((q - e.detach()) ** 2).mean()
+        return e + (q - e).detach(), vq_loss
+
+    def logits(self, z):
+        grid = z.permute(0, 3, 1, 2)
+        d1 = F.conv_transpose2d(grid, self.p("decoder.d1.w"), self.p("decoder.d1.b"), stride=2, padding=1)
+        return F.conv_transpose2d(
+            torch.relu(d1), self.p("decoder.logits.w"), self.p("decoder.logits.b"), stride=2, padding=1
+        )
+
+    def encode(self, x):
+        return self.quantize(self.cells(x))[0]
+
+    def decode(self, z):
+        return torch.sigmoid(self.logits(z))
+
+    def loss(self, x):
+        z, vq_loss = self.quantize(self.cells(x))
+        return F.mse_loss(self.decode(z), x) + vq_loss
+
+
+class Sae(Twin):
+    """bench/models/sae.hgl: top-k of (x - pre_bias) @ w + b, relu, unit-norm decoder rows."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, features=4096, k=32):
+        super().__init__()
+        self.k = k
+        self.param("encoder.pre_bias", (784,), "zeros")
+        self.linear("encoder.pre", 784, features)
+        self.param("decoder.w_dec", (features, 784), "glorot_uniform")
+
+    def encode(self, x):
+        pre = self.lin(x - self.p("encoder.pre_bias"), "encoder.pre")
+        top = torch.topk(pre, self.k, dim=-1)
+        return torch.relu(torch.zeros_like(pre).scatter_add(-1, top.indices, top.values))
+
+    def decode(self, z):
+        w = self.p("decoder.w_dec")
+        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
+        return z @ dirs + self.p("encoder.pre_bias")
+
+    def loss(self, x):
+        return F.mse_loss(self.decode(self.encode(x)), x)
+
+
+class Mae(Twin):
+    """bench/models/mae.hgl: patches of 4x4 (49), width 128, 4 + 2 pre-norm transformer blocks."""
+
+    IMAGE_SHAPE = True
+    PATCH, N = 4, 49
+
+    def __init__(self, dim=128, heads=4, ratio=0.75, enc_blocks=4, dec_blocks=2):
+        super().__init__()
+        self.dim, self.heads = dim, heads
+        self.keep = int(self.N * (1.0 - ratio) + 1e-6)
+        self.enc_blocks = [f"encoder.blk{i + 1}" for i in range(enc_blocks)]
+        self.dec_blocks = [f"decoder.dblk{i + 1}" for i in range(dec_blocks)]
+        self.linear("encoder.patches.proj", self.PATCH * self.PATCH, dim)
+        self.param("encoder.pos", (self.N, dim), ("normal", 0.02))
+        for b in self.enc_blocks:
+            self.block(b)
+        self.layer_norm("encoder.enc", dim)
+        self.linear("decoder.dz", dim, dim)
+        self.param("decoder.restored.token", (dim,), ("normal", 0.02))
+        self.param("decoder.dec_pos", (self.N, dim), ("normal", 0.02))
+        for b in self.dec_blocks:
+            self.block(b)
+        self.layer_norm("decoder.dnorm", dim)
+        self.linear("decoder.pixels.proj", dim, self.PATCH * self.PATCH)
+
+    def layer_norm(self, name, d):
+        self.param(f"{name}.gamma", (d,), "ones")
+        self.param(f"{name}.beta", (d,), "zeros")
+
+    def block(self, name):
+        d = self.dim
+        self.layer_norm(f"{name}.norm1", d)
+        for proj in "qkvo":
+            self.linear(f"{name}.attn.{proj}", d, d)
+        self.layer_norm(f"{name}.norm2", d)
+        self.mlp(f"{name}.mlp", [d, 4 * d, d])
+
+    def ln(self, x, name):
+        return F.layer_norm(x, (x.shape[-1],), self.p(f"{name}.gamma"), self.p(f"{name}.beta"), eps=1e-5)
+
+    def attention(self, x, name):
+        b, n, d = x.shape
+        h = self.heads
+
+        def split(t):
+            return t.reshape(b, n, h, d // h).transpose(1, 2)
+
+        q, k, v = (split(self.lin(x, f"{name}.{p}")) for p in "qkv")
+        weights = torch.softmax((q @ k.transpose(-2, -1)) * (d // h) ** -0.5, dim=-1)
+        mixed = (weights @ v).transpose(1, 2).reshape(b, n, d)
+        return self.lin(mixed, f"{name}.o")
+
+    def run_block(self, x, name):
+        h = x + self.attention(self.ln(x, f"{name}.norm1"), f"{name}.attn")
+        return h + self.run_mlp(self.ln(h, f"{name}.norm2"), f"{name}.mlp", 2, F.gelu, identity)
+
+    def patchify(self, x):
+        b, p = x.shape[0], self.PATCH
+        g = 28 // p
+        return x.reshape(b, 1, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b, self.N, p * p)
+
+    def unpatchify(self, t):
+        b, p = t.shape[0], self.PATCH
+        g = 28 // p
+        return t.reshape(b, g, g, 1, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, 1, 28, 28)
+
+    def encoder(self, tokens):
+        for b in self.enc_blocks:
+            tokens = self.run_block(tokens, b)
+        return self.ln(tokens, "encoder.enc")
+
+    def decoder_patches(self, z, ids_restore):
+        """Pixel logits per patch, [B, 49, 16], tokens in their original order."""
+        dz = self.lin(z, "decoder.dz")
+        b, kept, d = dz.shape
+        if kept < self.N:
+            dz = torch.cat([dz, self.p("decoder.restored.token").expand(b, self.N - kept, d)], dim=1)
+        t = torch.gather(dz, 1, ids_restore.unsqueeze(-1).expand(b, self.N, d)) + self.p("decoder.dec_pos")
+        for blk in self.dec_blocks:
+            t = self.run_block(t, blk)
+        return self.lin(self.ln(t, "decoder.dnorm"), "decoder.pixels.proj")
+
+    def embed(self, x):
+        return self.lin(self.patchify(x), "encoder.patches.proj") + self.p("encoder.pos")
+
+    def encode(self, x):
+        ids = torch.arange(self.N, device=x.device).expand(x.shape[0], self.N)
+        return self.encoder(self.embed(x)), ids
+
+    def decode(self, z, ids_restore):
+        return torch.sigmoid(self.unpatchify(self.decoder_patches(z, ids_restore)))
+
+    def loss(self, x):
+        tokens = self.embed(x)
+        b, n, d = tokens.shape
+        ids_shuffle = torch.argsort(torch.rand(b, n), dim=-1, descending=True)
+        ids_restore = torch.argsort(ids_shuffle, dim=-1)
+        ids_keep = ids_shuffle[:, : self.keep]
+        kept = torch.gather(tokens, 1, ids_keep.unsqueeze(-1).expand(b, self.keep, d))
+        mask = 1.0 - torch.zeros(b, n).scatter_add(1, ids_keep, torch.ones(b, self.keep))
+        # patchify(sigmoid(unpatchify(p))) is sigmoid(p): the loss reads the patches directly.
+        pred = torch.sigmoid(self.decoder_patches(self.encoder(kept), ids_restore))
+        err = ((pred - self.patchify(x)) ** 2).mean(dim=-1)
+        return (err * mask).sum() / mask.sum()
+
+
+# The benchmark's models: name -> (Hourglass spec, extra `--set`s, twin class).
+MODELS = {
+    "vae": ("examples/vae/vae.hgl", [], Vae),
+    "conv_vae": ("bench/models/conv_vae.hgl", [], ConvVae),
+    "vqvae": ("bench/models/vqvae.hgl", [], VqVae),
+    "sae": ("bench/models/sae.hgl", [], Sae),
+    "mae": ("bench/models/mae.hgl", [], Mae),
+}
