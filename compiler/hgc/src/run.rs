@@ -44,9 +44,9 @@ pub struct RunArgs {
     /// reconstruct, sample, train or eval; or time, which times one of them in this process
     /// and prints JSON (see --entry)
     pub entry: String,
-    /// The backend that runs the model
-    #[arg(long, default_value = "interp")]
-    pub backend: String,
+    /// The backend that runs the model [default: cranelift; interp with --precision f64]
+    #[arg(long)]
+    pub backend: Option<String>,
     /// Arithmetic of the interpreter (train runs in f32 only)
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,
@@ -137,6 +137,18 @@ pub struct RunArgs {
     /// The options given on the command line, by id (filled in by `crate::cli::parse_from`).
     #[arg(skip)]
     pub given: Vec<String>,
+}
+
+impl RunArgs {
+    /// The backend named by `--backend`, else the compiled one (the interpreter for f64,
+    /// which compiled code does not compute in).
+    pub fn backend_name(&self) -> &str {
+        match (&self.backend, self.precision) {
+            (Some(b), _) => b,
+            (None, PrecisionArg::F64) => "interp",
+            (None, _) => "cranelift",
+        }
+    }
 }
 
 /// A user-facing failure of `hgc run`: printed as `error: ...`, exit status 1.
@@ -264,7 +276,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
     if !known.contains(&args.entry.as_str()) {
         return fail(format!("unknown entry `{}`; the entries are {}", args.entry, known.join(", ")));
     }
-    backend(&args.backend).map_err(RunError)?;
+    backend(args.backend_name()).map_err(RunError)?;
     crate::options::check_options(args).map_err(RunError)?;
     if args.entry == "train" && precision == Precision::F64 {
         return fail(
@@ -296,7 +308,7 @@ fn run_entry(args: &RunArgs, spec: &CompiledSpec) -> Result<()> {
         "eval" => args.limit.map_or(batch, |l| batch.min(l.max(1))),
         _ => batch,
     };
-    crate::memory::check_batch_fits(&model.module, &args.backend, &args.entry, call_batch).map_err(RunError)?;
+    crate::memory::check_batch_fits(&model.module, args.backend_name(), &args.entry, call_batch).map_err(RunError)?;
     let scalars = CallScalars { seed, step: 0, first_example: 0, batch: 0 };
     match args.entry.as_str() {
         "eval" => {
@@ -341,7 +353,7 @@ fn open_session(
     train: Option<&TrainStepInfo>,
     precision: Precision,
 ) -> Result<Box<dyn Session>> {
-    let b = backend(&args.backend).map_err(RunError)?;
+    let b = backend(args.backend_name()).map_err(RunError)?;
     b.open(module, train, &BackendOptions { precision }).map_err(|e| RunError(format!("backend `{}`: {e}", b.name)))
 }
 
@@ -761,12 +773,12 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
         data: data_spec.to_string(),
         limit: args.limit,
         seed,
-        backend: args.backend.clone(),
+        backend: args.backend_name().to_string(),
     });
     // Refuse a batch the machine cannot hold before training (a resumed run keeps the
     // checkpoint's batch; a batch larger than the data is refused by the training loop).
     if args.resume.is_none() && cfg.batch <= data.len {
-        crate::memory::check_batch_fits(&module, &args.backend, "train", cfg.batch).map_err(RunError)?;
+        crate::memory::check_batch_fits(&module, args.backend_name(), "train", cfg.batch).map_err(RunError)?;
     }
     if !matches!(args.progress, ProgressArg::Quiet) {
         let header = Header { args, model, cfg: &cfg, data_spec, examples: data.len, eval_spec: eval_spec.as_deref() };
@@ -871,7 +883,7 @@ impl Header<'_> {
                 thousands(values)
             ),
         );
-        add("backend", args.backend.clone());
+        add("backend", args.backend_name().to_string());
         let mut optimizer =
             format!("{} ({})", describe_optimizer(&defaults.optimizer), self.source("optimizer", "optimizer"));
         if let Some(c) = defaults.clip_grad_norm {

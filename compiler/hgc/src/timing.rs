@@ -48,7 +48,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 pub fn time(args: &RunArgs, spec: &CompiledSpec, started: Instant) -> Result<()> {
     let model = &spec.model;
     let entry = args.time_entry.as_str();
-    let backend = crate::backends::backend(&args.backend).map_err(RunError)?;
+    let backend = crate::backends::backend(args.backend_name()).map_err(RunError)?;
     crate::options::check_options(args).map_err(RunError)?;
     if !TIMED_ENTRIES.contains(&entry) {
         return fail(format!(
@@ -82,10 +82,10 @@ pub fn time(args: &RunArgs, spec: &CompiledSpec, started: Instant) -> Result<()>
             spec.report(&d);
             RunError("the model cannot be trained".into())
         })?;
-        crate::memory::check_batch_fits(&module, &args.backend, entry, batch).map_err(RunError)?;
+        crate::memory::check_batch_fits(&module, args.backend_name(), entry, batch).map_err(RunError)?;
         backend.open(module, Some(&info), &opts)
     } else {
-        crate::memory::check_batch_fits(&model.module, &args.backend, entry, batch).map_err(RunError)?;
+        crate::memory::check_batch_fits(&model.module, args.backend_name(), entry, batch).map_err(RunError)?;
         backend.open(model.module.clone(), None, &opts)
     }
     .map_err(|e| RunError(format!("backend `{}`: {e}", backend.name)))?;
