@@ -359,7 +359,7 @@ fn time_prints_json_and_refuses_bad_flags() {
     };
     let t = timed(&["--entry", "reconstruct", "--batch", "3", "--repeats", "4", "--warmup", "1"]);
     assert_eq!(t["entry"], "reconstruct");
-    assert_eq!(t["backend"], "interp");
+    assert_eq!(t["backend"], "cranelift");
     assert_eq!(t["batch"], 3);
     assert_eq!(t["repeats"], 4);
     let ms = |key: &str| t[key].as_f64().filter(|v| *v >= 0.0).unwrap_or_else(|| panic!("{key}: {t}"));

@@ -1,48 +1,76 @@
-//! Refusing a batch the machine cannot hold before running it: the interpreter's estimate of
-//! one call (`hg_core::interp::estimate_peak_bytes`) against the memory the system says is
-//! available (`MemAvailable` of `/proc/meminfo`, Linux only; elsewhere nothing is checked).
+//! Refusing a batch the machine cannot hold before running it: the memory one call needs
+//! against what the system says is available (`MemAvailable` of `/proc/meminfo`, Linux only;
+//! elsewhere nothing is checked). For the interpreter the need is its own estimate
+//! (`hg_core::interp::estimate_peak_bytes`); for compiled backends it is exact: the plan's
+//! arena plus the call's inputs and outputs at that batch size.
 //!
 //! The estimate grows with the batch size, so the largest batch that fits is found by
 //! bisection over it (each estimate is one walk of the graph's shapes; nothing runs).
 
 use hg_core::interp::{estimate_peak_bytes, fmt_bytes};
-use hg_ir::{Function, Module};
+use hg_ir::Module;
 
 /// Fails, with the figures and the largest `--batch` that fits, when one call of `entry` of
-/// `module` at `batch` needs more memory than is available. Only the interpreter's memory is
-/// estimated, so other backends are not checked, nor are machines whose available memory
-/// cannot be read.
+/// `module` at `batch` needs more memory than is available. Machines whose available memory
+/// cannot be read are not checked.
 pub fn check_batch_fits(module: &Module, backend: &str, entry: &str, batch: usize) -> Result<(), String> {
-    if backend != "interp" {
-        return Ok(());
-    }
-    match (module.function(entry), available_bytes()) {
-        (Some(f), Some(available)) => check_fits(f, entry, batch, available),
-        _ => Ok(()),
+    let (Some(f), Some(available)) = (module.function(entry), available_bytes()) else { return Ok(()) };
+    match backend {
+        "interp" => check_fits(entry, batch, available, "the interpreter", &|b| estimate_peak_bytes(f, b)),
+        _ => match hg_kernel::lower_function(f, &[]) {
+            Ok(program) => {
+                let plan = program.plan;
+                check_fits(entry, batch, available, "compiled code", &|b| compiled_bytes(&plan, b))
+            }
+            // The backend reports what does not compile when it opens.
+            Err(_) => Ok(()),
+        },
     }
 }
 
-/// [`check_batch_fits`] against a given amount of available memory.
-pub fn check_fits(f: &Function, entry: &str, batch: usize, available: u64) -> Result<(), String> {
-    let needed = estimate_peak_bytes(f, batch);
+/// Bytes one call of a compiled plan needs at `batch`: its arena and the buffers of the call's
+/// inputs and outputs (resident parameters are counted once, by the session, not per call).
+pub fn compiled_bytes(plan: &hg_abi::plan::Plan, batch: usize) -> u64 {
+    use hg_abi::plan::BufRole;
+    let bytes = |a: hg_abi::plan::Affine| a.eval(batch).and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
+    let mut total = bytes(plan.arena_bytes);
+    for b in &plan.buffers {
+        if matches!(b.role, BufRole::Input(_) | BufRole::Output(_)) {
+            let n = bytes(b.len).saturating_mul(b.dtype.size_bytes() as u64);
+            total = total.saturating_add(n);
+        }
+    }
+    total
+}
+
+/// [`check_batch_fits`] against a given amount of available memory, with `need(batch)` the
+/// bytes one call needs on the backend `who`.
+pub fn check_fits(
+    entry: &str,
+    batch: usize,
+    available: u64,
+    who: &str,
+    need: &dyn Fn(usize) -> u64,
+) -> Result<(), String> {
+    let needed = need(batch);
     if needed <= available {
         return Ok(());
     }
     let what = if entry == "train" { "the train step".to_string() } else { format!("`{entry}`") };
     let figures = format!(
-        "{what} at batch {batch} needs about {} of memory for the interpreter, but {} is available",
+        "{what} at batch {batch} needs about {} of memory for {who}, but {} is available",
         fmt_bytes(u128::from(needed)),
         fmt_bytes(u128::from(available))
     );
-    Err(match largest_batch(f, batch, available) {
+    Err(match largest_batch(need, batch, available) {
         Some(n) => format!("{figures}; lower it with --batch {n}"),
         None => format!("{figures}; even --batch 1 does not fit, so the model is too large for this machine"),
     })
 }
 
 /// The largest batch below `over` (which does not fit) whose estimate fits in `available`.
-fn largest_batch(f: &Function, over: usize, available: u64) -> Option<usize> {
-    let fits = |b: usize| estimate_peak_bytes(f, b) <= available;
+fn largest_batch(need: &dyn Fn(usize) -> u64, over: usize, available: u64) -> Option<usize> {
+    let fits = |b: usize| need(b) <= available;
     if over <= 1 || !fits(1) {
         return None;
     }
@@ -75,7 +103,7 @@ fn parse_mem_available(meminfo: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use hg_abi::DType;
-    use hg_ir::{Dim, NodeSpan, Op, TensorType, UnaryOp};
+    use hg_ir::{Dim, Function, NodeSpan, Op, TensorType, UnaryOp};
 
     /// `y = exp(x)` with `x: f32[B, 1000]`: 4 + 8 + 8 + 4 bytes per element at the peak.
     fn exp_of_batch() -> Function {
@@ -101,8 +129,10 @@ mod tests {
         let per_example = estimate_peak_bytes(&f, 2) - estimate_peak_bytes(&f, 1);
         assert_eq!(per_example, 20_000);
         let available = 1 << 30;
-        assert!(check_fits(&f, "sample", 50_000, available).is_ok());
-        let e = check_fits(&f, "sample", 100_000, available).unwrap_err();
+        let need = |b: usize| estimate_peak_bytes(&f, b);
+        let who = "the interpreter";
+        assert!(check_fits("sample", 50_000, available, who, &need).is_ok());
+        let e = check_fits("sample", 100_000, available, who, &need).unwrap_err();
         let fits = (available / per_example) as usize;
         assert_eq!(
             e,
@@ -111,8 +141,20 @@ mod tests {
             )
         );
         assert!(estimate_peak_bytes(&f, fits) <= available && estimate_peak_bytes(&f, fits + 1) > available);
-        let e = check_fits(&f, "train", 10, 1000).unwrap_err();
+        let e = check_fits("train", 10, 1000, who, &need).unwrap_err();
         assert!(e.starts_with("the train step at batch 10 needs about 195.3 KiB"), "{e}");
         assert!(e.ends_with("even --batch 1 does not fit, so the model is too large for this machine"), "{e}");
+    }
+
+    #[test]
+    fn compiled_plans_need_their_arena_and_the_call_buffers() {
+        let f = exp_of_batch();
+        let plan = hg_kernel::lower_function(&f, &[]).unwrap().plan;
+        // Input and output, 4000 bytes per example each; the kernel needs no temporary.
+        assert_eq!(compiled_bytes(&plan, 1), 8000);
+        assert_eq!(compiled_bytes(&plan, 10), 80_000);
+        let e = check_fits("sample", 1000, 100_000, "compiled code", &|b| compiled_bytes(&plan, b)).unwrap_err();
+        assert!(e.contains("needs about 7.6 MiB of memory for compiled code"), "{e}");
+        assert!(e.ends_with("lower it with --batch 12"), "{e}");
     }
 }

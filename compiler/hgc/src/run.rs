@@ -359,10 +359,12 @@ fn open_session(
 
 fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     // With its train step when the model can be trained (a failure shows under `train`).
-    let manifest = match with_train_step(model, &optimizer_config(&model.train_defaults)) {
-        Ok((module, info)) => manifest(&module, Some(&info))?,
-        Err(_) => manifest(&model.module, None)?,
+    let trained = with_train_step(model, &optimizer_config(&model.train_defaults)).ok();
+    let manifest = match &trained {
+        Some((module, info)) => manifest(module, Some(info))?,
+        None => manifest(&model.module, None)?,
     };
+    let memory = memory_info(model, &manifest, trained.as_ref());
     let spec_json = |s: &hg_abi::TensorSpec| serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
     let mut entries = Vec::new();
     for sig in &manifest.entries {
@@ -389,6 +391,7 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
         "latents": model.latents,
         "outputs": model.outputs,
         "metrics": model.metrics,
+        "memory": memory,
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&info)?);
@@ -413,12 +416,48 @@ fn print_info(model: &CompiledModel, json: bool) -> Result<()> {
     for (n, w) in &model.missing {
         println!("  {n}: not available ({w})");
     }
+    if let Some(batch) = memory["train_batch"].as_u64() {
+        let mib = |k: &str| memory[k].as_u64().map_or("?".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+        println!(
+            "memory: parameters {}, optimizer state {}, train step at batch {batch} {} more (compiled)",
+            mib("parameter_bytes"),
+            mib("state_bytes"),
+            mib("train_step_bytes")
+        );
+    }
     let (tensors, total) = parameter_count(model);
     println!("parameters ({tensors} tensors, {total} values):");
     for p in &model.module.params {
         println!("  {}: {} = {}", p.name, p.ty, p.init);
     }
     Ok(())
+}
+
+/// Bytes of the parameters and optimizer state, and the working memory of one compiled train
+/// step at the model's batch size (its arena plus the batch and outputs), as JSON.
+fn memory_info(
+    model: &CompiledModel,
+    manifest: &hg_abi::Manifest,
+    trained: Option<&(hg_ir::Module, hg_core::optim::TrainStepInfo)>,
+) -> serde_json::Value {
+    let bytes = |specs: &[hg_abi::TensorSpec]| -> u64 {
+        specs
+            .iter()
+            .map(|s| s.shape.iter().map(|d| d.resolve(0) as u64).product::<u64>() * s.dtype.size_bytes() as u64)
+            .sum()
+    };
+    let params = bytes(&manifest.param_specs());
+    let state = manifest.train.as_ref().map_or(0, |t| bytes(&t.state));
+    let batch = model.train_defaults.batch.map_or(DEFAULT_BATCH, |b| b as usize);
+    let step = trained
+        .and_then(|(module, info)| crate::backends::lower_module(module, Some(info)).ok())
+        .and_then(|(_, plans, _)| plans.get("train").map(|p| crate::memory::compiled_bytes(p, batch)));
+    serde_json::json!({
+        "parameter_bytes": params,
+        "state_bytes": state,
+        "train_batch": step.map(|_| batch),
+        "train_step_bytes": step,
+    })
 }
 
 /// Parameters from `--weights`, or fresh ones with `--init`, named `param:<path>`.
@@ -780,13 +819,23 @@ fn run_train(args: &RunArgs, spec: &CompiledSpec, precision: Precision) -> Resul
     if args.resume.is_none() && cfg.batch <= data.len {
         crate::memory::check_batch_fits(&module, args.backend_name(), "train", cfg.batch).map_err(RunError)?;
     }
+    let opened = std::time::Instant::now();
+    let mut session = open_session(args, module, Some(&info), precision)?;
+    let compile_time = opened.elapsed();
     if !matches!(args.progress, ProgressArg::Quiet) {
-        let header = Header { args, model, cfg: &cfg, data_spec, examples: data.len, eval_spec: eval_spec.as_deref() };
+        let header = Header {
+            args,
+            model,
+            cfg: &cfg,
+            data_spec,
+            examples: data.len,
+            eval_spec: eval_spec.as_deref(),
+            compile_time,
+        };
         for line in header.lines(resumed.as_ref()) {
             eprintln!("{line}");
         }
     }
-    let mut session = open_session(args, module, Some(&info), precision)?;
     print_data_notes(session.as_ref(), "train", &data);
     // The evaluation data's notes, unless it is another split of the training data set (whose
     // adaptation was just said).
@@ -846,6 +895,8 @@ struct Header<'a> {
     data_spec: &'a str,
     examples: usize,
     eval_spec: Option<&'a str>,
+    /// Time to compile the model for the backend and open its session.
+    compile_time: std::time::Duration,
 }
 
 impl Header<'_> {
@@ -883,7 +934,7 @@ impl Header<'_> {
                 thousands(values)
             ),
         );
-        add("backend", args.backend_name().to_string());
+        add("backend", format!("{}, compiled in {:.0} ms", args.backend_name(), self.compile_time.as_secs_f64() * 1e3));
         let mut optimizer =
             format!("{} ({})", describe_optimizer(&defaults.optimizer), self.source("optimizer", "optimizer"));
         if let Some(c) = defaults.clip_grad_norm {
