@@ -57,13 +57,13 @@ class Twin(torch.nn.Module):
         return x @ self.p(f"{name}.w") + self.p(f"{name}.b")
 
     def mlp(self, name, sizes):
-        """std.nn.Mlp's parameters: `name.layer`, `name.next.layer`, ..."""
+        """std.nn.Mlp's parameters: `name.0`, `name.1`, ... (one per layer, as nn.Sequential)."""
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-            self.linear(name + ".next" * i + ".layer", a, b)
+            self.linear(f"{name}.{i}", a, b)
 
     def run_mlp(self, x, name, layers, act, last):
         for i in range(layers):
-            x = self.lin(x, name + ".next" * i + ".layer")
+            x = self.lin(x, f"{name}.{i}")
             x = act(x) if i < layers - 1 else last(x)
         return x
 
