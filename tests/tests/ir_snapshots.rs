@@ -1,5 +1,6 @@
 //! Golden files of the IR text form: `hgc ir` of each spec under tests/ir/ at the typed, grad
-//! and train stages, compared with `<spec>.<stage>.ir`, and its manifest (`<spec>.manifest.json`).
+//! and train stages, and the kernels and fusion groups the CPU backends compile it to, compared
+//! with `<spec>.<stage>.ir`, and its manifest (`<spec>.manifest.json`).
 //! The training loop's test double in the runtime reads its signatures from such a manifest
 //! (runtime/core/src/train/testdata/), so it declares exactly what a real model declares.
 //! Regenerate with `UPDATE_EXPECT=1`.
@@ -22,7 +23,7 @@ fn ir_text_matches_golden_files() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for spec in &specs {
-        for stage in ["typed", "grad", "train", "manifest"] {
+        for stage in ["typed", "grad", "train", "manifest", "kernels", "fused"] {
             let rel = spec.strip_prefix(root()).unwrap();
             let out = Command::new(hgc())
                 .args(["ir", rel.to_str().unwrap(), "--stage", stage])
