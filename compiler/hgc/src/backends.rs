@@ -48,12 +48,13 @@ fn open_interp(
     Ok(Box::new(InterpSession::new(module, train, opts.precision).map_err(|e| e.to_string())?))
 }
 
+/// A module compiled for the CPU: its manifest, one plan per entry, and the kernels of all
+/// plans in one table.
+pub type LoweredModule = (hg_abi::Manifest, BTreeMap<String, Plan>, Vec<Kernel>);
+
 /// Lowers every entry of `module` to kernels and library calls (one program per entry, kernel
 /// indices shifted into one table).
-pub fn lower_module(
-    module: &Module,
-    train: Option<&TrainStepInfo>,
-) -> Result<(hg_abi::Manifest, BTreeMap<String, Plan>, Vec<Kernel>), String> {
+pub fn lower_module(module: &Module, train: Option<&TrainStepInfo>) -> Result<LoweredModule, String> {
     let manifest = hg_core::manifest::manifest(module, train).map_err(|e| e.to_string())?;
     let carried = manifest.train.as_ref().map(|t| t.carried.clone()).unwrap_or_default();
     let mut plans = BTreeMap::new();

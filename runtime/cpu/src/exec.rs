@@ -196,7 +196,7 @@ impl Drop for Executor {
             return;
         }
         let mut rows: Vec<(usize, &(std::time::Duration, u64))> = times.iter().enumerate().collect();
-        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.0));
         eprintln!(
             "profile of `{}`: {:.1} ms in {} steps over {} calls",
             self.plan.entry,

@@ -10,7 +10,8 @@
 //!   stored (it becomes the root of its own loop kernel);
 //! - **reductions**, **concat** and **pad** are the roots of their own kernels;
 //! - **library** ops (matrix products, convolutions, pooling, indexing, random draws) are calls
-//!   of the runtime's kernels on buffers.
+//!   of the runtime's kernels on buffers. Random draws are elementwise: each element is drawn
+//!   from its Philox counter inside the kernel that reads it.
 
 use super::shape::{affine, numel};
 use hg_ir::{Function, Op, ValueId};
@@ -32,7 +33,16 @@ pub fn kind(op: &Op) -> Kind {
     match op {
         Op::Input { .. } | Op::Param { .. } => Kind::Source,
         Op::Const { .. } | Op::Full { .. } | Op::DimValue { .. } | Op::Iota { .. } => Kind::Cheap,
-        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::OneHot { .. } => Kind::Elementwise,
+        // Random draws are elementwise too: element `i` is Philox counter `offset + i`, drawn
+        // inside the kernel that reads it (the stream is counter based).
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Cast { .. }
+        | Op::OneHot { .. }
+        | Op::RandomNormal { .. }
+        | Op::RandomUniform { .. }
+        | Op::Bernoulli { .. } => Kind::Elementwise,
         Op::Reshape
         | Op::Transpose { .. }
         | Op::BroadcastTo
@@ -50,10 +60,7 @@ pub fn kind(op: &Op) -> Kind {
         | Op::MaxPool2dGrad { .. }
         | Op::Gather { .. }
         | Op::ScatterAdd { .. }
-        | Op::TopKIndices { .. }
-        | Op::RandomNormal { .. }
-        | Op::RandomUniform { .. }
-        | Op::Bernoulli { .. } => Kind::Lib,
+        | Op::TopKIndices { .. } => Kind::Lib,
     }
 }
 

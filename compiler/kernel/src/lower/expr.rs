@@ -91,6 +91,17 @@ fn compute_inline(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Inde
             let zero = kb.constant(ty, 0.0);
             Ok(kb.let_(ty, Expr::Select(hit, one, zero)))
         }
+        Op::RandomNormal { .. } | Op::RandomUniform { .. } | Op::Bernoulli { .. } => {
+            let (kind, site) = random_kind(f.op(v)).ok_or_else(|| lw.unsupported(v, "is not a random draw"))?;
+            let seed = value_at(lw, kb, operand(0)?, &[])?;
+            let step = value_at(lw, kb, operand(1)?, &[])?;
+            let offset = value_at(lw, kb, operand(2)?, &[])?;
+            // Element `i` (row-major) of the draw is element `offset + i` of the stream.
+            let flat = shape::flatten(idx, &shape::row_major(&out_shape)?, Affine::ZERO)?;
+            let i = kb.index_value(&flat);
+            let counter = kb.let_(Scalar::I64, Expr::Binary(BinaryOp::Add, offset, i));
+            Ok(kb.let_(ty, Expr::Random { kind, site, seed, step, counter }))
+        }
         Op::StopGradient | Op::StraightThrough => value_at(lw, kb, operand(0)?, idx),
         Op::Transpose { perm } => {
             let mut src = vec![constant(Affine::ZERO); perm.len()];

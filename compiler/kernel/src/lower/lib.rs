@@ -1,7 +1,6 @@
 //! Library calls: matrix products (transposes and broadcasts folded into strides), convolutions,
 //! pooling, indexing and random draws, each with the geometry the runtime's kernel checks.
 
-use super::expr::random_kind;
 use super::kernels::copy_into;
 use super::shape;
 use super::{Built, LowerError, Lowering, Repr};
@@ -127,12 +126,7 @@ pub fn lower_lib(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
             let (outer, ax, inner) = around(&xs, *axis)?;
             (LibCall::ArgReduce { outer, axis: ax, inner, max: *max }, vec![contiguous(lw, ops[0])?], "arg_reduce")
         }
-        op => {
-            let (kind, site) = random_kind(op).ok_or_else(|| lw.unsupported(v, "has no library kernel"))?;
-            let len = shape::numel(&lw.shape(v)?)?;
-            let args = vec![contiguous(lw, ops[0])?, contiguous(lw, ops[1])?, contiguous(lw, ops[2])?];
-            (LibCall::Random { kind, site, len }, args, "random")
-        }
+        _ => return Err(lw.unsupported(v, "has no library kernel")),
     };
     args.push(out);
     push_lib(lw, v, call, args, label);
