@@ -2,7 +2,7 @@
 //! interpreter, train briefly, resume after `kill -9`, and check numbers against fixtures.
 
 use hg_runtime::npy;
-use hg_tests::cli::{hgc, metrics, ok, root, run};
+use hg_tests::cli::{fails, hgc, metrics, ok, root, run};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -388,4 +388,21 @@ fn time_prints_json_and_refuses_bad_flags() {
     refused(&["reconstruct", "--repeats", "3"], 1, "`--repeats` does not apply to `reconstruct`; it applies to `time`");
     refused(&["time", "--repeats", "many"], 2, "invalid value 'many' for '--repeats <N>'");
     refused(&["time", "--precision", "f64", "--entry", "train"], 1, "the train step runs in f32 only");
+}
+
+/// `hgc gemm M,K,N` times the CPU backends' matrix product and prints JSON; bad sizes are a
+/// clear error.
+#[test]
+fn gemm_prints_json_and_refuses_bad_sizes() {
+    let out = ok(&["gemm", "8,5,3", "--repeats", "2"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("`gemm` prints one JSON object");
+    assert_eq!((j["m"].as_u64(), j["k"].as_u64(), j["n"].as_u64()), (Some(8), Some(5), Some(3)));
+    assert!(j["gflops"].as_f64().is_some_and(|g| g > 0.0), "{j}");
+    assert!(j["median_ms"].as_f64().is_some_and(|t| t >= 0.0), "{j}");
+    let e = fails(&["gemm", "8,5"]);
+    assert!(e.contains("expected three positive sizes M,K,N, found `8,5`"), "{e}");
+    let e = fails(&["gemm", "8,0,3"]);
+    assert!(e.contains("expected three positive sizes"), "{e}");
+    let e = fails(&["gemm", "8,5,3", "--repeats", "0"]);
+    assert!(e.contains("--repeats must be at least 1"), "{e}");
 }

@@ -27,6 +27,9 @@ pub enum Command {
     /// Compile a spec in memory and run an entry point: info, encode, decode, reconstruct,
     /// sample, train, eval; or time one of them (`time --entry ENTRY`).
     Run(Box<crate::run::RunArgs>),
+    /// Time the CPU backends' matrix product (the GEMM library calls run) on `M,K,N`: prints
+    /// JSON with the median time and GFLOP/s, for `bench/run`'s comparison with PyTorch.
+    Gemm(crate::timing::GemmArgs),
 }
 
 /// Options shared by every command that compiles a spec.
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Ir(args) => exit(crate::ir::ir(&args)),
         Command::Run(args) => exit(crate::run::run(&args)),
+        Command::Gemm(args) => exit(crate::timing::gemm(&args)),
     }
 }
 

@@ -102,6 +102,16 @@ impl Threads {
         }
     }
 
+    /// Runs `f` on this pool (on the calling thread for one thread), with denormals flushed,
+    /// as the executor runs library calls.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let _flush = FlushDenormals::new();
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
     pub fn count(&self) -> usize {
         self.count
     }
