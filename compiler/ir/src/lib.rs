@@ -13,6 +13,7 @@ pub mod function;
 pub mod infer;
 pub mod op;
 pub mod passes;
+pub mod scalar;
 pub mod print;
 pub mod reader;
 pub mod types;

@@ -14,8 +14,8 @@
 //! - `maximum`/`minimum` are IEEE 754-2019 `maximum`/`minimum`: NaN when either operand is NaN
 //!   (as the interpreter), and `+0 > -0` (the interpreter takes the platform's `max` for equal
 //!   zeros); this is Cranelift's `fmax`/`fmin` and LLVM's `llvm.maximum`.
-//! - `gelu` is the exact erf form `x/2 · erfc(-x/√2)`, with the interpreter's `erfc` (copied
-//!   here, [`erfc`]); `round` is half to even; `softplus` is `x` above 20; `sign` and `relu`
+//! - `gelu` is the exact erf form `x/2 · erfc(-x/√2)`, with the interpreter's `erfc`
+//!   (`hg_ir::scalar`, shared); `round` is half to even; `softplus` is `x` above 20; `sign` and `relu`
 //!   keep NaN; `relu(-0) = +0`.
 //! - i64 arithmetic wraps (the interpreter rejects results beyond ±2^53, which no valid program
 //!   produces); integer `div` truncates toward zero (division by zero is the evaluator's error);
@@ -26,105 +26,20 @@ use crate::ir::{BinaryOp, UnaryOp};
 use hg_abi::plan::RandomKind;
 use hg_exec::philox::DrawSite;
 
-/// Logistic function, without overflow for large `|x|` (the interpreter's formula).
-pub fn sigmoid64(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// `log(1 + e^x)` with PyTorch's threshold (`x` above 20).
-pub fn softplus64(x: f64) -> f64 {
-    if x > 20.0 { x } else { x.exp().ln_1p() }
-}
-
-/// Exact GELU, `x · Φ(x)`.
-pub fn gelu64(x: f64) -> f64 {
-    0.5 * x * erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
-}
-
 /// `x` rounded to f32 after `f` in f64: the interpreter's f32 mode for one op.
 fn via64(x: f32, f: impl Fn(f64) -> f64) -> f32 {
     f(f64::from(x)) as f32
 }
 
-/// A float unary op on an f32 value.
+/// A float unary op on an f32 value: computed in f64 and rounded once, as the interpreter's
+/// f32 mode (exact f32 arithmetic for `neg`, `abs`, `sqrt`, `floor`, `round`, `sign`, `relu`).
 pub fn unary_f32(op: UnaryOp, x: f32) -> f32 {
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Exp => via64(x, f64::exp),
-        UnaryOp::Log => via64(x, f64::ln),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => via64(x, |x| 1.0 / x.sqrt()),
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }
-        }
-        UnaryOp::Tanh => via64(x, f64::tanh),
-        UnaryOp::Sigmoid => via64(x, sigmoid64),
-        UnaryOp::Relu => {
-            if x > 0.0 || x.is_nan() {
-                x
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Gelu => via64(x, gelu64),
-        UnaryOp::Softplus => via64(x, softplus64),
-        UnaryOp::Sin => via64(x, f64::sin),
-        UnaryOp::Cos => via64(x, f64::cos),
-        UnaryOp::Floor => x.floor(),
-        UnaryOp::Round => x.round_ties_even(),
-        // Not a float op (the verifier rejects it); the interpreter's value for numbers.
-        UnaryOp::Not => f32::from(u8::from(x == 0.0)),
-    }
+    via64(x, |x| unary_f64(op, x))
 }
 
-/// A float unary op on an f64 value (scalar computations the graph keeps in f64), with the
-/// interpreter's formulas.
+/// A float unary op on an f64 value: the shared definition, `hg_ir::scalar::unary`.
 pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }
-        }
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => sigmoid64(x),
-        UnaryOp::Relu => {
-            if x > 0.0 || x.is_nan() {
-                x
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Gelu => gelu64(x),
-        UnaryOp::Softplus => softplus64(x),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Floor => x.floor(),
-        UnaryOp::Round => x.round_ties_even(),
-        UnaryOp::Not => f64::from(u8::from(x == 0.0)),
-    }
+    hg_ir::scalar::unary(op, x)
 }
 
 /// An arithmetic binary op on f64 values; `None` for comparisons and logic.
@@ -241,80 +156,6 @@ pub fn random_f32(kind: RandomKind, site: u32, seed: i64, step: i64, counter: i6
         RandomKind::Bernoulli { p } => draw.bernoulli(i, p),
     };
     x as f32
-}
-
-// ---- the error function (the interpreter's, `hg_core::interp::erf`) -------------------------
-
-const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
-const FRAC_1_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI / 2.0;
-/// Where the series hands over to the continued fraction.
-const SWITCH: f64 = 1.5;
-/// Beyond this, `erfc(x)` underflows to 0 in f64.
-const ERFC_ZERO: f64 = 27.3;
-
-/// `e^(-x²)` without the rounding error of forming `x²`: `h` is `x` to 26 significant bits,
-/// so `h²` is exact.
-fn exp_minus_square(x: f64) -> f64 {
-    let x = x.abs();
-    let h = f64::from_bits(x.to_bits() & !((1u64 << 27) - 1));
-    (-h * h).exp() * (-(x - h) * (x + h)).exp()
-}
-
-/// Series for `erf(x)`, `|x| < SWITCH`.
-fn erf_series(x: f64) -> f64 {
-    let two_x2 = 2.0 * x * x;
-    let mut term = x;
-    let mut sum = x;
-    let mut n = 0.0;
-    while term.abs() > sum.abs() * 1e-17 {
-        n += 1.0;
-        term *= two_x2 / (2.0 * n + 1.0);
-        sum += term;
-    }
-    FRAC_2_SQRT_PI * exp_minus_square(x) * sum
-}
-
-/// Continued fraction for `erfc(x)`, `x ≥ SWITCH` (modified Lentz).
-fn erfc_fraction(x: f64) -> f64 {
-    if x >= ERFC_ZERO {
-        return 0.0;
-    }
-    const TINY: f64 = 1e-300;
-    let mut f = x;
-    let mut c = x;
-    let mut d = 0.0;
-    for n in 1..500 {
-        let a = f64::from(n) / 2.0;
-        d = x + a * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        d = 1.0 / d;
-        c = x + a / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        let delta = c * d;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    FRAC_1_SQRT_PI * exp_minus_square(x) / f
-}
-
-/// The complementary error function `1 - erf(x)`, accurate also where it is tiny.
-pub fn erfc(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    if x.abs() < SWITCH {
-        1.0 - erf_series(x)
-    } else if x > 0.0 {
-        erfc_fraction(x)
-    } else {
-        2.0 - erfc_fraction(-x)
-    }
 }
 
 #[cfg(test)]

@@ -9,73 +9,22 @@
 //! result, so integer `div` truncates toward zero, and division by zero is an error.
 
 use super::buf::{Buf, KernelResult, broadcast_map, broadcast_shapes, num_elements};
-use super::erf::erfc;
+use hg_ir::scalar::{bool_value, unary as unary_scalar_impl};
 use hg_ir::{BinaryOp, UnaryOp};
 
-/// Logistic function, without overflow for large `|x|`.
-pub fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// `log(1 + e^x)` with PyTorch's default threshold (beta = 1, threshold = 20).
-pub fn softplus(x: f64) -> f64 {
-    if x > 20.0 { x } else { x.exp().ln_1p() }
-}
-
-/// Exact GELU, `x · Φ(x)`.
-pub fn gelu(x: f64) -> f64 {
-    0.5 * x * erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
-}
-
+/// A unary op on one value (`hg_ir::scalar::unary`, shared with every backend).
 pub fn unary_scalar(op: UnaryOp, x: f64) -> f64 {
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                // ±0 keeps its sign bit, NaN stays NaN.
-                x
-            }
-        }
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => sigmoid(x),
-        UnaryOp::Relu => {
-            if x > 0.0 || x.is_nan() {
-                x
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Gelu => gelu(x),
-        UnaryOp::Softplus => softplus(x),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Floor => x.floor(),
-        UnaryOp::Round => x.round_ties_even(),
-        UnaryOp::Not => bool_value(x == 0.0),
-    }
+    unary_scalar_impl(op, x)
 }
+
+
+
+
 
 pub fn unary(op: UnaryOp, x: &Buf) -> KernelResult {
     Buf::collect(x.shape.clone(), x.data.iter().map(|&v| unary_scalar(op, v)))
 }
 
-fn bool_value(b: bool) -> f64 {
-    if b { 1.0 } else { 0.0 }
-}
 
 pub fn binary_scalar(op: BinaryOp, a: f64, b: f64) -> f64 {
     match op {
@@ -151,6 +100,7 @@ pub fn select(cond: &Buf, a: &Buf, b: &Buf) -> KernelResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hg_ir::scalar::{gelu, sigmoid, softplus};
 
     fn buf(shape: &[usize], data: &[f64]) -> Buf {
         Buf::new(shape.to_vec(), data.to_vec())

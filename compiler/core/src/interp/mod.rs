@@ -41,7 +41,6 @@ mod conv;
 mod elementwise;
 /// Scalar semantics of unary ops, shared with compile-time folding in expansion.
 pub use elementwise::unary_scalar;
-mod erf;
 mod error;
 mod eval;
 mod index;
@@ -60,7 +59,7 @@ mod run_tests;
 mod testutil;
 
 pub use buf::fmt_bytes;
-pub use erf::{erf, erfc};
+pub use hg_ir::scalar::{erf, erfc};
 pub use error::InterpError;
 pub use eval::{run_function, run_function_layered};
 pub use hg_exec::NamedTensors;

@@ -1,3 +1,14 @@
+//! The meaning of each elementwise op on one value, in f64: the reference every executor
+//! shares. The interpreter applies it to every element (rounding to f32 in f32 mode), and the
+//! kernel evaluator and compiled code call it for the ops they do not compute with an
+//! instruction, so all of them agree bit for bit.
+//!
+//! Semantics follow PyTorch where numpy and PyTorch differ: `round` rounds half to even,
+//! `softplus` is `log1p(exp(x))` with PyTorch's threshold (`x` for `x > 20`), `gelu` is the
+//! exact erf form (computed as `x/2 · erfc(-x/√2)`, which keeps its relative accuracy for very
+//! negative `x`). `sign` and `relu` return NaN for NaN.
+//!
+//! The error function and its complement, for `gelu`:
 //! The error function and its complement, for the exact (erf) form of `gelu`.
 //!
 //! Two classical expansions, each used where it converges fast and loses nothing to
@@ -12,6 +23,71 @@
 //!
 //! `e^(-x²)` is computed as `e^(-h²) · e^(-(x-h)(x+h))` with `h` the value of `x` rounded to
 //! 26 significant bits, so `h²` is exact and large arguments keep their relative accuracy.
+
+use crate::op::UnaryOp;
+
+/// Logistic function, without overflow for large `|x|`.
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `log(1 + e^x)` with PyTorch's default threshold (beta = 1, threshold = 20).
+pub fn softplus(x: f64) -> f64 {
+    if x > 20.0 { x } else { x.exp().ln_1p() }
+}
+
+/// Exact GELU, `x · Φ(x)`.
+pub fn gelu(x: f64) -> f64 {
+    0.5 * x * erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// A unary op on one value.
+pub fn unary(op: UnaryOp, x: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                // ±0 keeps its sign bit, NaN stays NaN.
+                x
+            }
+        }
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Relu => {
+            if x > 0.0 || x.is_nan() {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Gelu => gelu(x),
+        UnaryOp::Softplus => softplus(x),
+        UnaryOp::Sin => x.sin(),
+        UnaryOp::Cos => x.cos(),
+        UnaryOp::Floor => x.floor(),
+        UnaryOp::Round => x.round_ties_even(),
+        UnaryOp::Not => bool_value(x == 0.0),
+    }
+}
+
+/// 1.0 for true, 0.0 for false (comparisons and `not` give these).
+pub fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
 
 const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 /// 1/√π.
