@@ -13,9 +13,9 @@ pub mod function;
 pub mod infer;
 pub mod op;
 pub mod passes;
-pub mod scalar;
 pub mod print;
 pub mod reader;
+pub mod scalar;
 pub mod types;
 pub mod verify;
 

@@ -6,7 +6,7 @@
 //! to 64 bytes in both parts so every offset stays aligned for every `B`). Offsets are affine in
 //! `B` too, so the plan is made once and the executor sizes the arena per batch size.
 
-use crate::lower::{LowerError, step_io};
+use crate::lower::LowerError;
 use hg_abi::plan::{Affine, BufDecl, BufId, BufRole, Step};
 
 const ALIGN: i64 = 64;
@@ -39,11 +39,7 @@ pub fn place(mut buffers: Vec<BufDecl>, steps: &[Step]) -> Result<(Vec<BufDecl>,
     // written at that step, which is what liveness needs.
     for (i, step) in steps.iter().enumerate() {
         let args: Vec<BufId> = match step {
-            Step::Kernel { args, .. } => args.clone(),
-            Step::Lib { .. } => {
-                let (r, w) = step_io(step, &[]);
-                r.into_iter().chain(w).collect()
-            }
+            Step::Kernel { args, .. } | Step::Lib { args, .. } => args.clone(),
         };
         for a in args {
             let k = a.0 as usize;

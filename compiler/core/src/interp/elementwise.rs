@@ -17,14 +17,9 @@ pub fn unary_scalar(op: UnaryOp, x: f64) -> f64 {
     unary_scalar_impl(op, x)
 }
 
-
-
-
-
 pub fn unary(op: UnaryOp, x: &Buf) -> KernelResult {
     Buf::collect(x.shape.clone(), x.data.iter().map(|&v| unary_scalar(op, v)))
 }
-
 
 pub fn binary_scalar(op: BinaryOp, a: f64, b: f64) -> f64 {
     match op {

@@ -59,10 +59,10 @@ mod run_tests;
 mod testutil;
 
 pub use buf::fmt_bytes;
-pub use hg_ir::scalar::{erf, erfc};
 pub use error::InterpError;
 pub use eval::{run_function, run_function_layered};
 pub use hg_exec::NamedTensors;
+pub use hg_ir::scalar::{erf, erfc};
 pub use memory::estimate_peak_bytes;
 pub use session::InterpSession;
 

@@ -194,36 +194,17 @@ pub fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
-/// The buffers a step reads and the one it writes.
-pub fn step_io(step: &Step, kernels: &[Kernel]) -> (Vec<BufId>, Vec<BufId>) {
-    match step {
-        Step::Kernel { kernel, args, .. } => {
-            let k = &kernels[*kernel as usize];
-            let mut reads = Vec::new();
-            let mut writes = Vec::new();
-            for (a, b) in k.args.iter().zip(args) {
-                if a.written {
-                    writes.push(*b);
-                } else {
-                    reads.push(*b);
-                }
-            }
-            // A written argument may also be read (an accumulation); count it as read too.
-            reads.extend(k.args.iter().zip(args).filter(|(a, _)| a.written).map(|(_, b)| *b));
-            (reads, writes)
-        }
-        Step::Lib { call, args } => {
-            let n = args.len();
-            let outs = match call {
-                LibCall::MatMul { accumulate: true, .. } => 1,
-                _ => 1,
-            };
-            let reads: Vec<BufId> = if matches!(call, LibCall::MatMul { accumulate: true, .. }) {
-                args.clone()
-            } else {
-                args[..n - outs].to_vec()
-            };
-            (reads, args[n - outs..].to_vec())
-        }
-    }
+/// What a kernel called with `args` reads and writes. A written argument may also be read (an
+/// accumulation), so it counts as read too.
+pub fn kernel_io(k: &Kernel, args: &[BufId]) -> (Vec<BufId>, Vec<BufId>) {
+    let writes: Vec<BufId> = k.args.iter().zip(args).filter(|(a, _)| a.written).map(|(_, b)| *b).collect();
+    (args.to_vec(), writes)
+}
+
+/// What a library call reads and writes: its last argument is the result (read too when a
+/// matrix product accumulates into it).
+pub fn lib_io(call: &LibCall, args: &[BufId]) -> (Vec<BufId>, Vec<BufId>) {
+    let Some((out, inputs)) = args.split_last() else { return (Vec::new(), Vec::new()) };
+    let reads = if matches!(call, LibCall::MatMul { accumulate: true, .. }) { args.to_vec() } else { inputs.to_vec() };
+    (reads, vec![*out])
 }

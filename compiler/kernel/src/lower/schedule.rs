@@ -8,7 +8,7 @@
 //! goes to a temporary that a final copy moves in.
 
 use super::kernels::copy_into;
-use super::{LowerError, Lowering, Repr, step_io};
+use super::{LowerError, Lowering, Repr, kernel_io, lib_io};
 use crate::ir::{Expr, Index, Kernel, Stmt};
 use hg_abi::names;
 use hg_abi::plan::{Affine, BufId, BufRole, Step};
@@ -50,16 +50,13 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
     }
     // Order: steps not depending on new values, then the rest.
     let n = lw.steps.len();
-    let kernels_now: Vec<Kernel> = lw.steps.iter().map(|b| b.kernel.clone().unwrap_or_else(empty_kernel)).collect();
     let io: Vec<(Vec<BufId>, Vec<BufId>)> = lw
         .steps
         .iter()
-        .enumerate()
-        .map(|(i, b)| match &b.step {
-            Step::Kernel { args, parallel, .. } => {
-                step_io(&Step::Kernel { kernel: i as u32, args: args.clone(), parallel: *parallel }, &kernels_now)
-            }
-            s => step_io(s, &kernels_now),
+        .map(|b| match (&b.step, &b.kernel) {
+            (Step::Kernel { args, .. }, Some(k)) => kernel_io(k, args),
+            (Step::Lib { call, args }, _) => lib_io(call, args),
+            (Step::Kernel { args, .. }, None) => (args.clone(), args.clone()),
         })
         .collect();
     let new_bufs: HashSet<BufId> = targets.iter().map(|t| t.0).collect();
@@ -167,10 +164,6 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
         commit += 1;
     }
     Ok((steps, kernels, labels, commit))
-}
-
-fn empty_kernel() -> Kernel {
-    Kernel { name: String::new(), args: Vec::new(), body: Vec::new(), parallel: false }
 }
 
 fn rename(step: &mut Step, renames: &[(BufId, BufId)]) {
