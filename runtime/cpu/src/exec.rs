@@ -696,8 +696,8 @@ impl RunCtx<'_> {
                     lib::index::scatter_add(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out))
                 }
                 Resolved::TopK(g) => match dtype0 {
-                    DType::F32 => lib::reduce::topk::<f32>(g, view(arg(0)), view_mut(out)),
-                    _ => lib::reduce::topk::<i64>(g, view(arg(0)), view_mut(out)),
+                    DType::F32 => lib::reduce::topk::<f32>(g, view(arg(0)), view_mut(out), t),
+                    _ => lib::reduce::topk::<i64>(g, view(arg(0)), view_mut(out), t),
                 },
                 Resolved::ArgReduce { geom, max } => match dtype0 {
                     DType::F32 => lib::reduce::arg_reduce::<f32>(geom, *max, view(arg(0)), view_mut(out)),

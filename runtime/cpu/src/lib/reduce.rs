@@ -2,7 +2,7 @@
 //! interpreter's order: larger first, NaN above every number, ties to the lower index;
 //! arg-max/min return the first extreme, or the first NaN.
 
-use super::SelectGeom;
+use super::{SelectGeom, parts_for, split_mut};
 use crate::error::{CpuError, fits};
 use std::cmp::Ordering;
 
@@ -34,25 +34,69 @@ fn descending<T: Key>(a: T, b: T) -> Ordering {
     }
 }
 
+/// The rank order of top-k: larger first, NaN above every number, ties to the lower index.
+/// Total over `(value, index)` pairs, so any selection algorithm gives the same answer.
+fn ranks_before<T: Key>((a, i): (T, usize), (b, j): (T, usize)) -> bool {
+    descending(a, b).then(i.cmp(&j)) == Ordering::Less
+}
+
+/// Above this `k`, top-k selects with `select_nth_unstable` (linear) instead of keeping a
+/// sorted list of the best `k` seen (linear in the row for small `k`, but `O(n k)` at worst).
+const SMALL_K: usize = 64;
+
+/// Minimum element visits before top-k splits its rows between threads.
+const PAR_MIN_WORK: usize = 1 << 15;
+
 /// `y[o, r, i]` = index along the axis of the `r`-th largest `x[o, :, i]`, for `r < k`.
-pub fn topk<T: Key>(g: &SelectGeom, x: &[T], y: &mut [i64]) -> Result<(), CpuError> {
+///
+/// Small `k` (the sparse codes of top-k autoencoders: 32 of 4096) keeps the best `k` in a
+/// sorted list while scanning the row once: most elements are rejected by one comparison with
+/// the list's last. Rows are split between `threads`.
+pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], threads: usize) -> Result<(), CpuError> {
     let [nx, ny] = g.lens(true)?;
     fits("topk operand", x.len(), nx)?;
     fits("topk result", y.len(), ny)?;
     let (n, k, inner) = (g.axis, g.k, g.inner);
-    let mut order: Vec<usize> = Vec::with_capacity(n);
-    for o in 0..g.outer {
-        for i in 0..inner {
-            let at = |j: usize| x[(o * n + j) * inner + i];
-            order.clear();
-            order.extend(0..n);
-            order.sort_by(|&p, &q| descending(at(p), at(q)));
-            for (r, &j) in order[..k].iter().enumerate() {
-                y[(o * k + r) * inner + i] = j as i64;
+    if k == 0 {
+        return Ok(());
+    }
+    let parts = parts_for(threads, nx, PAR_MIN_WORK);
+    split_mut(y, g.outer, k * inner, parts, |rows, out| {
+        let mut best: Vec<(T, usize)> = Vec::with_capacity(if k <= SMALL_K { k + 1 } else { n });
+        for (o, out) in rows.zip(out.chunks_mut(k * inner)) {
+            for i in 0..inner {
+                let at = |j: usize| x[(o * n + j) * inner + i];
+                best.clear();
+                if k <= SMALL_K {
+                    for j in 0..n {
+                        let cand = (at(j), j);
+                        if best.len() == k {
+                            // Later indices never win a tie, so only a strictly better value enters.
+                            if !best.last().is_some_and(|&last| ranks_before(cand, last)) {
+                                continue;
+                            }
+                            best.pop();
+                        }
+                        let at_rank = best.partition_point(|&e| ranks_before(e, cand));
+                        best.insert(at_rank, cand);
+                    }
+                } else {
+                    best.extend((0..n).map(|j| (at(j), j)));
+                    let cmp = |a: &(T, usize), b: &(T, usize)| {
+                        descending(a.0, b.0).then(a.1.cmp(&b.1))
+                    };
+                    if k < n {
+                        best.select_nth_unstable_by(k - 1, cmp);
+                    }
+                    best[..k].sort_unstable_by(cmp);
+                }
+                for (r, &(_, j)) in best[..k].iter().enumerate() {
+                    out[r * inner + i] = j as i64;
+                }
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `y[o, i]` = index of the first maximum (`max`) or minimum of `x[o, :, i]`; the first NaN
@@ -94,17 +138,62 @@ mod tests {
     fn topk_orders_largest_first_ties_by_index() {
         let x = [1.0f32, 3.0, 3.0, 2.0, 0.0, f32::NAN, -1.0, 5.0];
         let mut y = [0i64; 6];
-        topk(&sel(2, 4, 1, 3), &x, &mut y).unwrap();
+        topk(&sel(2, 4, 1, 3), &x, &mut y, 1).unwrap();
         assert_eq!(y, [1, 2, 3, 1, 3, 0]);
         // Along axis 0 of [2, 4]: outer 1, inner 4.
         let mut y0 = [0i64; 4];
-        topk(&sel(1, 2, 4, 1), &x, &mut y0).unwrap();
+        topk(&sel(1, 2, 4, 1), &x, &mut y0, 2).unwrap();
         assert_eq!(y0, [0, 1, 0, 1]);
-        assert!(topk(&sel(2, 4, 1, 0), &x, &mut []).is_ok());
-        assert!(topk(&sel(2, 4, 1, 5), &x, &mut [0; 10]).is_err());
+        assert!(topk(&sel(2, 4, 1, 0), &x, &mut [], 1).is_ok());
+        assert!(topk(&sel(2, 4, 1, 5), &x, &mut [0; 10], 1).is_err());
         let mut yi = [0i64; 2];
-        topk(&sel(1, 3, 1, 2), &[4i64, 9, 9], &mut yi).unwrap();
+        topk(&sel(1, 3, 1, 2), &[4i64, 9, 9], &mut yi, 1).unwrap();
         assert_eq!(yi, [1, 2]);
+    }
+
+    /// Top-k by a stable full sort of each row: the definition.
+    fn topk_by_sorting(g: &SelectGeom, x: &[f32]) -> Vec<i64> {
+        let (n, k, inner) = (g.axis, g.k, g.inner);
+        let mut y = vec![0i64; g.outer * k * inner];
+        for o in 0..g.outer {
+            for i in 0..inner {
+                let at = |j: usize| x[(o * n + j) * inner + i];
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&p, &q| descending(at(p), at(q)));
+                for (r, &j) in order[..k].iter().enumerate() {
+                    y[(o * k + r) * inner + i] = j as i64;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn topk_selection_matches_a_full_sort() {
+        // Values from a small set (many ties), some NaN; both selection algorithms, one and
+        // two threads, inner axes.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (outer, n, inner, k) in [(3, 50, 1, 5), (64, 1024, 1, 32), (5, 300, 3, 64), (4, 200, 2, 65), (2, 90, 1, 90), (70, 600, 1, 7)] {
+            let x: Vec<f32> = (0..outer * n * inner)
+                .map(|_| match next() % 23 {
+                    0 => f32::NAN,
+                    r => (r % 9) as f32 - 4.0,
+                })
+                .collect();
+            let g = sel(outer, n, inner, k);
+            let want = topk_by_sorting(&g, &x);
+            for threads in [1, 2] {
+                let mut y = vec![-1i64; want.len()];
+                topk(&g, &x, &mut y, threads).unwrap();
+                assert_eq!(y, want, "outer {outer} n {n} inner {inner} k {k} threads {threads}");
+            }
+        }
     }
 
     #[test]

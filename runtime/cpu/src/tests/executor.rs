@@ -325,7 +325,7 @@ fn every_library_call_dispatches() {
         }
         assert_eq!(f32s(get("scattered")), want.as_slice());
         let mut top = vec![0; 2 * n];
-        lib::reduce::topk(&lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 2 }, &x[..3 * n], &mut top).unwrap();
+        lib::reduce::topk(&lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 2 }, &x[..3 * n], &mut top, 1).unwrap();
         assert_eq!(get("top"), &TensorData::I64(top));
         let mut arg = vec![0; n];
         lib::reduce::arg_reduce(&lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 1 }, false, &x[..3 * n], &mut arg)
