@@ -49,6 +49,9 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     ("examples/gumbel/gumbel.hgl", &["hidden=12", "groups=3", "classes=4"], &[784]),
     ("examples/slot_attention/slot_attention.hgl", &["slots=2", "dim=8", "ch=4", "iters=2"], &[3, 32, 32]),
     ("bench/torch_twin/twin.hgl", &["hidden=12", "latent=4"], &[784]),
+    // The benchmark's top-k SAE: its products with the code compile to sparse library calls.
+    ("bench/models/sae.hgl", &["features=64", "k=4"], &[784]),
+    ("bench/models/mae.hgl", &["dim=16", "heads=2"], &[1, 28, 28]),
 ];
 
 fn root() -> PathBuf {
@@ -127,7 +130,9 @@ fn conform(backend_name: &str, file: &str, set: &[&str], example: &[usize], rows
     reference.load_params(params.clone()).unwrap();
     candidate.load_params(params.clone()).unwrap();
 
-    let name = Path::new(file).file_stem().unwrap().to_string_lossy().to_string();
+    let stem = Path::new(file).file_stem().unwrap().to_string_lossy().to_string();
+    // The benchmark's models share names with examples.
+    let name = if file.starts_with("bench/models/") { format!("bench {stem}") } else { stem };
     let mut failures = Vec::new();
     let mut check = |what: &str, err: f64, tol: f64, rows: &mut String| {
         let verdict = if err <= tol { "ok" } else { "FAIL" };

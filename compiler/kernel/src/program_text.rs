@@ -2,7 +2,7 @@
 //! geometry, kernels in full), with the commit point marked. `hgc ir --stage kernels`.
 
 use crate::Program;
-use hg_abi::plan::{BufRole, LibCall, Step};
+use hg_abi::plan::{BufRole, LibCall, SparseForm, Step};
 use std::fmt::Write as _;
 
 pub fn program(p: &Program, kernel_text: impl Fn(&crate::ir::Kernel) -> String) -> String {
@@ -77,6 +77,20 @@ fn lib_text(call: &LibCall) -> String {
         LibCall::ArgReduce { outer, axis, inner, max } => {
             format!("{} outer={outer} axis={axis} inner={inner}", if *max { "argmax" } else { "argmin" })
         }
+        LibCall::SparseMatMul { form, rows, nnz, n, cols, d } => format!(
+            "sparse_matmul {} rows={rows} nnz={nnz} n={n} cols={cols} d=[{}, {}]",
+            match form {
+                SparseForm::GatherRows => "gather_rows",
+                SparseForm::ScatterRows => "scatter_rows",
+                SparseForm::ScatterCols => "scatter_cols",
+            },
+            d.row,
+            d.col
+        ),
+        LibCall::SampledMatMul { rows, nnz, n, inner, a, b } => format!(
+            "sampled_matmul rows={rows} nnz={nnz} n={n} inner={inner} a=[{}, {}] b=[{}, {}]",
+            a.row, a.col, b.row, b.col
+        ),
         LibCall::Random { kind, site, len } => format!("random {kind:?} site={site} len={len}"),
     }
 }

@@ -174,9 +174,30 @@ pub enum LibCall {
     TopK { outer: Affine, axis: Affine, inner: Affine, k: usize },
     /// args (x, y): index (i64) of the first maximum (or minimum) along the middle axis.
     ArgReduce { outer: Affine, axis: Affine, inner: Affine, max: bool },
+    /// args (idx, v, d, y): a matrix product with a row-sparse operand `S` of `rows x n`
+    /// whose row `r` holds `v[r, j]` at column `idx[r, j]` for `j < nnz` (zero elsewhere;
+    /// repeated columns add), `idx` (i64) and `v` contiguous `rows x nnz`, `d` a strided
+    /// matrix (its batch stride unused), `y` contiguous; see [`SparseForm`] for the three
+    /// products. The compiled form of a top-k code's products: `nnz` of `n` columns are read.
+    SparseMatMul { form: SparseForm, rows: Affine, nnz: usize, n: Affine, cols: Affine, d: MatStrides },
+    /// args (idx, a, b, y): `y[r, j] = (a @ b)[r, idx[r, j]]` for `j < nnz`: only the entries of
+    /// a product that a gather reads. `a` is `rows x inner`, `b` `inner x n` (strided, batch
+    /// strides unused), `idx` (i64) and `y` contiguous `rows x nnz`.
+    SampledMatMul { rows: Affine, nnz: usize, n: Affine, inner: Affine, a: MatStrides, b: MatStrides },
     /// args (seed, step, offset, y): `y[i]` is element `offset + i` of Philox site
     /// `{seed, step, site}` in the given distribution (f32).
     Random { kind: RandomKind, site: u32, len: Affine },
+}
+
+/// Which product [`LibCall::SparseMatMul`] computes with its row-sparse `S` (`rows x n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SparseForm {
+    /// `y = S @ d`: `d` is `n x cols`, `y` `rows x cols` (rows of `d` gathered and scaled).
+    GatherRows,
+    /// `y = Sᵀ @ d`: `d` is `rows x cols`, `y` `n x cols` (rows of `d` scattered into `y`).
+    ScatterRows,
+    /// `y = d @ S`: `d` is `cols x rows`, `y` `cols x n` (columns of `d` scattered into `y`).
+    ScatterCols,
 }
 
 /// One step of a plan.

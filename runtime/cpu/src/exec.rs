@@ -234,7 +234,10 @@ impl Drop for Executor {
 fn lib_arity(call: &LibCall) -> usize {
     match call {
         LibCall::Pool2d { .. } | LibCall::TopK { .. } | LibCall::ArgReduce { .. } => 2,
-        LibCall::ScatterAdd { .. } | LibCall::Random { .. } => 4,
+        LibCall::ScatterAdd { .. }
+        | LibCall::Random { .. }
+        | LibCall::SparseMatMul { .. }
+        | LibCall::SampledMatMul { .. } => 4,
         _ => 3,
     }
 }
@@ -703,6 +706,12 @@ impl RunCtx<'_> {
                     DType::F32 => lib::reduce::arg_reduce::<f32>(geom, *max, view(arg(0)), view_mut(out)),
                     _ => lib::reduce::arg_reduce::<i64>(geom, *max, view(arg(0)), view_mut(out)),
                 },
+                Resolved::SparseMatMul(g) => {
+                    lib::sparse::sparse_matmul(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out), t)
+                }
+                Resolved::SampledMatMul(g) => {
+                    lib::sparse::sampled_matmul(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out), t)
+                }
                 Resolved::Random { kind, site, .. } => {
                     let scalar = |i: usize| view::<i64>(arg(i))[0];
                     lib::random::fill(*kind, *site, scalar(0), scalar(1), scalar(2), view_mut(out))

@@ -14,6 +14,7 @@
 //!   from its Philox counter inside the kernel that reads it.
 
 use super::shape::{affine, numel};
+use super::sparse::SparsePlan;
 use hg_ir::{Function, Op, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -86,12 +87,19 @@ pub struct Decisions {
     pub side_stored: HashSet<ValueId>,
 }
 
-pub fn decide(f: &Function, order: &[ValueId]) -> Decisions {
+pub fn decide(f: &Function, order: &[ValueId], sparse: &SparsePlan) -> Decisions {
     let outputs: HashSet<ValueId> = f.outputs.iter().map(|(_, v)| *v).collect();
     // Values whose consumers need them in memory: library operands, operands of a reshape that
     // is more than a unit-axis change.
     let mut needs_memory: HashSet<ValueId> = HashSet::new();
     for &v in order {
+        if sparse.absorbed.contains(&v) {
+            continue;
+        }
+        if let Some(p) = sparse.products.get(&v) {
+            needs_memory.extend(p.operands());
+            continue;
+        }
         let op = f.op(v);
         let wants = match kind(op) {
             Kind::Lib => true,
@@ -119,6 +127,9 @@ pub fn decide(f: &Function, order: &[ValueId]) -> Decisions {
     let mut side_stored = HashSet::new();
     for &v in order {
         let op = f.op(v);
+        if sparse.absorbed.contains(&v) {
+            continue;
+        }
         let store = match kind(op) {
             Kind::Source => false,
             Kind::Reduce | Kind::Lib | Kind::Assemble => true,

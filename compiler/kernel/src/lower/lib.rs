@@ -3,8 +3,9 @@
 
 use super::kernels::copy_into;
 use super::shape;
+use super::sparse::Product;
 use super::{Built, LowerError, Lowering, Repr};
-use hg_abi::plan::{Affine, BufId, Conv2dGeom, LibCall, MatStrides, Step};
+use hg_abi::plan::{Affine, BufId, Conv2dGeom, LibCall, MatStrides, SparseForm, Step};
 use hg_ir::{Op, PoolKind, ValueId};
 
 /// A contiguous buffer holding `v` from element 0, copying it there when its layout is other.
@@ -50,6 +51,9 @@ fn around(shape: &[Affine], axis: usize) -> Result<(Affine, Affine, Affine), Low
 }
 
 pub fn lower_lib(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    if let Some(p) = lw.sparse.products.get(&v).copied() {
+        return sparse_product(lw, v, p);
+    }
     let op = lw.f.op(v).clone();
     let ops = lw.f.operands(v);
     if let Op::MatMul = op {
@@ -218,25 +222,66 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     let batch_rank = ash.len().max(bsh.len()).saturating_sub(2);
     let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
     let batch = shape::numel(&batch_dims)?;
-    let operand = |lw: &mut Lowering, x: ValueId, row_vec: bool| -> Result<(BufId, MatStrides), LowerError> {
-        let xs = lw.shape(x)?;
-        if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&x).cloned()
-            && offset == Affine::ZERO
-            && let Some(ms) = mat_strides(&xs, &strides, &batch_dims, row_vec)
-        {
-            return Ok((buf, ms));
-        }
-        let buf = contiguous(lw, x)?;
-        let strides = shape::row_major(&xs)?;
-        match mat_strides(&xs, &strides, &batch_dims, row_vec) {
-            Some(ms) => Ok((buf, ms)),
-            None => Err(lw.unsupported(v, "operand batch axes that broadcast partially are not compiled yet")),
-        }
-    };
-    let (abuf, ast) = operand(lw, a, true)?;
-    let (bbuf, bst) = operand(lw, b, false)?;
+    let (abuf, ast) = mat_operand(lw, v, a, &batch_dims, true)?;
+    let (bbuf, bst) = mat_operand(lw, v, b, &batch_dims, false)?;
     let out = lw.temp_for(v)?;
     let call = LibCall::MatMul { batch, m, n, k, a: ast, b: bst, accumulate: false };
     push_lib(lw, v, call, vec![abuf, bbuf, out], "matmul");
+    Ok(())
+}
+
+/// A buffer and strides through which the product `v` reads its matrix operand `x` (its
+/// leading axes broadcast to `batch_dims`), copying `x` when its layout does not fold.
+fn mat_operand(
+    lw: &mut Lowering,
+    v: ValueId,
+    x: ValueId,
+    batch_dims: &[Affine],
+    row_vec: bool,
+) -> Result<(BufId, MatStrides), LowerError> {
+    let xs = lw.shape(x)?;
+    if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&x).cloned()
+        && offset == Affine::ZERO
+        && let Some(ms) = mat_strides(&xs, &strides, batch_dims, row_vec)
+    {
+        return Ok((buf, ms));
+    }
+    let buf = contiguous(lw, x)?;
+    let strides = shape::row_major(&xs)?;
+    match mat_strides(&xs, &strides, batch_dims, row_vec) {
+        Some(ms) => Ok((buf, ms)),
+        None => Err(lw.unsupported(v, "operand batch axes that broadcast partially are not compiled yet")),
+    }
+}
+
+/// A product that reads a top-k code sparsely (`super::sparse`).
+fn sparse_product(lw: &mut Lowering, v: ValueId, p: Product) -> Result<(), LowerError> {
+    let (call, args, label) = match p {
+        Product::Sparse { form, idx, vals, n, dense } => {
+            let is = lw.shape(idx)?;
+            let ds = lw.shape(dense)?;
+            let nnz = fixed(lw, v, is[1])?;
+            let cols = if form == SparseForm::ScatterCols { ds[0] } else { ds[1] };
+            let ib = contiguous(lw, idx)?;
+            let vb = contiguous(lw, vals)?;
+            let (db, d) = mat_operand(lw, v, dense, &[], false)?;
+            let call = LibCall::SparseMatMul { form, rows: is[0], nnz, n: Affine::constant(n as i64), cols, d };
+            (call, vec![ib, vb, db], "sparse_matmul")
+        }
+        Product::Sampled { idx, a, b } => {
+            let is = lw.shape(idx)?;
+            let (as_, bs) = (lw.shape(a)?, lw.shape(b)?);
+            let nnz = fixed(lw, v, is[1])?;
+            let ib = contiguous(lw, idx)?;
+            let (ab, ast) = mat_operand(lw, v, a, &[], false)?;
+            let (bb, bst) = mat_operand(lw, v, b, &[], false)?;
+            let call = LibCall::SampledMatMul { rows: is[0], nnz, n: bs[1], inner: as_[1], a: ast, b: bst };
+            (call, vec![ib, ab, bb], "sampled_matmul")
+        }
+    };
+    let out = lw.temp_for(v)?;
+    let mut args = args;
+    args.push(out);
+    push_lib(lw, v, call, args, label);
     Ok(())
 }

@@ -10,6 +10,7 @@ mod kernels;
 mod lib;
 mod schedule;
 pub mod shape;
+pub mod sparse;
 
 use crate::ir::{Kernel, Scalar};
 use crate::{Program, plan};
@@ -62,6 +63,8 @@ pub struct Lowering<'f> {
     pub side_stored: HashSet<ValueId>,
     /// The stored value each buffer holds, where one does.
     pub producer: HashMap<BufId, ValueId>,
+    /// Products that read a top-k code sparsely, and the values they make unnecessary.
+    pub sparse: sparse::SparsePlan,
 }
 
 impl<'f> Lowering<'f> {
@@ -106,8 +109,11 @@ pub fn op_name(op: &Op) -> String {
 /// Compiles one entry function. `carried` lists the train step's `(input, output)` pairs whose
 /// outputs replace resident inputs (empty for inference entries).
 pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Program, LowerError> {
+    let rewritten = sparse::rewrite(f);
+    let f = rewritten.as_ref().unwrap_or(f);
+    let sparse = sparse::find(f);
     let order = f.topo_order();
-    let decisions = classify::decide(f, &order);
+    let decisions = classify::decide(f, &order, &sparse);
     let mut lw = Lowering {
         f,
         buffers: Vec::new(),
@@ -116,6 +122,7 @@ pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Prog
         stored: decisions.stored,
         side_stored: decisions.side_stored,
         producer: HashMap::new(),
+        sparse,
     };
     // Inputs: resident tensors live in the session, everything else comes with the call.
     for (name, v) in &f.inputs {
@@ -131,7 +138,7 @@ pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Prog
     }
     let carried_out: HashMap<&str, &str> = carried.iter().map(|(i, o)| (o.as_str(), i.as_str())).collect();
     for &v in &order {
-        if lw.reprs.contains_key(&v) {
+        if lw.reprs.contains_key(&v) || lw.sparse.absorbed.contains(&v) {
             continue;
         }
         match f.op(v) {

@@ -22,10 +22,12 @@ pub mod index;
 pub mod pool;
 pub mod random;
 pub mod reduce;
+pub mod sparse;
 
 use crate::error::{CpuError, bail, product};
 use hg_abi::DType;
 use hg_abi::plan::{Affine, Conv2dGeom, LibCall, MatStrides, RandomKind};
+use sparse::{SampledGeom, SparseGeom};
 use std::cell::Cell;
 
 /// Element strides of one operand of a matrix product.
@@ -99,6 +101,8 @@ pub enum Resolved {
     ScatterAdd(AxisGeom),
     TopK(SelectGeom),
     ArgReduce { geom: SelectGeom, max: bool },
+    SparseMatMul(SparseGeom),
+    SampledMatMul(SampledGeom),
     Random { kind: RandomKind, site: u32, len: usize },
 }
 
@@ -203,6 +207,22 @@ pub fn resolve(call: &LibCall, batch: usize) -> Result<Resolved, CpuError> {
             },
             max: *max,
         },
+        LibCall::SparseMatMul { form, rows, nnz, n, cols, d } => Resolved::SparseMatMul(SparseGeom {
+            form: *form,
+            rows: eval_size(*rows, batch, "sparse matmul rows")?,
+            nnz: *nnz,
+            n: eval_size(*n, batch, "sparse matmul n")?,
+            cols: eval_size(*cols, batch, "sparse matmul columns")?,
+            d: strides(*d, batch, "sparse matmul d")?,
+        }),
+        LibCall::SampledMatMul { rows, nnz, n, inner, a, b } => Resolved::SampledMatMul(SampledGeom {
+            rows: eval_size(*rows, batch, "sampled matmul rows")?,
+            nnz: *nnz,
+            n: eval_size(*n, batch, "sampled matmul n")?,
+            inner: eval_size(*inner, batch, "sampled matmul inner size")?,
+            a: strides(*a, batch, "sampled matmul a")?,
+            b: strides(*b, batch, "sampled matmul b")?,
+        }),
         LibCall::Random { kind, site, len } => {
             Resolved::Random { kind: *kind, site: *site, len: eval_size(*len, batch, "random length")? }
         }
@@ -227,6 +247,8 @@ impl Resolved {
             Resolved::TopK(_) => "topk",
             Resolved::ArgReduce { max: true, .. } => "argmax",
             Resolved::ArgReduce { max: false, .. } => "argmin",
+            Resolved::SparseMatMul(_) => "sparse_matmul",
+            Resolved::SampledMatMul(_) => "sampled_matmul",
             Resolved::Random { .. } => "random",
         }
     }
@@ -267,6 +289,14 @@ impl Resolved {
             Resolved::TopK(g) | Resolved::ArgReduce { geom: g, .. } => {
                 let [x, y] = g.lens(matches!(self, Resolved::TopK(_)))?;
                 vec![data(x, false), req(I64, y, true)]
+            }
+            Resolved::SparseMatMul(g) => {
+                let [i, v, d, y] = g.lens()?;
+                vec![req(I64, i, false), req(F32, v, false), req(F32, d, false), req(F32, y, true)]
+            }
+            Resolved::SampledMatMul(g) => {
+                let [i, a, b, y] = g.lens()?;
+                vec![req(I64, i, false), req(F32, a, false), req(F32, b, false), req(F32, y, true)]
             }
             Resolved::Random { kind, len, .. } => {
                 random::check_kind(kind)?;

@@ -82,9 +82,7 @@ pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], thread
                     }
                 } else {
                     best.extend((0..n).map(|j| (at(j), j)));
-                    let cmp = |a: &(T, usize), b: &(T, usize)| {
-                        descending(a.0, b.0).then(a.1.cmp(&b.1))
-                    };
+                    let cmp = |a: &(T, usize), b: &(T, usize)| descending(a.0, b.0).then(a.1.cmp(&b.1));
                     if k < n {
                         best.select_nth_unstable_by(k - 1, cmp);
                     }
@@ -179,7 +177,9 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for (outer, n, inner, k) in [(3, 50, 1, 5), (64, 1024, 1, 32), (5, 300, 3, 64), (4, 200, 2, 65), (2, 90, 1, 90), (70, 600, 1, 7)] {
+        for (outer, n, inner, k) in
+            [(3, 50, 1, 5), (64, 1024, 1, 32), (5, 300, 3, 64), (4, 200, 2, 65), (2, 90, 1, 90), (70, 600, 1, 7)]
+        {
             let x: Vec<f32> = (0..outer * n * inner)
                 .map(|_| match next() % 23 {
                     0 => f32::NAN,
