@@ -65,6 +65,11 @@ fn compute_inline(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Inde
             let a = broadcast_operand(lw, kb, x, &out_shape, idx)?;
             Ok(kb.let_(ty, Expr::Unary(*u, a)))
         }
+        Op::Binary(BinaryOp::Pow) if ty == Scalar::F32 && small_power(f, operand(1)?).is_some() => {
+            let n = small_power(f, operand(1)?).unwrap_or(1);
+            let x = broadcast_operand(lw, kb, operand(0)?, &out_shape, idx)?;
+            Ok(power(kb, x, n))
+        }
         Op::Binary(b) => {
             let (x, y) = (operand(0)?, operand(1)?);
             let a = broadcast_operand(lw, kb, x, &out_shape, idx)?;
@@ -180,5 +185,44 @@ pub fn random_kind(op: &Op) -> Option<(RandomKind, u32)> {
         Op::RandomUniform { site, lo, hi } => Some((RandomKind::Uniform { lo: *lo, hi: *hi }, *site)),
         Op::Bernoulli { site, p } => Some((RandomKind::Bernoulli { p: *p }, *site)),
         _ => None,
+    }
+}
+
+/// The exponent of `x ** c` when `c` is a constant integer in `-2..=4`: such powers are
+/// multiplications (`x ** 2` is the mean-squared losses' square), not a call of `pow`. The
+/// interpreter computes `pow` in f64 and rounds once; `x * x` is the same number (the square
+/// of an f32 is exact in f64), higher powers differ by rounding only.
+fn small_power(f: &hg_ir::Function, c: ValueId) -> Option<i32> {
+    match f.op(c) {
+        Op::Const { value } | Op::Full { value }
+            if f.ty(c).rank() == 0 && value.fract() == 0.0 && (-2.0..=4.0).contains(value) =>
+        {
+            Some(*value as i32)
+        }
+        _ => None,
+    }
+}
+
+/// `x ** n` by multiplications (and one division for negative `n`).
+fn power(kb: &mut KernelBuilder, x: Val, n: i32) -> Val {
+    let sq = |kb: &mut KernelBuilder, a: Val| kb.let_(Scalar::F32, Expr::Binary(BinaryOp::Mul, a, a));
+    let positive = match n.unsigned_abs() {
+        0 => return kb.constant(Scalar::F32, 1.0),
+        1 => x,
+        2 => sq(kb, x),
+        3 => {
+            let x2 = sq(kb, x);
+            kb.let_(Scalar::F32, Expr::Binary(BinaryOp::Mul, x2, x))
+        }
+        _ => {
+            let x2 = sq(kb, x);
+            sq(kb, x2)
+        }
+    };
+    if n < 0 {
+        let one = kb.constant(Scalar::F32, 1.0);
+        kb.let_(Scalar::F32, Expr::Binary(BinaryOp::Div, one, positive))
+    } else {
+        positive
     }
 }
