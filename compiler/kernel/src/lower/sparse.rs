@@ -13,7 +13,11 @@
 //! | `unary_into_scatter` | `u(scatter_add(0, idx, v))` | `scatter_add(0, idx, u(v))` | `u(0) = 0`, indices distinct per row |
 //! | `gather_through_elementwise` | `gather(e(x, y, ...), idx)` | `e(gather(x, idx), gather(y, idx), ...)` | `e` elementwise, read only by the gather; operands of `e`'s shape or scalars |
 //! | `gather_of_own_scatter` | `gather(scatter_add(0, idx, v), idx)` | `v` | the same indices, distinct per row |
+//! | `one_hot_as_code` | `reshape(one_hot(idx, K))` (`[R, G·K]`, or `[R, K]`) read by a product | `scatter_add(0, idx + K·g, 1)` | indices in range: from `argmax`/`argmin`/`topk_indices` over `K` |
 //!
+//! The last makes `one_hot(i) @ W` a gather of `G` rows of `W` (and its weight gradient a
+//! scatter); `straight_through` and `stop_gradient` are looked through (after autodiff they
+//! are identities).
 //! Indices are distinct per row when they come from `topk_indices` along that axis.
 //!
 //! Lowering patterns ([`find`]), on the rewritten graph, rank-2 products only:
@@ -30,7 +34,7 @@
 
 use hg_abi::plan::SparseForm;
 use hg_ir::passes::eliminate_dead_values;
-use hg_ir::{Function, Op, UnaryOp, ValueId};
+use hg_ir::{BinaryOp, DType, Dim, Function, Op, TensorType, UnaryOp, ValueId};
 use std::collections::{HashMap, HashSet};
 
 /// `(idx, v)` of `scatter_add(zeros, idx, v)` along the last axis of a rank-2 value.
@@ -86,15 +90,92 @@ fn gather_through_elementwise(f: &mut Function, g: ValueId, axis: usize) -> Opti
     (f.ty(new) == f.ty(g)).then_some(new)
 }
 
+/// The forward value of `v`: through `straight_through` and `stop_gradient`.
+fn forward(f: &Function, mut v: ValueId) -> ValueId {
+    while matches!(f.op(v), Op::StraightThrough | Op::StopGradient) {
+        match f.operands(v).first() {
+            Some(&x) => v = x,
+            None => break,
+        }
+    }
+    v
+}
+
+/// `(idx, K)` when `x` is a rank-2 `[R, G·K]` view of `one_hot(idx, K)` with `idx` `[R, G]` (or
+/// `[R]`) certainly in `0..K`.
+fn one_hot_rows(f: &Function, x: ValueId) -> Option<(ValueId, usize)> {
+    if f.ty(x).rank() != 2 {
+        return None;
+    }
+    let mut h = forward(f, x);
+    if matches!(f.op(h), Op::Reshape) {
+        h = forward(f, *f.operands(h).first()?);
+    }
+    let Op::OneHot { n } = *f.op(h) else { return None };
+    let idx = *f.operands(h).first()?;
+    let in_range = match f.op(idx) {
+        Op::ArgReduce { axis, .. } | Op::TopKIndices { axis, .. } => {
+            let src = *f.operands(idx).first()?;
+            f.ty(src).shape.get(*axis).and_then(|d| d.as_const()) == Some(n as i64)
+        }
+        _ => false,
+    };
+    let (rows, groups) = match f.ty(idx).shape[..] {
+        [ref r] => (r.clone(), 1),
+        [ref r, ref g] => (r.clone(), usize::try_from(g.as_const()?).ok()?),
+        _ => return None,
+    };
+    let want = [rows, Dim::constant(i64::try_from(groups.checked_mul(n)?).ok()?)];
+    (in_range && f.ty(x).shape[..] == want).then_some((idx, n))
+}
+
+/// `scatter_add(0, idx + K·g, 1)`: the code form of a one-hot matrix `x` (see [`one_hot_rows`]).
+fn one_hot_as_code(f: &mut Function, x: ValueId, idx: ValueId, k: usize) -> ValueId {
+    let span = f.node(x).span;
+    let rows = f.ty(idx).shape[0].clone();
+    let groups = f.ty(idx).shape.get(1).cloned().unwrap_or(Dim::constant(1));
+    let nz = TensorType::new(DType::I64, vec![rows.clone(), groups.clone()]);
+    let cols = if f.ty(idx).rank() == 1 {
+        f.add_typed(Op::Reshape, &[idx], nz, span)
+    } else {
+        let iota = f.add_typed(Op::Iota { axis: 1 }, &[], nz.clone(), span);
+        let width = f.add_typed(Op::Const { value: k as f64 }, &[], TensorType::new(DType::I64, vec![]), span);
+        let base = f.add_typed(Op::Binary(BinaryOp::Mul), &[iota, width], nz.clone(), span);
+        f.add_typed(Op::Binary(BinaryOp::Add), &[idx, base], nz, span)
+    };
+    let zeros = f.add_typed(Op::Full { value: 0.0 }, &[], f.ty(x).clone(), span);
+    let ones = f.add_typed(Op::Full { value: 1.0 }, &[], TensorType::new(DType::F32, vec![rows, groups]), span);
+    f.add_typed(Op::ScatterAdd { axis: 1 }, &[zeros, cols, ones], f.ty(x).clone(), span)
+}
+
+/// Whether a matrix product reads `x` (directly or through a transpose).
+fn read_by_product(f: &Function, x: ValueId) -> bool {
+    f.users(x).iter().any(|&u| match f.op(u) {
+        Op::MatMul => true,
+        Op::Transpose { .. } => f.users(u).iter().any(|&w| matches!(f.op(w), Op::MatMul)),
+        _ => false,
+    })
+}
+
 /// Applies the rule table to a copy of `f`; `None` when no rule applies.
 pub fn rewrite(f: &Function) -> Option<Function> {
-    // Only graphs with a zero scatter on distinct indices have anything to gain.
+    let one_hots: Vec<(ValueId, ValueId, usize)> = f
+        .values()
+        .filter(|&v| read_by_product(f, v))
+        .filter_map(|v| one_hot_rows(f, v).map(|(idx, k)| (v, idx, k)))
+        .collect();
+    // Otherwise only graphs with a zero scatter on distinct indices have anything to gain.
     let has_code = f.values().any(|v| zero_scatter(f, v).is_some_and(|(idx, _)| distinct(f, idx, 1)));
-    if !has_code {
+    if !has_code && one_hots.is_empty() {
         return None;
     }
     let mut g = f.clone();
     let mut changed = false;
+    for (x, idx, k) in one_hots {
+        let code = one_hot_as_code(&mut g, x, idx, k);
+        g.replace_all_uses(x, code);
+        changed = true;
+    }
     // Gathers first (to a fixed point: a pushed gather may meet another elementwise op).
     for _round in 0..64 {
         let mut progress = false;
@@ -318,6 +399,53 @@ fn f(x: f32[B, 16], w: f32[16, 8], d: f32[B, 8]) -> (y: f32[B, 8], gw: f32[16, 8
         // The code and the sampled dense product are never computed.
         assert!(plan.absorbed.iter().any(|v| matches!(g.op(*v), Op::ScatterAdd { .. })));
         assert!(plan.absorbed.iter().any(|v| matches!(g.op(*v), Op::MatMul)));
+    }
+
+    #[test]
+    fn one_hot_products_become_gathers() {
+        // Gumbel's hard sample: groups of one-hots, flattened, into a linear layer; and its
+        // weight gradient.
+        let f = read_function(
+            r#"
+fn f(x: f32[B, 16], w: f32[16, 8], d: f32[B, 8]) -> (y: f32[B, 8], gw: f32[16, 8]) {
+  %0 = input "x" : f32[B, 16]
+  %1 = input "w" : f32[16, 8]
+  %2 = input "d" : f32[B, 8]
+  %3 = reshape %0 : f32[B, 4, 4]
+  %4 = argmax %3 {axis=2, keepdims=false} : i64[B, 4]
+  %5 = one_hot %4 {n=4} : f32[B, 4, 4]
+  %6 = straight_through %5, %3 : f32[B, 4, 4]
+  %7 = reshape %6 : f32[B, 16]
+  %8 = matmul %7, %1 : f32[B, 8]
+  %9 = transpose %7 {perm=[1, 0]} : f32[16, B]
+  %10 = matmul %9, %2 : f32[16, 8]
+  return y=%8, gw=%10
+}
+"#,
+        )
+        .unwrap();
+        let g = rewrite(&f).expect("the one-hot becomes a code");
+        hg_ir::verify_function(&g).unwrap();
+        same_results(&f, &g, &[("x", 16), ("w", 8), ("d", 8)]);
+        let plan = find(&g);
+        let forms: Vec<String> = plan.products.values().map(|p| format!("{p:?}")).collect();
+        assert_eq!(forms.len(), 2, "{forms:?}");
+        assert!(forms.iter().any(|f| f.contains("GatherRows")) && forms.iter().any(|f| f.contains("ScatterRows")));
+        // A one-hot of indices that may be out of range (an input) stays dense: one_hot gives a
+        // zero row where the gather would fail.
+        let h = read_function(
+            r#"
+fn f(i: i64[B], w: f32[16, 8]) -> (y: f32[B, 8]) {
+  %0 = input "i" : i64[B]
+  %1 = input "w" : f32[16, 8]
+  %2 = one_hot %0 {n=16} : f32[B, 16]
+  %3 = matmul %2, %1 : f32[B, 8]
+  return y=%3
+}
+"#,
+        )
+        .unwrap();
+        assert!(rewrite(&h).is_none());
     }
 
     #[test]
