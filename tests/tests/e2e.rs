@@ -406,3 +406,42 @@ fn gemm_prints_json_and_refuses_bad_sizes() {
     let e = fails(&["gemm", "8,5,3", "--repeats", "0"]);
     assert!(e.contains("--repeats must be at least 1"), "{e}");
 }
+
+#[test]
+fn one_hot_of_an_out_of_range_label_is_an_error_on_every_backend() {
+    // A label read from data may be out of range: the interpreter rejects it, and compiled
+    // code checks it before the fused one-hot (which would silently give a zero row).
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("labelled.hgl");
+    std::fs::write(
+        &spec,
+        "use std.nn.Linear\n\nmodel Labelled {\n    input x: f32[B, 4]\n    input label: i64[B]\n\n    \
+         encoder {\n        h = Linear(x + Linear(one_hot(label, 3), 4), 2)\n    }\n\n    \
+         bottleneck {\n        latent z = h\n    }\n\n    decoder {\n        output x_hat = Linear(z, 4)\n    }\n\n    \
+         loss = mean((x_hat - x) ** 2)\n}\n",
+    )
+    .unwrap();
+    let x = dir.path().join("x.npy");
+    npy::write_npy(&x, &hg_runtime::Tensor::from_f32(vec![2, 4], vec![0.5; 8]).unwrap()).unwrap();
+    let labels = |name: &str, values: Vec<i64>| {
+        let p = dir.path().join(name);
+        npy::write_npy(&p, &hg_runtime::Tensor::from_i64(vec![2], values).unwrap()).unwrap();
+        format!("label={}", p.display())
+    };
+    let (good, bad) = (labels("good.npy", vec![0, 2]), labels("bad.npy", vec![1, 3]));
+    let xs = format!("x={}", x.display());
+    let spec = spec.to_str().unwrap();
+    for backend in ["interp", "cranelift"] {
+        let args = |l: &str| {
+            ["run", spec, "encode", "--init", "--input", &xs, "--input", l, "--backend", backend].map(String::from)
+        };
+        let ok_args = args(&good);
+        ok(&ok_args.iter().map(String::as_str).collect::<Vec<_>>());
+        let bad_args = args(&bad);
+        let err = fails(&bad_args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            err.contains("3") && err.contains("out of range 0..3") && !err.contains("panicked"),
+            "{backend}: {err}"
+        );
+    }
+}

@@ -91,6 +91,7 @@ fn lib_text(call: &LibCall) -> String {
             "sampled_matmul rows={rows} nnz={nnz} n={n} inner={inner} a=[{}, {}] b=[{}, {}]",
             a.row, a.col, b.row, b.col
         ),
+        LibCall::CheckIndices { len, n } => format!("check_indices len={len} n={n}"),
         LibCall::Random { kind, site, len } => format!("random {kind:?} site={site} len={len}"),
     }
 }

@@ -184,6 +184,10 @@ pub enum LibCall {
     /// a product that a gather reads. `a` is `rows x inner`, `b` `inner x n` (strided, batch
     /// strides unused), `idx` (i64) and `y` contiguous `rows x nnz`.
     SampledMatMul { rows: Affine, nnz: usize, n: Affine, inner: Affine, a: MatStrides, b: MatStrides },
+    /// args (idx): fails the step when an index (i64) of the first `len` is outside `0..n`;
+    /// writes nothing. Guards a one-hot of indices that may be out of range (a label read
+    /// from data), which the interpreter rejects and a fused kernel would turn into a zero row.
+    CheckIndices { len: Affine, n: usize },
     /// args (seed, step, offset, y): `y[i]` is element `offset + i` of Philox site
     /// `{seed, step, site}` in the given distribution (f32).
     Random { kind: RandomKind, site: u32, len: Affine },

@@ -13,6 +13,9 @@ use hg_ir::{BinaryOp, Op, ReduceOp, ValueId};
 /// Gives `v` its representation, adding the step that computes it where it is stored.
 pub fn lower_value(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let op = lw.f.op(v).clone();
+    if let Op::OneHot { .. } = op {
+        super::lib::check_one_hot(lw, v)?;
+    }
     let stored = lw.stored.contains(&v);
     match classify::kind(&op) {
         Kind::View if !stored => {

@@ -285,3 +285,18 @@ fn sparse_product(lw: &mut Lowering, v: ValueId, p: Product) -> Result<(), Lower
     push_lib(lw, v, call, args, label);
     Ok(())
 }
+
+/// Fails the step when a class index of the one-hot `v` is out of range, as the interpreter
+/// does (the fused one-hot compares indices and would give a zero row). Nothing to check when
+/// the indices come from an arg-max or top-k over the same classes.
+pub fn check_one_hot(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
+    let Op::OneHot { n } = *lw.f.op(v) else { return Ok(()) };
+    let idx = *lw.f.operands(v).first().ok_or_else(|| LowerError::Malformed(format!("{v} has no operand")))?;
+    if super::sparse::indices_in_range(lw.f, idx, n) {
+        return Ok(());
+    }
+    let len = shape::numel(&lw.shape(idx)?)?;
+    let buf = contiguous(lw, idx)?;
+    push_lib(lw, v, LibCall::CheckIndices { len, n }, vec![buf], "check_indices");
+    Ok(())
+}

@@ -211,6 +211,9 @@ pub fn kernel_io(k: &Kernel, args: &[BufId]) -> (Vec<BufId>, Vec<BufId>) {
 /// What a library call reads and writes: its last argument is the result (read too when a
 /// matrix product accumulates into it).
 pub fn lib_io(call: &LibCall, args: &[BufId]) -> (Vec<BufId>, Vec<BufId>) {
+    if matches!(call, LibCall::CheckIndices { .. }) {
+        return (args.to_vec(), Vec::new());
+    }
     let Some((out, inputs)) = args.split_last() else { return (Vec::new(), Vec::new()) };
     let reads = if matches!(call, LibCall::MatMul { accumulate: true, .. }) { args.to_vec() } else { inputs.to_vec() };
     (reads, vec![*out])

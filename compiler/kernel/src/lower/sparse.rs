@@ -101,6 +101,18 @@ fn forward(f: &Function, mut v: ValueId) -> ValueId {
     v
 }
 
+/// Whether every index in `idx` is certainly in `0..n`: it is an `argmax`, `argmin` or
+/// `topk_indices` along an axis of size `n`.
+pub fn indices_in_range(f: &Function, idx: ValueId, n: usize) -> bool {
+    match f.op(idx) {
+        Op::ArgReduce { axis, .. } | Op::TopKIndices { axis, .. } => f
+            .operands(idx)
+            .first()
+            .is_some_and(|&src| f.ty(src).shape.get(*axis).and_then(|d| d.as_const()) == Some(n as i64)),
+        _ => false,
+    }
+}
+
 /// `(idx, K)` when `x` is a rank-2 `[R, G·K]` view of `one_hot(idx, K)` with `idx` `[R, G]` (or
 /// `[R]`) certainly in `0..K`.
 fn one_hot_rows(f: &Function, x: ValueId) -> Option<(ValueId, usize)> {
@@ -113,13 +125,7 @@ fn one_hot_rows(f: &Function, x: ValueId) -> Option<(ValueId, usize)> {
     }
     let Op::OneHot { n } = *f.op(h) else { return None };
     let idx = *f.operands(h).first()?;
-    let in_range = match f.op(idx) {
-        Op::ArgReduce { axis, .. } | Op::TopKIndices { axis, .. } => {
-            let src = *f.operands(idx).first()?;
-            f.ty(src).shape.get(*axis).and_then(|d| d.as_const()) == Some(n as i64)
-        }
-        _ => false,
-    };
+    let in_range = indices_in_range(f, idx, n);
     let (rows, groups) = match f.ty(idx).shape[..] {
         [ref r] => (r.clone(), 1),
         [ref r, ref g] => (r.clone(), usize::try_from(g.as_const()?).ok()?),

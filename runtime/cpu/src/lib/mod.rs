@@ -103,6 +103,7 @@ pub enum Resolved {
     ArgReduce { geom: SelectGeom, max: bool },
     SparseMatMul(SparseGeom),
     SampledMatMul(SampledGeom),
+    CheckIndices { len: usize, n: usize },
     Random { kind: RandomKind, site: u32, len: usize },
 }
 
@@ -130,6 +131,15 @@ fn req(ty: DType, len: usize, written: bool) -> ArgReq {
 
 fn data(len: usize, written: bool) -> ArgReq {
     ArgReq { ty: ArgType::Data, len, written }
+}
+
+/// Every class index of a one-hot in `0..n`, or an error naming the first that is not (the
+/// interpreter's message).
+pub fn check_indices(idx: &[i64], n: usize) -> Result<(), CpuError> {
+    if let Some(p) = idx.iter().position(|&i| usize::try_from(i).map_or(true, |i| i >= n)) {
+        bail!("class {} at flat position {p} is out of range 0..{n}", idx[p]);
+    }
+    Ok(())
 }
 
 /// A size, stride or count at batch size `batch`, as a non-negative `usize`.
@@ -223,6 +233,9 @@ pub fn resolve(call: &LibCall, batch: usize) -> Result<Resolved, CpuError> {
             a: strides(*a, batch, "sampled matmul a")?,
             b: strides(*b, batch, "sampled matmul b")?,
         }),
+        LibCall::CheckIndices { len, n } => {
+            Resolved::CheckIndices { len: eval_size(*len, batch, "index count")?, n: *n }
+        }
         LibCall::Random { kind, site, len } => {
             Resolved::Random { kind: *kind, site: *site, len: eval_size(*len, batch, "random length")? }
         }
@@ -249,6 +262,7 @@ impl Resolved {
             Resolved::ArgReduce { max: false, .. } => "argmin",
             Resolved::SparseMatMul(_) => "sparse_matmul",
             Resolved::SampledMatMul(_) => "sampled_matmul",
+            Resolved::CheckIndices { .. } => "one_hot index check",
             Resolved::Random { .. } => "random",
         }
     }
@@ -298,6 +312,7 @@ impl Resolved {
                 let [i, a, b, y] = g.lens()?;
                 vec![req(I64, i, false), req(F32, a, false), req(F32, b, false), req(F32, y, true)]
             }
+            Resolved::CheckIndices { len, .. } => vec![req(I64, len, false)],
             Resolved::Random { kind, len, .. } => {
                 random::check_kind(kind)?;
                 vec![req(I64, 1, false), req(I64, 1, false), req(I64, 1, false), req(F32, len, true)]
