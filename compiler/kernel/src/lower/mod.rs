@@ -7,6 +7,7 @@ mod builder;
 mod classify;
 mod expr;
 mod kernels;
+mod legalize;
 mod lib;
 mod schedule;
 pub mod shape;
@@ -109,6 +110,8 @@ pub fn op_name(op: &Op) -> String {
 /// Compiles one entry function. `carried` lists the train step's `(input, output)` pairs whose
 /// outputs replace resident inputs (empty for inference entries).
 pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Program, LowerError> {
+    let legal = legalize::rewrite(f);
+    let f = legal.as_ref().unwrap_or(f);
     let rewritten = sparse::rewrite(f);
     let f = rewritten.as_ref().unwrap_or(f);
     let sparse = sparse::find(f);
