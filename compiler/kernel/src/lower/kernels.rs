@@ -195,6 +195,9 @@ pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
 /// innermost axes keeps a running value in a register per output element (parallel over the
 /// kept axes); reducing outer axes (a bias gradient over the batch) streams the input once and
 /// accumulates into the output row, which keeps the inner loop contiguous.
+/// Partial sums of a row reduction (see [`reduce`]).
+const SUM_LANES: usize = 4;
+
 fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let Op::Reduce { op, axes, .. } = lw.f.op(v).clone() else { unreachable!("reduce() is called for reductions") };
     let x = lw.f.operands(v)[0];
@@ -217,7 +220,59 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     // Row form when every reduced axis comes after every kept axis.
     let row_form = kept.iter().all(|k| axes.iter().all(|a| a > k));
     let parallel;
-    if row_form {
+    // A sum along a row of a fixed length keeps `SUM_LANES` partial sums (one chain of
+    // dependent additions is bound by the adder's latency, several are not).
+    let inner = axes.last().map(|&a| xs[a]).and_then(|e| e.as_const()).unwrap_or(0);
+    let split =
+        row_form && matches!(op, ReduceOp::Sum | ReduceOp::Mean) && ty == Scalar::F32 && inner >= 2 * SUM_LANES as i64;
+    if split {
+        let kidx = open_loops(&mut kb, &kept_shape);
+        let init_v = kb.constant(ty, init);
+        let accs: Vec<_> = (0..SUM_LANES).map(|_| kb.local(ty, init_v)).collect();
+        let (outer_axes, last) = axes.split_at(axes.len() - 1);
+        let ridx = open_loops(&mut kb, &outer_axes.iter().map(|&a| xs[a]).collect::<Vec<_>>());
+        let mut idx = vec![constant(Affine::ZERO); xs.len()];
+        for (k, i) in kept.iter().zip(&kidx) {
+            idx[*k] = i.clone();
+        }
+        for (a, i) in outer_axes.iter().zip(&ridx) {
+            idx[*a] = i.clone();
+        }
+        let lanes = SUM_LANES as i64;
+        let (full, rest) = (inner / lanes, inner % lanes);
+        let j = kb.begin_loop(Affine::constant(full));
+        for (l, acc) in accs.iter().enumerate() {
+            idx[last[0]] = Index { terms: vec![(j, Affine::constant(lanes))], offset: Affine::constant(l as i64) };
+            let x_val = value_at(lw, &mut kb, x, &idx)?;
+            let cur = kb.let_(ty, Expr::Get(*acc));
+            let next = combine(&mut kb, op, ty, cur, x_val);
+            kb.push(Stmt::Assign { local: *acc, value: next });
+        }
+        kb.end_loop();
+        if rest > 0 {
+            let t = kb.begin_loop(Affine::constant(rest));
+            idx[last[0]] = Index { terms: vec![(t, Affine::ONE)], offset: Affine::constant(full * lanes) };
+            let x_val = value_at(lw, &mut kb, x, &idx)?;
+            let cur = kb.let_(ty, Expr::Get(accs[0]));
+            let next = combine(&mut kb, op, ty, cur, x_val);
+            kb.push(Stmt::Assign { local: accs[0], value: next });
+            kb.end_loop();
+        }
+        close_loops(&mut kb, outer_axes.len());
+        // ((a0 + a1) + (a2 + a3)): a fixed order, the same in every backend.
+        let mut parts: Vec<Val> = accs.iter().map(|a| kb.let_(ty, Expr::Get(*a))).collect();
+        while parts.len() > 1 {
+            parts = parts
+                .chunks(2)
+                .map(|p| if p.len() == 2 { combine(&mut kb, op, ty, p[0], p[1]) } else { p[0] })
+                .collect();
+        }
+        let result = finish_mean(&mut kb, op, ty, parts[0], count);
+        let index = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
+        kb.push(Stmt::Store { arg: out, index, value: result });
+        close_loops(&mut kb, kept.len());
+        parallel = !kept.is_empty();
+    } else if row_form {
         let kidx = open_loops(&mut kb, &kept_shape);
         let init_v = kb.constant(ty, init);
         let acc = kb.local(ty, init_v);

@@ -140,7 +140,10 @@ pub fn lower_lib(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
 fn same_outside(lw: &Lowering, v: ValueId, xs: &[Affine], is: &[Affine], axis: usize) -> Result<(), LowerError> {
     let differs = xs.iter().zip(is).enumerate().any(|(k, (a, b))| k != axis && a != b);
     if differs {
-        return Err(lw.unsupported(v, "indices smaller than the operand outside the indexed axis by a batch-dependent extent are not compiled"));
+        return Err(lw.unsupported(
+            v,
+            "indices smaller than the operand outside the indexed axis by a batch-dependent extent are not compiled",
+        ));
     }
     Ok(())
 }

@@ -34,24 +34,13 @@ fn descending<T: Key>(a: T, b: T) -> Ordering {
     }
 }
 
-/// The rank order of top-k: larger first, NaN above every number, ties to the lower index.
-/// Total over `(value, index)` pairs, so any selection algorithm gives the same answer.
-fn ranks_before<T: Key>((a, i): (T, usize), (b, j): (T, usize)) -> bool {
-    descending(a, b).then(i.cmp(&j)) == Ordering::Less
-}
-
-/// Above this `k`, top-k selects with `select_nth_unstable` (linear) instead of keeping a
-/// sorted list of the best `k` seen (linear in the row for small `k`, but `O(n k)` at worst).
-const SMALL_K: usize = 64;
-
 /// Minimum element visits before top-k splits its rows between threads.
 const PAR_MIN_WORK: usize = 1 << 15;
 
 /// `y[o, r, i]` = index along the axis of the `r`-th largest `x[o, :, i]`, for `r < k`.
 ///
-/// Small `k` (the sparse codes of top-k autoencoders: 32 of 4096) keeps the best `k` in a
-/// sorted list while scanning the row once: most elements are rejected by one comparison with
-/// the list's last. Rows are split between `threads`.
+/// Linear in the row (the sparse codes of top-k autoencoders: 32 of 4096); rows are split
+/// between `threads`.
 pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], threads: usize) -> Result<(), CpuError> {
     let [nx, ny] = g.lens(true)?;
     fits("topk operand", x.len(), nx)?;
@@ -62,32 +51,40 @@ pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], thread
     }
     let parts = parts_for(threads, nx, PAR_MIN_WORK);
     split_mut(y, g.outer, k * inner, parts, |rows, out| {
-        let mut best: Vec<(T, usize)> = Vec::with_capacity(if k <= SMALL_K { k + 1 } else { n });
+        let mut best: Vec<(T, usize)> = Vec::with_capacity(4 * k);
         for (o, out) in rows.zip(out.chunks_mut(k * inner)) {
             for i in 0..inner {
                 let at = |j: usize| x[(o * n + j) * inner + i];
                 best.clear();
-                if k <= SMALL_K {
-                    for j in 0..n {
-                        let cand = (at(j), j);
-                        if best.len() == k {
-                            // Later indices never win a tie, so only a strictly better value enters.
-                            if !best.last().is_some_and(|&last| ranks_before(cand, last)) {
-                                continue;
-                            }
-                            best.pop();
-                        }
-                        let at_rank = best.partition_point(|&e| ranks_before(e, cand));
-                        best.insert(at_rank, cand);
-                    }
-                } else {
-                    best.extend((0..n).map(|j| (at(j), j)));
-                    let cmp = |a: &(T, usize), b: &(T, usize)| descending(a.0, b.0).then(a.1.cmp(&b.1));
-                    if k < n {
+                // Candidates that beat the current k-th best (larger, or NaN over a number;
+                // later indices never win a tie) collect in `best`; when it holds 4k, a
+                // selection keeps the best k and raises the bar. Linear in the row, and most
+                // elements cost one comparison.
+                let cmp = |a: &(T, usize), b: &(T, usize)| descending(a.0, b.0).then(a.1.cmp(&b.1));
+                best.extend((0..k).map(|j| (at(j), j)));
+                let select = |best: &mut Vec<(T, usize)>| {
+                    if best.len() > k {
                         best.select_nth_unstable_by(k - 1, cmp);
+                        best.truncate(k);
                     }
-                    best[..k].sort_unstable_by(cmp);
+                };
+                if k < n {
+                    select(&mut best);
+                    best.select_nth_unstable_by(k - 1, cmp);
                 }
+                let mut bar = best[k - 1].0;
+                for j in k..n {
+                    let value = at(j);
+                    if value > bar || (value.is_nan() && !bar.is_nan()) {
+                        best.push((value, j));
+                        if best.len() == 4 * k {
+                            select(&mut best);
+                            bar = best[k - 1].0;
+                        }
+                    }
+                }
+                select(&mut best);
+                best.sort_unstable_by(cmp);
                 for (r, &(_, j)) in best[..k].iter().enumerate() {
                     out[r * inner + i] = j as i64;
                 }

@@ -136,10 +136,21 @@ pub fn sparse_matmul(
             let yp = SendPtr(y.as_mut_ptr());
             let run = |b: usize| {
                 let mut line = vec![0.0f32; n];
+                // Checked in range above, so the gathers below need no bounds checks.
+                let cols_of: Vec<u32> = idx[..nz].iter().map(|&i| i as u32).collect();
                 for c in cols * b / bands..cols * (b + 1) / bands {
-                    for (i, x) in line.iter_mut().enumerate() {
-                        *x = d[i * s.row + c * s.col];
+                    if s.row == 1 {
+                        line.copy_from_slice(&d[c * s.col..c * s.col + n]);
+                    } else {
+                        for (i, x) in line.iter_mut().enumerate() {
+                            *x = d[i * s.row + c * s.col];
+                        }
                     }
+                    let gather = |e: usize| {
+                        // SAFETY: `cols_of[e] < n = line.len()` (every index was checked to lie
+                        // in `0..n`), and `e < nz = cols_of.len() = v.len()` at every call.
+                        unsafe { *v.get_unchecked(e) * *line.get_unchecked(*cols_of.get_unchecked(e) as usize) }
+                    };
                     let put = |r: usize, value: f32| {
                         // SAFETY: `r < rows`, `c < cols`: inside y (checked length); column
                         // `c` belongs to this band only.
@@ -150,8 +161,7 @@ pub fn sparse_matmul(
                         let mut acc = [0.0f32; 4];
                         for j in 0..nnz {
                             for (l, a) in acc.iter_mut().enumerate() {
-                                let e = (r + l) * nnz + j;
-                                *a += v[e] * line[idx[e] as usize];
+                                *a += gather((r + l) * nnz + j);
                             }
                         }
                         for (l, a) in acc.into_iter().enumerate() {
@@ -160,7 +170,7 @@ pub fn sparse_matmul(
                         r += 4;
                     }
                     for r in r..rows {
-                        put(r, (0..nnz).map(|j| v[r * nnz + j] * line[idx[r * nnz + j] as usize]).sum());
+                        put(r, (0..nnz).map(|j| gather(r * nnz + j)).sum());
                     }
                 }
             };
@@ -206,12 +216,17 @@ pub fn sparse_matmul(
         }
         // y[c, idx[r, j]] += d[c, r] v[r, j]: one row of y at a time.
         SparseForm::ScatterCols => split_mut(y, cols, n, parts, |range, out| {
+            let cols_of: Vec<u32> = idx[..nz].iter().map(|&i| i as u32).collect();
             for (c, yc) in range.zip(out.chunks_mut(n.max(1))) {
                 yc.fill(0.0);
                 for r in 0..rows {
                     let dc = d[c * s.row + r * s.col];
-                    for j in 0..nnz {
-                        yc[idx[r * nnz + j] as usize] += dc * v[r * nnz + j];
+                    for e in r * nnz..(r + 1) * nnz {
+                        // SAFETY: `e < nz`, the length of `cols_of` and `v`; `cols_of[e] < n`,
+                        // the length of `yc` (every index was checked to lie in `0..n`).
+                        unsafe {
+                            *yc.get_unchecked_mut(*cols_of.get_unchecked(e) as usize) += dc * *v.get_unchecked(e);
+                        }
                     }
                 }
             }
