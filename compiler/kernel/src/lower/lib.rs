@@ -227,6 +227,23 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     let batch = shape::numel(&batch_dims)?;
     let (abuf, ast) = mat_operand(lw, v, a, &batch_dims, true)?;
     let (bbuf, bst) = mat_operand(lw, v, b, &batch_dims, false)?;
+    if let Some(sum) = summed_over_batch(lw, v, ash.len(), bsh.len())
+        && ast.batch != Affine::ZERO
+        && bst.batch != Affine::ZERO
+        && Some(ast.batch) == k.checked_mul(ast.col)
+        && Some(bst.batch) == k.checked_mul(bst.row)
+    {
+        // sum over i of a[i] @ b[i] = [a[0] a[1] ...] @ [b[0]; b[1]; ...]: one product whose
+        // inner size runs over the whole batch (a weight gradient over [B, N, D] tokens),
+        // instead of a [B, m, n] temporary and a reduction.
+        let inner = batch.checked_mul(k).ok_or(LowerError::Overflow)?;
+        let out = lw.temp_for(sum)?;
+        let fold = |s: MatStrides| MatStrides { batch: Affine::ZERO, ..s };
+        let call =
+            LibCall::MatMul { batch: Affine::ONE, m, n, k: inner, a: fold(ast), b: fold(bst), accumulate: false };
+        push_lib(lw, sum, call, vec![abuf, bbuf, out], "matmul_batch_sum");
+        return Ok(());
+    }
     let out = lw.temp_for(v)?;
     let call = LibCall::MatMul { batch, m, n, k, a: ast, b: bst, accumulate: false };
     push_lib(lw, v, call, vec![abuf, bbuf, out], "matmul");
@@ -302,4 +319,18 @@ pub fn check_one_hot(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let buf = contiguous(lw, idx)?;
     push_lib(lw, v, LibCall::CheckIndices { len, n }, vec![buf], "check_indices");
     Ok(())
+}
+
+/// The reduction `sum(v, axis 0)` when it is the only reader of the batched product `v`
+/// (`[B, m, n]` from operands of rank 3).
+fn summed_over_batch(lw: &Lowering, v: ValueId, a_rank: usize, b_rank: usize) -> Option<ValueId> {
+    let f = lw.f;
+    if a_rank != 3 || b_rank != 3 || f.ty(v).rank() != 3 || f.outputs.iter().any(|(_, o)| *o == v) {
+        return None;
+    }
+    let [r] = f.users(v)[..] else { return None };
+    match f.op(r) {
+        Op::Reduce { op: hg_ir::ReduceOp::Sum, axes, .. } if axes[..] == [0] => Some(r),
+        _ => None,
+    }
 }

@@ -145,6 +145,14 @@ pub fn matmul(g: &MatMulGeom, a: &[f32], b: &[f32], c: &mut [f32], threads: usiz
         let bv = View { data: b, off: i * g.b.batch, rows: k, cols: n, rs: g.b.row, cs: g.b.col };
         gemm(c_item, 0, n, av, bv, g.accumulate, threads)
     };
+    // A batch of products with one shared right operand whose left rows follow each other
+    // evenly (a linear layer over [B, N, D] tokens) is one product of batch * m rows.
+    if g.batch > 1 && g.b.batch == 0 && (m == 1 || g.a.batch == m * g.a.row) {
+        let rs = if m == 1 { g.a.batch } else { g.a.row };
+        let av = View { data: a, off: 0, rows: g.batch * m, cols: k, rs, cs: g.a.col };
+        let bv = View { data: b, off: 0, rows: k, cols: n, rs: g.b.row, cs: g.b.col };
+        return gemm(c, 0, n, av, bv, g.accumulate, threads);
+    }
     let macs = m.saturating_mul(n).saturating_mul(k);
     if macs >= PAR_MIN_MACS || g.batch < 2 {
         for i in 0..g.batch {
