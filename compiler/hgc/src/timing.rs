@@ -285,11 +285,12 @@ pub fn gemm(args: &GemmArgs) -> std::result::Result<(), i32> {
     let mut c = vec![0.0f32; lc];
     let geom = hg_cpu::lib::MatMulGeom {
         batch: 1,
+        inner: 1,
         m,
         n,
         k,
-        a: hg_cpu::lib::Strides { batch: 0, row: k, col: 1 },
-        b: hg_cpu::lib::Strides { batch: 0, row: n, col: 1 },
+        a: hg_cpu::lib::Strides { batch: 0, inner: 0, row: k, col: 1 },
+        b: hg_cpu::lib::Strides { batch: 0, inner: 0, row: n, col: 1 },
         accumulate: false,
     };
     let threads = hg_cpu::Threads::available().map_err(|e| fail(e.to_string()))?;

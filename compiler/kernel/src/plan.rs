@@ -96,10 +96,12 @@ mod tests {
     }
 
     fn call(args: &[u32]) -> Step {
-        let g = hg_abi::plan::MatStrides { batch: Affine::ZERO, row: Affine::ONE, col: Affine::ONE };
+        let g =
+            hg_abi::plan::MatStrides { batch: Affine::ZERO, inner: Affine::ZERO, row: Affine::ONE, col: Affine::ONE };
         Step::Lib {
             call: LibCall::MatMul {
                 batch: Affine::ONE,
+                inner_batch: Affine::ONE,
                 m: Affine::ONE,
                 n: Affine::ONE,
                 k: Affine::ONE,

@@ -47,16 +47,24 @@ pub fn program(p: &Program, kernel_text: impl Fn(&crate::ir::Kernel) -> String) 
 
 fn lib_text(call: &LibCall) -> String {
     match call {
-        LibCall::MatMul { batch, m, n, k, a, b, accumulate } => format!(
-            "matmul batch={batch} m={m} n={n} k={k} a=[{}, {}, {}] b=[{}, {}, {}]{}",
-            a.batch,
-            a.row,
-            a.col,
-            b.batch,
-            b.row,
-            b.col,
-            if *accumulate { " accumulate" } else { "" }
-        ),
+        LibCall::MatMul { batch, inner_batch, m, n, k, a, b, accumulate } => {
+            // One batch level: [batch stride, row, col]; two: [batch, inner, row, col].
+            let two = *inner_batch != hg_abi::plan::Affine::ONE;
+            let strides = |s: &hg_abi::plan::MatStrides| {
+                if two {
+                    format!("[{}, {}, {}, {}]", s.batch, s.inner, s.row, s.col)
+                } else {
+                    format!("[{}, {}, {}]", s.batch, s.row, s.col)
+                }
+            };
+            let batches = if two { format!("{batch}x{inner_batch}") } else { batch.to_string() };
+            format!(
+                "matmul batch={batches} m={m} n={n} k={k} a={} b={}{}",
+                strides(a),
+                strides(b),
+                if *accumulate { " accumulate" } else { "" }
+            )
+        }
         LibCall::Conv2d(g) | LibCall::ConvTranspose2d(g) | LibCall::Conv2dWeightGrad(g) | LibCall::MaxPool2dGrad(g) => {
             let name = match call {
                 LibCall::Conv2d(_) => "conv2d",

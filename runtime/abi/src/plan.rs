@@ -107,11 +107,13 @@ pub struct BufDecl {
     pub role: BufRole,
 }
 
-/// A matrix operand of [`LibCall::MatMul`]: element strides of its batch, row and column axes
-/// (a transposed operand has swapped strides; a broadcast batch has batch stride 0).
+/// A matrix operand of [`LibCall::MatMul`]: element strides of its batch, inner batch, row and
+/// column axes (a transposed operand has swapped strides; a broadcast batch has stride 0). The
+/// inner batch lets a product read `[B, N, heads, d]` as `[B, heads, N, d]` in place.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MatStrides {
     pub batch: Affine,
+    pub inner: Affine,
     pub row: Affine,
     pub col: Affine,
 }
@@ -149,9 +151,19 @@ pub enum RandomKind {
 /// order of [`Step::Lib::args`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LibCall {
-    /// `c[i] = a[i] @ b[i]` for `i < batch` (`+ c[i]` when `accumulate`): args (a, b, c);
-    /// `a` is `m x k`, `b` is `k x n`, `c` is contiguous `m x n` per batch item.
-    MatMul { batch: Affine, m: Affine, n: Affine, k: Affine, a: MatStrides, b: MatStrides, accumulate: bool },
+    /// `c[i, j] = a[i, j] @ b[i, j]` for `i < batch`, `j < inner_batch` (`+ c[i, j]` when
+    /// `accumulate`): args (a, b, c); `a` is `m x k`, `b` is `k x n`, `c` is contiguous
+    /// `m x n` per item, items in `(i, j)` row-major order.
+    MatMul {
+        batch: Affine,
+        inner_batch: Affine,
+        m: Affine,
+        n: Affine,
+        k: Affine,
+        a: MatStrides,
+        b: MatStrides,
+        accumulate: bool,
+    },
     /// args (x, w, y): `y = conv2d(x, w)`, w `[o, c/groups, kh, kw]`.
     Conv2d(Conv2dGeom),
     /// args (x, w, y): the transposed convolution, w `[c, o/groups, kh, kw]`; `geom` describes

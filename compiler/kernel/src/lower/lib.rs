@@ -177,8 +177,15 @@ fn geom(
 }
 
 /// The strides of a matrix operand whose leading axes broadcast to `batch` (the result's
-/// leading axes), or `None` when they do not fold into one batch stride.
-fn mat_strides(shape: &[Affine], strides: &[Affine], batch: &[Affine], vector_is_row: bool) -> Option<MatStrides> {
+/// leading axes), or `None` when they do not fold: into one batch stride, or with `split` into
+/// one stride for all but the last batch axis and the inner stride for the last.
+fn mat_strides(
+    shape: &[Affine],
+    strides: &[Affine],
+    batch: &[Affine],
+    vector_is_row: bool,
+    split: bool,
+) -> Option<MatStrides> {
     let (row, col, lead) = match shape.len() {
         1 if vector_is_row => (Affine::ZERO, strides[0], 0),
         1 => (strides[0], Affine::ZERO, 0),
@@ -186,7 +193,7 @@ fn mat_strides(shape: &[Affine], strides: &[Affine], batch: &[Affine], vector_is
     };
     // Per result batch axis, this operand's stride (0 where it broadcasts).
     let offset = batch.len().checked_sub(lead)?;
-    let per_axis: Vec<Affine> = (0..batch.len())
+    let mut per_axis: Vec<Affine> = (0..batch.len())
         .map(|j| {
             if j < offset {
                 Affine::ZERO
@@ -196,19 +203,26 @@ fn mat_strides(shape: &[Affine], strides: &[Affine], batch: &[Affine], vector_is
             }
         })
         .collect();
+    let mut dims = batch.to_vec();
+    let inner = if split {
+        dims.pop()?;
+        per_axis.pop()?
+    } else {
+        Affine::ZERO
+    };
     if per_axis.iter().all(|s| *s == Affine::ZERO) {
-        return Some(MatStrides { batch: Affine::ZERO, row, col });
+        return Some(MatStrides { batch: Affine::ZERO, inner, row, col });
     }
-    // One stride S with per_axis[j] = S * prod(batch[j+1..]).
+    // One stride S with per_axis[j] = S * prod(dims[j+1..]).
     let s = *per_axis.last()?;
     let mut p = Affine::ONE;
-    for j in (0..batch.len()).rev() {
+    for j in (0..dims.len()).rev() {
         if per_axis[j] != s.checked_mul(p)? {
             return None;
         }
-        p = p.checked_mul(batch[j])?;
+        p = p.checked_mul(dims[j])?;
     }
-    Some(MatStrides { batch: s, row, col })
+    Some(MatStrides { batch: s, inner, row, col })
 }
 
 fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), LowerError> {
@@ -224,10 +238,25 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     };
     let batch_rank = ash.len().max(bsh.len()).saturating_sub(2);
     let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
-    let batch = shape::numel(&batch_dims)?;
-    let (abuf, ast) = mat_operand(lw, v, a, &batch_dims, true)?;
-    let (bbuf, bst) = mat_operand(lw, v, b, &batch_dims, false)?;
-    if let Some(sum) = summed_over_batch(lw, v, ash.len(), bsh.len())
+    // Two batch levels when an operand's layout folds only so (attention heads read in place
+    // from [B, N, heads, d]); one otherwise.
+    let folds = |lw: &Lowering, x: ValueId, row_vec: bool, split: bool| match lw.reprs.get(&x) {
+        Some(Repr::Strided { strides, offset, .. }) if *offset == Affine::ZERO => {
+            lw.shape(x).ok().and_then(|xs| mat_strides(&xs, strides, &batch_dims, row_vec, split)).is_some()
+        }
+        _ => !split,
+    };
+    let split = batch_dims.len() >= 2
+        && !(folds(lw, a, true, false) && folds(lw, b, false, false))
+        && (folds(lw, a, true, true) || folds(lw, b, false, true));
+    let (batch, inner_batch) = match (split, batch_dims.split_last()) {
+        (true, Some((last, outer))) => (shape::numel(outer)?, *last),
+        _ => (shape::numel(&batch_dims)?, Affine::ONE),
+    };
+    let (abuf, ast) = mat_operand(lw, v, a, &batch_dims, true, split)?;
+    let (bbuf, bst) = mat_operand(lw, v, b, &batch_dims, false, split)?;
+    if !split
+        && let Some(sum) = summed_over_batch(lw, v, ash.len(), bsh.len())
         && ast.batch != Affine::ZERO
         && bst.batch != Affine::ZERO
         && Some(ast.batch) == k.checked_mul(ast.col)
@@ -239,13 +268,21 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
         let inner = batch.checked_mul(k).ok_or(LowerError::Overflow)?;
         let out = lw.temp_for(sum)?;
         let fold = |s: MatStrides| MatStrides { batch: Affine::ZERO, ..s };
-        let call =
-            LibCall::MatMul { batch: Affine::ONE, m, n, k: inner, a: fold(ast), b: fold(bst), accumulate: false };
+        let call = LibCall::MatMul {
+            batch: Affine::ONE,
+            inner_batch: Affine::ONE,
+            m,
+            n,
+            k: inner,
+            a: fold(ast),
+            b: fold(bst),
+            accumulate: false,
+        };
         push_lib(lw, sum, call, vec![abuf, bbuf, out], "matmul_batch_sum");
         return Ok(());
     }
     let out = lw.temp_for(v)?;
-    let call = LibCall::MatMul { batch, m, n, k, a: ast, b: bst, accumulate: false };
+    let call = LibCall::MatMul { batch, inner_batch, m, n, k, a: ast, b: bst, accumulate: false };
     push_lib(lw, v, call, vec![abuf, bbuf, out], "matmul");
     Ok(())
 }
@@ -258,17 +295,18 @@ fn mat_operand(
     x: ValueId,
     batch_dims: &[Affine],
     row_vec: bool,
+    split: bool,
 ) -> Result<(BufId, MatStrides), LowerError> {
     let xs = lw.shape(x)?;
     if let Some(Repr::Strided { buf, strides, offset }) = lw.reprs.get(&x).cloned()
         && offset == Affine::ZERO
-        && let Some(ms) = mat_strides(&xs, &strides, batch_dims, row_vec)
+        && let Some(ms) = mat_strides(&xs, &strides, batch_dims, row_vec, split)
     {
         return Ok((buf, ms));
     }
     let buf = contiguous(lw, x)?;
     let strides = shape::row_major(&xs)?;
-    match mat_strides(&xs, &strides, batch_dims, row_vec) {
+    match mat_strides(&xs, &strides, batch_dims, row_vec, split) {
         Some(ms) => Ok((buf, ms)),
         None => Err(lw.unsupported(v, "operand batch axes that broadcast partially are not compiled yet")),
     }
@@ -284,7 +322,7 @@ fn sparse_product(lw: &mut Lowering, v: ValueId, p: Product) -> Result<(), Lower
             let cols = if form == SparseForm::ScatterCols { ds[0] } else { ds[1] };
             let ib = contiguous(lw, idx)?;
             let vb = contiguous(lw, vals)?;
-            let (db, d) = mat_operand(lw, v, dense, &[], false)?;
+            let (db, d) = mat_operand(lw, v, dense, &[], false, false)?;
             let call = LibCall::SparseMatMul { form, rows: is[0], nnz, n: Affine::constant(n as i64), cols, d };
             (call, vec![ib, vb, db], "sparse_matmul")
         }
@@ -293,8 +331,8 @@ fn sparse_product(lw: &mut Lowering, v: ValueId, p: Product) -> Result<(), Lower
             let (as_, bs) = (lw.shape(a)?, lw.shape(b)?);
             let nnz = fixed(lw, v, is[1])?;
             let ib = contiguous(lw, idx)?;
-            let (ab, ast) = mat_operand(lw, v, a, &[], false)?;
-            let (bb, bst) = mat_operand(lw, v, b, &[], false)?;
+            let (ab, ast) = mat_operand(lw, v, a, &[], false, false)?;
+            let (bb, bst) = mat_operand(lw, v, b, &[], false, false)?;
             let call = LibCall::SampledMatMul { rows: is[0], nnz, n: bs[1], inner: as_[1], a: ast, b: bst };
             (call, vec![ib, ab, bb], "sampled_matmul")
         }

@@ -140,6 +140,25 @@ pub fn matmul(g: &MatMulGeom, a: &[f32], b: &[f32], c: &mut [f32], threads: usiz
     fits("matmul b", b.len(), nb)?;
     fits("matmul c", c.len(), nc)?;
     let (m, n, k) = (g.m, g.n, g.k);
+    if g.inner != 1 {
+        // Items (i, j) in row-major order: as a batch of `batch * inner` items whose operand
+        // offsets are `i * batch stride + j * inner stride`.
+        let items = g.batch * g.inner;
+        let offsets = |s: super::Strides| move |t: usize| (t / g.inner) * s.batch + (t % g.inner) * s.inner;
+        let (ao, bo) = (offsets(g.a), offsets(g.b));
+        let item = |t: usize, c_item: &mut [f32], threads: usize| {
+            let av = View { data: a, off: ao(t), rows: m, cols: k, rs: g.a.row, cs: g.a.col };
+            let bv = View { data: b, off: bo(t), rows: k, cols: n, rs: g.b.row, cs: g.b.col };
+            gemm(c_item, 0, n, av, bv, g.accumulate, threads)
+        };
+        let parts = parts_for(threads, m.saturating_mul(n).saturating_mul(k).saturating_mul(items), PAR_MIN_MACS);
+        return split_mut(c, items, m * n, parts, |range, run| {
+            for (j, t) in range.enumerate() {
+                item(t, &mut run[j * m * n..(j + 1) * m * n], 1)?;
+            }
+            Ok(())
+        });
+    }
     let item = |i: usize, c_item: &mut [f32], threads: usize| {
         let av = View { data: a, off: i * g.a.batch, rows: m, cols: k, rs: g.a.row, cs: g.a.col };
         let bv = View { data: b, off: i * g.b.batch, rows: k, cols: n, rs: g.b.row, cs: g.b.col };
@@ -181,19 +200,36 @@ mod tests {
     }
 
     fn naive(g: &MatMulGeom, a: &[f32], b: &[f32], c: &mut [f32]) {
-        for i in 0..g.batch {
+        for t in 0..g.batch * g.inner {
+            let (i, j) = (t / g.inner, t % g.inner);
+            let (ao, bo) = (i * g.a.batch + j * g.a.inner, i * g.b.batch + j * g.b.inner);
             for r in 0..g.m {
                 for col in 0..g.n {
                     let mut s = 0.0f64;
                     for p in 0..g.k {
-                        let av = a[i * g.a.batch + r * g.a.row + p * g.a.col];
-                        let bv = b[i * g.b.batch + p * g.b.row + col * g.b.col];
+                        let av = a[ao + r * g.a.row + p * g.a.col];
+                        let bv = b[bo + p * g.b.row + col * g.b.col];
                         s += f64::from(av) * f64::from(bv);
                     }
-                    let o = &mut c[(i * g.m + r) * g.n + col];
+                    let o = &mut c[(t * g.m + r) * g.n + col];
                     *o = if g.accumulate { (f64::from(*o) + s) as f32 } else { s as f32 };
                 }
             }
+        }
+    }
+
+    #[test]
+    fn inner_batches_read_heads_in_place() {
+        // a: [3, 5, 4, 6] read as [3, 4] items of 5 x 6 (attention heads); b: [3, 6, 4, 7]
+        // read as [3, 4] items of 6 x 7; and b shared over the outer batch.
+        let (batch, inner, m, k, n) = (3, 4, 5, 6, 7);
+        let a = Strides { batch: m * inner * k, inner: k, row: inner * k, col: 1 };
+        let b = Strides { batch: k * inner * n, inner: n, row: inner * n, col: 1 };
+        let g = MatMulGeom { batch, inner, m, n, k, a, b, accumulate: false };
+        for threads in [1, 2] {
+            check(g, threads);
+            check(MatMulGeom { b: Strides { batch: 0, ..b }, ..g }, threads);
+            check(MatMulGeom { accumulate: true, ..g }, threads);
         }
     }
 
@@ -208,12 +244,12 @@ mod tests {
     }
 
     fn row_major(rows: usize, cols: usize) -> Strides {
-        Strides { batch: rows * cols, row: cols, col: 1 }
+        Strides { batch: rows * cols, inner: 0, row: cols, col: 1 }
     }
 
     /// A row-major `cols x rows` matrix read transposed.
     fn transposed(rows: usize, cols: usize) -> Strides {
-        Strides { batch: rows * cols, row: 1, col: rows }
+        Strides { batch: rows * cols, inner: 0, row: 1, col: rows }
     }
 
     #[test]
@@ -221,7 +257,7 @@ mod tests {
         for (batch, m, n, k) in [(1, 1, 1, 1), (1, 3, 5, 7), (2, 9, 13, 11), (3, 1, 17, 5), (1, 33, 1, 65)] {
             for accumulate in [false, true] {
                 for threads in [1, 2] {
-                    let g = MatMulGeom { batch, m, n, k, a: row_major(m, k), b: row_major(k, n), accumulate };
+                    let g = MatMulGeom { batch, inner: 1, m, n, k, a: row_major(m, k), b: row_major(k, n), accumulate };
                     check(g, threads);
                     check(MatMulGeom { a: transposed(m, k), ..g }, threads);
                     check(MatMulGeom { b: transposed(k, n), ..g }, threads);
@@ -237,6 +273,7 @@ mod tests {
         // Above the threshold (faer parallel) and a batch of small products (split by item).
         let big = MatMulGeom {
             batch: 1,
+            inner: 1,
             m: 97,
             n: 131,
             k: 101,
@@ -250,11 +287,12 @@ mod tests {
         check(MatMulGeom { m: 131, n: 97, a: row_major(131, 101), b: row_major(101, 97), ..big }, 3);
         let many = MatMulGeom {
             batch: 37,
+            inner: 1,
             m: 31,
             n: 33,
             k: 9,
             a: row_major(31, 9),
-            b: Strides { batch: 0, row: 33, col: 1 },
+            b: Strides { batch: 0, inner: 0, row: 33, col: 1 },
             accumulate: false,
         };
         check(many, 2);
@@ -263,17 +301,35 @@ mod tests {
     #[test]
     fn empty_and_bad_geometry() {
         // k = 0: c = 0, or unchanged when accumulating.
-        let g = MatMulGeom { batch: 2, m: 2, n: 3, k: 0, a: row_major(2, 0), b: row_major(0, 3), accumulate: false };
+        let g = MatMulGeom {
+            batch: 2,
+            inner: 1,
+            m: 2,
+            n: 3,
+            k: 0,
+            a: row_major(2, 0),
+            b: row_major(0, 3),
+            accumulate: false,
+        };
         let mut c = vec![5.0; 12];
         matmul(&g, &[], &[], &mut c, 1).unwrap();
         assert_eq!(c, vec![0.0; 12]);
         let mut c = vec![5.0; 12];
         matmul(&MatMulGeom { accumulate: true, ..g }, &[], &[], &mut c, 1).unwrap();
         assert_eq!(c, vec![5.0; 12]);
-        let g = MatMulGeom { batch: 1, m: 2, n: 2, k: 2, a: row_major(2, 2), b: row_major(2, 2), accumulate: false };
+        let g = MatMulGeom {
+            batch: 1,
+            inner: 1,
+            m: 2,
+            n: 2,
+            k: 2,
+            a: row_major(2, 2),
+            b: row_major(2, 2),
+            accumulate: false,
+        };
         assert!(matmul(&g, &[0.0; 3], &[0.0; 4], &mut [0.0; 4], 1).unwrap_err().to_string().contains("matmul a"));
         assert!(matmul(&g, &[0.0; 4], &[0.0; 4], &mut [0.0; 3], 1).is_err());
-        let huge = MatMulGeom { a: Strides { batch: 0, row: usize::MAX / 2, col: 1 }, ..g };
+        let huge = MatMulGeom { a: Strides { batch: 0, inner: 0, row: usize::MAX / 2, col: 1 }, ..g };
         assert!(matmul(&huge, &[0.0; 4], &[0.0; 4], &mut [0.0; 4], 1).is_err());
         // NaN and infinity are not skipped: 0 * inf is NaN.
         let mut c = [0.0; 4];

@@ -34,14 +34,18 @@ use std::cell::Cell;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Strides {
     pub batch: usize,
+    /// Stride of the inner batch axis (see [`MatMulGeom::inner`]).
+    pub inner: usize,
     pub row: usize,
     pub col: usize,
 }
 
-/// `c[i] (+)= a[i] @ b[i]` for `i < batch`: `a` is `m x k`, `b` `k x n`, `c` contiguous `m x n`.
+/// `c[i, j] (+)= a[i, j] @ b[i, j]` for `i < batch`, `j < inner`: `a` is `m x k`, `b` `k x n`,
+/// `c` contiguous `m x n` per item, items row-major in `(i, j)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatMulGeom {
     pub batch: usize,
+    pub inner: usize,
     pub m: usize,
     pub n: usize,
     pub k: usize,
@@ -154,6 +158,7 @@ pub fn eval_size(a: Affine, batch: usize, what: &str) -> Result<usize, CpuError>
 fn strides(s: MatStrides, batch: usize, what: &str) -> Result<Strides, CpuError> {
     Ok(Strides {
         batch: eval_size(s.batch, batch, &format!("{what} batch stride"))?,
+        inner: eval_size(s.inner, batch, &format!("{what} inner batch stride"))?,
         row: eval_size(s.row, batch, &format!("{what} row stride"))?,
         col: eval_size(s.col, batch, &format!("{what} column stride"))?,
     })
@@ -179,8 +184,9 @@ fn conv_geom(g: &Conv2dGeom, batch: usize) -> Result<ConvGeom, CpuError> {
 /// Evaluates a call's geometry at batch size `batch` and checks that it is consistent.
 pub fn resolve(call: &LibCall, batch: usize) -> Result<Resolved, CpuError> {
     let r = match call {
-        LibCall::MatMul { batch: nb, m, n, k, a, b, accumulate } => Resolved::MatMul(MatMulGeom {
+        LibCall::MatMul { batch: nb, inner_batch, m, n, k, a, b, accumulate } => Resolved::MatMul(MatMulGeom {
             batch: eval_size(*nb, batch, "matmul batch")?,
+            inner: eval_size(*inner_batch, batch, "matmul inner batch")?,
             m: eval_size(*m, batch, "matmul m")?,
             n: eval_size(*n, batch, "matmul n")?,
             k: eval_size(*k, batch, "matmul k")?,
@@ -334,13 +340,25 @@ fn span(batch: usize, rows: usize, cols: usize, s: Strides) -> Option<usize> {
     last.checked_add(1)
 }
 
+/// [`span`] with an inner batch axis of `inner` items.
+fn span2(batch: usize, inner: usize, rows: usize, cols: usize, s: Strides) -> Option<usize> {
+    if inner == 0 {
+        return Some(0);
+    }
+    let last_inner = (inner - 1).checked_mul(s.inner)?;
+    match span(batch, rows, cols, s)? {
+        0 => Some(0),
+        e => e.checked_add(last_inner),
+    }
+}
+
 impl MatMulGeom {
     /// Elements of `a`, `b` and `c` the product touches.
     pub fn lens(&self) -> Result<[usize; 3], CpuError> {
         let overflow = || CpuError::new(format!("matmul: the geometry {self:?} overflows"));
-        let a = span(self.batch, self.m, self.k, self.a).ok_or_else(overflow)?;
-        let b = span(self.batch, self.k, self.n, self.b).ok_or_else(overflow)?;
-        let c = product(&[self.batch, self.m, self.n], "matmul c")?;
+        let a = span2(self.batch, self.inner, self.m, self.k, self.a).ok_or_else(overflow)?;
+        let b = span2(self.batch, self.inner, self.k, self.n, self.b).ok_or_else(overflow)?;
+        let c = product(&[self.batch, self.inner, self.m, self.n], "matmul c")?;
         // faer takes strides and sizes as isize.
         if [a, b, c].iter().any(|&v| isize::try_from(v).is_err()) {
             return Err(overflow());

@@ -286,7 +286,7 @@ mod tests {
     use super::*;
 
     fn strides(row: usize, col: usize) -> Strides {
-        Strides { batch: 0, row, col }
+        Strides { batch: 0, inner: 0, row, col }
     }
 
     /// The dense `S` of `idx`, `v`.

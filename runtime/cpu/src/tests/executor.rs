@@ -29,7 +29,16 @@ fn encode_plan() -> Plan {
         ],
         steps: vec![
             lib(
-                LibCall::MatMul { batch: c(1), m: B, n: c(2), k: c(3), a: rm(c(3)), b: rm(c(2)), accumulate: false },
+                LibCall::MatMul {
+                    batch: c(1),
+                    inner_batch: c(1),
+                    m: B,
+                    n: c(2),
+                    k: c(3),
+                    a: rm(c(3)),
+                    b: rm(c(2)),
+                    accumulate: false,
+                },
                 &[0, 1, 2],
             ),
             kernel(RELU, &[2, 3], Some(b(2))),
@@ -355,7 +364,16 @@ fn bad_plans_are_errors_not_panics() {
     };
     let e = with(&|p| {
         p.steps[0] = lib(
-            LibCall::MatMul { batch: c(1), m: B, n: c(2), k: c(4), a: rm(c(4)), b: rm(c(2)), accumulate: false },
+            LibCall::MatMul {
+                batch: c(1),
+                inner_batch: c(1),
+                m: B,
+                n: c(2),
+                k: c(4),
+                a: rm(c(4)),
+                b: rm(c(2)),
+                accumulate: false,
+            },
             &[0, 1, 2],
         )
     });
@@ -380,21 +398,48 @@ fn bad_plans_are_errors_not_panics() {
     assert!(e.contains("is i64, the call needs f32"), "{e}");
     let e = with(&|p| {
         p.steps[0] = lib(
-            LibCall::MatMul { batch: c(1), m: B, n: c(2), k: c(3), a: rm(c(3)), b: rm(c(2)), accumulate: false },
+            LibCall::MatMul {
+                batch: c(1),
+                inner_batch: c(1),
+                m: B,
+                n: c(2),
+                k: c(3),
+                a: rm(c(3)),
+                b: rm(c(2)),
+                accumulate: false,
+            },
             &[0, 1, 0],
         )
     });
     assert!(e.contains("writes the input `x`"), "{e}");
     let e = with(&|p| {
         p.steps[0] = lib(
-            LibCall::MatMul { batch: c(1), m: B, n: c(2), k: c(3), a: rm(c(3)), b: rm(c(2)), accumulate: false },
+            LibCall::MatMul {
+                batch: c(1),
+                inner_batch: c(1),
+                m: B,
+                n: c(2),
+                k: c(3),
+                a: rm(c(3)),
+                b: rm(c(2)),
+                accumulate: false,
+            },
             &[0, 1],
         )
     });
     assert!(e.contains("takes 3"), "{e}");
     let e = with(&|p| {
         p.steps[0] = lib(
-            LibCall::MatMul { batch: c(1), m: B, n: c(2), k: c(3), a: rm(c(3)), b: rm(c(2)), accumulate: false },
+            LibCall::MatMul {
+                batch: c(1),
+                inner_batch: c(1),
+                m: B,
+                n: c(2),
+                k: c(3),
+                a: rm(c(3)),
+                b: rm(c(2)),
+                accumulate: false,
+            },
             &[0, 1, 1],
         )
     });
@@ -405,7 +450,16 @@ fn bad_plans_are_errors_not_panics() {
     let e = with(&|p| {
         p.buffers.push(temp(DType::F32, c(6), c(4)));
         p.steps[0] = lib(
-            LibCall::MatMul { batch: c(1), m: c(3), n: c(2), k: c(2), a: rm(c(2)), b: rm(c(2)), accumulate: false },
+            LibCall::MatMul {
+                batch: c(1),
+                inner_batch: c(1),
+                m: c(3),
+                n: c(2),
+                k: c(2),
+                a: rm(c(2)),
+                b: rm(c(2)),
+                accumulate: false,
+            },
             &[2, 4, 4],
         );
         p.arena_bytes = c(64);

@@ -33,7 +33,7 @@ pub fn lib(call: LibCall, args: &[u32]) -> Step {
 
 /// Row-major strides of a `rows x cols` matrix (one matrix, batch stride 0).
 pub fn rm(cols: Affine) -> MatStrides {
-    MatStrides { batch: Affine::ZERO, row: cols, col: Affine::ONE }
+    MatStrides { batch: Affine::ZERO, inner: Affine::ZERO, row: cols, col: Affine::ONE }
 }
 
 /// # Safety

@@ -54,7 +54,7 @@ fn c(k: i64) -> Affine {
 }
 
 fn matmul(m: Affine, n: i64, k: i64) -> LibCall {
-    LibCall::MatMul { batch: c(1), m, n: c(n), k: c(k), a: rm(c(k)), b: rm(c(n)), accumulate: false }
+    LibCall::MatMul { batch: c(1), inner_batch: c(1), m, n: c(n), k: c(k), a: rm(c(k)), b: rm(c(n)), accumulate: false }
 }
 
 /// Linear model `h = x @ w`, loss `mean(h^2)`, one SGD step on `w`, and a step counter.
@@ -77,10 +77,11 @@ fn train_plan() -> Plan {
             lib(
                 LibCall::MatMul {
                     batch: c(1),
+                    inner_batch: c(1),
                     m: c(3),
                     n: c(2),
                     k: B,
-                    a: hg_abi::plan::MatStrides { batch: Affine::ZERO, row: c(1), col: c(3) },
+                    a: hg_abi::plan::MatStrides { batch: Affine::ZERO, inner: Affine::ZERO, row: c(1), col: c(3) },
                     b: rm(c(2)),
                     accumulate: false,
                 },
