@@ -195,8 +195,82 @@ pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
 /// innermost axes keeps a running value in a register per output element (parallel over the
 /// kept axes); reducing outer axes (a bias gradient over the batch) streams the input once and
 /// accumulates into the output row, which keeps the inner loop contiguous.
-/// Partial sums of a row reduction (see [`reduce`]).
+/// Partial sums of a row reduction (see [`accumulate_run`]).
 const SUM_LANES: usize = 4;
+
+/// The reduction of `x` over the trailing axes `run` (all reduced) at the outer index `idx`
+/// (entries of `run` are overwritten): loops with local accumulators, returning the total.
+/// A sum whose last axis has a fixed length keeps [`SUM_LANES`] partial sums, combined as
+/// `(s0 + s1) + (s2 + s3)` (one chain of dependent additions is bound by the adder's latency).
+fn accumulate_run(
+    lw: &Lowering,
+    kb: &mut KernelBuilder,
+    x: ValueId,
+    op: ReduceOp,
+    ty: Scalar,
+    idx: &mut [Index],
+    run: &[usize],
+    xs: &[Affine],
+) -> Result<Val, LowerError> {
+    let init = kb.constant(ty, reduce_init(op));
+    let inner = run.last().and_then(|&a| xs[a].as_const()).unwrap_or(0);
+    let lanes = if matches!(op, ReduceOp::Sum | ReduceOp::Mean) && ty == Scalar::F32 && inner >= 2 * SUM_LANES as i64 {
+        SUM_LANES
+    } else {
+        1
+    };
+    let accs: Vec<_> = (0..lanes).map(|_| kb.local(ty, init)).collect();
+    let (outer, last) = run.split_at(run.len().saturating_sub(1));
+    let ridx = open_loops(kb, &outer.iter().map(|&a| xs[a]).collect::<Vec<_>>());
+    for (a, i) in outer.iter().zip(&ridx) {
+        idx[*a] = i.clone();
+    }
+    let add = |kb: &mut KernelBuilder, idx: &[Index], acc| -> Result<(), LowerError> {
+        let x_val = value_at(lw, kb, x, idx)?;
+        let cur = kb.let_(ty, Expr::Get(acc));
+        let next = combine(kb, op, ty, cur, x_val);
+        kb.push(Stmt::Assign { local: acc, value: next });
+        Ok(())
+    };
+    if let [axis] = last {
+        if lanes > 1 {
+            let n = lanes as i64;
+            let (full, rest) = (inner / n, inner % n);
+            let j = kb.begin_loop(Affine::constant(full));
+            for (l, acc) in accs.iter().enumerate() {
+                idx[*axis] = Index { terms: vec![(j, Affine::constant(n))], offset: Affine::constant(l as i64) };
+                add(kb, idx, *acc)?;
+            }
+            kb.end_loop();
+            if rest > 0 {
+                let t = kb.begin_loop(Affine::constant(rest));
+                idx[*axis] = Index { terms: vec![(t, Affine::ONE)], offset: Affine::constant(full * n) };
+                add(kb, idx, accs[0])?;
+                kb.end_loop();
+            }
+        } else {
+            idx[*axis] = var(kb.begin_loop(xs[*axis]));
+            add(kb, idx, accs[0])?;
+            kb.end_loop();
+        }
+    } else {
+        add(kb, idx, accs[0])?;
+    }
+    close_loops(kb, outer.len());
+    let mut parts: Vec<Val> = accs.iter().map(|a| kb.let_(ty, Expr::Get(*a))).collect();
+    while parts.len() > 1 {
+        parts = parts.chunks(2).map(|p| if p.len() == 2 { combine(kb, op, ty, p[0], p[1]) } else { p[0] }).collect();
+    }
+    Ok(parts[0])
+}
+
+fn reduce_init(op: ReduceOp) -> f64 {
+    match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+    }
+}
 
 fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let Op::Reduce { op, axes, .. } = lw.f.op(v).clone() else { unreachable!("reduce() is called for reductions") };
@@ -212,104 +286,48 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let out_strides = shape::row_major(&kept_shape)?;
     let mut kb = KernelBuilder::new(format!("k{}_reduce_{}", lw.steps.len(), op.name()));
     let out = kb.arg(buf, ty, len, true);
-    let init = match op {
-        ReduceOp::Sum | ReduceOp::Mean => 0.0,
-        ReduceOp::Max => f64::NEG_INFINITY,
-        ReduceOp::Min => f64::INFINITY,
-    };
-    // Row form when every reduced axis comes after every kept axis.
+    // Row form when every reduced axis comes after every kept axis: one total per output
+    // element, accumulated in locals.
     let row_form = kept.iter().all(|k| axes.iter().all(|a| a > k));
     let parallel;
-    // A sum along a row of a fixed length keeps `SUM_LANES` partial sums (one chain of
-    // dependent additions is bound by the adder's latency, several are not).
-    let inner = axes.last().map(|&a| xs[a]).and_then(|e| e.as_const()).unwrap_or(0);
-    let split =
-        row_form && matches!(op, ReduceOp::Sum | ReduceOp::Mean) && ty == Scalar::F32 && inner >= 2 * SUM_LANES as i64;
-    if split {
+    if row_form {
         let kidx = open_loops(&mut kb, &kept_shape);
-        let init_v = kb.constant(ty, init);
-        let accs: Vec<_> = (0..SUM_LANES).map(|_| kb.local(ty, init_v)).collect();
-        let (outer_axes, last) = axes.split_at(axes.len() - 1);
-        let ridx = open_loops(&mut kb, &outer_axes.iter().map(|&a| xs[a]).collect::<Vec<_>>());
         let mut idx = vec![constant(Affine::ZERO); xs.len()];
         for (k, i) in kept.iter().zip(&kidx) {
             idx[*k] = i.clone();
         }
-        for (a, i) in outer_axes.iter().zip(&ridx) {
-            idx[*a] = i.clone();
-        }
-        let lanes = SUM_LANES as i64;
-        let (full, rest) = (inner / lanes, inner % lanes);
-        let j = kb.begin_loop(Affine::constant(full));
-        for (l, acc) in accs.iter().enumerate() {
-            idx[last[0]] = Index { terms: vec![(j, Affine::constant(lanes))], offset: Affine::constant(l as i64) };
-            let x_val = value_at(lw, &mut kb, x, &idx)?;
-            let cur = kb.let_(ty, Expr::Get(*acc));
-            let next = combine(&mut kb, op, ty, cur, x_val);
-            kb.push(Stmt::Assign { local: *acc, value: next });
-        }
-        kb.end_loop();
-        if rest > 0 {
-            let t = kb.begin_loop(Affine::constant(rest));
-            idx[last[0]] = Index { terms: vec![(t, Affine::ONE)], offset: Affine::constant(full * lanes) };
-            let x_val = value_at(lw, &mut kb, x, &idx)?;
-            let cur = kb.let_(ty, Expr::Get(accs[0]));
-            let next = combine(&mut kb, op, ty, cur, x_val);
-            kb.push(Stmt::Assign { local: accs[0], value: next });
-            kb.end_loop();
-        }
-        close_loops(&mut kb, outer_axes.len());
-        // ((a0 + a1) + (a2 + a3)): a fixed order, the same in every backend.
-        let mut parts: Vec<Val> = accs.iter().map(|a| kb.let_(ty, Expr::Get(*a))).collect();
-        while parts.len() > 1 {
-            parts = parts
-                .chunks(2)
-                .map(|p| if p.len() == 2 { combine(&mut kb, op, ty, p[0], p[1]) } else { p[0] })
-                .collect();
-        }
-        let result = finish_mean(&mut kb, op, ty, parts[0], count);
-        let index = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
-        kb.push(Stmt::Store { arg: out, index, value: result });
-        close_loops(&mut kb, kept.len());
-        parallel = !kept.is_empty();
-    } else if row_form {
-        let kidx = open_loops(&mut kb, &kept_shape);
-        let init_v = kb.constant(ty, init);
-        let acc = kb.local(ty, init_v);
-        let ridx = open_loops(&mut kb, &axes.iter().map(|&a| xs[a]).collect::<Vec<_>>());
-        let mut idx = vec![constant(Affine::ZERO); xs.len()];
-        for (k, i) in kept.iter().zip(&kidx) {
-            idx[*k] = i.clone();
-        }
-        for (a, i) in axes.iter().zip(&ridx) {
-            idx[*a] = i.clone();
-        }
-        let x_val = value_at(lw, &mut kb, x, &idx)?;
-        let cur = kb.let_(ty, Expr::Get(acc));
-        let next = combine(&mut kb, op, ty, cur, x_val);
-        kb.push(Stmt::Assign { local: acc, value: next });
-        close_loops(&mut kb, axes.len());
-        let total = kb.let_(ty, Expr::Get(acc));
+        let mut run = axes.clone();
+        run.sort_unstable();
+        let total = accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run, &xs)?;
         let result = finish_mean(&mut kb, op, ty, total, count);
         let index = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
         kb.push(Stmt::Store { arg: out, index, value: result });
         close_loops(&mut kb, kept.len());
         parallel = !kept.is_empty();
     } else {
-        // Initialise, accumulate in input order, then scale a mean.
+        // Initialise, then accumulate in input order into the output (the reduced axes after
+        // the last kept one in locals first: a conv bias gradient sums each image's plane,
+        // then adds it), then scale a mean.
         let kidx = open_loops(&mut kb, &kept_shape);
-        let init_v = kb.constant(ty, init);
+        let init_v = kb.constant(ty, reduce_init(op));
         let oi = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
         kb.push(Stmt::Store { arg: out, index: oi, value: init_v });
         close_loops(&mut kb, kept.len());
-        let idx = open_loops(&mut kb, &xs);
+        let last_kept = kept.last().copied().unwrap_or(0);
+        let mut idx = open_loops(&mut kb, &xs[..=last_kept]);
+        idx.resize(xs.len(), constant(Affine::ZERO));
+        let run: Vec<usize> = (last_kept + 1..xs.len()).collect();
+        let x_val = if run.is_empty() {
+            value_at(lw, &mut kb, x, &idx)?
+        } else {
+            accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run, &xs)?
+        };
         let k_of: Vec<Index> = kept.iter().map(|&k| idx[k].clone()).collect();
         let oi = shape::flatten(&k_of, &out_strides, Affine::ZERO)?;
-        let x_val = value_at(lw, &mut kb, x, &idx)?;
         let cur = kb.let_(ty, Expr::Load { arg: out, index: oi.clone() });
         let next = combine(&mut kb, op, ty, cur, x_val);
         kb.push(Stmt::Store { arg: out, index: oi, value: next });
-        close_loops(&mut kb, xs.len());
+        close_loops(&mut kb, last_kept + 1);
         if op == ReduceOp::Mean {
             let kidx = open_loops(&mut kb, &kept_shape);
             let oi = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
