@@ -210,8 +210,8 @@ fn accumulate_run(
     ty: Scalar,
     idx: &mut [Index],
     run: &[usize],
-    xs: &[Affine],
 ) -> Result<Val, LowerError> {
+    let xs = lw.shape(x)?;
     let init = kb.constant(ty, reduce_init(op));
     let inner = run.last().and_then(|&a| xs[a].as_const()).unwrap_or(0);
     let lanes = if matches!(op, ReduceOp::Sum | ReduceOp::Mean) && ty == Scalar::F32 && inner >= 2 * SUM_LANES as i64 {
@@ -298,7 +298,7 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
         }
         let mut run = axes.clone();
         run.sort_unstable();
-        let total = accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run, &xs)?;
+        let total = accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run)?;
         let result = finish_mean(&mut kb, op, ty, total, count);
         let index = shape::flatten(&kidx, &out_strides, Affine::ZERO)?;
         kb.push(Stmt::Store { arg: out, index, value: result });
@@ -320,7 +320,7 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
         let x_val = if run.is_empty() {
             value_at(lw, &mut kb, x, &idx)?
         } else {
-            accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run, &xs)?
+            accumulate_run(lw, &mut kb, x, op, ty, &mut idx, &run)?
         };
         let k_of: Vec<Index> = kept.iter().map(|&k| idx[k].clone()).collect();
         let oi = shape::flatten(&k_of, &out_strides, Affine::ZERO)?;
