@@ -7,8 +7,9 @@
 //!   stride and offset that depends on `B` once (`b·batch + c`);
 //! - a `Loop` is a rotated counted loop (`if start < end { do { body; i += 1 } while i < end }`)
 //!   with the counter as a block parameter; a parallel kernel's outermost loop runs `lo..hi`;
-//! - a `Let` is one instruction (or a short sequence, or a call of a runtime function from
-//!   [`crate::runtime`] for the math Cranelift has no instruction for), a `Local` a
+//! - a `Let` is one instruction (or a short sequence, an inline approximation of a
+//!   transcendental function from [`crate::math`], or a call of a runtime function from
+//!   [`crate::runtime`] for the other math Cranelift has no instruction for), a `Local` a
 //!   `FunctionBuilder` variable;
 //! - a load or store addresses `base + size·offset + Σ var·(size·stride)`, summed from the
 //!   outermost loop's variable inwards, so each partial sum is invariant in the inner loops
@@ -25,8 +26,10 @@
 //! reproduces them bit for bit (NaN payloads aside): native instructions where they are exact
 //! (`fadd`..`fdiv`, `sqrt`, `fabs`, `fneg`, `floor`, `nearest` = round half to even, and
 //! `fmin`/`fmax`, whose NaN propagation and `-0 < +0` are IEEE `minimum`/`maximum`), `relu` as
-//! `x > 0 or NaN ? x : +0`, `rsqrt` as the interpreter's `1/sqrt` in f64 rounded to f32, and
-//! the transcendental functions and `pow` as calls of the very functions the evaluator uses.
+//! `x > 0 or NaN ? x : +0`, `rsqrt` as the interpreter's `1/sqrt` in f64 rounded to f32,
+//! `exp`, `log`, `sigmoid`, `tanh`, `softplus` and `gelu` inline as the evaluator's f32
+//! approximations (the same instruction sequence, [`crate::math`]), and `sin`, `cos` and `pow`
+//! as calls of the very functions the evaluator uses.
 //! Casts of NaN or ±inf to i64 saturate (NaN gives 0) in both, as Rust's `as`. Integer division
 //! by zero, an error for the evaluator (and the interpreter), cannot be reported by generated
 //! code: it gives 0 instead of trapping (and `i64::MIN / -1` wraps).
@@ -578,6 +581,9 @@ impl Gen<'_> {
                 // ±0 and NaN are their own sign.
                 let neg = self.b.ins().select(lt, minus_one, x);
                 self.b.ins().select(gt, one, neg)
+            }
+            (Scalar::F32, op) if crate::math::inline(op) => {
+                crate::math::unary_f32(&mut self.b, op, x).expect("an inline function")
             }
             (Scalar::F32, op) => match runtime::unary(op) {
                 Some(f) => self.call(f, &[x])?,

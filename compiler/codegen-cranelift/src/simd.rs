@@ -3,23 +3,25 @@
 //! A loop is vectorised when its body (no nested loop) consists only of:
 //! - `Let`s of f32 constants, f32 loads whose index has stride 1 (contiguous) or 0 (a broadcast,
 //!   hoisted out of the loop and splatted) in the loop's variable, the unary ops `neg`, `abs`,
-//!   `sqrt`, `floor`, `round`, `relu`, `sign`, the binary ops `add`, `sub`, `mul`, `div`,
-//!   `maximum`, `minimum` and the six comparisons on f32, `and`/`or`/`not`/`eq`/`ne` on the
-//!   resulting booleans, and `select` between f32 values (booleans live as lane masks and are
-//!   never stored);
+//!   `sqrt`, `floor`, `round`, `relu`, `sign` and the inline transcendental functions `exp`,
+//!   `log`, `sigmoid`, `tanh`, `softplus`, `gelu` ([`crate::math`]), the binary ops `add`,
+//!   `sub`, `mul`, `div`, `maximum`, `minimum` and the six comparisons on f32,
+//!   `and`/`or`/`not`/`eq`/`ne` on the resulting booleans, and `select` between f32 values
+//!   (booleans live as lane masks and are never stored);
 //! - f32 stores with stride 1;
 //! - operands defined outside the loop only if they are f32 (splatted once before it).
 //!
-//! No calls (the transcendental functions stay scalar), no i64 values, no locals (a reduction's
-//! accumulation order would change), no random draws. Arguments the loop stores must be loaded
-//! and stored at one and the same index throughout the loop (an in-place update), so no lane
-//! reads an element another lane writes.
+//! No calls (`sin`, `cos`, `pow` and `rsqrt` stay scalar), no i64 values, no locals (a
+//! reduction's accumulation order would change), no random draws. Arguments the loop stores
+//! must be loaded and stored at one and the same index throughout the loop (an in-place
+//! update), so no lane reads an element another lane writes.
 //!
 //! The vector loop runs while four iterations remain (`i + 4 ≤ end`); the scalar loop then
 //! finishes the last zero to three. Lanes compute exactly what the scalar code computes (same
-//! IEEE operations, `fmin`/`fmax` with the same NaN and zero rules), so the result does not
-//! depend on which loop handled an element. Vector accesses are marked non-trapping but not
-//! aligned (elements are only 4-byte aligned).
+//! IEEE operations, `fmin`/`fmax` with the same NaN and zero rules, the same instruction
+//! sequence for the transcendental functions), so the result does not depend on which loop
+//! handled an element. Vector accesses are marked non-trapping but not aligned (elements are
+//! only 4-byte aligned).
 
 use std::collections::HashMap;
 
@@ -44,7 +46,7 @@ fn vector_unary(op: UnaryOp) -> bool {
     matches!(
         op,
         UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Floor | UnaryOp::Round | UnaryOp::Relu | UnaryOp::Sign
-    )
+    ) || crate::math::inline(op)
 }
 
 fn vector_arith(op: BinaryOp) -> bool {
@@ -245,7 +247,10 @@ impl Gen<'_> {
                         self.b.ins().bitselect(gt, one, neg)
                     }
                     UnaryOp::Not => self.b.ins().bnot(x),
-                    _ => return Err(self.unsupported(format!("{} in a vector loop", op.name()))),
+                    op => match crate::math::unary_f32x4(&mut self.b, *op, x) {
+                        Some(y) => y,
+                        None => return Err(self.unsupported(format!("{} in a vector loop", op.name()))),
+                    },
                 }
             }
             Expr::Binary(op, a, b) => {
