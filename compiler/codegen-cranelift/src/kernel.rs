@@ -392,7 +392,7 @@ impl Gen<'_> {
         Ok(())
     }
 
-    fn stmt(&mut self, stmt: &Stmt) -> Result<(), CodegenError> {
+    pub(crate) fn stmt(&mut self, stmt: &Stmt) -> Result<(), CodegenError> {
         match stmt {
             Stmt::Loop { var, extent, body } => {
                 let start = self.b.ins().iconst(I64, 0);
@@ -427,12 +427,13 @@ impl Gen<'_> {
     }
 
     /// `for var in start..end { body }`: an `f32x4` loop first when the body allows it (an
-    /// innermost loop of pure f32 arithmetic), then the scalar loop over what is left.
+    /// innermost loop of f32 arithmetic, see [`crate::simd`]), then the scalar loop over what is
+    /// left.
     pub(crate) fn emit_loop(&mut self, var: Var, start: Value, end: Value, body: &[Stmt]) -> Result<(), CodegenError> {
         self.depth.insert(var, self.depth.len() + 1);
         let mut start = start;
-        if crate::simd::vectorisable(self, var, body) {
-            start = self.vector_loop(var, start, end, body)?;
+        if let Some(plan) = crate::simd::plan(self, var, body) {
+            start = self.vector_loop(var, start, end, body, &plan)?;
             self.vector_loops += 1;
         }
         self.scalar_loop(var, start, end, body)?;

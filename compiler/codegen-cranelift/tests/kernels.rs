@@ -244,6 +244,104 @@ fn loss_kernels_with_transcendental_functions_vectorise() {
     }
 }
 
+/// Reductions over rows of transcendental functions, with the BCE loss of a VAE
+/// (`Σ_j relu(l) - l·t + softplus(l)`), a sum of exponentials, a running maximum of `tanh`,
+/// a count of positive `gelu`s (a boolean lane cast to i64) and a sum weighted by the loop
+/// variable: the lanes compute the functions, the accumulation runs per lane in order.
+fn transcendental_rows(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("transcendental_rows_{n}"));
+    let logits = k.arg(Scalar::F32, b(n), false);
+    let target = k.arg(Scalar::F32, b(n), false);
+    let bias = k.arg(Scalar::F32, c(1), false);
+    let out = k.arg(Scalar::F32, b(4), true);
+    let cnt = k.arg(Scalar::I64, b(1), true);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(1), |k, i| {
+        let zero = k.f32(0.0);
+        let ninf = k.f32(f64::NEG_INFINITY);
+        let izero = k.i64(0);
+        let bce = k.local(zero);
+        let sum = k.local(zero);
+        let max = k.local(ninf);
+        let count = k.local(izero);
+        let weighted = k.local(zero);
+        let shift = k.load(bias, ix(&[], c(0)));
+        k.loop_(c(n), |k, j| {
+            let at = ix(&[(i, c(n)), (j, c(1))], c(0));
+            let l = k.load(logits, at.clone());
+            let t = k.load(target, at.clone());
+            let r = k.un(UnaryOp::Relu, l);
+            let lt = k.bin(BinaryOp::Mul, l, t);
+            let sp = k.un(UnaryOp::Softplus, l);
+            let v = k.bin(BinaryOp::Sub, r, lt);
+            let v = k.bin(BinaryOp::Add, v, sp);
+            let acc = k.get(bce, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, v);
+            k.assign(bce, acc);
+            let ls = k.bin(BinaryOp::Sub, l, shift);
+            let e = k.un(UnaryOp::Exp, ls);
+            k.store(y, at, e);
+            let acc = k.get(sum, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, e);
+            k.assign(sum, acc);
+            let th = k.un(UnaryOp::Tanh, t);
+            let m = k.get(max, Scalar::F32);
+            let m = k.bin(BinaryOp::Maximum, m, th);
+            k.assign(max, m);
+            let g = k.un(UnaryOp::Gelu, l);
+            let z = k.f32(0.0);
+            let pos = k.bin(BinaryOp::Gt, g, z);
+            let one = k.cast(Scalar::I64, pos);
+            let c0 = k.get(count, Scalar::I64);
+            let c1 = k.bin(BinaryOp::Add, c0, one);
+            k.assign(count, c1);
+            let jv = k.var(j);
+            let jf = k.cast(Scalar::F32, jv);
+            let w = k.bin(BinaryOp::Mul, jf, g);
+            let acc = k.get(weighted, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, w);
+            k.assign(weighted, acc);
+        });
+        for (slot, local) in [bce, sum, max, weighted].into_iter().enumerate() {
+            let v = k.get(local, Scalar::F32);
+            k.store(out, ix(&[(i, c(4))], c(slot as i64)), v);
+        }
+        let total = k.get(count, Scalar::I64);
+        k.store(cnt, ix(&[(i, c(1))], c(0)), total);
+    });
+    k.finish(true)
+}
+
+#[test]
+fn reductions_of_transcendental_functions_vectorise() {
+    for n in SIZES {
+        let compiled = check(&transcendental_rows(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1, "the inner loop is vectorised");
+    }
+    // The same on every edge case, in every lane position.
+    let inputs = edge_inputs();
+    let n = inputs.len() as i64 - 3;
+    let kernel = transcendental_rows(n);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    for shift in 0..4 {
+        let xs = inputs[shift..shift + n as usize].to_vec();
+        let mut ts = xs.clone();
+        ts.reverse();
+        let mut input = vec![
+            Buffer::F32(xs),
+            Buffer::F32(ts),
+            Buffer::F32(vec![0.5]),
+            Buffer::F32(vec![0.0; 4]),
+            Buffer::I64(vec![0]),
+            Buffer::F32(vec![0.0; n as usize]),
+        ];
+        let mut want = input.clone();
+        eval(&kernel, &mut want, 1, 0, 1).unwrap();
+        compiled.run(0, &mut input, 1, 0, 1).unwrap();
+        assert_same(&input, &want, &format!("shift {shift}"));
+    }
+}
+
 /// `y[i] = a[i] op b[i]`, and for comparisons `m[i] = a[i] op b[i]` and
 /// `y[i] = select(m, a, b)`, with a stored bool too.
 fn binary_kernel(op: BinaryOp, n: i64) -> Kernel {
