@@ -1,15 +1,17 @@
 //! `f32x4` versions of innermost loops.
 //!
 //! A loop is vectorised when its body (no nested loop) consists only of:
-//! - `Let`s of f32 constants, f32 loads whose index has stride 1 (contiguous) or 0 (a broadcast,
-//!   hoisted out of the loop and splatted) in the loop's variable, the unary ops `neg`, `abs`,
-//!   `sqrt`, `floor`, `round`, `relu`, `sign` and the inline transcendental functions `exp`,
-//!   `log`, `sigmoid`, `tanh`, `softplus`, `gelu` ([`crate::math`]), the binary ops `add`,
-//!   `sub`, `mul`, `div`, `maximum`, `minimum` and the six comparisons on f32,
-//!   `and`/`or`/`not`/`eq`/`ne` on the resulting booleans, and `select` between f32 values
-//!   (booleans live as lane masks and are never stored);
-//! - f32 stores with stride 1;
-//! - operands defined outside the loop only if they are f32 (splatted once before it).
+//! - `Let`s of f32 and boolean constants, f32 and boolean loads whose index has stride 1
+//!   (contiguous) or 0 (a broadcast, hoisted out of the loop and splatted) in the loop's
+//!   variable, the unary ops `neg`, `abs`, `sqrt`, `floor`, `round`, `relu`, `sign` and the
+//!   inline transcendental functions `exp`, `log`, `sigmoid`, `tanh`, `softplus`, `gelu`
+//!   ([`crate::math`]), the binary ops `add`, `sub`, `mul`, `div`, `maximum`, `minimum` and the
+//!   six comparisons on f32, `and`/`or`/`not`/`eq`/`ne` on booleans, and `select` between f32
+//!   values (booleans live as `i32x4` lane masks; in memory they are four bytes, widened on
+//!   loads and narrowed on stores);
+//! - f32 and boolean stores with stride 1;
+//! - operands defined outside the loop only if they are f32 (splatted once before it), except
+//!   in per-lane statements (below).
 //!
 //! No calls (`sin`, `cos`, `pow` and `rsqrt` stay scalar), no random draws. Arguments the loop
 //! stores must be loaded and stored at one and the same index throughout the loop (an in-place
@@ -35,7 +37,7 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64};
+use cranelift_codegen::ir::types::{F32, F32X4, I8, I8X16, I32, I32X4, I64};
 use cranelift_codegen::ir::{BlockArg, Endianness, InstBuilder, MemFlagsData, Value};
 use hg_abi::plan::Affine;
 use hg_kernel::ir::{BinaryOp, Expr, Index, Scalar, Stmt, UnaryOp, Val, Var};
@@ -118,7 +120,7 @@ pub(crate) fn plan(g: &Gen<'_>, var: Var, body: &[Stmt]) -> Option<Plan> {
                         Expr::Const(t, _) => *t == Scalar::F32 || *t == Scalar::Bool,
                         Expr::Load { arg, index } => {
                             let s = stride_of(index, var);
-                            args[*arg as usize].ty == Scalar::F32
+                            matches!(args[*arg as usize].ty, Scalar::F32 | Scalar::Bool)
                                 && (s == Affine::ONE || s == Affine::ZERO)
                                 && stored.get(arg).is_none_or(|i| *i == index)
                         }
@@ -166,9 +168,10 @@ pub(crate) fn plan(g: &Gen<'_>, var: Var, body: &[Stmt]) -> Option<Plan> {
                 serial_stmts[n] = true;
             }
             Stmt::Store { arg, index, value } => {
-                if args[*arg as usize].ty != Scalar::F32
+                let ty = args[*arg as usize].ty;
+                if !matches!(ty, Scalar::F32 | Scalar::Bool)
                     || stride_of(index, var) != Affine::ONE
-                    || operand(&inner, *value) != Some(Scalar::F32)
+                    || operand(&inner, *value) != Some(ty)
                 {
                     return None;
                 }
@@ -180,6 +183,11 @@ pub(crate) fn plan(g: &Gen<'_>, var: Var, body: &[Stmt]) -> Option<Plan> {
         return None;
     }
     Some(Plan { serial: serial_stmts })
+}
+
+/// Flags of a bitcast between vector types (lanes in memory order).
+fn little() -> MemFlagsData {
+    MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
 /// Memory flags of vector accesses: in bounds, not necessarily 16-byte aligned.
@@ -220,8 +228,15 @@ impl Gen<'_> {
                 && stride_of(index, var) == Affine::ZERO
             {
                 let (addr, imm) = self.address(*arg, index);
-                let x = self.b.ins().load(F32, scalar_flags(), addr, imm);
-                lanes.insert(*dst, self.b.ins().splat(F32X4, x));
+                let splat = if self.kernel.args[*arg as usize].ty == Scalar::Bool {
+                    let byte = self.b.ins().load(I8, scalar_flags(), addr, imm);
+                    let mask = self.b.ins().bmask(I32, byte);
+                    self.b.ins().splat(I32X4, mask)
+                } else {
+                    let x = self.b.ins().load(F32, scalar_flags(), addr, imm);
+                    self.b.ins().splat(F32X4, x)
+                };
+                lanes.insert(*dst, splat);
             }
         }
         // i + 4 ≤ end  ⇔  i < end - 3.
@@ -249,7 +264,12 @@ impl Gen<'_> {
                 }
                 Stmt::Store { arg, index, value } => {
                     let (addr, imm) = self.address(*arg, index);
-                    self.b.ins().store(vector_flags(), lanes[value], addr, imm);
+                    let x = if self.kernel.args[*arg as usize].ty == Scalar::Bool {
+                        self.mask_bytes(lanes[value])
+                    } else {
+                        lanes[value]
+                    };
+                    self.b.ins().store(vector_flags(), x, addr, imm);
                 }
                 _ => return Err(self.unsupported("a vector loop runs only lets and stores on lanes".into())),
             }
@@ -293,9 +313,21 @@ impl Gen<'_> {
         }
     }
 
+    /// A lane mask as the four bytes (0 or 1) of booleans in memory, in the low 32 bits of an
+    /// `i32` for one store.
+    fn mask_bytes(&mut self, mask: Value) -> Value {
+        let halves = self.b.ins().snarrow(mask, mask);
+        let bytes = self.b.ins().snarrow(halves, halves);
+        let one = self.b.ins().iconst(I8, 1);
+        let one = self.b.ins().splat(I8X16, one);
+        let bytes = self.b.ins().band(bytes, one);
+        let words = self.b.ins().bitcast(I32X4, little(), bytes);
+        self.b.ins().extractlane(words, 0)
+    }
+
     /// A lane mask (`i32x4`, all ones where true) as `f32x4` bits, for `bitselect`.
     fn mask_bits(&mut self, mask: Value) -> Value {
-        self.b.ins().bitcast(F32X4, MemFlagsData::new().with_endianness(Endianness::Little), mask)
+        self.b.ins().bitcast(F32X4, little(), mask)
     }
 
     fn vector_expr(&mut self, expr: &Expr, lanes: &HashMap<Val, Value>) -> Result<Value, CodegenError> {
@@ -311,7 +343,19 @@ impl Gen<'_> {
             }
             Expr::Load { arg, index } => {
                 let (addr, imm) = self.address(*arg, index);
-                self.b.ins().load(F32X4, vector_flags(), addr, imm)
+                if self.kernel.args[*arg as usize].ty == Scalar::Bool {
+                    // Four bytes, widened to 32-bit lanes; any non-zero byte is true.
+                    let bytes = self.b.ins().load(I32, vector_flags(), addr, imm);
+                    let bytes = self.b.ins().scalar_to_vector(I32X4, bytes);
+                    let bytes = self.b.ins().bitcast(I8X16, little(), bytes);
+                    let halves = self.b.ins().uwiden_low(bytes);
+                    let words = self.b.ins().uwiden_low(halves);
+                    let zero = self.b.ins().iconst(I32, 0);
+                    let zero = self.b.ins().splat(I32X4, zero);
+                    self.b.ins().icmp(IntCC::NotEqual, words, zero)
+                } else {
+                    self.b.ins().load(F32X4, vector_flags(), addr, imm)
+                }
             }
             Expr::Unary(op, a) => {
                 let x = get(a);

@@ -342,6 +342,50 @@ fn reductions_of_transcendental_functions_vectorise() {
     }
 }
 
+/// Booleans in vector loops: a mask stored as bytes (`z[i] = x[i] == 0`), then loaded (with a
+/// broadcast one) to select, as GELU's gradient does; the bytes read are any non-zero value.
+#[test]
+fn boolean_loads_and_stores_vectorise() {
+    for n in [1, 3, 4, 5, 13, 100] {
+        let mut k = KernelBuilder::new(&format!("masks_{n}"));
+        let x = k.arg(Scalar::F32, b(n), false);
+        let m = k.arg(Scalar::Bool, b(n), false);
+        let flag = k.arg(Scalar::Bool, c(1), false);
+        let z = k.arg(Scalar::Bool, b(n), true);
+        let y = k.arg(Scalar::F32, b(n), true);
+        k.loop_(b(n), |k, i| {
+            let at = ix(&[(i, c(1))], c(0));
+            let v = k.load(x, at.clone());
+            let zero = k.f32(0.0);
+            let is_zero = k.bin(BinaryOp::Eq, v, zero);
+            k.store(z, at.clone(), is_zero);
+            let mv = k.load(m, at.clone());
+            let f = k.load(flag, ix(&[(i, c(0))], c(0)));
+            let both = k.bin(BinaryOp::And, mv, f);
+            let e = k.un(UnaryOp::Exp, v);
+            let r = k.select(both, e, v);
+            let r = k.select(mv, r, zero);
+            k.store(y, at, r);
+        });
+        let kernel = k.finish(true);
+        let compiled = check(&kernel, &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1);
+        // Bytes other than 0 and 1 read as true.
+        let len = 2 * n as usize;
+        let mut input = vec![
+            Buffer::F32((0..len).map(|i| if i % 3 == 0 { 0.0 } else { i as f32 * 0.25 - 2.0 }).collect()),
+            Buffer::Bool((0..len).map(|i| [0u8, 1, 2, 255, 128][i % 5]).collect()),
+            Buffer::Bool(vec![7]),
+            Buffer::Bool(vec![9; len]),
+            Buffer::F32(vec![0.0; len]),
+        ];
+        let mut want = input.clone();
+        eval(&kernel, &mut want, 2, 0, len as i64).unwrap();
+        compiled.run(0, &mut input, 2, 0, len as i64).unwrap();
+        assert_same(&input, &want, "bytes other than 0 and 1");
+    }
+}
+
 /// `y[i] = a[i] op b[i]`, and for comparisons `m[i] = a[i] op b[i]` and
 /// `y[i] = select(m, a, b)`, with a stored bool too.
 fn binary_kernel(op: BinaryOp, n: i64) -> Kernel {
