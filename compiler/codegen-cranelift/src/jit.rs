@@ -54,3 +54,21 @@ impl Drop for JitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_module::Module;
+
+    /// The inline math relies on `fma` being one instruction: the native ISA enables the FMA
+    /// extension exactly when the CPU has it (and AVX, which its encoding needs).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_host_isa_has_fma_when_the_cpu_does() {
+        let module = new_host_module(&[]).unwrap();
+        let flags = module.isa().isa_flags();
+        let enabled = |name: &str| flags.iter().any(|v| v.name == name && v.as_bool() == Some(true));
+        let cpu = std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx");
+        assert_eq!(enabled("has_fma") && enabled("has_avx"), cpu);
+    }
+}

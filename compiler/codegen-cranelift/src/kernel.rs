@@ -7,8 +7,9 @@
 //!   stride and offset that depends on `B` once (`b·batch + c`);
 //! - a `Loop` is a rotated counted loop (`if start < end { do { body; i += 1 } while i < end }`)
 //!   with the counter as a block parameter; a parallel kernel's outermost loop runs `lo..hi`;
-//! - a `Let` is one instruction (or a short sequence, or a call of a runtime function from
-//!   [`crate::runtime`] for the math Cranelift has no instruction for), a `Local` a
+//! - a `Let` is one instruction (or a short sequence, an inline approximation of a
+//!   transcendental function from [`crate::math`], or a call of a runtime function from
+//!   [`crate::runtime`] for the other math Cranelift has no instruction for), a `Local` a
 //!   `FunctionBuilder` variable;
 //! - a load or store addresses `base + size·offset + Σ var·(size·stride)`, summed from the
 //!   outermost loop's variable inwards, so each partial sum is invariant in the inner loops
@@ -25,8 +26,10 @@
 //! reproduces them bit for bit (NaN payloads aside): native instructions where they are exact
 //! (`fadd`..`fdiv`, `sqrt`, `fabs`, `fneg`, `floor`, `nearest` = round half to even, and
 //! `fmin`/`fmax`, whose NaN propagation and `-0 < +0` are IEEE `minimum`/`maximum`), `relu` as
-//! `x > 0 or NaN ? x : +0`, `rsqrt` as the interpreter's `1/sqrt` in f64 rounded to f32, and
-//! the transcendental functions and `pow` as calls of the very functions the evaluator uses.
+//! `x > 0 or NaN ? x : +0`, `rsqrt` as the interpreter's `1/sqrt` in f64 rounded to f32,
+//! `exp`, `log`, `sigmoid`, `tanh`, `softplus` and `gelu` inline as the evaluator's f32
+//! approximations (the same instruction sequence, [`crate::math`]), and `sin`, `cos` and `pow`
+//! as calls of the very functions the evaluator uses.
 //! Casts of NaN or ±inf to i64 saturate (NaN gives 0) in both, as Rust's `as`. Integer division
 //! by zero, an error for the evaluator (and the interpreter), cannot be reported by generated
 //! code: it gives 0 instead of trapping (and `i64::MIN / -1` wraps).
@@ -389,7 +392,7 @@ impl Gen<'_> {
         Ok(())
     }
 
-    fn stmt(&mut self, stmt: &Stmt) -> Result<(), CodegenError> {
+    pub(crate) fn stmt(&mut self, stmt: &Stmt) -> Result<(), CodegenError> {
         match stmt {
             Stmt::Loop { var, extent, body } => {
                 let start = self.b.ins().iconst(I64, 0);
@@ -424,12 +427,13 @@ impl Gen<'_> {
     }
 
     /// `for var in start..end { body }`: an `f32x4` loop first when the body allows it (an
-    /// innermost loop of pure f32 arithmetic), then the scalar loop over what is left.
+    /// innermost loop of f32 arithmetic, see [`crate::simd`]), then the scalar loop over what is
+    /// left.
     pub(crate) fn emit_loop(&mut self, var: Var, start: Value, end: Value, body: &[Stmt]) -> Result<(), CodegenError> {
         self.depth.insert(var, self.depth.len() + 1);
         let mut start = start;
-        if crate::simd::vectorisable(self, var, body) {
-            start = self.vector_loop(var, start, end, body)?;
+        if let Some(plan) = crate::simd::plan(self, var, body) {
+            start = self.vector_loop(var, start, end, body, &plan)?;
             self.vector_loops += 1;
         }
         self.scalar_loop(var, start, end, body)?;
@@ -578,6 +582,9 @@ impl Gen<'_> {
                 // ±0 and NaN are their own sign.
                 let neg = self.b.ins().select(lt, minus_one, x);
                 self.b.ins().select(gt, one, neg)
+            }
+            (Scalar::F32, op) if crate::math::inline(op) => {
+                crate::math::unary_f32(&mut self.b, op, x).expect("an inline function")
             }
             (Scalar::F32, op) => match runtime::unary(op) {
                 Some(f) => self.call(f, &[x])?,

@@ -4,7 +4,10 @@
 //! [`compile`] verifies a list of [`hg_kernel::ir::Kernel`]s and lowers each to a Cranelift
 //! function with the [`hg_abi::plan::KernelFn`] C ABI ([`kernel`]; innermost loops of pure f32
 //! arithmetic also get an `f32x4` version, [`simd`]), all in one JIT module for the host CPU
-//! ([`jit`]). Math without a Cranelift instruction calls the scalar functions of [`runtime`].
+//! ([`jit`]). `exp`, `log`, `sigmoid`, `tanh`, `softplus` and `gelu` are emitted inline, as
+//! the f32 approximations of `hg_kernel::fastmath` ([`math`]); the other math without a
+//! Cranelift instruction (`sin`, `cos`, `pow`, random draws, f64 functions) calls the scalar
+//! functions of [`runtime`].
 //! Generated code computes bit for bit what the reference evaluator `hg_kernel::eval` computes.
 //!
 //! Invariant: no public safe function can make generated code touch memory outside the buffers
@@ -16,6 +19,7 @@
 mod error;
 pub mod jit;
 pub mod kernel;
+pub mod math;
 pub mod runtime;
 pub mod simd;
 

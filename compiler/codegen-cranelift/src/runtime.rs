@@ -1,6 +1,8 @@
 //! The runtime functions generated kernels call: the scalar math that has no Cranelift
-//! instruction (`exp`, `log`, `tanh`, `sigmoid`, `gelu`, `softplus`, `sin`, `cos`, `pow`) and
-//! the Philox draws of `Random`, as `extern "C"` functions registered as JIT symbols.
+//! instruction and is not emitted inline (`sin`, `cos` and `pow` on f32, the f64 ops without an
+//! instruction) and the Philox draws of `Random`, as `extern "C"` functions registered as JIT
+//! symbols. (`exp`, `log`, `tanh`, `sigmoid`, `gelu` and `softplus` on f32 are inline code,
+//! [`crate::math`].)
 //!
 //! Each one is a thin wrapper of [`hg_kernel::math`], the scalar semantics the reference
 //! evaluator uses, so generated code computes bit for bit what the evaluator (and the
@@ -42,12 +44,6 @@ macro_rules! unary_fns {
 }
 
 unary_fns! {
-    hg_rt_exp => Exp,
-    hg_rt_log => Log,
-    hg_rt_tanh => Tanh,
-    hg_rt_sigmoid => Sigmoid,
-    hg_rt_gelu => Gelu,
-    hg_rt_softplus => Softplus,
     hg_rt_sin => Sin,
     hg_rt_cos => Cos,
 }
@@ -87,12 +83,6 @@ const F32_TO_F32: &[Type] = &[F32];
 /// The runtime function of a unary op that has no instruction, if it is one.
 pub fn unary(op: UnaryOp) -> Option<RuntimeFn> {
     let (name, f): (&'static str, extern "C" fn(f32) -> f32) = match op {
-        UnaryOp::Exp => ("hg_rt_exp", hg_rt_exp),
-        UnaryOp::Log => ("hg_rt_log", hg_rt_log),
-        UnaryOp::Tanh => ("hg_rt_tanh", hg_rt_tanh),
-        UnaryOp::Sigmoid => ("hg_rt_sigmoid", hg_rt_sigmoid),
-        UnaryOp::Gelu => ("hg_rt_gelu", hg_rt_gelu),
-        UnaryOp::Softplus => ("hg_rt_softplus", hg_rt_softplus),
         UnaryOp::Sin => ("hg_rt_sin", hg_rt_sin),
         UnaryOp::Cos => ("hg_rt_cos", hg_rt_cos),
         _ => return None,

@@ -1,7 +1,8 @@
 //! Generated code against the reference evaluator (`hg_kernel::eval`), bit for bit: every
 //! buffer after a run must be identical (any NaN matching any NaN). That holds for the
-//! transcendental functions too, since generated code calls the evaluator's own scalar
-//! functions; no tolerance is used anywhere.
+//! transcendental functions too, since generated code either calls the evaluator's own scalar
+//! functions (`sin`, `cos`, `pow`) or runs the evaluator's f32 approximations
+//! (`hg_kernel::fastmath`) instruction for instruction; no tolerance is used anywhere.
 
 mod common;
 
@@ -69,10 +70,31 @@ fn unary_kernel(op: UnaryOp, n: i64) -> Kernel {
     k.finish(true)
 }
 
+/// The unary ops with an `f32x4` form: every float op but `rsqrt` (f64 arithmetic), `sin` and
+/// `cos` (runtime calls).
+const VECTORISED: [UnaryOp; 13] = [
+    UnaryOp::Neg,
+    UnaryOp::Abs,
+    UnaryOp::Sqrt,
+    UnaryOp::Floor,
+    UnaryOp::Round,
+    UnaryOp::Relu,
+    UnaryOp::Sign,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sigmoid,
+    UnaryOp::Tanh,
+    UnaryOp::Softplus,
+    UnaryOp::Gelu,
+];
+
+/// The transcendental functions generated code computes inline (`hg_kernel::fastmath`).
+const INLINE: [UnaryOp; 6] =
+    [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Softplus, UnaryOp::Gelu];
+
 #[test]
 fn every_float_unary_op() {
-    let vectorised =
-        [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Floor, UnaryOp::Round, UnaryOp::Relu, UnaryOp::Sign];
+    let vectorised = VECTORISED;
     for op in UnaryOp::ALL {
         if op == UnaryOp::Not {
             continue;
@@ -81,6 +103,286 @@ fn every_float_unary_op() {
             let compiled = check(&unary_kernel(op, n), &[1, 3]);
             assert_eq!(compiled.vector_loops(0), usize::from(vectorised.contains(&op)), "{}", op.name());
         }
+    }
+}
+
+/// Inputs that exercise every path of the inline functions: NaN, ±inf, ±0, subnormals, the
+/// extremes, the thresholds of each function (overflow and underflow of `exp`, the switch of
+/// `tanh`, the cut-offs of `softplus` and `gelu`) and their neighbours, a dense grid, and
+/// random bit patterns over the whole range.
+fn edge_inputs() -> Vec<f32> {
+    let mut v = vec![
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f32::from_bits(1),
+        -f32::from_bits(1),
+        1e-40,
+        -3e-39,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        1e-30,
+        -1e-30,
+        1e30,
+        -1e30,
+        1.0,
+        -1.0,
+        2.0,
+        0.5,
+        std::f32::consts::SQRT_2,
+        std::f32::consts::FRAC_1_SQRT_2,
+    ];
+    for t in [
+        88.72f32, 88.7228, 88.72284, 88.73, 89.0, 100.0, 101.0, -87.33, -87.34, -100.0, -103.97, -103.98, -104.0,
+        -105.0, -150.0, 20.0, 17.0, 9.0, 0.875, 0.437_5, 5.5, 5.0, 6.0, 13.0, 14.0, 44.0, 45.0,
+    ] {
+        for x in [t, -t] {
+            v.extend([x, f32::from_bits(x.to_bits() - 1), f32::from_bits(x.to_bits() + 1)]);
+        }
+    }
+    v.extend((-800..=800).map(|i| i as f32 * 0.031_25));
+    let mut rng = Rng::new(97);
+    v.extend((0..3000).map(|_| f32::from_bits(rng.next() as u32)));
+    // Bit patterns of moderate magnitudes (|x| in [2^-20, 2^8)), where all the paths run.
+    v.extend((0..3000).map(|_| {
+        let r = rng.next();
+        let magnitude = (0x3580_0000 + (r % (0x4380_0000 - 0x3580_0000))) as u32;
+        f32::from_bits(magnitude | ((r >> 40) as u32 & 0x8000_0000))
+    }));
+    v
+}
+
+/// `y[i] = op(x[i])` over `n` elements, and, when `scalar`, `k[i] = i64(x[i])` too, which keeps
+/// the loop scalar.
+fn inline_kernel(op: UnaryOp, n: i64, scalar: bool) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("{}_{n}_{scalar}", op.name()));
+    let x = k.arg(Scalar::F32, c(n), false);
+    let y = k.arg(Scalar::F32, c(n), true);
+    let ints = scalar.then(|| k.arg(Scalar::I64, c(n), true));
+    k.loop_(c(n), |k, i| {
+        let at = ix(&[(i, c(1))], c(0));
+        let v = k.load(x, at.clone());
+        let r = k.un(op, v);
+        k.store(y, at.clone(), r);
+        if let Some(ints) = ints {
+            let t = k.cast(Scalar::I64, v);
+            k.store(ints, at, t);
+        }
+    });
+    k.finish(true)
+}
+
+/// The inline functions on every edge case, in a vector loop (with a scalar remainder) and in
+/// a scalar loop: bit for bit the evaluator's results.
+#[test]
+fn inline_functions_on_edge_cases() {
+    let inputs = edge_inputs();
+    for op in INLINE {
+        for scalar in [false, true] {
+            for shift in 0..4 {
+                // Every input in every lane position, and a remainder of 3 - shift elements.
+                let xs: Vec<f32> = inputs[shift..].to_vec();
+                let n = xs.len() as i64;
+                let kernel = inline_kernel(op, n, scalar);
+                let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+                assert_eq!(compiled.vector_loops(0), usize::from(!scalar), "{}", op.name());
+                let mut input = vec![Buffer::F32(xs), Buffer::F32(vec![0.0; n as usize])];
+                if scalar {
+                    input.push(Buffer::I64(vec![0; n as usize]));
+                }
+                let mut want = input.clone();
+                eval(&kernel, &mut want, 1, 0, n).unwrap();
+                let mut got = input;
+                compiled.run(0, &mut got, 1, 0, n).unwrap();
+                assert_same(&got, &want, &format!("{} (scalar loop: {scalar}, shift {shift})", op.name()));
+            }
+        }
+    }
+}
+
+/// The loss and gradient kernels of a VAE trained with binary cross-entropy on logits:
+/// `relu(l) - l·t + softplus(-|l|)` and `(sigmoid(l) - t) · g`, which now vectorise.
+#[test]
+fn loss_kernels_with_transcendental_functions_vectorise() {
+    for n in [1, 3, 4, 7, 64, 785] {
+        let mut k = KernelBuilder::new(&format!("bce_{n}"));
+        let logits = k.arg(Scalar::F32, b(n), false);
+        let target = k.arg(Scalar::F32, b(n), false);
+        let grad = k.arg(Scalar::F32, c(1), false);
+        let loss = k.arg(Scalar::F32, b(n), true);
+        let dl = k.arg(Scalar::F32, b(n), true);
+        k.loop_(b(n), |k, i| {
+            let at = ix(&[(i, c(1))], c(0));
+            let l = k.load(logits, at.clone());
+            let t = k.load(target, at.clone());
+            let g = k.load(grad, ix(&[(i, c(0))], c(0)));
+            let r = k.un(UnaryOp::Relu, l);
+            let lt = k.bin(BinaryOp::Mul, l, t);
+            let a = k.un(UnaryOp::Abs, l);
+            let na = k.un(UnaryOp::Neg, a);
+            let sp = k.un(UnaryOp::Softplus, na);
+            let v = k.bin(BinaryOp::Sub, r, lt);
+            let v = k.bin(BinaryOp::Add, v, sp);
+            k.store(loss, at.clone(), v);
+            let s = k.un(UnaryOp::Sigmoid, l);
+            let d = k.bin(BinaryOp::Sub, s, t);
+            let d = k.bin(BinaryOp::Mul, d, g);
+            let e = k.un(UnaryOp::Exp, d);
+            let e = k.un(UnaryOp::Log, e);
+            let e = k.un(UnaryOp::Tanh, e);
+            let e = k.un(UnaryOp::Gelu, e);
+            k.store(dl, at, e);
+        });
+        let compiled = check(&k.finish(true), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1);
+        assert!(!compiled.clif(0).contains("call"), "no runtime calls:\n{}", compiled.clif(0));
+    }
+}
+
+/// Reductions over rows of transcendental functions, with the BCE loss of a VAE
+/// (`Σ_j relu(l) - l·t + softplus(l)`), a sum of exponentials, a running maximum of `tanh`,
+/// a count of positive `gelu`s (a boolean lane cast to i64) and a sum weighted by the loop
+/// variable: the lanes compute the functions, the accumulation runs per lane in order.
+fn transcendental_rows(n: i64) -> Kernel {
+    let mut k = KernelBuilder::new(&format!("transcendental_rows_{n}"));
+    let logits = k.arg(Scalar::F32, b(n), false);
+    let target = k.arg(Scalar::F32, b(n), false);
+    let bias = k.arg(Scalar::F32, c(1), false);
+    let out = k.arg(Scalar::F32, b(4), true);
+    let cnt = k.arg(Scalar::I64, b(1), true);
+    let y = k.arg(Scalar::F32, b(n), true);
+    k.loop_(b(1), |k, i| {
+        let zero = k.f32(0.0);
+        let ninf = k.f32(f64::NEG_INFINITY);
+        let izero = k.i64(0);
+        let bce = k.local(zero);
+        let sum = k.local(zero);
+        let max = k.local(ninf);
+        let count = k.local(izero);
+        let weighted = k.local(zero);
+        let shift = k.load(bias, ix(&[], c(0)));
+        k.loop_(c(n), |k, j| {
+            let at = ix(&[(i, c(n)), (j, c(1))], c(0));
+            let l = k.load(logits, at.clone());
+            let t = k.load(target, at.clone());
+            let r = k.un(UnaryOp::Relu, l);
+            let lt = k.bin(BinaryOp::Mul, l, t);
+            let sp = k.un(UnaryOp::Softplus, l);
+            let v = k.bin(BinaryOp::Sub, r, lt);
+            let v = k.bin(BinaryOp::Add, v, sp);
+            let acc = k.get(bce, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, v);
+            k.assign(bce, acc);
+            let ls = k.bin(BinaryOp::Sub, l, shift);
+            let e = k.un(UnaryOp::Exp, ls);
+            k.store(y, at, e);
+            let acc = k.get(sum, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, e);
+            k.assign(sum, acc);
+            let th = k.un(UnaryOp::Tanh, t);
+            let m = k.get(max, Scalar::F32);
+            let m = k.bin(BinaryOp::Maximum, m, th);
+            k.assign(max, m);
+            let g = k.un(UnaryOp::Gelu, l);
+            let z = k.f32(0.0);
+            let pos = k.bin(BinaryOp::Gt, g, z);
+            let one = k.cast(Scalar::I64, pos);
+            let c0 = k.get(count, Scalar::I64);
+            let c1 = k.bin(BinaryOp::Add, c0, one);
+            k.assign(count, c1);
+            let jv = k.var(j);
+            let jf = k.cast(Scalar::F32, jv);
+            let w = k.bin(BinaryOp::Mul, jf, g);
+            let acc = k.get(weighted, Scalar::F32);
+            let acc = k.bin(BinaryOp::Add, acc, w);
+            k.assign(weighted, acc);
+        });
+        for (slot, local) in [bce, sum, max, weighted].into_iter().enumerate() {
+            let v = k.get(local, Scalar::F32);
+            k.store(out, ix(&[(i, c(4))], c(slot as i64)), v);
+        }
+        let total = k.get(count, Scalar::I64);
+        k.store(cnt, ix(&[(i, c(1))], c(0)), total);
+    });
+    k.finish(true)
+}
+
+#[test]
+fn reductions_of_transcendental_functions_vectorise() {
+    for n in SIZES {
+        let compiled = check(&transcendental_rows(n), &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1, "the inner loop is vectorised");
+    }
+    // The same on every edge case, in every lane position.
+    let inputs = edge_inputs();
+    let n = inputs.len() as i64 - 3;
+    let kernel = transcendental_rows(n);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    for shift in 0..4 {
+        let xs = inputs[shift..shift + n as usize].to_vec();
+        let mut ts = xs.clone();
+        ts.reverse();
+        let mut input = vec![
+            Buffer::F32(xs),
+            Buffer::F32(ts),
+            Buffer::F32(vec![0.5]),
+            Buffer::F32(vec![0.0; 4]),
+            Buffer::I64(vec![0]),
+            Buffer::F32(vec![0.0; n as usize]),
+        ];
+        let mut want = input.clone();
+        eval(&kernel, &mut want, 1, 0, 1).unwrap();
+        compiled.run(0, &mut input, 1, 0, 1).unwrap();
+        assert_same(&input, &want, &format!("shift {shift}"));
+    }
+}
+
+/// Booleans in vector loops: a mask stored as bytes (`z[i] = x[i] == 0`), then loaded (with a
+/// broadcast one) to select, as GELU's gradient does; the bytes read are any non-zero value.
+#[test]
+fn boolean_loads_and_stores_vectorise() {
+    for n in [1, 3, 4, 5, 13, 100] {
+        let mut k = KernelBuilder::new(&format!("masks_{n}"));
+        let x = k.arg(Scalar::F32, b(n), false);
+        let m = k.arg(Scalar::Bool, b(n), false);
+        let flag = k.arg(Scalar::Bool, c(1), false);
+        let z = k.arg(Scalar::Bool, b(n), true);
+        let y = k.arg(Scalar::F32, b(n), true);
+        k.loop_(b(n), |k, i| {
+            let at = ix(&[(i, c(1))], c(0));
+            let v = k.load(x, at.clone());
+            let zero = k.f32(0.0);
+            let is_zero = k.bin(BinaryOp::Eq, v, zero);
+            k.store(z, at.clone(), is_zero);
+            let mv = k.load(m, at.clone());
+            let f = k.load(flag, ix(&[(i, c(0))], c(0)));
+            let both = k.bin(BinaryOp::And, mv, f);
+            let e = k.un(UnaryOp::Exp, v);
+            let r = k.select(both, e, v);
+            let r = k.select(mv, r, zero);
+            k.store(y, at, r);
+        });
+        let kernel = k.finish(true);
+        let compiled = check(&kernel, &BATCHES);
+        assert_eq!(compiled.vector_loops(0), 1);
+        // Bytes other than 0 and 1 read as true.
+        let len = 2 * n as usize;
+        let mut input = vec![
+            Buffer::F32((0..len).map(|i| if i % 3 == 0 { 0.0 } else { i as f32 * 0.25 - 2.0 }).collect()),
+            Buffer::Bool((0..len).map(|i| [0u8, 1, 2, 255, 128][i % 5]).collect()),
+            Buffer::Bool(vec![7]),
+            Buffer::Bool(vec![9; len]),
+            Buffer::F32(vec![0.0; len]),
+        ];
+        let mut want = input.clone();
+        eval(&kernel, &mut want, 2, 0, len as i64).unwrap();
+        compiled.run(0, &mut input, 2, 0, len as i64).unwrap();
+        assert_same(&input, &want, "bytes other than 0 and 1");
     }
 }
 

@@ -48,6 +48,12 @@ fn vector_unary() -> impl Strategy<Value = UnaryOp> {
         UnaryOp::Round,
         UnaryOp::Relu,
         UnaryOp::Sign,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Softplus,
+        UnaryOp::Gelu,
     ])
 }
 

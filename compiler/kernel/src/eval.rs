@@ -2,7 +2,8 @@
 //! tested against.
 //!
 //! It walks the kernel's statements one at a time, with the scalar semantics of [`crate::math`]
-//! (the interpreter's f32 mode), so it is slow and obviously right. Every access is checked:
+//! (the interpreter's f32 mode, and the f32 approximations of [`crate::fastmath`] for `exp`,
+//! `log`, `sigmoid`, `tanh`, `softplus` and `gelu`), so it is slow and obviously right. Every access is checked:
 //! an index outside its argument's declared length, a buffer of the wrong type or too short, a
 //! value used before it is defined, an overflowing index or an integer division by zero is an
 //! [`EvalError`], never a panic or a wrong answer.

@@ -5,6 +5,7 @@
 
 pub mod collapse;
 pub mod eval;
+pub mod fastmath;
 pub mod ir;
 pub mod lower;
 pub mod math;

@@ -1,14 +1,16 @@
 //! Scalar semantics of kernel expressions: what one `Unary`, `Binary`, `Cast` or `Random`
-//! computes, identical to the reference interpreter in f32 mode (`hg_core::interp`).
+//! computes: the reference interpreter in f32 mode (`hg_core::interp`), except for six
+//! transcendental functions (below).
 //!
 //! The interpreter computes every op in f64 on the (exact) f64 values of its f32 operands and
 //! rounds the result to f32 once. For `+ - * /`, `sqrt`, `abs`, `neg`, `floor` and `round` that
 //! is exactly f32 arithmetic (f64 holds more than twice f32's precision, so the double rounding
-//! is harmless), and code generators may use native f32 instructions; everything else here
-//! (`exp`, `log`, `tanh`, `sigmoid`, `gelu`, `softplus`, `sin`, `cos`, `rsqrt`, `pow`) is
-//! computed in f64 and rounded, and generated code calls these very functions (or, for
-//! `rsqrt`, the same f64 instruction sequence), so the evaluator and generated code agree bit
-//! for bit.
+//! is harmless), and code generators may use native f32 instructions. `exp`, `log`, `tanh`,
+//! `sigmoid`, `gelu` and `softplus` on f32 are the f32 approximations of [`crate::fastmath`]
+//! (within a few ulps of the interpreter; code generators emit the same instruction sequence
+//! inline). The rest (`sin`, `cos`, `rsqrt`, `pow`, and every op on f64) is computed in f64 and
+//! rounded, and generated code calls these very functions (or, for `rsqrt`, the same f64
+//! instruction sequence). Either way the evaluator and generated code agree bit for bit.
 //!
 //! Conventions where the interpreter leaves a choice or has no counterpart:
 //! - `maximum`/`minimum` are IEEE 754-2019 `maximum`/`minimum`: NaN when either operand is NaN
@@ -22,6 +24,7 @@
 //!   a float-to-int `cast` truncates toward zero and saturates, NaN giving 0 ([`f32_to_i64`]).
 //! - Booleans are `false`/`true`; a cast to bool is `x != 0` (NaN is true).
 
+use crate::fastmath;
 use crate::ir::{BinaryOp, UnaryOp};
 use hg_abi::plan::RandomKind;
 use hg_exec::philox::DrawSite;
@@ -31,10 +34,15 @@ fn via64(x: f32, f: impl Fn(f64) -> f64) -> f32 {
     f(f64::from(x)) as f32
 }
 
-/// A float unary op on an f32 value: computed in f64 and rounded once, as the interpreter's
-/// f32 mode (exact f32 arithmetic for `neg`, `abs`, `sqrt`, `floor`, `round`, `sign`, `relu`).
+/// A float unary op on an f32 value: `exp`, `log`, `sigmoid`, `tanh`, `softplus` and `gelu`
+/// by the f32 approximations of [`crate::fastmath`]; every other op computed in f64 and rounded
+/// once, as the interpreter's f32 mode (exact f32 arithmetic for `neg`, `abs`, `sqrt`, `floor`,
+/// `round`, `sign`, `relu`).
 pub fn unary_f32(op: UnaryOp, x: f32) -> f32 {
-    via64(x, |x| unary_f64(op, x))
+    match fastmath::unary(&mut fastmath::Native, op, x) {
+        Some(y) => y,
+        None => via64(x, |x| unary_f64(op, x)),
+    }
 }
 
 /// A float unary op on an f64 value: the shared definition, `hg_ir::scalar::unary`.
@@ -199,11 +207,12 @@ mod tests {
         a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
     }
 
-    /// The interpreter in f32 mode is `unary_scalar` on the f64 value, rounded to f32.
+    /// The interpreter in f32 mode is `unary_scalar` on the f64 value, rounded to f32; the ops
+    /// `fastmath` approximates are checked against it there (within a few ulps).
     #[test]
     fn float_unary_ops_match_the_interpreter_bit_for_bit() {
         for op in UnaryOp::ALL {
-            if op == UnaryOp::Not {
+            if op == UnaryOp::Not || fastmath::approximates(op) {
                 continue;
             }
             for x in samples() {
