@@ -191,12 +191,20 @@ pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
     out
 }
 
-/// A reduction kernel with the elementwise prologue of its operand fused in. Reducing the
-/// innermost axes keeps a running value in a register per output element (parallel over the
-/// kept axes); reducing outer axes (a bias gradient over the batch) streams the input once and
-/// accumulates into the output row, which keeps the inner loop contiguous.
 /// Partial sums of a row reduction (see [`accumulate_run`]).
 const SUM_LANES: usize = 4;
+
+/// Whether the value computed inline at `x` calls a transcendental function: its loop is then
+/// bound by that function, which code generators vectorise over consecutive elements, so the
+/// reduction keeps one running sum (partial sums over strided elements would defeat that).
+fn prologue_has_math(lw: &Lowering, x: ValueId) -> bool {
+    use hg_ir::UnaryOp::*;
+    let inline = matches!(lw.reprs.get(&x), Some(Repr::Inline | Repr::InlineStored { .. }));
+    inline
+        && fused_sources(lw, x)
+            .iter()
+            .any(|v| matches!(lw.f.op(*v), Op::Unary(Exp | Log | Sigmoid | Tanh | Softplus | Gelu)))
+}
 
 /// The reduction of `x` over the trailing axes `run` (all reduced) at the outer index `idx`
 /// (entries of `run` are overwritten): loops with local accumulators, returning the total.
@@ -214,7 +222,11 @@ fn accumulate_run(
     let xs = lw.shape(x)?;
     let init = kb.constant(ty, reduce_init(op));
     let inner = run.last().and_then(|&a| xs[a].as_const()).unwrap_or(0);
-    let lanes = if matches!(op, ReduceOp::Sum | ReduceOp::Mean) && ty == Scalar::F32 && inner >= 2 * SUM_LANES as i64 {
+    let lanes = if matches!(op, ReduceOp::Sum | ReduceOp::Mean)
+        && ty == Scalar::F32
+        && inner >= 2 * SUM_LANES as i64
+        && !prologue_has_math(lw, x)
+    {
         SUM_LANES
     } else {
         1
@@ -272,6 +284,10 @@ fn reduce_init(op: ReduceOp) -> f64 {
     }
 }
 
+/// A reduction kernel with the elementwise prologue of its operand fused in. Reducing the
+/// innermost axes keeps a running value in a register per output element (parallel over the
+/// kept axes); reducing outer axes (a bias gradient over the batch) streams the input once and
+/// accumulates into the output row, which keeps the inner loop contiguous.
 fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let Op::Reduce { op, axes, .. } = lw.f.op(v).clone() else { unreachable!("reduce() is called for reductions") };
     let x = lw.f.operands(v)[0];
