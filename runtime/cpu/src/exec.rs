@@ -694,9 +694,9 @@ impl RunCtx<'_> {
                     lib::pool::max_pool2d_grad(g, view(arg(0)), view(arg(1)), view_mut(out), t)
                 }
                 Resolved::Gather(g) => match dtype0 {
-                    DType::F32 => lib::index::gather::<f32>(g, view(arg(0)), view(arg(1)), view_mut(out)),
-                    DType::I64 => lib::index::gather::<i64>(g, view(arg(0)), view(arg(1)), view_mut(out)),
-                    _ => lib::index::gather::<u8>(g, view(arg(0)), view(arg(1)), view_mut(out)),
+                    DType::F32 => lib::index::gather::<f32>(g, view(arg(0)), view(arg(1)), view_mut(out), t),
+                    DType::I64 => lib::index::gather::<i64>(g, view(arg(0)), view(arg(1)), view_mut(out), t),
+                    _ => lib::index::gather::<u8>(g, view(arg(0)), view(arg(1)), view_mut(out), t),
                 },
                 Resolved::ScatterAdd(g) => {
                     lib::index::scatter_add(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out))
@@ -706,8 +706,8 @@ impl RunCtx<'_> {
                     _ => lib::reduce::topk::<i64>(g, view(arg(0)), view_mut(out), t),
                 },
                 Resolved::ArgReduce { geom, max } => match dtype0 {
-                    DType::F32 => lib::reduce::arg_reduce::<f32>(geom, *max, view(arg(0)), view_mut(out)),
-                    _ => lib::reduce::arg_reduce::<i64>(geom, *max, view(arg(0)), view_mut(out)),
+                    DType::F32 => lib::reduce::arg_reduce::<f32>(geom, *max, view(arg(0)), view_mut(out), t),
+                    _ => lib::reduce::arg_reduce::<i64>(geom, *max, view(arg(0)), view_mut(out), t),
                 },
                 Resolved::SparseMatMul(g) => {
                     lib::sparse::sparse_matmul(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out), t)

@@ -238,17 +238,29 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     };
     let batch_rank = ash.len().max(bsh.len()).saturating_sub(2);
     let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
-    // Two batch levels when an operand's layout folds only so (attention heads read in place
-    // from [B, N, heads, d]); one otherwise.
-    let folds = |lw: &Lowering, x: ValueId, row_vec: bool, split: bool| match lw.reprs.get(&x) {
+    // Two batch levels when an operand's layout folds only so and both operands are batched
+    // (attention heads read in place from [B, N, heads, d]); one otherwise. An operand shared
+    // by the whole batch (a weight) is better served by a copy of the other into one tall
+    // matrix: the batch then folds into the rows of a single product.
+    let strides_of = |lw: &Lowering, x: ValueId, row_vec: bool, split: bool| match lw.reprs.get(&x) {
         Some(Repr::Strided { strides, offset, .. }) if *offset == Affine::ZERO => {
-            lw.shape(x).ok().and_then(|xs| mat_strides(&xs, strides, &batch_dims, row_vec, split)).is_some()
+            lw.shape(x).ok().and_then(|xs| mat_strides(&xs, strides, &batch_dims, row_vec, split)).map(Some)
         }
-        _ => !split,
+        _ => Some(None),
     };
+    let folds = |s: Option<Option<MatStrides>>| s.is_some();
+    let batched = |s: Option<Option<MatStrides>>| match s {
+        Some(Some(ms)) => ms.batch != Affine::ZERO || ms.inner != Affine::ZERO,
+        Some(None) => true,
+        None => false,
+    };
+    let (a2, b2) = (strides_of(lw, a, true, true), strides_of(lw, b, false, true));
     let split = batch_dims.len() >= 2
-        && !(folds(lw, a, true, false) && folds(lw, b, false, false))
-        && (folds(lw, a, true, true) || folds(lw, b, false, true));
+        && !(folds(strides_of(lw, a, true, false)) && folds(strides_of(lw, b, false, false)))
+        && folds(a2)
+        && folds(b2)
+        && batched(a2)
+        && batched(b2);
     let (batch, inner_batch) = match (split, batch_dims.split_last()) {
         (true, Some((last, outer))) => (shape::numel(outer)?, *last),
         _ => (shape::numel(&batch_dims)?, Affine::ONE),

@@ -3,7 +3,7 @@
 //! a wrapped or clamped access. Scatter-add sums in f64 and rounds once, as the interpreter
 //! does, so duplicate indices give its result exactly.
 
-use super::AxisGeom;
+use super::{AxisGeom, parts_for, split_mut};
 use crate::error::{CpuError, bail, fits};
 
 fn checked(i: i64, size: usize, pos: [usize; 3]) -> Result<usize, CpuError> {
@@ -13,23 +13,34 @@ fn checked(i: i64, size: usize, pos: [usize; 3]) -> Result<usize, CpuError> {
     }
 }
 
-/// `y[o, j, i] = x[o, idx[o, j, i], i]`.
-pub fn gather<T: Copy>(g: &AxisGeom, x: &[T], idx: &[i64], y: &mut [T]) -> Result<(), CpuError> {
+/// Element visits below which a gather runs on one thread.
+const PAR_MIN_WORK: usize = 1 << 15;
+
+/// `y[o, j, i] = x[o, idx[o, j, i], i]`; rows `(o, j)` are split between `threads`.
+pub fn gather<T: Copy + Send + Sync>(
+    g: &AxisGeom,
+    x: &[T],
+    idx: &[i64],
+    y: &mut [T],
+    threads: usize,
+) -> Result<(), CpuError> {
     let [nx, ni] = g.lens()?;
     fits("gather operand", x.len(), nx)?;
     fits("gather index", idx.len(), ni)?;
     fits("gather result", y.len(), ni)?;
     let (a, j_n, inner) = (g.axis, g.idx_axis, g.inner);
-    for o in 0..g.outer {
-        for j in 0..j_n {
-            let row = (o * j_n + j) * inner;
-            for i in 0..inner {
+    let parts = parts_for(threads, ni, PAR_MIN_WORK);
+    split_mut(y, g.outer * j_n, inner, parts, |rows, out| {
+        for (r, y_row) in rows.zip(out.chunks_mut(inner.max(1))) {
+            let (o, j) = (r / j_n, r % j_n);
+            let row = r * inner;
+            for (i, slot) in y_row.iter_mut().enumerate() {
                 let at = checked(idx[row + i], a, [o, j, i])?;
-                y[row + i] = x[(o * a + at) * inner + i];
+                *slot = x[(o * a + at) * inner + i];
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `y = x; y[o, idx[o, j, i], i] += v[o, j, i]`, in index order, summed in f64.
@@ -73,15 +84,15 @@ mod tests {
         // x [2, 3] gathered along axis 1 (inner 1).
         let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let mut y = [0.0f32; 4];
-        gather(&g(2, 3, 2, 1), &x, &[2, 0, 1, 1], &mut y).unwrap();
+        gather(&g(2, 3, 2, 1), &x, &[2, 0, 1, 1], &mut y, 2).unwrap();
         assert_eq!(y, [3.0, 1.0, 5.0, 5.0]);
         // Along axis 0 of [2, 3]: outer 1, inner 3.
         let mut y0 = [0.0f32; 3];
-        gather(&g(1, 2, 1, 3), &x, &[1, 0, 1], &mut y0).unwrap();
+        gather(&g(1, 2, 1, 3), &x, &[1, 0, 1], &mut y0, 1).unwrap();
         assert_eq!(y0, [4.0, 2.0, 6.0]);
         // Integer operands, an index axis longer than the operand's.
         let mut yi = [0i64; 5];
-        gather(&g(1, 2, 5, 1), &[10i64, 20], &[0, 1, 1, 0, 1], &mut yi).unwrap();
+        gather(&g(1, 2, 5, 1), &[10i64, 20], &[0, 1, 1, 0, 1], &mut yi, 1).unwrap();
         assert_eq!(yi, [10, 20, 20, 10, 20]);
     }
 
@@ -120,11 +131,11 @@ mod tests {
     fn bad_indices_are_errors() {
         let x = [0.0f32; 6];
         let mut y = [0.0f32; 1];
-        let e = gather(&g(2, 3, 1, 1), &x, &[0, 3], &mut [0.0; 2]).unwrap_err();
+        let e = gather(&g(2, 3, 1, 1), &x, &[0, 3], &mut [0.0; 2], 1).unwrap_err();
         assert!(e.to_string().contains("index 3 at position [1, 0, 0] is out of range 0..3"), "{e}");
-        assert!(gather(&g(1, 3, 1, 1), &x, &[-1], &mut y).is_err());
-        assert!(gather(&g(1, 3, 2, 1), &x, &[0], &mut y).is_err());
+        assert!(gather(&g(1, 3, 1, 1), &x, &[-1], &mut y, 1).is_err());
+        assert!(gather(&g(1, 3, 2, 1), &x, &[0], &mut y, 1).is_err());
         assert!(scatter_add(&g(1, 3, 1, 1), &x, &[7], &[1.0], &mut [0.0; 6]).is_err());
-        assert!(gather(&g(usize::MAX, 3, 2, 1), &x, &[0], &mut y).is_err());
+        assert!(gather(&g(usize::MAX, 3, 2, 1), &x, &[0], &mut y, 1).is_err());
     }
 }

@@ -95,30 +95,42 @@ pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], thread
 }
 
 /// `y[o, i]` = index of the first maximum (`max`) or minimum of `x[o, :, i]`; the first NaN
-/// when there is one.
-pub fn arg_reduce<T: Key>(g: &SelectGeom, max: bool, x: &[T], y: &mut [i64]) -> Result<(), CpuError> {
+/// when there is one. Rows are split between `threads`.
+pub fn arg_reduce<T: Key + Send + Sync>(
+    g: &SelectGeom,
+    max: bool,
+    x: &[T],
+    y: &mut [i64],
+    threads: usize,
+) -> Result<(), CpuError> {
     let g = SelectGeom { k: 1, ..*g };
     let [nx, ny] = g.lens(false)?;
     fits("arg-reduce operand", x.len(), nx)?;
     fits("arg-reduce result", y.len(), ny)?;
     let (n, inner) = (g.axis, g.inner);
-    for o in 0..g.outer {
-        for i in 0..inner {
-            let at = |j: usize| x[(o * n + j) * inner + i];
-            let mut best = 0;
-            for j in 1..n {
-                let (v, b) = (at(j), at(best));
-                if b.is_nan() {
-                    break;
+    let parts = parts_for(threads, nx, PAR_MIN_WORK);
+    split_mut(y, g.outer, inner, parts, |rows, out| {
+        for (o, out) in rows.zip(out.chunks_mut(inner.max(1))) {
+            for (i, slot) in out.iter_mut().enumerate() {
+                let at = |j: usize| x[(o * n + j) * inner + i];
+                let (mut best, mut value) = (0, at(0));
+                if !value.is_nan() {
+                    for j in 1..n {
+                        let v = at(j);
+                        if v.is_nan() {
+                            best = j;
+                            break;
+                        }
+                        if (max && v > value) || (!max && v < value) {
+                            (best, value) = (j, v);
+                        }
+                    }
                 }
-                if v.is_nan() || (max && v > b) || (!max && v < b) {
-                    best = j;
-                }
+                *slot = best as i64;
             }
-            y[o * inner + i] = best as i64;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -197,20 +209,20 @@ mod tests {
     fn arg_reduce_takes_the_first_extreme() {
         let x = [1.0f32, 3.0, 3.0, 0.0, 2.0, 2.0, 1.0, 2.0];
         let mut y = [0i64; 2];
-        arg_reduce(&sel(2, 4, 1, 1), true, &x, &mut y).unwrap();
+        arg_reduce(&sel(2, 4, 1, 1), true, &x, &mut y, 1).unwrap();
         assert_eq!(y, [1, 0]);
-        arg_reduce(&sel(2, 4, 1, 1), false, &x, &mut y).unwrap();
+        arg_reduce(&sel(2, 4, 1, 1), false, &x, &mut y, 2).unwrap();
         assert_eq!(y, [3, 2]);
         let mut y4 = [0i64; 4];
-        arg_reduce(&sel(1, 2, 4, 1), true, &x, &mut y4).unwrap();
+        arg_reduce(&sel(1, 2, 4, 1), true, &x, &mut y4, 1).unwrap();
         assert_eq!(y4, [1, 0, 0, 1]);
         let nan = [1.0f32, f32::NAN, 9.0, f32::NAN];
         let mut y1 = [0i64; 1];
-        arg_reduce(&sel(1, 4, 1, 1), true, &nan, &mut y1).unwrap();
+        arg_reduce(&sel(1, 4, 1, 1), true, &nan, &mut y1, 1).unwrap();
         assert_eq!(y1, [1]);
-        arg_reduce(&sel(1, 4, 1, 1), false, &nan, &mut y1).unwrap();
+        arg_reduce(&sel(1, 4, 1, 1), false, &nan, &mut y1, 1).unwrap();
         assert_eq!(y1, [1]);
-        assert!(arg_reduce(&sel(2, 0, 1, 1), true, &x, &mut y).is_err());
-        assert!(arg_reduce(&sel(2, 4, 1, 1), true, &x[..7], &mut y).is_err());
+        assert!(arg_reduce(&sel(2, 0, 1, 1), true, &x, &mut y, 1).is_err());
+        assert!(arg_reduce(&sel(2, 4, 1, 1), true, &x[..7], &mut y, 1).is_err());
     }
 }

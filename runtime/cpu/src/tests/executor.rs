@@ -337,8 +337,14 @@ fn every_library_call_dispatches() {
         lib::reduce::topk(&lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 2 }, &x[..3 * n], &mut top, 1).unwrap();
         assert_eq!(get("top"), &TensorData::I64(top));
         let mut arg = vec![0; n];
-        lib::reduce::arg_reduce(&lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 1 }, false, &x[..3 * n], &mut arg)
-            .unwrap();
+        lib::reduce::arg_reduce(
+            &lib::SelectGeom { outer: n, axis: 3, inner: 1, k: 1 },
+            false,
+            &x[..3 * n],
+            &mut arg,
+            1,
+        )
+        .unwrap();
         assert_eq!(get("arg"), &TensorData::I64(arg));
         let site = hg_exec::philox::DrawSite::new(-77i64 as u64, -77i64 as u64, 9);
         let noise: Vec<f32> =
