@@ -214,12 +214,32 @@ impl Drop for Executor {
             times.len(),
             rows.first().map_or(0, |r| r.1.1)
         );
+        let kind = |s: usize| match &self.plan.steps[s] {
+            Step::Kernel { .. } => "generated kernels".to_string(),
+            Step::Lib { call, .. } => format!("{call:?}").split([' ', '{', '(']).next().unwrap_or("lib").to_string(),
+        };
+        // Totals by kind of step first (where the time goes), then the slowest steps.
+        let mut by_kind: Vec<(String, std::time::Duration, usize)> = Vec::new();
+        for (s, (t, _)) in &rows {
+            let k = kind(*s);
+            match by_kind.iter_mut().find(|(name, _, _)| *name == k) {
+                Some(e) => {
+                    e.1 += *t;
+                    e.2 += 1;
+                }
+                None => by_kind.push((k, *t, 1)),
+            }
+        }
+        by_kind.sort_by_key(|e| std::cmp::Reverse(e.1));
+        let summary: Vec<String> = by_kind
+            .iter()
+            .map(|(k, t, n)| format!("{k} {:.1}% ({n})", 100.0 * t.as_secs_f64() / total.as_secs_f64()))
+            .collect();
+        eprintln!("  by kind: {}", summary.join(", "));
         for (s, (t, n)) in rows.into_iter().take(15) {
             let what = match &self.plan.steps[s] {
                 Step::Kernel { kernel, .. } => format!("kernel {kernel}"),
-                Step::Lib { call, .. } => {
-                    format!("{call:?}").split([' ', '{', '(']).next().unwrap_or("lib").to_string()
-                }
+                Step::Lib { .. } => kind(s),
             };
             let per = t.as_secs_f64() * 1e3 / (*n).max(1) as f64;
             eprintln!(
