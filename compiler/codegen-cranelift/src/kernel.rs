@@ -584,7 +584,8 @@ impl Gen<'_> {
                 self.b.ins().select(gt, one, neg)
             }
             (Scalar::F32, op) if crate::math::inline(op) => {
-                crate::math::unary_f32(&mut self.b, op, x).expect("an inline function")
+                crate::math::unary_f32(&mut self.b, op, x)
+                    .ok_or_else(|| CodegenError::Unsupported(format!("inline f32 `{}`", op.name())))?
             }
             (Scalar::F32, op) => match runtime::unary(op) {
                 Some(f) => self.call(f, &[x])?,
