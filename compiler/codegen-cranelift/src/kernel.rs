@@ -583,10 +583,8 @@ impl Gen<'_> {
                 let neg = self.b.ins().select(lt, minus_one, x);
                 self.b.ins().select(gt, one, neg)
             }
-            (Scalar::F32, op) if crate::math::inline(op) => {
-                crate::math::unary_f32(&mut self.b, op, x)
-                    .ok_or_else(|| CodegenError::Unsupported(format!("inline f32 `{}`", op.name())))?
-            }
+            (Scalar::F32, op) if crate::math::inline(op) => crate::math::unary_f32(&mut self.b, op, x)
+                .ok_or_else(|| CodegenError::Unsupported(format!("inline f32 `{}`", op.name())))?,
             (Scalar::F32, op) => match runtime::unary(op) {
                 Some(f) => self.call(f, &[x])?,
                 None => return Err(self.unsupported(format!("{} of an f32", op.name()))),
