@@ -3,7 +3,7 @@
 # trains it on Fashion-MNIST, compiled to native code (Cranelift). Outputs go to runs/vae/
 # (metrics.jsonl, checkpoints, final.safetensors, loss.png, reconstructions.png, samples.png),
 # replacing the previous run of this script there.
-#   scripts/run-example.sh                 # 10 epochs at batch 128, about a minute on 2 cores
+#   scripts/run-example.sh                 # 10 epochs at batch 128, about 30 s of training on 2 cores
 #   EPOCHS=30 scripts/run-example.sh       # longer; any extra arguments go to `hgc run ... train`
 set -euo pipefail
 cd "$(dirname "$0")/.."
