@@ -735,7 +735,7 @@ impl RunCtx<'_> {
                 Resolved::SampledMatMul(g) => {
                     lib::sparse::sampled_matmul(g, view(arg(0)), view(arg(1)), view(arg(2)), view_mut(out), t)
                 }
-                Resolved::CheckIndices { n, .. } => lib::check_indices(view(arg(0)), *n),
+                Resolved::CheckIndices { n, .. } => lib::check_indices("class", view(arg(0)), *n),
                 Resolved::Random { kind, site, .. } => {
                     let scalar = |i: usize| view::<i64>(arg(i))[0];
                     lib::random::fill(*kind, *site, scalar(0), scalar(1), scalar(2), view_mut(out))

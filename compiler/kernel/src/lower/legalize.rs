@@ -29,18 +29,31 @@ fn sliced(f: &mut Function, x: ValueId, extent: &[hg_ir::Dim], axis: usize, span
     Some(x)
 }
 
-/// The rewritten form of one indexing node, or `None` when it is already legal (or cannot be
-/// made so: the lowering then reports it).
+/// Whether indices of shape `idx` differ from an operand of shape `x` on an axis other than
+/// `axis` (then they are smaller there: the type checker allows nothing else).
+pub fn differs_outside<T: PartialEq>(x: &[T], idx: &[T], axis: usize) -> bool {
+    x.iter().zip(idx).enumerate().any(|(k, (a, b))| k != axis && a != b)
+}
+
+/// Whether `v` is a `gather` or `scatter_add` that [`legalize`] rewrites.
+fn needs_slicing(f: &Function, v: ValueId) -> bool {
+    match f.op(v) {
+        Op::Gather { axis } | Op::ScatterAdd { axis } => {
+            let ops = f.operands(v);
+            ops.len() >= 2 && differs_outside(&f.ty(ops[0]).shape, &f.ty(ops[1]).shape, *axis)
+        }
+        _ => false,
+    }
+}
+
+/// The rewritten form of an indexing node that [`needs_slicing`], or `None` when it cannot be
+/// rewritten (an extent that depends on the batch size: the lowering then reports it).
 fn legalize(f: &mut Function, v: ValueId) -> Option<ValueId> {
     let span = f.node(v).span;
     match *f.op(v) {
         Op::Gather { axis } => {
             let [x, idx] = f.operands(v)[..] else { return None };
             let extent = f.ty(idx).shape.clone();
-            let differs = f.ty(x).shape.iter().zip(&extent).enumerate().any(|(k, (a, b))| k != axis && a != b);
-            if !differs {
-                return None;
-            }
             let x = sliced(f, x, &extent, axis, span)?;
             f.add(Op::Gather { axis }, &[x, idx], span).ok()
         }
@@ -48,10 +61,6 @@ fn legalize(f: &mut Function, v: ValueId) -> Option<ValueId> {
             let [x, idx, vals] = f.operands(v)[..] else { return None };
             let extent = f.ty(idx).shape.clone();
             let xs = f.ty(x).shape.clone();
-            let x_differs = xs.iter().zip(&extent).enumerate().any(|(k, (a, b))| k != axis && a != b);
-            if !x_differs {
-                return None;
-            }
             let mut inner = extent.clone();
             inner[axis] = xs[axis].clone();
             let mut pads = Vec::with_capacity(xs.len());
@@ -70,15 +79,7 @@ fn legalize(f: &mut Function, v: ValueId) -> Option<ValueId> {
 
 /// Applies the table to a copy of `f`; `None` when every indexing op is already legal.
 pub fn rewrite(f: &Function) -> Option<Function> {
-    let needs = |f: &Function, v: ValueId| match f.op(v) {
-        Op::Gather { axis } | Op::ScatterAdd { axis } => {
-            let ops = f.operands(v);
-            let (x, idx) = (f.ty(ops[0]), f.ty(ops[1]));
-            x.shape.iter().zip(&idx.shape).enumerate().any(|(k, (a, b))| k != *axis && a != b)
-        }
-        _ => false,
-    };
-    let todo: Vec<ValueId> = f.values().filter(|&v| needs(f, v)).collect();
+    let todo: Vec<ValueId> = f.values().filter(|&v| needs_slicing(f, v)).collect();
     if todo.is_empty() {
         return None;
     }

@@ -138,8 +138,7 @@ pub fn lower_lib(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
 }
 
 fn same_outside(lw: &Lowering, v: ValueId, xs: &[Affine], is: &[Affine], axis: usize) -> Result<(), LowerError> {
-    let differs = xs.iter().zip(is).enumerate().any(|(k, (a, b))| k != axis && a != b);
-    if differs {
+    if super::legalize::differs_outside(xs, is, axis) {
         return Err(lw.unsupported(
             v,
             "indices smaller than the operand outside the indexed axis by a batch-dependent extent are not compiled",
@@ -238,29 +237,7 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     };
     let batch_rank = ash.len().max(bsh.len()).saturating_sub(2);
     let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
-    // Two batch levels when an operand's layout folds only so and both operands are batched
-    // (attention heads read in place from [B, N, heads, d]); one otherwise. An operand shared
-    // by the whole batch (a weight) is better served by a copy of the other into one tall
-    // matrix: the batch then folds into the rows of a single product.
-    let strides_of = |lw: &Lowering, x: ValueId, row_vec: bool, split: bool| match lw.reprs.get(&x) {
-        Some(Repr::Strided { strides, offset, .. }) if *offset == Affine::ZERO => {
-            lw.shape(x).ok().and_then(|xs| mat_strides(&xs, strides, &batch_dims, row_vec, split)).map(Some)
-        }
-        _ => Some(None),
-    };
-    let folds = |s: Option<Option<MatStrides>>| s.is_some();
-    let batched = |s: Option<Option<MatStrides>>| match s {
-        Some(Some(ms)) => ms.batch != Affine::ZERO || ms.inner != Affine::ZERO,
-        Some(None) => true,
-        None => false,
-    };
-    let (a2, b2) = (strides_of(lw, a, true, true), strides_of(lw, b, false, true));
-    let split = batch_dims.len() >= 2
-        && !(folds(strides_of(lw, a, true, false)) && folds(strides_of(lw, b, false, false)))
-        && folds(a2)
-        && folds(b2)
-        && batched(a2)
-        && batched(b2);
+    let split = two_batch_levels(lw, a, b, &batch_dims);
     let (batch, inner_batch) = match (split, batch_dims.split_last()) {
         (true, Some((last, outer))) => (shape::numel(outer)?, *last),
         _ => (shape::numel(&batch_dims)?, Affine::ONE),
@@ -297,6 +274,27 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     let call = LibCall::MatMul { batch, inner_batch, m, n, k, a: ast, b: bst, accumulate: false };
     push_lib(lw, v, call, vec![abuf, bbuf, out], "matmul");
     Ok(())
+}
+
+/// Whether a product reads its operands with two batch levels: when one of them folds only so
+/// in place and both are batched (attention heads read from `[B, N, heads, d]`). An operand
+/// shared by the whole batch (a weight) is better served by a copy of the other into one tall
+/// matrix: the batch then folds into the rows of a single product.
+fn two_batch_levels(lw: &Lowering, a: ValueId, b: ValueId, batch_dims: &[Affine]) -> bool {
+    // `None`: the layout does not fold; `Some(None)`: no layout yet (a copy, which folds
+    // either way); `Some(Some(s))`: read in place through `s`.
+    let read = |x: ValueId, row_vec: bool, split: bool| match lw.reprs.get(&x) {
+        Some(Repr::Strided { strides, offset, .. }) if *offset == Affine::ZERO => {
+            lw.shape(x).ok().and_then(|xs| mat_strides(&xs, strides, batch_dims, row_vec, split)).map(Some)
+        }
+        _ => Some(None),
+    };
+    let batched = |r: Option<MatStrides>| r.is_none_or(|s| s.batch != Affine::ZERO || s.inner != Affine::ZERO);
+    let one_level = read(a, true, false).is_some() && read(b, false, false).is_some();
+    match (read(a, true, true), read(b, false, true)) {
+        (Some(ra), Some(rb)) => batch_dims.len() >= 2 && !one_level && batched(ra) && batched(rb),
+        _ => false,
+    }
 }
 
 /// A buffer and strides through which the product `v` reads its matrix operand `x` (its
@@ -375,7 +373,7 @@ pub fn check_one_hot(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
 /// (`[B, m, n]` from operands of rank 3).
 fn summed_over_batch(lw: &Lowering, v: ValueId, a_rank: usize, b_rank: usize) -> Option<ValueId> {
     let f = lw.f;
-    if a_rank != 3 || b_rank != 3 || f.ty(v).rank() != 3 || f.outputs.iter().any(|(_, o)| *o == v) {
+    if a_rank != 3 || b_rank != 3 || f.ty(v).rank() != 3 || super::is_output(f, v) {
         return None;
     }
     let [r] = f.users(v)[..] else { return None };

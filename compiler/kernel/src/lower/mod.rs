@@ -199,6 +199,11 @@ pub fn lower_function(f: &Function, carried: &[(String, String)]) -> Result<Prog
     Ok(Program { plan: Plan { entry: f.name.clone(), buffers, steps, commit, arena_bytes }, kernels, labels })
 }
 
+/// Whether an entry returns `v`.
+pub fn is_output(f: &Function, v: ValueId) -> bool {
+    f.outputs.iter().any(|(_, o)| *o == v)
+}
+
 /// A kernel name fragment from a tensor name.
 pub fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()

@@ -32,6 +32,7 @@
 //! where `S = scatter_add(zeros, idx, v)` along axis 1 with `nnz ≤ n / 4` (else the dense
 //! product is as fast). A scatter or product that only these calls read is never computed.
 
+use super::is_output;
 use hg_abi::plan::SparseForm;
 use hg_ir::passes::eliminate_dead_values;
 use hg_ir::{BinaryOp, DType, Dim, Function, Op, TensorType, UnaryOp, ValueId};
@@ -62,10 +63,6 @@ fn zero_preserving(op: UnaryOp) -> bool {
 
 fn elementwise(op: &Op) -> bool {
     matches!(op, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. })
-}
-
-fn is_output(f: &Function, v: ValueId) -> bool {
-    f.outputs.iter().any(|(_, o)| *o == v)
 }
 
 /// `gather(e(xs), idx)` → `e(gather(x, idx) for x in xs)`; `None` when a condition fails.

@@ -140,50 +140,35 @@ pub fn matmul(g: &MatMulGeom, a: &[f32], b: &[f32], c: &mut [f32], threads: usiz
     fits("matmul b", b.len(), nb)?;
     fits("matmul c", c.len(), nc)?;
     let (m, n, k) = (g.m, g.n, g.k);
-    if g.inner != 1 {
-        // Items (i, j) in row-major order: as a batch of `batch * inner` items whose operand
-        // offsets are `i * batch stride + j * inner stride`.
-        let items = g.batch * g.inner;
-        let offsets = |s: super::Strides| move |t: usize| (t / g.inner) * s.batch + (t % g.inner) * s.inner;
-        let (ao, bo) = (offsets(g.a), offsets(g.b));
-        let item = |t: usize, c_item: &mut [f32], threads: usize| {
-            let av = View { data: a, off: ao(t), rows: m, cols: k, rs: g.a.row, cs: g.a.col };
-            let bv = View { data: b, off: bo(t), rows: k, cols: n, rs: g.b.row, cs: g.b.col };
-            gemm(c_item, 0, n, av, bv, g.accumulate, threads)
-        };
-        let parts = parts_for(threads, m.saturating_mul(n).saturating_mul(k).saturating_mul(items), PAR_MIN_MACS);
-        return split_mut(c, items, m * n, parts, |range, run| {
-            for (j, t) in range.enumerate() {
-                item(t, &mut run[j * m * n..(j + 1) * m * n], 1)?;
-            }
-            Ok(())
-        });
-    }
-    let item = |i: usize, c_item: &mut [f32], threads: usize| {
-        let av = View { data: a, off: i * g.a.batch, rows: m, cols: k, rs: g.a.row, cs: g.a.col };
-        let bv = View { data: b, off: i * g.b.batch, rows: k, cols: n, rs: g.b.row, cs: g.b.col };
+    // Items `t = i * inner + j` in row-major order; an operand's item starts at
+    // `i * batch stride + j * inner stride`.
+    let items = g.batch * g.inner;
+    let start = |s: super::Strides, t: usize| (t / g.inner) * s.batch + (t % g.inner) * s.inner;
+    let item = |t: usize, c_item: &mut [f32], threads: usize| {
+        let av = View { data: a, off: start(g.a, t), rows: m, cols: k, rs: g.a.row, cs: g.a.col };
+        let bv = View { data: b, off: start(g.b, t), rows: k, cols: n, rs: g.b.row, cs: g.b.col };
         gemm(c_item, 0, n, av, bv, g.accumulate, threads)
     };
     // A batch of products with one shared right operand whose left rows follow each other
     // evenly (a linear layer over [B, N, D] tokens) is one product of batch * m rows.
-    if g.batch > 1 && g.b.batch == 0 && (m == 1 || g.a.batch == m * g.a.row) {
+    if g.inner == 1 && g.batch > 1 && g.b.batch == 0 && (m == 1 || g.a.batch == m * g.a.row) {
         let rs = if m == 1 { g.a.batch } else { g.a.row };
         let av = View { data: a, off: 0, rows: g.batch * m, cols: k, rs, cs: g.a.col };
         let bv = View { data: b, off: 0, rows: k, cols: n, rs: g.b.row, cs: g.b.col };
         return gemm(c, 0, n, av, bv, g.accumulate, threads);
     }
     let macs = m.saturating_mul(n).saturating_mul(k);
-    if macs >= PAR_MIN_MACS || g.batch < 2 {
-        for i in 0..g.batch {
-            item(i, &mut c[i * m * n..(i + 1) * m * n], threads)?;
+    if macs >= PAR_MIN_MACS || items < 2 {
+        for t in 0..items {
+            item(t, &mut c[t * m * n..(t + 1) * m * n], threads)?;
         }
         return Ok(());
     }
     // Small products: whole items per thread.
-    let parts = parts_for(threads, macs.saturating_mul(g.batch), PAR_MIN_MACS);
-    split_mut(c, g.batch, m * n, parts, |items, run| {
-        for (j, i) in items.enumerate() {
-            item(i, &mut run[j * m * n..(j + 1) * m * n], 1)?;
+    let parts = parts_for(threads, macs.saturating_mul(items), PAR_MIN_MACS);
+    split_mut(c, items, m * n, parts, |range, run| {
+        for (j, t) in range.enumerate() {
+            item(t, &mut run[j * m * n..(j + 1) * m * n], 1)?;
         }
         Ok(())
     })

@@ -137,11 +137,11 @@ fn data(len: usize, written: bool) -> ArgReq {
     ArgReq { ty: ArgType::Data, len, written }
 }
 
-/// Every class index of a one-hot in `0..n`, or an error naming the first that is not (the
-/// interpreter's message).
-pub fn check_indices(idx: &[i64], n: usize) -> Result<(), CpuError> {
+/// Every index in `0..n`, or an error naming the first that is not, as the interpreter does
+/// (`what`: "class" for a one-hot, "... index" for the sparse products).
+pub fn check_indices(what: &str, idx: &[i64], n: usize) -> Result<(), CpuError> {
     if let Some(p) = idx.iter().position(|&i| usize::try_from(i).map_or(true, |i| i >= n)) {
-        bail!("class {} at flat position {p} is out of range 0..{n}", idx[p]);
+        bail!("{what} {} at flat position {p} is out of range 0..{n}", idx[p]);
     }
     Ok(())
 }

@@ -6,8 +6,8 @@
 //! `idx[r, j]`, repeated columns adding. Every index is checked to lie in `0..n` before
 //! anything is written. Accumulation is in f32 (a blocked order, like the dense products).
 
-use super::{Strides, parts_for, split_mut};
-use crate::error::{CpuError, bail, product};
+use super::{Strides, check_indices, parts_for, split_mut};
+use crate::error::{CpuError, product};
 use hg_abi::plan::SparseForm;
 
 /// Multiply-adds below which a product runs on one thread.
@@ -66,12 +66,14 @@ impl SampledGeom {
     }
 }
 
-/// Every index in `0..n`, or an error naming the first that is not.
-fn check_indices(what: &str, idx: &[i64], n: usize) -> Result<(), CpuError> {
-    if let Some(p) = idx.iter().position(|&i| usize::try_from(i).map_or(true, |i| i >= n)) {
-        bail!("{what}: index {} at position {p} is outside 0..{n}", idx[p]);
+/// Runs `band(b)` for `b < bands`, on the current rayon pool when there are several.
+fn for_each_band(bands: usize, band: impl Fn(usize) + Sync + Send) {
+    if bands <= 1 {
+        band(0);
+    } else {
+        use rayon::prelude::*;
+        (0..bands).into_par_iter().for_each(band);
     }
-    Ok(())
 }
 
 /// `y += w * x` over equal lengths.
@@ -112,7 +114,7 @@ pub fn sparse_matmul(
     crate::error::fits("sparse matmul values", v.len(), nz)?;
     crate::error::fits("sparse matmul dense operand", d.len(), nd)?;
     crate::error::fits("sparse matmul result", y.len(), ny)?;
-    check_indices("sparse matmul", &idx[..nz], g.n)?;
+    check_indices("sparse matmul index", &idx[..nz], g.n)?;
     let (rows, nnz, n, cols, s) = (g.rows, g.nnz, g.n, g.cols, g.d);
     let parts = parts_for(threads, nz.saturating_mul(cols), PAR_MIN_WORK);
     match g.form {
@@ -174,12 +176,7 @@ pub fn sparse_matmul(
                     }
                 }
             };
-            if bands == 1 {
-                run(0);
-            } else {
-                use rayon::prelude::*;
-                (0..bands).into_par_iter().for_each(run);
-            }
+            for_each_band(bands, run);
             Ok(())
         }
         // y[idx[r, j], :] += v[r, j] d[r, :]: threads own column ranges of y.
@@ -206,12 +203,7 @@ pub fn sparse_matmul(
                     }
                 }
             };
-            if bands == 1 {
-                run(0);
-            } else {
-                use rayon::prelude::*;
-                (0..bands).into_par_iter().for_each(run);
-            }
+            for_each_band(bands, run);
             Ok(())
         }
         // y[c, idx[r, j]] += d[c, r] v[r, j]: one row of y at a time.
@@ -263,7 +255,7 @@ pub fn sampled_matmul(
     crate::error::fits("sampled matmul a", a.len(), na)?;
     crate::error::fits("sampled matmul b", b.len(), nb)?;
     crate::error::fits("sampled matmul result", y.len(), nz)?;
-    check_indices("sampled matmul", &idx[..nz], g.n)?;
+    check_indices("sampled matmul index", &idx[..nz], g.n)?;
     let (nnz, inner, sa, sb) = (g.nnz, g.inner, g.a, g.b);
     let parts = parts_for(threads, nz.saturating_mul(inner), PAR_MIN_WORK);
     split_mut(y, g.rows, nnz, parts, |range, out| {
@@ -447,7 +439,7 @@ mod tests {
         let g = SparseGeom { form: SparseForm::GatherRows, rows: 3, nnz: 2, n: 5, cols: 4, d: strides(4, 1) };
         let mut y = vec![7.0f32; 12];
         let e = sparse_matmul(&g, &idx, &c.v, &d, &mut y, 1).unwrap_err();
-        assert!(e.to_string().contains("index 5 at position 4 is outside 0..5"), "{e}");
+        assert!(e.to_string().contains("index 5 at flat position 4 is out of range 0..5"), "{e}");
         assert!(y.iter().all(|&x| x == 7.0));
         idx[4] = -1;
         let g = SampledGeom { rows: 3, nnz: 2, n: 5, inner: 4, a: strides(4, 1), b: strides(5, 1) };
