@@ -68,10 +68,8 @@ pub fn topk<T: Key + Send + Sync>(g: &SelectGeom, x: &[T], y: &mut [i64], thread
                         best.truncate(k);
                     }
                 };
-                if k < n {
-                    select(&mut best);
-                    best.select_nth_unstable_by(k - 1, cmp);
-                }
+                // The bar is the worst of the first k.
+                best.select_nth_unstable_by(k - 1, cmp);
                 let mut bar = best[k - 1].0;
                 for j in k..n {
                     let value = at(j);
