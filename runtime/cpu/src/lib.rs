@@ -7,6 +7,8 @@
 //! - [`exec`]: the [`Executor`] of one plan: it sizes the buffers and the arena for a batch
 //!   size, verifies every step against them, and runs generated kernels (split between threads
 //!   where a kernel allows it) and library kernels in order, with denormals flushed.
+//! - [`loader`]: [`LoadedObject`], an in-memory loader of relocatable x86-64 ELF objects, the
+//!   form compiled kernel code is carried in, without a system linker.
 //! - [`session`]: [`CpuSession`], the `hg_exec::Session` over a manifest, one plan per entry
 //!   and the generated code, with parameters and optimizer state resident in its own memory.
 //!
@@ -21,8 +23,10 @@ pub mod error;
 pub mod fpenv;
 #[path = "lib/mod.rs"]
 pub mod lib;
+pub mod loader;
 
 pub use error::CpuError;
+pub use loader::{LoadError, LoadedObject};
 pub mod exec;
 
 pub use exec::{Executor, Kernels, Outcome, Peek, Threads};
