@@ -16,7 +16,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The backends under test, by registry name. Each is compared with the interpreter in f64.
+#[cfg(not(feature = "llvm"))]
 const BACKENDS: &[&str] = &["interp", "cranelift"];
+/// With the `llvm` feature (as `scripts/test.sh` runs it), LLVM joins.
+#[cfg(feature = "llvm")]
+const BACKENDS: &[&str] = &["interp", "cranelift", "llvm"];
 
 /// Largest error of a forward output, relative to the largest magnitude of the reference
 /// tensor (f32 arithmetic with its own rounding and reduction order against exact f64).

@@ -44,21 +44,13 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use hg_abi::plan::{Affine, KernelFn, RandomKind};
+use hg_kernel::call::CallSignature;
 use hg_kernel::eval::Buffer;
 use hg_kernel::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
 
 use crate::CodegenError;
 use crate::jit::{JitCode, new_host_module};
 use crate::runtime::{self, RuntimeFn};
-
-/// What one kernel needs at call time: its argument types and lengths and its parallel extent,
-/// for the checks of [`CompiledKernels::run`].
-#[derive(Clone, Debug)]
-struct Signature {
-    name: String,
-    args: Vec<(Scalar, Affine)>,
-    parallel: Option<Affine>,
-}
 
 /// JIT-compiled kernels: one function per kernel, in the order given to [`compile`].
 ///
@@ -69,7 +61,7 @@ struct Signature {
 /// call. [`CompiledKernels::run`] is the safe way in: it checks the buffers first.
 pub struct CompiledKernels {
     functions: Vec<KernelFn>,
-    signatures: Vec<Signature>,
+    signatures: Vec<CallSignature>,
     clif: Vec<String>,
     vector_loops: Vec<usize>,
     compile_time: Duration,
@@ -142,31 +134,7 @@ impl CompiledKernels {
     /// arguments do not alias.
     pub fn run(&self, i: usize, buffers: &mut [Buffer], batch: i64, lo: i64, hi: i64) -> Result<(), CodegenError> {
         let sig = self.signatures.get(i).ok_or_else(|| CodegenError::Call(format!("there is no kernel {i}")))?;
-        let fail = |message: String| CodegenError::Call(format!("kernel `{}`: {message}", sig.name));
-        let at = |a: Affine| a.eval(usize::try_from(batch).unwrap_or(0)).ok_or_else(|| fail(format!("{a} overflows")));
-        if batch < 1 {
-            return Err(fail(format!("batch size {batch} is not positive")));
-        }
-        if buffers.len() != sig.args.len() {
-            return Err(fail(format!("{} buffers for {} arguments", buffers.len(), sig.args.len())));
-        }
-        for (n, ((ty, len), buf)) in sig.args.iter().zip(buffers.iter()).enumerate() {
-            let len = at(*len)?;
-            if buf.scalar() != *ty || (buf.len() as u64) < len as u64 {
-                return Err(fail(format!(
-                    "argument %{n} is {}[{len}] but its buffer is {}[{}]",
-                    ty.name(),
-                    buf.scalar().name(),
-                    buf.len()
-                )));
-            }
-        }
-        if let Some(extent) = sig.parallel {
-            let extent = at(extent)?;
-            if !(0 <= lo && lo <= hi && hi <= extent) {
-                return Err(fail(format!("range {lo}..{hi} is not inside 0..{extent}")));
-            }
-        }
+        sig.check(buffers, batch, lo, hi).map_err(CodegenError::Call)?;
         let pointers: Vec<*mut u8> = buffers.iter_mut().map(Buffer::as_mut_ptr).collect();
         // SAFETY: the kernel passed `hg_kernel::verify` before it was compiled, so every access
         // it makes lies inside its arguments' declared lengths for this `batch ≥ 1` (and for a
@@ -212,14 +180,7 @@ pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
             unsafe { std::mem::transmute::<*const u8, KernelFn>(address) }
         })
         .collect();
-    let signatures = kernels
-        .iter()
-        .map(|k| Signature {
-            name: k.name.clone(),
-            args: k.args.iter().map(|a| (a.ty, a.len)).collect(),
-            parallel: k.parallel_extent(),
-        })
-        .collect();
+    let signatures = kernels.iter().map(CallSignature::of).collect();
     Ok(CompiledKernels {
         functions,
         signatures,
@@ -480,7 +441,7 @@ impl Gen<'_> {
                 let id = match self.imports.get(f.name) {
                     Some(&id) => id,
                     None => {
-                        let sig = f.signature(self.module.make_signature());
+                        let sig = runtime::signature(&f, self.module.make_signature());
                         let id = self.module.declare_function(f.name, Linkage::Import, &sig)?;
                         self.imports.insert(f.name, id);
                         id

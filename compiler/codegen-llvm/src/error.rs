@@ -36,4 +36,16 @@ pub enum CodegenError {
         /// LLVM's or the operating system's message.
         message: String,
     },
+    /// A kernel failed verification (a bug in the lowering that produced it).
+    #[error(transparent)]
+    Verify(#[from] hg_kernel::VerifyError),
+    /// A construct of a kernel this code generator does not lower.
+    #[error("cannot compile with LLVM: {0}")]
+    Unsupported(String),
+    /// The compiled object could not be loaded into this process.
+    #[error("cannot load the compiled kernels: {0}")]
+    Load(String),
+    /// A call of a compiled kernel on buffers that do not fit it.
+    #[error("{0}")]
+    Call(String),
 }

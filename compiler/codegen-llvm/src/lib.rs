@@ -1,12 +1,13 @@
-//! Hourglass CPU code generator through LLVM: builds kernels as LLVM IR with inkwell, optimises
-//! them at O3 for the host CPU and writes relocatable object files that a C toolchain links
-//! into standalone executables.
+//! Hourglass CPU code generator through LLVM: lowers kernel IR to LLVM IR with inkwell
+//! ([`kernel`], inline f32 math in `math`), optimises it at O3 for the target CPU and emits one
+//! relocatable object for all kernels of a program ([`object`]). [`jit`] loads that object into
+//! this process with the runtime's loader (`hg_cpu::loader`), the same way standalone
+//! executables load it, for `hgc run --backend llvm`. Generated code computes bit for bit what
+//! the reference evaluator computes (no fast-math flags; the same inline approximations).
 //!
-//! Today the crate carries one hand-built kernel, [`affine_relu`] (`y[i] = max(a * x[i] + b, 0)`),
-//! which fixes the shape later kernels follow: a module per kernel family that builds IR and
-//! documents its C ABI, and a shared [`target`] module that owns the host target machine, the
-//! optimisation pipeline and object emission. The lowering from kernel IR will live beside
-//! `affine_relu` and reuse `target`.
+//! [`affine_relu`] is the hand-built kernel that first proved the toolchain (an object linked by
+//! a C toolchain into an executable that needs no `libLLVM`); [`target`] owns the target
+//! machine, the optimisation pipeline and object emission.
 //!
 //! Invariants: LLVM is linked statically (inkwell's `force-static`), so there is one LLVM in
 //! any binary that also links MLIR, and neither the compiler nor the executables built from
@@ -17,8 +18,16 @@ pub mod affine_relu;
 #[cfg(test)]
 mod elf;
 mod error;
+pub mod jit;
+pub mod kernel;
+mod math;
+pub mod object;
 pub mod target;
+#[cfg(test)]
+mod tests;
 
 pub use affine_relu::{affine_relu_ir, emit_affine_relu_object};
 pub use error::CodegenError;
-pub use target::ObjectInfo;
+pub use jit::{CodeOwner, CompiledKernels, compile};
+pub use object::{KernelObject, compile_kernels, kernels_ir};
+pub use target::{HostTarget, ObjectInfo};

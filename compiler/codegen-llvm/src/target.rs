@@ -50,7 +50,12 @@ impl HostTarget {
         Target::initialize_native(&InitializationConfig::default()).map_err(CodegenError::HostTarget)?;
         let triple = TargetMachine::get_default_triple();
         let cpu = TargetMachine::get_host_cpu_name().to_string();
-        let features = TargetMachine::get_host_cpu_features().to_string();
+        let mut features = TargetMachine::get_host_cpu_features().to_string();
+        // LLVM tunes AVX-512 CPUs to prefer 256-bit vectors (a frequency penalty of early
+        // parts); our kernels are wide elementwise loops, so let it use the full `zmm` width.
+        if features.split(',').any(|f| f == "+avx512f") {
+            features.push_str(",-prefer-256-bit");
+        }
         let target = Target::from_triple(&triple).map_err(|message| CodegenError::HostTarget(message.to_string()))?;
         let machine = target
             .create_target_machine(
@@ -111,6 +116,17 @@ impl HostTarget {
             features: self.features.clone(),
             size_bytes,
         })
+    }
+}
+
+impl HostTarget {
+    /// `module` as a relocatable object file, in memory.
+    pub fn object_bytes(&self, module: &Module<'_>) -> Result<Vec<u8>, CodegenError> {
+        let buffer = self
+            .machine
+            .write_to_memory_buffer(module, FileType::Object)
+            .map_err(|message| CodegenError::Emit { path: PathBuf::from("<memory>"), message: message.to_string() })?;
+        Ok(buffer.as_slice().to_vec())
     }
 }
 

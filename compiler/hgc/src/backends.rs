@@ -9,7 +9,7 @@ use hg_exec::Session;
 use hg_ir::Module;
 use hg_kernel::ir::Kernel;
 use hg_kernel::lower_function;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Settings that apply to every backend.
 #[derive(Clone, Copy, Debug)]
@@ -59,22 +59,34 @@ pub fn lower_module(module: &Module, train: Option<&TrainStepInfo>) -> Result<Lo
     let carried = manifest.train.as_ref().map(|t| t.carried.clone()).unwrap_or_default();
     let mut plans = BTreeMap::new();
     let mut kernels = Vec::new();
+    let mut seen = HashMap::new();
     for entry in manifest.entry_names() {
         let f = module.function(entry).ok_or_else(|| format!("the module has no function `{entry}`"))?;
         let none = Vec::new();
         let program = lower_function(f, if entry == "train" { &carried } else { &none })
             .map_err(|e| format!("`{entry}` does not compile: {e}"))?;
         let mut plan = program.plan;
-        let base = kernels.len() as u32;
+        // One kernel per distinct loop nest: entries share most of the forward pass, and
+        // repeated blocks (transformer layers) give the same kernels again.
+        let table: Vec<u32> = program.kernels.into_iter().map(|k| table_index(&mut kernels, &mut seen, k)).collect();
         for step in &mut plan.steps {
             if let Step::Kernel { kernel, .. } = step {
-                *kernel += base;
+                *kernel = table[*kernel as usize];
             }
         }
-        kernels.extend(program.kernels);
         plans.insert(entry.to_string(), plan);
     }
     Ok((manifest, plans, kernels))
+}
+
+/// The index of `kernel` in `kernels`, adding it unless an identical loop nest (up to the
+/// name) is there already.
+fn table_index(kernels: &mut Vec<Kernel>, seen: &mut HashMap<String, u32>, kernel: Kernel) -> u32 {
+    let key = format!("{:?}", (&kernel.args, &kernel.body, kernel.parallel));
+    *seen.entry(key).or_insert_with(|| {
+        kernels.push(kernel);
+        kernels.len() as u32 - 1
+    })
 }
 
 fn open_cranelift(
@@ -97,6 +109,24 @@ fn open_cranelift(
     Ok(Box::new(session))
 }
 
+/// Native code for this CPU through LLVM (O3, vectorised for the CPU's widest vectors), loaded
+/// by the runtime's object loader as a standalone executable loads it.
+#[cfg(feature = "llvm")]
+fn open_llvm(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOptions) -> Result<Box<dyn Session>, String> {
+    if opts.precision != Precision::F32 {
+        return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
+    }
+    let (manifest, plans, kernels) = lower_module(&module, train)?;
+    let compiled = hg_codegen_llvm::compile(&kernels).map_err(|e| e.to_string())?;
+    let (fns, owner) = compiled.into_parts();
+    // SAFETY: as for Cranelift: every kernel was verified before compilation, the plans bind
+    // each argument to a buffer of its type and length (checked again by the executor), and
+    // `owner` keeps the loaded code alive with the session.
+    let kernels = unsafe { hg_cpu::Kernels::new(fns, Box::new(owner)) };
+    let session = hg_cpu::CpuSession::new(manifest, plans, kernels, "llvm").map_err(|e| e.to_string())?;
+    Ok(Box::new(session))
+}
+
 /// Every backend, in the order `--help` lists them.
 pub const BACKENDS: &[Backend] = &[
     Backend {
@@ -108,6 +138,12 @@ pub const BACKENDS: &[Backend] = &[
         name: "cranelift",
         about: "native code for this CPU through Cranelift (fast to compile), fused kernels and a tuned GEMM",
         open: open_cranelift,
+    },
+    #[cfg(feature = "llvm")]
+    Backend {
+        name: "llvm",
+        about: "native code for this CPU through LLVM (slower to compile, the widest vectors), fused kernels and a tuned GEMM",
+        open: open_llvm,
     },
 ];
 

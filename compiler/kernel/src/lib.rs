@@ -3,6 +3,7 @@
 //! of the buffers into one arena. The result, a [`Program`] per entry point, is the single input
 //! of every code generator (Cranelift, LLVM, MLIR) and, through its [`Plan`], of every executor.
 
+pub mod call;
 pub mod collapse;
 pub mod eval;
 pub mod fastmath;
@@ -12,6 +13,9 @@ pub mod math;
 pub mod plan;
 pub mod print;
 pub mod program_text;
+pub mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod verify;
 
 pub use eval::{Buffer, EvalError, Value, eval};
