@@ -3,7 +3,9 @@
 //! Everything that crosses from `hgc` to an executor (the reference interpreter today, compiled
 //! plans and standalone binaries later) is described here: element types, tensor signatures
 //! with a symbolic batch dimension, and the naming convention of the tensors an entry point
-//! reads and writes. The runtime depends on this crate and never on the compiler.
+//! reads and writes, and the [`artifact`] that carries a compiled model to a runtime, with the
+//! [`cpu`] levels its kernel objects target. The runtime depends on this crate and never on
+//! the compiler.
 //!
 //! **Invariant**: names are the only link between a graph's inputs/outputs and the runtime's
 //! buffers. A train step reads `x` (model inputs), `param:<path>` and `state:<path>`, and writes
@@ -12,8 +14,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod artifact;
+pub mod cpu;
 pub mod manifest;
 pub mod plan;
+pub use artifact::{Artifact, ArtifactError, Section};
+pub use cpu::CpuLevel;
 pub use manifest::{Init, Manifest, ParamSpec, TrainLayout};
 
 /// Element type of a tensor.
