@@ -64,11 +64,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = crate::options::with_entries_in_help(crate::backends::with_backends_in_help(Cli::command()));
+    let cli = crate::backends::with_backends_in_help(Cli::command())
+        .mut_subcommand("run", hg_cli::options::with_entries_in_help);
     let matches = cli.try_get_matches_from(line)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     if let (Command::Run(args), Some(("run", m))) = (&mut cli.command, matches.subcommand()) {
-        args.given = crate::options::given_options(m);
+        args.model.given = hg_cli::options::given_options(m);
     }
     Ok(cli)
 }

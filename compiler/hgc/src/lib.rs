@@ -8,7 +8,6 @@ pub mod backends;
 pub mod cli;
 pub mod compile;
 pub mod driver;
-pub mod interrupt;
 pub mod ir;
 pub mod memory;
 pub mod options;

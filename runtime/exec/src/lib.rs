@@ -11,6 +11,7 @@ pub mod init;
 pub mod philox;
 pub mod session;
 pub mod tensor;
+pub mod units;
 
 pub use init::{InitError, init_params};
 pub use session::{ExecError, NamedTensors, Session, check_tensors};

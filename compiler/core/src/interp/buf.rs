@@ -134,20 +134,7 @@ pub fn out_of_memory(bytes: u128) -> String {
     format!("out of memory: cannot allocate {bytes} bytes ({})", fmt_bytes(bytes))
 }
 
-/// `1.5 GiB`, `12.0 MiB`, `512 bytes`: sizes in messages.
-pub fn fmt_bytes(bytes: u128) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use hg_exec::units::fmt_bytes;
 
 /// Row-major strides (in elements) of a shape.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
@@ -311,8 +298,6 @@ mod tests {
         assert!(z.len() == 1000 && z.iter().all(|x| x.to_bits() == 0));
         // -0.0 is not all-zero bits: it is filled, not taken zeroed.
         assert!(Buf::filled(&[2], -0.0).unwrap().data.iter().all(|x| x.to_bits() == (-0.0f64).to_bits()));
-        assert_eq!(fmt_bytes(512), "512 bytes");
-        assert_eq!(fmt_bytes(3 << 29), "1.5 GiB");
     }
 
     #[test]
