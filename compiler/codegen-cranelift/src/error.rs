@@ -12,7 +12,7 @@ pub enum CodegenError {
     Setting(#[from] cranelift_codegen::settings::SetError),
     /// Declaring, defining (verifying and compiling) or finalising a function in the JIT
     /// module failed.
-    #[error("cranelift JIT module error: {0}")]
+    #[error("cranelift module error: {0}")]
     Module(Box<cranelift_module::ModuleError>),
     /// A kernel broke a rule of the kernel IR (`hg_kernel::verify`); nothing was compiled.
     #[error("invalid kernel: {0}")]
@@ -20,6 +20,9 @@ pub enum CodegenError {
     /// A verified kernel uses a construct this code generator does not lower.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// Writing the object file failed.
+    #[error("cannot write the kernel object: {0}")]
+    Object(String),
     /// A call of a compiled kernel was refused before it ran (buffers or range do not fit).
     #[error("bad kernel call: {0}")]
     Call(String),

@@ -41,7 +41,6 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F64, I8, I32, I64};
 use cranelift_codegen::ir::{AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use hg_abi::plan::{Affine, KernelFn, RandomKind};
 use hg_kernel::call::CallSignature;
@@ -146,30 +145,50 @@ impl CompiledKernels {
     }
 }
 
-/// Verifies and JIT-compiles `kernels` into one module for the host CPU.
-pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
-    let start = Instant::now();
+/// What [`define_kernels`] defined: one function per kernel, with its Cranelift IR text and
+/// its number of vector loops.
+pub(crate) struct Defined {
+    pub(crate) ids: Vec<FuncId>,
+    pub(crate) clif: Vec<String>,
+    pub(crate) vector_loops: Vec<usize>,
+}
+
+/// Verifies `kernels` and defines each in `module` as `hg_kernel_N` with the `KernelFn` ABI,
+/// exported when `export` (an object's symbols) and local otherwise (JIT code).
+pub(crate) fn define_kernels(
+    module: &mut dyn Module,
+    kernels: &[Kernel],
+    export: bool,
+) -> Result<Defined, CodegenError> {
     for k in kernels {
         hg_kernel::verify(k)?;
     }
-    let runtime_fns = runtime::all();
-    let symbols: Vec<(&'static str, *const u8)> = runtime_fns.iter().map(|f| (f.name, f.address)).collect();
-    let mut module = new_host_module(&symbols)?;
     let mut imports = HashMap::new();
     let mut ctx = module.make_context();
     let mut builder_ctx = FunctionBuilderContext::new();
-    let (mut ids, mut clif, mut vector_loops) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Defined { ids: Vec::new(), clif: Vec::new(), vector_loops: Vec::new() };
+    let linkage = if export { Linkage::Export } else { Linkage::Local };
     for (i, kernel) in kernels.iter().enumerate() {
         module.clear_context(&mut ctx);
         let ptr = module.target_config().pointer_type();
         ctx.func.signature.params.extend([ptr, I64, I64, I64].map(AbiParam::new));
-        let vectorised = build(&mut module, &mut imports, &mut ctx.func, &mut builder_ctx, kernel)?;
-        clif.push(ctx.func.display().to_string());
-        vector_loops.push(vectorised);
-        let id = module.declare_function(&format!("hg_kernel_{i}"), Linkage::Local, &ctx.func.signature)?;
+        let vectorised = build(module, &mut imports, &mut ctx.func, &mut builder_ctx, kernel)?;
+        out.clif.push(ctx.func.display().to_string());
+        out.vector_loops.push(vectorised);
+        let id = module.declare_function(&format!("hg_kernel_{i}"), linkage, &ctx.func.signature)?;
         module.define_function(id, &mut ctx)?;
-        ids.push(id);
+        out.ids.push(id);
     }
+    Ok(out)
+}
+
+/// Verifies and JIT-compiles `kernels` into one module for the host CPU.
+pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
+    let start = Instant::now();
+    let runtime_fns = runtime::all();
+    let symbols: Vec<(&'static str, *const u8)> = runtime_fns.iter().map(|f| (f.name, f.address)).collect();
+    let mut module = new_host_module(&symbols)?;
+    let Defined { ids, clif, vector_loops } = define_kernels(&mut module, kernels, false)?;
     module.finalize_definitions()?;
     let functions = ids
         .iter()
@@ -204,7 +223,7 @@ pub(crate) fn scale(a: Affine, k: i64) -> Affine {
 
 /// Fills `func` (whose signature is set) with `kernel`; returns the number of vector loops.
 fn build(
-    module: &mut JITModule,
+    module: &mut dyn Module,
     imports: &mut HashMap<&'static str, FuncId>,
     func: &mut Function,
     builder_ctx: &mut FunctionBuilderContext,
@@ -251,7 +270,7 @@ fn build(
 /// The state of one kernel's lowering.
 pub(crate) struct Gen<'a> {
     pub(crate) b: FunctionBuilder<'a>,
-    module: &'a mut JITModule,
+    module: &'a mut dyn Module,
     imports: &'a mut HashMap<&'static str, FuncId>,
     refs: HashMap<&'static str, FuncRef>,
     pub(crate) kernel: &'a Kernel,

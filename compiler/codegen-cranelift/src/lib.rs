@@ -20,8 +20,10 @@ mod error;
 pub mod jit;
 pub mod kernel;
 pub mod math;
+pub mod object;
 pub mod runtime;
 pub mod simd;
 
 pub use error::CodegenError;
 pub use kernel::{CodeOwner, CompiledKernels, compile};
+pub use object::compile_object;

@@ -1,11 +1,11 @@
-//! The runtime functions generated kernels call ([`hg_kernel::runtime`]: `sin`, `cos`, `pow`,
+//! The runtime functions generated kernels call ([`hg_exec::kernel_fns`]: `sin`, `cos`, `pow`,
 //! f64 math and Philox draws), as Cranelift signatures. (`exp`, `log`, `tanh`, `sigmoid`,
 //! `gelu` and `softplus` on f32 are inline code, [`crate::math`].)
 
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{AbiParam, Signature, Type};
-use hg_kernel::runtime::CType;
-pub use hg_kernel::runtime::{RuntimeFn, all, binary, binary_f64_fn, random, unary, unary_f64_fn};
+use hg_exec::kernel_fns::CType;
+pub use hg_exec::kernel_fns::{RuntimeFn, all, binary, binary_f64_fn, random, unary, unary_f64_fn};
 
 fn clif(t: CType) -> Type {
     match t {

@@ -385,3 +385,37 @@ fn extents_and_strides_affine_in_the_batch() {
     });
     check(&k.finish(false), &[1, 2, 3, 17]);
 }
+
+/// The catalogue as a relocatable object for each CPU level this machine runs (the form
+/// artifacts carry), loaded by the runtime's loader: bit for bit the evaluator.
+#[test]
+fn objects_for_each_cpu_level_match_the_evaluator() {
+    use hg_abi::CpuLevel;
+    use hg_abi::plan::KernelFn;
+    use hg_cpu::loader::{LoadedObject, runtime_symbol};
+    use hg_kernel::testing::kernels::catalogue;
+    let cases = catalogue();
+    let kernels: Vec<_> = cases.iter().map(|(k, _)| k.clone()).collect();
+    for level in CpuLevel::ALL.into_iter().filter(|l| l.host_supports()) {
+        let (bytes, _) = hg_codegen_cranelift::compile_object(&kernels, level).unwrap();
+        let code = LoadedObject::load(&bytes, &runtime_symbol).unwrap_or_else(|e| panic!("{}: {e}", level.name()));
+        for (i, (kernel, batches)) in cases.iter().enumerate() {
+            let address = code.symbol(&format!("hg_kernel_{i}")).unwrap();
+            // SAFETY: `hg_kernel_{i}` was defined with the `KernelFn` signature.
+            let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
+            for &batch in batches {
+                let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
+                let input = buffers(kernel, batch, &mut rng);
+                let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
+                let mut want = input.clone();
+                eval(kernel, &mut want, batch, 0, extent).unwrap();
+                let mut got = input;
+                hg_kernel::call::CallSignature::of(kernel).check(&got, batch, 0, extent).unwrap();
+                let pointers: Vec<*mut u8> = got.iter_mut().map(Buffer::as_mut_ptr).collect();
+                // SAFETY: the kernel was verified and the buffers were checked against it.
+                unsafe { f(pointers.as_ptr(), batch, 0, extent) };
+                assert_same(&got, &want, &format!("{} at B = {batch} for {}", kernel.name, level.name()));
+            }
+        }
+    }
+}

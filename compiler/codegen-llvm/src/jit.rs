@@ -1,7 +1,7 @@
 //! Kernels compiled by LLVM and loaded into this process: the object of
 //! [`crate::compile_kernels`], loaded by the runtime's own object loader
 //! (`hg_cpu::loader`), the same path standalone executables take, with its undefined symbols
-//! resolved by [`resolve`].
+//! resolved by `hg_cpu::loader::runtime_symbol`.
 //!
 //! Invariant: a [`CompiledKernels`] owns the memory its functions live in; function pointers
 //! taken from it are only valid while it (or the [`CodeOwner`] it became) is alive.
@@ -17,21 +17,6 @@ use hg_kernel::ir::Kernel;
 use crate::CodegenError;
 use crate::object::{KernelObject, compile_kernels};
 use crate::target::HostTarget;
-
-/// The address of a symbol generated code may reference: the runtime functions of
-/// `hg_kernel::runtime`, and the C library's memory functions that LLVM emits calls to.
-pub fn resolve(name: &str) -> Option<usize> {
-    if let Some(address) = hg_kernel::runtime::resolve(name) {
-        return Some(address as usize);
-    }
-    let address = match name {
-        "memset" => libc::memset as *const () as usize,
-        "memcpy" => libc::memcpy as *const () as usize,
-        "memmove" => libc::memmove as *const () as usize,
-        _ => return None,
-    };
-    Some(address)
-}
 
 /// Kernels compiled for the host CPU and loaded: one function per kernel, in the order given
 /// to [`compile`]. [`CompiledKernels::run`] is the safe way in: it checks the buffers first.
@@ -59,7 +44,8 @@ pub struct CodeOwner(#[allow(dead_code)] LoadedObject);
 pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
     let target = HostTarget::new()?;
     let object = compile_kernels(kernels, &target)?;
-    let code = LoadedObject::load(&object.bytes, &resolve).map_err(|e| CodegenError::Load(e.to_string()))?;
+    let code = LoadedObject::load(&object.bytes, &hg_cpu::loader::runtime_symbol)
+        .map_err(|e| CodegenError::Load(e.to_string()))?;
     let functions = object
         .symbols
         .iter()

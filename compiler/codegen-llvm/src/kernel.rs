@@ -12,13 +12,13 @@
 //! reassociation), `llvm.maximum`/`llvm.minimum` for the NaN-propagating maximum and minimum,
 //! saturating float-to-int conversions, integer division that cannot trap, the inline f32
 //! approximations of [`crate::math`], and calls of the runtime functions of
-//! [`hg_kernel::runtime`] for everything else.
+//! [`hg_exec::kernel_fns`] for everything else.
 
 use std::collections::HashMap;
 
 use hg_abi::plan::{Affine, RandomKind};
+use hg_exec::kernel_fns::{self as runtime, CType, RuntimeFn};
 use hg_kernel::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
-use hg_kernel::runtime::{self, CType, RuntimeFn};
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;

@@ -1,6 +1,6 @@
 //! Kernels to one relocatable object: build every kernel of a program into one LLVM module
 //! ([`crate::kernel`]), run the O3 pipeline for the target, and emit the object in memory. The
-//! object's only undefined symbols are the runtime functions of `hg_kernel::runtime` and the C
+//! object's only undefined symbols are the runtime functions of `hg_exec::kernel_fns` and the C
 //! library's `memset`/`memcpy`/`memmove` (LLVM turns zeroing and copying loops into them); a
 //! loader resolves them (`hg_cpu::loader`), so the same bytes serve `hgc run` and standalone
 //! executables.

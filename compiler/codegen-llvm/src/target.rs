@@ -45,12 +45,24 @@ pub struct HostTarget {
 }
 
 impl HostTarget {
-    /// Initialises LLVM's native target (idempotent) and creates the machine.
+    /// Initialises LLVM's native target (idempotent) and creates the machine for this CPU, with
+    /// all of its features.
     pub fn new() -> Result<Self, CodegenError> {
+        let cpu = TargetMachine::get_host_cpu_name().to_string();
+        let features = TargetMachine::get_host_cpu_features().to_string();
+        Self::create(&cpu, features)
+    }
+
+    /// A machine for every CPU of `level` (its LLVM CPU name, `x86-64-v3`, with only the
+    /// level's features), for objects that run on other machines of that level.
+    pub fn for_level(level: hg_abi::CpuLevel) -> Result<Self, CodegenError> {
+        let features = if level == hg_abi::CpuLevel::X86_64V4 { "+avx512f".to_string() } else { String::new() };
+        Self::create(level.llvm_cpu(), features)
+    }
+
+    fn create(cpu: &str, mut features: String) -> Result<Self, CodegenError> {
         Target::initialize_native(&InitializationConfig::default()).map_err(CodegenError::HostTarget)?;
         let triple = TargetMachine::get_default_triple();
-        let cpu = TargetMachine::get_host_cpu_name().to_string();
-        let mut features = TargetMachine::get_host_cpu_features().to_string();
         // LLVM tunes AVX-512 CPUs to prefer 256-bit vectors (a frequency penalty of early
         // parts); our kernels are wide elementwise loops, so let it use the full `zmm` width.
         if features.split(',').any(|f| f == "+avx512f") {
@@ -60,14 +72,14 @@ impl HostTarget {
         let machine = target
             .create_target_machine(
                 &triple,
-                &cpu,
+                cpu,
                 &features,
                 OptimizationLevel::Aggressive,
                 RelocMode::PIC,
                 CodeModel::Default,
             )
             .ok_or_else(|| CodegenError::HostTarget(format!("no target machine for `{triple}` cpu `{cpu}`")))?;
-        Ok(HostTarget { machine, triple, cpu, features })
+        Ok(HostTarget { machine, triple, cpu: cpu.to_string(), features })
     }
 
     /// The target triple as text.

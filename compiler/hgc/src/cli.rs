@@ -27,6 +27,9 @@ pub enum Command {
     /// Compile a spec in memory and run an entry point: info, encode, decode, reconstruct,
     /// sample, train, eval; or time one of them (`time --entry ENTRY`).
     Run(Box<crate::run::RunArgs>),
+    /// Compile a spec ahead of time into a standalone executable (-o NAME) or a portable
+    /// artifact (--artifact NAME.hgx), with kernels for the CPU levels it may run on.
+    Build(Box<crate::build::BuildArgs>),
     /// Time the CPU backends' matrix product (the GEMM library calls run) on `M,K,N`: prints
     /// JSON with the median time and GFLOP/s, for `bench/run`'s comparison with PyTorch.
     Gemm(crate::timing::GemmArgs),
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Ir(args) => exit(crate::ir::ir(&args)),
         Command::Run(args) => exit(crate::run::run(&args)),
+        Command::Build(args) => exit(crate::build::build(&args)),
         Command::Gemm(args) => exit(crate::timing::gemm(&args)),
     }
 }

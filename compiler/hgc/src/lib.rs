@@ -5,6 +5,7 @@
 //! receives bytes through [`driver::FsLoader`] and returns diagnostics as data.
 
 pub mod backends;
+pub mod build;
 pub mod cli;
 pub mod compile;
 pub mod driver;

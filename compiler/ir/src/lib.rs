@@ -15,7 +15,8 @@ pub mod op;
 pub mod passes;
 pub mod print;
 pub mod reader;
-pub mod scalar;
+/// The meaning of each elementwise op on one value (part of the runtime contract, in `hg_abi`).
+pub use hg_abi::scalar;
 pub mod types;
 pub mod verify;
 

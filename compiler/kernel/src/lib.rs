@@ -13,7 +13,6 @@ pub mod math;
 pub mod plan;
 pub mod print;
 pub mod program_text;
-pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

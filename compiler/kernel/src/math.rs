@@ -27,7 +27,6 @@
 use crate::fastmath;
 use crate::ir::{BinaryOp, UnaryOp};
 use hg_abi::plan::RandomKind;
-use hg_exec::philox::DrawSite;
 
 /// `x` rounded to f32 after `f` in f64: the interpreter's f32 mode for one op.
 fn via64(x: f32, f: impl Fn(f64) -> f64) -> f32 {
@@ -45,39 +44,15 @@ pub fn unary_f32(op: UnaryOp, x: f32) -> f32 {
     }
 }
 
-/// A float unary op on an f64 value: the shared definition, `hg_ir::scalar::unary`.
+/// A float unary op on an f64 value: the shared definition, `hg_abi::scalar::unary`.
 pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
-    hg_ir::scalar::unary(op, x)
+    hg_abi::scalar::unary(op, x)
 }
 
-/// An arithmetic binary op on f64 values; `None` for comparisons and logic.
+/// An arithmetic binary op on f64 values; `None` for comparisons and logic: the shared
+/// definition, `hg_abi::scalar::binary`.
 pub fn binary_f64(op: BinaryOp, a: f64, b: f64) -> Option<f64> {
-    Some(match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div => a / b,
-        BinaryOp::Pow => a.powf(b),
-        BinaryOp::Maximum => {
-            if a.is_nan() || b.is_nan() {
-                f64::NAN
-            } else if a == b {
-                f64::from_bits(a.to_bits() & b.to_bits())
-            } else {
-                a.max(b)
-            }
-        }
-        BinaryOp::Minimum => {
-            if a.is_nan() || b.is_nan() {
-                f64::NAN
-            } else if a == b {
-                f64::from_bits(a.to_bits() | b.to_bits())
-            } else {
-                a.min(b)
-            }
-        }
-        _ => return None,
-    })
+    hg_abi::scalar::binary(op, a, b)
 }
 
 /// IEEE 754-2019 `maximum`: NaN if either is NaN, `+0 > -0`.
@@ -109,9 +84,7 @@ pub fn minimum_f32(a: f32, b: f32) -> f32 {
 }
 
 /// `a^b`, computed in f64 and rounded (negative bases with fractional powers give NaN).
-pub fn pow_f32(a: f32, b: f32) -> f32 {
-    f64::from(a).powf(f64::from(b)) as f32
-}
+pub use hg_exec::kernel_fns::pow_f32;
 
 /// An arithmetic binary op (`add`..`minimum`) on f32 values; `None` for comparisons and logic.
 pub fn binary_f32(op: BinaryOp, a: f32, b: f32) -> Option<f32> {
@@ -154,16 +127,9 @@ pub fn i64_to_f32(x: i64) -> f32 {
 }
 
 /// Element `counter` of Philox draw site `{seed, step, site}` in `kind`'s distribution, as f32:
-/// the interpreter's `random_*` ops (`seed`, `step` and `counter` are reinterpreted as u64).
+/// the interpreter's `random_*` ops (`hg_exec::philox::draw_f32`, shared with compiled code).
 pub fn random_f32(kind: RandomKind, site: u32, seed: i64, step: i64, counter: i64) -> f32 {
-    let draw = DrawSite::new(seed as u64, step as u64, site);
-    let i = counter as u64;
-    let x = match kind {
-        RandomKind::Normal => draw.normal(i),
-        RandomKind::Uniform { lo, hi } => draw.uniform(i, lo, hi),
-        RandomKind::Bernoulli { p } => draw.bernoulli(i, p),
-    };
-    x as f32
+    hg_exec::philox::draw_f32(kind, site, seed, step, counter)
 }
 
 #[cfg(test)]
@@ -255,21 +221,5 @@ mod tests {
         assert_eq!(binary_f32(BinaryOp::Eq, 1.0, 1.0), None);
         assert_eq!(compare(BinaryOp::Ne, f32::NAN, f32::NAN), Some(true));
         assert_eq!(compare(BinaryOp::Ge, f32::NAN, 1.0), Some(false));
-    }
-
-    #[test]
-    fn random_draws_follow_the_stream() {
-        let s = DrawSite::new(42, 7, 3);
-        for i in 0..20 {
-            assert_eq!(random_f32(RandomKind::Normal, 3, 42, 7, i), s.normal(i as u64) as f32);
-            assert_eq!(
-                random_f32(RandomKind::Uniform { lo: -2.0, hi: 2.0 }, 3, 42, 7, i),
-                s.uniform(i as u64, -2.0, 2.0) as f32
-            );
-            assert_eq!(random_f32(RandomKind::Bernoulli { p: 0.3 }, 3, 42, 7, i), s.bernoulli(i as u64, 0.3) as f32);
-        }
-        // Seeds use all 64 bits: a negative i64 is the same key as its u64 bit pattern.
-        let big = DrawSite::new(u64::MAX - 5, 1, 2);
-        assert_eq!(random_f32(RandomKind::Normal, 2, -6, 1, 9), big.normal(9) as f32);
     }
 }

@@ -13,6 +13,7 @@
 //! without the compiler.
 
 pub mod args;
+pub mod artifact;
 pub mod header;
 pub mod interrupt;
 pub mod memory;

@@ -107,4 +107,13 @@ pub trait Model {
     /// Called when the model cannot be trained, before the error: where a compiler has a
     /// located diagnostic, it prints it.
     fn report_untrainable(&self) {}
+    /// Parameters to use when neither `--weights` nor `--init` is given (a build's embedded
+    /// weights).
+    fn default_params(&self) -> Option<hg_exec::NamedTensors> {
+        None
+    }
+    /// How the model was built, for `info` (a standalone executable's provenance).
+    fn about(&self) -> Option<String> {
+        None
+    }
 }

@@ -6,7 +6,7 @@
 use crate::args::{ModelArgs, ProgressArg};
 use crate::header::Header;
 use crate::interrupt;
-use crate::model::{Model, ModelCard};
+use crate::model::Model;
 use hg_abi::names;
 use hg_exec::init_params;
 use hg_runtime::data::{self, Source, Split, fashion_mnist, shapes};
@@ -75,7 +75,7 @@ fn run_entry(args: &ModelArgs, model: &dyn Model) -> Result<()> {
     }
     crate::options::check_options(args).map_err(RunError)?;
     if args.entry == "info" {
-        return print_info(card, args.json);
+        return print_info(model, args.json);
     }
     if let Some(why) = card.missing(&args.entry) {
         return fail(format!("model `{}` has no `{}` entry: {why}", card.model, args.entry));
@@ -84,7 +84,7 @@ fn run_entry(args: &ModelArgs, model: &dyn Model) -> Result<()> {
         return run_train(args, model);
     }
     let mut session = model.open(false).map_err(|e| RunError(format!("backend `{}`: {e}", model.backend())))?;
-    let params = load_params(args, card)?;
+    let params = load_params(args, model)?;
     session.load_params(params)?;
     let seed = args.seed.or(card.train.seed).unwrap_or(DEFAULT_SEED);
     if args.batch == Some(0) {
@@ -137,7 +137,9 @@ fn run_entry(args: &ModelArgs, model: &dyn Model) -> Result<()> {
     }
 }
 
-fn print_info(card: &ModelCard, json: bool) -> Result<()> {
+fn print_info(model: &dyn Model, json: bool) -> Result<()> {
+    let card = model.card();
+    let about = model.about();
     let manifest = &card.manifest;
     let memory = serde_json::to_value(&card.memory)?;
     let spec_json = |s: &hg_abi::TensorSpec| serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
@@ -168,9 +170,17 @@ fn print_info(card: &ModelCard, json: bool) -> Result<()> {
         "metrics": card.metrics,
         "memory": memory,
     });
+    let mut info = info;
+    if let (Some(about), Some(object)) = (&about, info.as_object_mut()) {
+        object.insert("build".into(), about.clone().into());
+        object.insert("spec".into(), serde_json::to_value(&card.spec)?);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&info)?);
         return Ok(());
+    }
+    if let Some(about) = &about {
+        println!("{about}");
     }
     println!("model {}", card.model);
     for sig in &manifest.entries {
@@ -205,11 +215,24 @@ fn print_info(card: &ModelCard, json: bool) -> Result<()> {
     for p in &card.params {
         println!("  {}: {} = {}", p.name, p.ty, p.init);
     }
+    if about.is_some() {
+        let set = if card.spec.set.is_empty() {
+            String::new()
+        } else {
+            format!(" (--set {})", card.spec.set.join(" --set "))
+        };
+        println!("spec {}{set}:", card.spec.file);
+        for line in card.spec.text.lines() {
+            println!("  {line}");
+        }
+    }
     Ok(())
 }
 
 /// Parameters from `--weights`, or fresh ones with `--init`, named `param:<path>`.
-pub(crate) fn load_params(args: &ModelArgs, card: &ModelCard) -> Result<NamedTensors> {
+/// Without either, the model's own parameters where it has some (a build's embedded weights).
+pub(crate) fn load_params(args: &ModelArgs, model: &dyn Model) -> Result<NamedTensors> {
+    let card = model.card();
     let seed = args.seed.or(card.train.seed).unwrap_or(DEFAULT_SEED);
     match (&args.weights, &args.init) {
         (Some(_), Some(_)) => fail("give either --weights or --init, not both"),
@@ -265,7 +288,10 @@ pub(crate) fn load_params(args: &ModelArgs, card: &ModelCard) -> Result<NamedTen
             }
             Ok(params)
         }
-        (None, None) => fail("this entry needs parameters: give --weights W.safetensors, or --init for fresh ones"),
+        (None, None) => match model.default_params() {
+            Some(params) => Ok(params),
+            None => fail("this entry needs parameters: give --weights W.safetensors, or --init for fresh ones"),
+        },
     }
 }
 
@@ -542,7 +568,7 @@ fn run_train(args: &ModelArgs, model: &dyn Model) -> Result<()> {
             let params = if args.weights.is_none() && args.init.is_none() {
                 init_params(&card.manifest.params, seed)?
             } else {
-                load_params(args, card)?
+                load_params(args, model)?
             };
             (TrainStart::Fresh { params }, None)
         }

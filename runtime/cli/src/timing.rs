@@ -74,7 +74,7 @@ pub fn time(args: &ModelArgs, model: &dyn Model, started: Instant) -> Result<()>
     let compile_ms = ms(started.elapsed());
     let loading = Instant::now();
     let params = if args.weights.is_some() || args.init.is_some() {
-        load_params(args, card)?
+        load_params(args, model)?
     } else {
         init_params(&card.manifest.params, seed)?
     };

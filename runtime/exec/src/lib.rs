@@ -8,6 +8,7 @@
 //! links this crate and the runtime, never the compiler.
 
 pub mod init;
+pub mod kernel_fns;
 pub mod philox;
 pub mod session;
 pub mod tensor;

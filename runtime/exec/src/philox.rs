@@ -225,6 +225,19 @@ impl ShuffleRng {
     }
 }
 
+/// Element `counter` of Philox draw site `{seed, step, site}` in `kind`'s distribution, as f32:
+/// the interpreter's `random_*` ops (`seed`, `step` and `counter` are reinterpreted as u64).
+pub fn draw_f32(kind: hg_abi::plan::RandomKind, site: u32, seed: i64, step: i64, counter: i64) -> f32 {
+    let draw = DrawSite::new(seed as u64, step as u64, site);
+    let i = counter as u64;
+    let x = match kind {
+        hg_abi::plan::RandomKind::Normal => draw.normal(i),
+        hg_abi::plan::RandomKind::Uniform { lo, hi } => draw.uniform(i, lo, hi),
+        hg_abi::plan::RandomKind::Bernoulli { p } => draw.bernoulli(i, p),
+    };
+    x as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +365,24 @@ mod tests {
         let mut rng = ShuffleRng::new(1, 2);
         assert!((0..1000).all(|_| rng.below(7) < 7));
         assert_eq!(rng.below(0), 0);
+    }
+
+    #[test]
+    fn random_draws_follow_the_stream() {
+        let s = DrawSite::new(42, 7, 3);
+        for i in 0..20 {
+            assert_eq!(draw_f32(hg_abi::plan::RandomKind::Normal, 3, 42, 7, i), s.normal(i as u64) as f32);
+            assert_eq!(
+                draw_f32(hg_abi::plan::RandomKind::Uniform { lo: -2.0, hi: 2.0 }, 3, 42, 7, i),
+                s.uniform(i as u64, -2.0, 2.0) as f32
+            );
+            assert_eq!(
+                draw_f32(hg_abi::plan::RandomKind::Bernoulli { p: 0.3 }, 3, 42, 7, i),
+                s.bernoulli(i as u64, 0.3) as f32
+            );
+        }
+        // Seeds use all 64 bits: a negative i64 is the same key as its u64 bit pattern.
+        let big = DrawSite::new(u64::MAX - 5, 1, 2);
+        assert_eq!(draw_f32(hg_abi::plan::RandomKind::Normal, 2, -6, 1, 9), big.normal(9) as f32);
     }
 }

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 const EXAMPLES: &str = "\
 Examples:
+  hgrun vae.hgx train --epochs 1 (a model built with hgc build --artifact vae.hgx)
   hgrun inspect runs/vae/checkpoint.safetensors
   hgrun show samples.npz --array image --png samples.png --cols 8
   hgrun data fashion-mnist:test --limit 1000 --out fmnist-test.npz
@@ -132,6 +133,22 @@ pub struct DiffArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // `hgrun NAME.hgx ENTRY ...` runs an artifact with the model command line.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = argv.get(1).filter(|a| std::path::Path::new(a).extension().is_some_and(|e| e == "hgx")) {
+        let path = std::path::PathBuf::from(path);
+        return match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mut rest = vec![path.as_os_str().to_owned()];
+                rest.extend(argv.into_iter().skip(2));
+                crate::standalone::main(&bytes, &path.display().to_string(), rest)
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(&cli.command) {
         Ok((output, status)) => match std::io::stdout().lock().write_all(output.as_bytes()) {

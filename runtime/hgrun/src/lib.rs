@@ -1,13 +1,14 @@
-//! `hgrun`, the Hourglass runtime command line, and later the entry point of every standalone
-//! executable.
+//! `hgrun`, the Hourglass runtime command line, and the runner of every standalone executable.
 //!
-//! Today it works on the files models read and write, without any compiled artifact:
-//! `inspect` (tensors, statistics, checkpoint counters), `show` (image grids), `data` (built-in
-//! data sets to `.npz`) and `diff` (tensor-by-tensor comparison). Running compiled artifacts
-//! (`hgrun model.hgx train ...`) comes with the artifact format.
+//! It runs built models: `hgrun NAME.hgx ENTRY ...` runs an artifact, and a copy of `hgrun`
+//! with an artifact appended (what `hgc build -o NAME` writes) is that model's own command line
+//! ([`standalone`]). It also works on the files models read and write: `inspect` (tensors,
+//! statistics, checkpoint counters), `show` (image grids), `data` (built-in data sets to
+//! `.npz`) and `diff` (tensor-by-tensor comparison).
 //!
-//! **Invariant**: this crate depends only on runtime crates (`hg-runtime`, `hg-abi`), never on
-//! the compiler, so a standalone executable runs on a machine without LLVM or MLIR.
+//! **Invariant**: this crate depends only on runtime crates (`hg-runtime`, `hg-cli`, `hg-cpu`,
+//! `hg-abi`), never on the compiler, so a standalone executable runs on a machine without
+//! Rust, LLVM or MLIR.
 //! **API boundary**: every command is a function returning its output as a string or an
 //! [`error::Error`]; only [`cli`] prints.
 
@@ -19,5 +20,6 @@ pub mod files;
 pub mod inspect;
 pub mod numfmt;
 pub mod show;
+pub mod standalone;
 pub mod stats;
 pub mod table;

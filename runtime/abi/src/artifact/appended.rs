@@ -51,7 +51,7 @@ mod tests {
         let mut artifact = Artifact::new(serde_json::json!({"model": "vae"}));
         artifact.sections.push(Section { name: "weights".into(), bytes: vec![7; 100] });
         let exe = b"\x7fELF pretend runner".repeat(50);
-        let file = append_to_executable(&exe, &artifact.to_bytes());
+        let file = append_to_executable(&exe, &artifact.to_bytes().unwrap());
         let found = find_appended(&file).unwrap().expect("a trailer");
         assert_eq!(Artifact::from_bytes(found).unwrap(), artifact);
         assert_eq!(file[..exe.len()], exe[..]);

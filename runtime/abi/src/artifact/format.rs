@@ -13,15 +13,15 @@ const CHECKSUM_LEN: usize = 4;
 
 impl Artifact {
     /// The artifact's bytes.
-    ///
-    /// # Panics
-    /// If two sections share a name: such a file would not read back.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// Two sections with one name are an error: such a file would not read back.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ArtifactError> {
         let mut names = HashSet::new();
         for section in &self.sections {
-            assert!(names.insert(section.name.as_str()), "duplicate artifact section `{}`", section.name);
+            if !names.insert(section.name.as_str()) {
+                return Err(ArtifactError::DuplicateSection(section.name.clone()));
+            }
         }
-        let header = serde_json::to_vec(&self.header).expect("a JSON value always serialises");
+        let header = serde_json::to_vec(&self.header).map_err(|e| ArtifactError::InvalidHeader(e.to_string()))?;
         let sections_len: usize = self.sections.iter().map(|s| 16 + s.name.len() + s.bytes.len()).sum();
         let mut out = Vec::with_capacity(40 + self.producer.len() + header.len() + sections_len);
         out.extend_from_slice(&MAGIC);
@@ -35,7 +35,7 @@ impl Artifact {
         }
         let checksum = crc32fast::hash(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
-        out
+        Ok(out)
     }
 
     /// Reads an artifact, checking in this order: the magic number, the checksum, the format

@@ -59,7 +59,7 @@ impl Body {
 #[test]
 fn round_trip() {
     let artifact = sample();
-    let bytes = artifact.to_bytes();
+    let bytes = artifact.to_bytes().unwrap();
     assert_eq!(Artifact::from_bytes(&bytes).unwrap(), artifact);
     assert_eq!(artifact.producer, HOURGLASS_VERSION);
     assert_eq!(artifact.section("weights").unwrap().bytes.len(), 33);
@@ -67,7 +67,7 @@ fn round_trip() {
 
     for header in [json!(null), json!([]), json!("text"), json!({"deep": [[[1.5, -2]]]})] {
         let empty = Artifact::new(header);
-        assert_eq!(Artifact::from_bytes(&empty.to_bytes()).unwrap(), empty);
+        assert_eq!(Artifact::from_bytes(&empty.to_bytes().unwrap()).unwrap(), empty);
     }
 }
 
@@ -77,12 +77,12 @@ fn layout_is_as_documented() {
     artifact.producer = "0.1.0".into();
     artifact.sections.push(section("w", b"ab"));
     let expected = Body::new(1, "0.1.0").prefixed(b"1").u64(1).prefixed(b"w").prefixed(b"ab").sealed();
-    assert_eq!(artifact.to_bytes(), expected);
+    assert_eq!(artifact.to_bytes().unwrap(), expected);
 }
 
 #[test]
 fn every_prefix_is_an_error() {
-    let bytes = sample().to_bytes();
+    let bytes = sample().to_bytes().unwrap();
     for len in 0..bytes.len() {
         let err = Artifact::from_bytes(&bytes[..len]).unwrap_err();
         // Too short to hold the frame: said so; longer: the checksum no longer matches.
@@ -130,7 +130,7 @@ fn other_format_version_names_its_producer() {
 
 #[test]
 fn checksum_is_checked_before_the_contents() {
-    let mut bytes = sample().to_bytes();
+    let mut bytes = sample().to_bytes().unwrap();
     // The first byte of the header length: unchecked, it would read as a huge length.
     let at = 4 + 4 + 8 + HOURGLASS_VERSION.len() + 7;
     bytes[at] ^= 0x80;
@@ -233,7 +233,7 @@ proptest! {
     /// CRC-32 always detects; a file of another length passes only by a 2^-32 accident.
     #[test]
     fn damaged_files_are_rejected(damages in prop::collection::vec(damage(), 1..4)) {
-        let original = sample().to_bytes();
+        let original = sample().to_bytes().unwrap();
         let mut bytes = original.clone();
         for d in &damages {
             d.apply(&mut bytes);
@@ -253,4 +253,13 @@ proptest! {
         body.0.extend_from_slice(&noise);
         let _ = Artifact::from_bytes(&body.sealed());
     }
+}
+
+#[test]
+fn duplicate_sections_are_refused_when_written() {
+    let mut artifact = Artifact::new(serde_json::json!({}));
+    for _ in 0..2 {
+        artifact.sections.push(Section { name: "weights".into(), bytes: vec![1] });
+    }
+    assert_eq!(artifact.to_bytes(), Err(ArtifactError::DuplicateSection("weights".into())));
 }

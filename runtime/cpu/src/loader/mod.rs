@@ -20,12 +20,14 @@ mod error;
 mod layout;
 mod memory;
 mod reloc;
+mod symbols;
 
 // The tests call the code they load.
 #[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
 mod tests;
 
 pub use error::LoadError;
+pub use symbols::runtime_symbol;
 
 use elf::{Object, Place};
 use layout::Layout;

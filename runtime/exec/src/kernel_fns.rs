@@ -1,15 +1,17 @@
-//! The runtime functions generated kernels call, shared by every CPU code generator: the scalar
-//! math that is neither an instruction nor emitted inline (`sin`, `cos` and `pow` on f32, the
-//! f64 ops without an instruction) and the Philox draws of `Random`, as `extern "C"` functions
-//! with their symbol names and C signatures.
+//! The runtime functions compiled kernels call, for every CPU code generator and for whoever
+//! loads their code (`hgc run`, standalone executables): the scalar math that is neither an
+//! instruction nor emitted inline (`sin`, `cos` and `pow` on f32, the f64 ops without an
+//! instruction) and the Philox draws of `Random`, as `extern "C"` functions with their symbol
+//! names and C signatures.
 //!
-//! Each one is a thin wrapper of [`crate::math`], the scalar semantics the reference evaluator
-//! uses, so generated code computes bit for bit what the evaluator (and the interpreter in f32
-//! mode) computes: f32 in, computed in f64, rounded once to f32.
+//! Each one wraps the shared scalar semantics ([`hg_abi::scalar`], [`crate::philox`]) that the
+//! interpreter and the kernel evaluator use too, so generated code computes bit for bit what
+//! they compute: f32 in, computed in f64, rounded once to f32.
 
-use crate::ir::{BinaryOp, UnaryOp};
-use crate::math;
+use crate::philox;
+use hg_abi::ops::{BinaryOp, UnaryOp};
 use hg_abi::plan::RandomKind;
+use hg_abi::scalar;
 
 /// A C scalar type of a runtime function's parameter or result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +36,7 @@ macro_rules! unary_fns {
         $(
             #[doc = concat!("The interpreter's f32 `", stringify!($op), "`, computed in f64 and rounded once.")]
             pub extern "C" fn $name(x: f32) -> f32 {
-                math::unary_f32(UnaryOp::$op, x)
+                scalar::unary(UnaryOp::$op, f64::from(x)) as f32
             }
         )*
     };
@@ -47,32 +49,37 @@ unary_fns! {
 
 /// `a^b` in f64, rounded to f32.
 pub extern "C" fn hg_rt_pow(a: f32, b: f32) -> f32 {
-    math::pow_f32(a, b)
+    pow_f32(a, b)
+}
+
+/// `a^b`, computed in f64 and rounded (negative bases with fractional powers give NaN).
+pub fn pow_f32(a: f32, b: f32) -> f32 {
+    f64::from(a).powf(f64::from(b)) as f32
 }
 
 /// Element `counter` of the standard normal draw at `{seed, step, site}`.
 pub extern "C" fn hg_rt_random_normal(seed: i64, step: i64, counter: i64, site: u32) -> f32 {
-    math::random_f32(RandomKind::Normal, site, seed, step, counter)
+    philox::draw_f32(RandomKind::Normal, site, seed, step, counter)
 }
 
 /// Element `counter` of the uniform draw in `[lo, hi)` at `{seed, step, site}`.
 pub extern "C" fn hg_rt_random_uniform(seed: i64, step: i64, counter: i64, site: u32, lo: f64, hi: f64) -> f32 {
-    math::random_f32(RandomKind::Uniform { lo, hi }, site, seed, step, counter)
+    philox::draw_f32(RandomKind::Uniform { lo, hi }, site, seed, step, counter)
 }
 
 /// Element `counter` of the Bernoulli(p) draw at `{seed, step, site}`, as 1.0 or 0.0.
 pub extern "C" fn hg_rt_random_bernoulli(seed: i64, step: i64, counter: i64, site: u32, p: f64) -> f32 {
-    math::random_f32(RandomKind::Bernoulli { p }, site, seed, step, counter)
+    philox::draw_f32(RandomKind::Bernoulli { p }, site, seed, step, counter)
 }
 
 /// An f64 unary op (scalar computations the graph keeps in f64), as the interpreter computes it.
 pub extern "C" fn hg_rt_unary_f64(op: u32, x: f64) -> f64 {
-    UnaryOp::ALL.get(op as usize).map_or(f64::NAN, |&u| math::unary_f64(u, x))
+    UnaryOp::ALL.get(op as usize).map_or(f64::NAN, |&u| scalar::unary(u, x))
 }
 
 /// An f64 binary op that has no instruction (`pow`, `maximum`, `minimum`).
 pub extern "C" fn hg_rt_binary_f64(op: u32, a: f64, b: f64) -> f64 {
-    BinaryOp::ALL.get(op as usize).and_then(|&o| math::binary_f64(o, a, b)).unwrap_or(f64::NAN)
+    BinaryOp::ALL.get(op as usize).and_then(|&o| scalar::binary(o, a, b)).unwrap_or(f64::NAN)
 }
 
 use CType::{F32, F64, I32, I64};

@@ -24,7 +24,7 @@
 //! `e^(-x²)` is computed as `e^(-h²) · e^(-(x-h)(x+h))` with `h` the value of `x` rounded to
 //! 26 significant bits, so `h²` is exact and large arguments keep their relative accuracy.
 
-use crate::op::UnaryOp;
+use crate::ops::{BinaryOp, UnaryOp};
 
 /// Logistic function, without overflow for large `|x|`.
 pub fn sigmoid(x: f64) -> f64 {
@@ -178,6 +178,37 @@ pub fn erfc(x: f64) -> f64 {
     } else {
         2.0 - erfc_fraction(-x)
     }
+}
+
+/// An arithmetic binary op on f64 values; `None` for comparisons and logic. `maximum` and
+/// `minimum` are IEEE 754-2019's: NaN when either operand is NaN, and `+0 > -0`.
+pub fn binary(op: BinaryOp, a: f64, b: f64) -> Option<f64> {
+    Some(match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Maximum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if a == b {
+                f64::from_bits(a.to_bits() & b.to_bits())
+            } else {
+                a.max(b)
+            }
+        }
+        BinaryOp::Minimum => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if a == b {
+                f64::from_bits(a.to_bits() | b.to_bits())
+            } else {
+                a.min(b)
+            }
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
