@@ -136,11 +136,30 @@ def hgc_spec_args(model):
     return out
 
 
+STANDALONE = "standalone"
+
+
+def hgc_build(a, model):
+    """`hgc build SPEC -o EXE` (kernels for this machine's CPU level); returns (exe, seconds, MiB)."""
+    exe = pathlib.Path(a.tmp, model, f"{model}-standalone")
+    t0 = time.perf_counter()
+    run_child([a.hgc, "build", *hgc_spec_args(model), "-o", str(exe), "--target-cpu", "native", "--overwrite"],
+              hgc_env(a.threads))
+    return exe, time.perf_counter() - t0, exe.stat().st_size / 2**20
+
+
+def hgc_command(a, model, backend, entry):
+    """The command line that runs `entry` on `backend`: `hgc run SPEC ENTRY --backend B`, or the
+    model's standalone executable for the pseudo-backend `standalone`."""
+    if backend == STANDALONE:
+        return [str(a.executables[model]), entry]
+    return [a.hgc, "run", *hgc_spec_args(model), entry, "--backend", backend]
+
+
 def hgc_train(a, model, backend, data_file, seed):
-    """Trains with `hgc run ... train`; returns (step seconds, peak MiB)."""
+    """Trains with `hgc run ... train` (or the standalone executable); returns (step seconds, peak MiB)."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [a.hgc, "run", *hgc_spec_args(model), "train", "--backend", backend, "--data", str(data_file),
-               "--shuffle", "false", "--steps", str(a.steps), "--batch", str(a.batch), "--seed", str(seed),
+        cmd = [*hgc_command(a, model, backend, "train"), "--data", str(data_file), "--shuffle", "false", "--steps", str(a.steps), "--batch", str(a.batch), "--seed", str(seed),
                "--progress", "quiet", "--out", out]
         _, rss = run_child(cmd, hgc_env(a.threads))
         lines = [json.loads(l) for l in pathlib.Path(out, "metrics.jsonl").read_text().splitlines() if l.strip()]
@@ -149,8 +168,8 @@ def hgc_train(a, model, backend, data_file, seed):
 
 
 def hgc_time(a, model, backend, entry, batch, repeats, warmup, seed):
-    """`hgc run SPEC time`: its JSON (milliseconds)."""
-    cmd = [a.hgc, "run", *hgc_spec_args(model), "time", "--entry", entry, "--backend", backend, "--batch", str(batch),
+    """`hgc run SPEC time` (or the standalone executable's `time`): its JSON (milliseconds)."""
+    cmd = [*hgc_command(a, model, backend, "time"), "--entry", entry, "--batch", str(batch),
            "--repeats", str(repeats), "--warmup", str(warmup), "--seed", str(seed)]
     out, _ = run_child(cmd, hgc_env(a.threads))
     return json.loads(out)
@@ -256,9 +275,21 @@ def systems(a, backends):
     return [f"hgc {b}" for b in backends] + ["pytorch eager", "torch.compile"]
 
 
+def build_standalone(a, model, backends):
+    """Builds the model's standalone executable when the benchmark times one; says its build
+    time and size on stderr and in the notes."""
+    if STANDALONE not in backends:
+        return
+    exe, seconds, mib = hgc_build(a, model)
+    a.executables[model] = exe
+    a.builds.append(f"{model}: {seconds:.2f} s, {mib:.1f} MiB")
+    print(f"[{model}] built {exe.name} in {seconds:.2f} s ({mib:.1f} MiB)", file=sys.stderr, flush=True)
+
+
 def measure_model(a, model, backends, data_file):
     """Every repeat runs every system once, in turn. Returns {system: {metric: [per repeat]}}."""
     res = {s: {} for s in systems(a, backends)}
+    build_standalone(a, model, backends)
 
     def put(system, metric, value):
         res[system].setdefault(metric, []).append(value)
@@ -399,14 +430,21 @@ def parse_args(argv):
     listed = hgc_backends(a.hgc)
     if a.backends:
         a.backends = [b.strip() for b in a.backends.split(",") if b.strip()]
-        unknown = [b for b in a.backends if b not in listed]
+        unknown = [b for b in a.backends if b not in listed + [STANDALONE]]
         if unknown or not a.backends:
             ap.error(f"unknown backend(s) {', '.join(unknown)}; `hgc run --help` lists {', '.join(listed)}")
     else:
         a.backends = [b for b in listed if b != "interp"]
+        if has_build(a.hgc):
+            a.backends.append(STANDALONE)
     if "interp" in listed and "interp" not in a.backends and (a.with_interp or not a.backends):
         a.backends.append("interp")
     return a
+
+
+def has_build(hgc):
+    """Whether this `hgc` builds standalone executables."""
+    return subprocess.run([hgc, "build", "--help"], capture_output=True).returncode == 0
 
 
 def check_twins(a):
@@ -434,6 +472,7 @@ def main(argv):
     lines = []
     with tempfile.TemporaryDirectory(prefix="hg-bench-") as tmp:
         a.tmp = tmp
+        a.executables, a.builds = {}, []
         images = load_images(a.data_dir, a.steps * a.batch)
         for model in a.models:
             cls = twins.MODELS[model][2]
@@ -459,6 +498,9 @@ def main(argv):
         print(line.rstrip())
     specs = "; ".join(f"{m}: {' '.join(hgc_spec_args(m))}" for m in a.models)
     print(f"specs: {specs}")
+    if a.builds:
+        print("hgc standalone: the executable of `hgc build SPEC -o NAME --target-cpu native` (its compile s is "
+              f"start-up to a loaded model); builds: {'; '.join(a.builds)}")
 
 
 if __name__ == "__main__":

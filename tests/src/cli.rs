@@ -10,13 +10,22 @@ pub fn root() -> PathBuf {
 
 /// The `hgc` binary of this build (built by `cargo test --workspace`; built here otherwise).
 pub fn hgc() -> PathBuf {
+    binary("hgc")
+}
+
+/// The `hgrun` binary of this build, the runner of standalone executables, next to `hgc`.
+pub fn hgrun() -> PathBuf {
+    binary("hgrun")
+}
+
+fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
-    let bin = profile_dir.join("hgc");
+    let bin = profile_dir.join(name);
     if !bin.exists() {
         let status =
-            Command::new(env!("CARGO")).args(["build", "-p", "hgc"]).current_dir(root()).status().expect("cargo build");
-        assert!(status.success(), "building hgc failed");
+            Command::new(env!("CARGO")).args(["build", "-p", name]).current_dir(root()).status().expect("cargo build");
+        assert!(status.success(), "building {name} failed");
     }
     bin
 }

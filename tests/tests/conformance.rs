@@ -212,3 +212,81 @@ fn every_backend_matches_the_reference_interpreter() {
     println!("{rows}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The code generator `hgc build` uses in this build (LLVM when it is built in).
+const BUILDER: &str = if cfg!(feature = "llvm") { "llvm" } else { "cranelift" };
+
+/// A built executable of each example, for this machine's CPU level, run as a user runs it
+/// (`NAME reconstruct --weights W --input x.npy --output y.npy`, in another process, loading
+/// its kernels from the artifact it carries), against the interpreter in f64 on the same
+/// weights and inputs.
+#[test]
+fn built_executables_match_the_reference_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::from("| built by | example | check | error | tolerance | |\n|---|---|---|---|---|---|\n");
+    let mut failures = Vec::new();
+    for (n, (file, set, example)) in CASES.iter().enumerate() {
+        let spec = hgc::cli::SpecArgs {
+            file: root().join(file),
+            model: None,
+            set: set.iter().map(|s| s.to_string()).collect(),
+        };
+        let exe = dir.path().join(format!("model{n}"));
+        let args = hgc::build::BuildArgs {
+            spec: spec.clone(),
+            output: Some(exe.clone()),
+            artifact: None,
+            weights: None,
+            backend: None,
+            target_cpu: "native".into(),
+            overwrite: true,
+            runner: Some(hg_tests::cli::hgrun()),
+        };
+        assert_eq!(hgc::build::build(&args), Ok(()), "building {file}");
+
+        let model = hgc::compile::check_spec(&spec).unwrap().model.unwrap();
+        let mut reference = InterpSession::new(model.module.clone(), None, Precision::F64).unwrap();
+        let params = init_params(&reference.manifest().params, SEED).unwrap();
+        reference.load_params(params.clone()).unwrap();
+        let bare =
+            params.iter().map(|(k, v)| (k.strip_prefix(names::PARAM).unwrap_or(k).to_string(), v.clone())).collect();
+        let weights = dir.path().join(format!("w{n}.safetensors"));
+        hg_runtime::checkpoint::save_safetensors(&weights, &bare, &Default::default()).unwrap();
+        let shape: Vec<usize> = [BATCH].iter().chain(example.iter()).copied().collect();
+        let x = images(&shape, SEED + 1);
+        let input = dir.path().join(format!("x{n}.npy"));
+        hg_runtime::npy::write_npy(&input, &x).unwrap();
+
+        let output = dir.path().join(format!("y{n}.npz"));
+        let run = std::process::Command::new(&exe)
+            .args(["reconstruct", "--weights", weights.to_str().unwrap(), "--input", input.to_str().unwrap()])
+            .args(["--output", output.to_str().unwrap(), "--seed", &SEED.to_string(), "--batch", &BATCH.to_string()])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{file}: {}", String::from_utf8_lossy(&run.stderr));
+        // A debug runner is large: keep one executable at a time.
+        std::fs::remove_file(&exe).unwrap();
+        let got: NamedTensors = hg_runtime::npy::read_npz(&output).unwrap().into_iter().collect();
+
+        let mut pool = NamedTensors::new();
+        let sig = reference.manifest().entry("reconstruct").unwrap().clone();
+        let data = hg_runtime::train::model_inputs(&sig);
+        pool.insert(data[0].name.clone(), x);
+        let scalars = hg_runtime::train::CallScalars { seed: SEED, step: 0, first_example: 0, batch: 0 };
+        let want = hg_runtime::train::run_batched(&mut reference, "reconstruct", &pool, scalars, BATCH).unwrap();
+        let name = file.rsplit('/').next().unwrap_or(file).trim_end_matches(".hgl");
+        for (k, w) in want.iter().filter(|(k, _)| !k.starts_with(names::PARAM)) {
+            let err = error(&got[k], w);
+            let verdict = if err <= FORWARD_TOL { "ok" } else { "FAIL" };
+            let _ = writeln!(
+                rows,
+                "| {BUILDER} executable | {name} | reconstruct `{k}` | {err:.2e} | {FORWARD_TOL:.0e} | {verdict} |"
+            );
+            if err > FORWARD_TOL {
+                failures.push(format!("{file} `{k}`: error {err:.3e}"));
+            }
+        }
+    }
+    println!("{rows}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

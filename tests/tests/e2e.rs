@@ -445,3 +445,177 @@ fn one_hot_of_an_out_of_range_label_is_an_error_on_every_backend() {
         );
     }
 }
+
+/// `n` flat 28x28 images with values in [0, 1], as `x.npy` in `dir`.
+fn images_npy(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let values: Vec<f64> = (0..n * 784).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+    let x = hg_exec::Tensor::from_f64_values(hg_abi::DType::F32, vec![n, 784], &values).unwrap();
+    let path = dir.join("x.npy");
+    npy::write_npy(&path, &x).unwrap();
+    path
+}
+
+/// The shared libraries an ELF executable names (`DT_NEEDED`).
+fn needed_libraries(exe: &std::path::Path) -> Vec<String> {
+    use object::read::elf::{Dyn, FileHeader};
+    let data = std::fs::read(exe).unwrap();
+    let elf = object::elf::FileHeader64::<object::Endianness>::parse(&*data).unwrap();
+    let endian = elf.endian().unwrap();
+    let sections = elf.sections(endian, &*data).unwrap();
+    let (dynamic, link) = sections.dynamic(endian, &*data).unwrap().expect("a dynamic section");
+    let strings = sections.strings(endian, &*data, link).unwrap();
+    dynamic
+        .iter()
+        .filter(|d| d.tag32(endian) == Some(object::elf::DT_NEEDED as i32))
+        .map(|d| String::from_utf8_lossy(d.string(endian, strings).unwrap()).into_owned())
+        .collect()
+}
+
+/// Runs the standalone executable `exe` in `dir` with an empty environment.
+fn standalone(dir: &std::path::Path, exe: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new(dir.join(exe)).args(args).current_dir(dir).env_clear().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{exe} {} failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `hgc build -o` writes one executable that, copied alone into an empty folder and run with
+/// an empty environment, trains, resumes and runs every entry; it needs only the C library.
+#[test]
+fn a_standalone_executable_trains_resumes_and_runs_every_entry_alone() {
+    let build = tempfile::tempdir().unwrap();
+    let exe = build.path().join("vae");
+    let spec = ["build", "examples/vae/vae.hgl", "--set", "hidden=64", "--backend", "cranelift"];
+    ok(&[&spec[..], &["-o", exe.to_str().unwrap()]].concat());
+    let needed = needed_libraries(&exe);
+    let allowed = ["libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2"];
+    assert!(needed.iter().all(|l| allowed.contains(&l.as_str())), "needs {needed:?}");
+
+    let alone = tempfile::tempdir().unwrap();
+    let dir = alone.path();
+    std::fs::copy(&exe, dir.join("vae")).unwrap();
+    images_npy(dir, 64);
+    let train =
+        ["train", "--data", "x.npy", "--batch", "16", "--steps", "6", "--checkpoint-every", "3", "--progress", "plain"];
+    let out = standalone(dir, "vae", &train);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("backend    cranelift (x86-64-v"), "{log}");
+    assert!(log.contains("--set hidden=64"), "{log}");
+    let run = dir.join("runs/vae");
+    assert_eq!(metrics(&run).len(), 6);
+    let resume = ["train", "--steps", "10", "--resume", "runs/vae/checkpoint.safetensors", "--progress", "quiet"];
+    standalone(dir, "vae", &resume);
+    let resumed = metrics(&run);
+    assert_eq!(resumed.len(), 10);
+    assert_eq!(resumed[9]["step"], 9);
+
+    let info = String::from_utf8_lossy(&standalone(dir, "vae", &["info"]).stdout).into_owned();
+    assert!(info.contains("built by Hourglass") && info.contains("--set hidden=64"), "{info}");
+    assert!(info.contains("model Vae") && info.contains("spec examples/vae/vae.hgl"), "{info}");
+    assert!(info.contains("  model Vae(latent: int = 32, hidden: int = 512) {"), "the spec text:\n{info}");
+    let w = ["--weights", "runs/vae/final.safetensors"];
+    standalone(dir, "vae", &[&["encode", "--input", "x.npy", "--output", "z.npy"][..], &w].concat());
+    standalone(dir, "vae", &[&["decode", "--input", "z.npy", "--output", "d.npy"][..], &w].concat());
+    standalone(
+        dir,
+        "vae",
+        &[&["reconstruct", "--input", "x.npy", "--png", "r.png", "--output", "r.npy"][..], &w].concat(),
+    );
+    standalone(dir, "vae", &[&["sample", "-n", "4", "--output", "s.npy"][..], &w].concat());
+    let eval = standalone(dir, "vae", &[&["eval", "--data", "x.npy"][..], &w].concat());
+    let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(eval["loss"].as_f64().is_some_and(f64::is_finite), "{eval}");
+    let time = standalone(dir, "vae", &["time", "--entry", "train", "--batch", "8", "--repeats", "2"]);
+    let time: serde_json::Value = serde_json::from_slice(&time.stdout).unwrap();
+    assert!(time["median_ms"].as_f64().is_some_and(|t| t > 0.0), "{time}");
+    for f in ["z.npy", "d.npy", "r.png", "r.npy", "s.npy"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    assert_eq!(npy::read_npy(dir.join("z.npy")).unwrap().shape(), [64, 32]);
+
+    // The same model as an artifact with the trained weights inside: `hgrun` runs it without
+    // --weights, and computes what the executable computed.
+    let hgx = dir.join("vae.hgx");
+    let weights = run.join("final.safetensors");
+    ok(&[&spec[..], &["--artifact", hgx.to_str().unwrap(), "--weights", weights.to_str().unwrap()]].concat());
+    let out = Command::new(hg_tests::cli::hgrun())
+        .args(["vae.hgx", "reconstruct", "--input", "x.npy", "--output", "r2.npy"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(npy::read_npy(dir.join("r2.npy")).unwrap(), npy::read_npy(dir.join("r.npy")).unwrap());
+}
+
+/// Broken artifacts, builds for a CPU this machine lacks, and bad build requests are clear
+/// errors, never crashes.
+#[test]
+fn bad_artifacts_and_builds_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let hgx = dir.path().join("m.hgx");
+    let hgx_s = hgx.to_str().unwrap();
+    ok(&["build", "examples/vae/vae.hgl", "--backend", "cranelift", "--artifact", hgx_s]);
+    let bytes = std::fs::read(&hgx).unwrap();
+    let hgrun = |file: &std::path::Path| {
+        let out = Command::new(hg_tests::cli::hgrun()).arg(file).arg("info").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (name, content) in [
+        ("cut.hgx", bytes[..bytes.len() / 2].to_vec()),
+        ("flip.hgx", {
+            let mut b = bytes.clone();
+            b[bytes.len() / 3] ^= 0x40;
+            b
+        }),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let e = hgrun(&path);
+        assert!(e.contains("corrupted or truncated"), "{name}: {e}");
+    }
+    let junk = dir.path().join("junk.hgx");
+    std::fs::write(&junk, b"not an artifact at all").unwrap();
+    assert!(
+        hgrun(&junk).contains("not an Hourglass artifact") || hgrun(&junk).contains("not an artifact"),
+        "{}",
+        hgrun(&junk)
+    );
+
+    if !hg_abi::CpuLevel::X86_64V4.host_supports() {
+        let v4 = dir.path().join("v4.hgx");
+        ok(&[
+            "build",
+            "examples/vae/vae.hgl",
+            "--backend",
+            "cranelift",
+            "--target-cpu",
+            "x86-64-v4",
+            "--artifact",
+            v4.to_str().unwrap(),
+        ]);
+        let e = hgrun(&v4);
+        assert!(e.contains("needs x86-64-v4") && e.contains("avx512f"), "{e}");
+    }
+
+    let e = fails(&["build", "examples/vae/vae.hgl"]);
+    assert!(e.contains("say what to build"), "{e}");
+    let e = fails(&["build", "examples/vae/vae.hgl", "--artifact", hgx_s, "--backend", "cranelift"]);
+    assert!(e.contains("exists; pass --overwrite"), "{e}");
+    let e = fails(&["build", "examples/vae/vae.hgl", "--artifact", "x.hgx", "--target-cpu", "pentium"]);
+    assert!(e.contains("unknown CPU `pentium`"), "{e}");
+    let e = fails(&["build", "examples/vae/vae.hgl", "--artifact", "x.hgx", "--backend", "interp"]);
+    assert!(e.contains("`interp` cannot build"), "{e}");
+    let other = dir.path().join("other.safetensors");
+    let init = ["run", "examples/ae_identity/ae_identity.hgl", "encode", "--init", other.to_str().unwrap()];
+    let _ = run(&[&init[..], &["--input", "nothing.npy"]].concat());
+    if other.exists() {
+        let e = fails(&["build", "examples/vae/vae.hgl", "--artifact", "y.hgx", "--weights", other.to_str().unwrap()]);
+        assert!(e.contains("no tensor for parameter") || e.contains("not the parameter's shape"), "{e}");
+    }
+}

@@ -44,6 +44,9 @@ pub struct BuildArgs {
     /// Replace the output files if they exist
     #[arg(long)]
     pub overwrite: bool,
+    /// The runner to append the artifact to [default: hgrun next to hgc]
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub runner: Option<PathBuf>,
 }
 
 /// The code generators a build can use, by name.
@@ -80,10 +83,14 @@ fn compile_object(backend: &str, kernels: &[Kernel], level: CpuLevel) -> Result<
     }
 }
 
-/// The runner a standalone executable is made of: `hgrun` next to this `hgc`.
-fn runner() -> Result<Vec<u8>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program's folder: {e}"))?;
-    let path = exe.with_file_name("hgrun");
+/// The runner a standalone executable is made of: `given`, else `hgrun` next to this `hgc`.
+fn runner(given: Option<&Path>) -> Result<Vec<u8>, String> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find this program's folder: {e}"))?
+            .with_file_name("hgrun"),
+    };
     std::fs::read(&path).map_err(|e| {
         format!("cannot read the runner {} ({e}); build it next to hgc (`cargo build -p hgrun`)", path.display())
     })
@@ -119,7 +126,7 @@ pub fn build(args: &BuildArgs) -> Result<(), i32> {
         check_free(path, args.overwrite).map_err(report)?;
     }
     let runner = match &args.output {
-        Some(_) => Some(runner().map_err(report)?),
+        Some(_) => Some(runner(args.runner.as_deref()).map_err(report)?),
         None => None,
     };
     let Some(spec) = compile_spec(&args.spec) else { return Err(1) };
