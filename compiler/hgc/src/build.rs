@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use hg_abi::CpuLevel;
 use hg_abi::artifact::append_to_executable;
+use hg_abi::{CpuLevel, names};
 use hg_cli::SpecCard;
 use hg_cli::artifact::{BuiltModel, embedded_weights};
 use hg_core::pipeline::{optimizer_config, with_train_step};
@@ -83,6 +83,28 @@ fn compile_object(backend: &str, kernels: &[Kernel], level: CpuLevel) -> Result<
     }
 }
 
+/// One kernel object per level, each compiled on its own thread (LLVM contexts are per thread;
+/// the levels are independent).
+fn compile_objects(backend: &str, kernels: &[Kernel], levels: &[CpuLevel]) -> Result<Vec<(CpuLevel, Vec<u8>)>, String> {
+    #[cfg(feature = "llvm")]
+    if backend == "llvm" {
+        // LLVM's target registry is initialised once, before the threads use it.
+        hg_codegen_llvm::HostTarget::new().map_err(|e| e.to_string())?;
+    }
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> =
+            levels.iter().map(|&level| scope.spawn(move || compile_object(backend, kernels, level))).collect();
+        levels
+            .iter()
+            .zip(jobs)
+            .map(|(&level, job)| match job.join() {
+                Ok(object) => object.map(|bytes| (level, bytes)),
+                Err(_) => Err(format!("compiling the {} kernels failed", level.name())),
+            })
+            .collect()
+    })
+}
+
 /// The runner a standalone executable is made of: `given`, else `hgrun` next to this `hgc`.
 fn runner(given: Option<&Path>) -> Result<Vec<u8>, String> {
     let path = match given {
@@ -144,16 +166,21 @@ pub fn build(args: &BuildArgs) -> Result<(), i32> {
     let (_, plans, kernels) = crate::backends::lower_module(module, info).map_err(report)?;
     let weights = match &args.weights {
         Some(path) => {
+            // Only the parameters are carried (a checkpoint also holds optimizer state), under
+            // their bare names as `final.safetensors` has them.
             let bytes = std::fs::read(path).map_err(|e| report(format!("cannot read {}: {e}", path.display())))?;
-            embedded_weights(&bytes, &card).map_err(|e| report(format!("{}: {e}", path.display())))?;
-            Some(bytes)
+            let params = embedded_weights(&bytes, &card).map_err(|e| report(format!("{}: {e}", path.display())))?;
+            let bare =
+                params.into_iter().map(|(k, t)| (k.strip_prefix(names::PARAM).unwrap_or(&k).to_string(), t)).collect();
+            let shown = path.display().to_string();
+            Some(
+                hg_runtime::checkpoint::safetensors_bytes(&bare, &Default::default(), &shown)
+                    .map_err(|e| report(e.to_string()))?,
+            )
         }
         None => None,
     };
-    let mut objects = Vec::new();
-    for level in &levels {
-        objects.push((*level, compile_object(&backend, &kernels, *level).map_err(report)?));
-    }
+    let objects = compile_objects(&backend, &kernels, &levels).map_err(report)?;
     let built = BuiltModel { card, plans, backend: backend.clone(), kernels: kernels.len() };
     let artifact = built.to_artifact(&objects, weights).map_err(report)?;
     let write = |path: &Path, bytes: &[u8], executable: bool| -> Result<(), i32> {

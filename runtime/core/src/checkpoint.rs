@@ -28,6 +28,17 @@ pub fn save_safetensors(
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), IoError> {
     let path = path.as_ref();
+    let bytes = safetensors_bytes(tensors, metadata, &path.display().to_string())?;
+    atomic_write(path, &bytes)
+}
+
+/// Named tensors and string metadata as the bytes of a safetensors file (`origin` names the
+/// destination in errors).
+pub fn safetensors_bytes(
+    tensors: &BTreeMap<String, Tensor>,
+    metadata: &BTreeMap<String, String>,
+    origin: &str,
+) -> Result<Vec<u8>, IoError> {
     let encoded: Vec<(&str, Dtype, Vec<u8>, &[usize])> = tensors
         .iter()
         .map(|(name, t)| {
@@ -36,10 +47,7 @@ pub fn save_safetensors(
         })
         .collect();
     let fail = |e: SafeTensorError| {
-        IoError::unsupported(
-            path.display().to_string(),
-            format!("cannot encode safetensors: {}", lowercase_first(&e.to_string())),
-        )
+        IoError::unsupported(origin, format!("cannot encode safetensors: {}", lowercase_first(&e.to_string())))
     };
     let views = encoded
         .iter()
@@ -47,8 +55,7 @@ pub fn save_safetensors(
         .collect::<Result<Vec<_>, SafeTensorError>>()
         .map_err(fail)?;
     let info: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let bytes = safetensors::serialize(views, (!info.is_empty()).then_some(info)).map_err(fail)?;
-    atomic_write(path, &bytes)
+    safetensors::serialize(views, (!info.is_empty()).then_some(info)).map_err(fail)
 }
 
 /// Loads every tensor and the metadata of a safetensors file.
