@@ -62,6 +62,7 @@ impl HostTarget {
 
     fn create(cpu: &str, mut features: String) -> Result<Self, CodegenError> {
         Target::initialize_native(&InitializationConfig::default()).map_err(CodegenError::HostTarget)?;
+        set_vectoriser_options();
         let triple = TargetMachine::get_default_triple();
         // LLVM tunes AVX-512 CPUs to prefer 256-bit vectors (a frequency penalty of early
         // parts); our kernels are wide elementwise loops, so let it use the full `zmm` width.
@@ -140,6 +141,21 @@ impl HostTarget {
             .map_err(|message| CodegenError::Emit { path: PathBuf::from("<memory>"), message: message.to_string() })?;
         Ok(buffer.as_slice().to_vec())
     }
+}
+
+/// Lets the loop vectoriser vectorise in-order floating-point reductions: the element work
+/// (often transcendental, as a loss's `softplus`) runs in vector lanes and the lanes are then
+/// added to the accumulator one by one, in index order, so the sum is bit for bit the scalar
+/// loop's (we never allow reassociation). LLVM enables this only where the target has an
+/// ordered-reduction instruction; without it such loops stay scalar on x86. Set once per process,
+/// before the first pass pipeline runs.
+fn set_vectoriser_options() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let args = [c"hgc".as_ptr(), c"-force-ordered-reductions".as_ptr()];
+        // SAFETY: two valid NUL-terminated strings that outlive the call; LLVM copies what it keeps.
+        unsafe { inkwell::llvm_sys::support::LLVMParseCommandLineOptions(2, args.as_ptr(), c"".as_ptr()) };
+    });
 }
 
 /// Runs LLVM's verifier on `module`.

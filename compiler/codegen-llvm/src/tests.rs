@@ -4,7 +4,9 @@
 
 use hg_kernel::eval::{Buffer, eval};
 use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
-use hg_kernel::testing::kernels::{catalogue, edge_inputs, inline_kernel, normalise, row_reduction};
+use hg_kernel::testing::kernels::{
+    catalogue, edge_inputs, inline_kernel, normalise, row_reduction, transcendental_rows,
+};
 use hg_kernel::testing::{KernelBuilder, Rng, assert_same, b, buffers, c, ix};
 
 use crate::{CodegenError, CompiledKernels, HostTarget, compile, kernels_ir};
@@ -73,11 +75,19 @@ fn inline_functions_on_edge_cases() {
 #[test]
 fn elementwise_loops_vectorise_without_calls() {
     let target = HostTarget::new().unwrap();
-    let ir = kernels_ir(&[normalise(1000), inline_kernel(UnaryOp::Tanh, 1000, false)], &target, true).unwrap();
-    assert!(ir.contains("x float>"), "vector code:\n{ir}");
+    let kernels = [normalise(1000), inline_kernel(UnaryOp::Tanh, 1000, false), transcendental_rows(1000)];
+    let ir = kernels_ir(&kernels, &target, true).unwrap();
     assert!(!ir.contains("@hg_rt_"), "no runtime calls:\n{ir}");
-    assert!(ir.contains("define void @hg_kernel_0(") && ir.contains("define void @hg_kernel_1("));
     assert!(!ir.contains("@hg_body_"), "bodies are inlined into the entries");
+    // Each kernel's function has vector code, the in-order reductions of the third included
+    // (their lanes are added to the accumulator one by one: no reassociation).
+    let functions: Vec<&str> = ir.split("\ndefine ").skip(1).collect();
+    assert_eq!(functions.len(), 3, "{ir}");
+    for (i, f) in functions.iter().enumerate() {
+        assert!(f.starts_with(&format!("void @hg_kernel_{i}(")), "{f}");
+        assert!(f.contains("x float>"), "kernel {i} is not vectorised:\n{f}");
+    }
+    assert!(!ir.contains("reassoc") && !ir.contains("fast "), "no fast-math flags:\n{ir}");
 }
 
 /// Integer division never traps: by zero it gives 0, `MIN / -1` wraps.
