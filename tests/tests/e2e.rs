@@ -579,6 +579,24 @@ fn bad_artifacts_and_builds_are_clear_errors() {
         let e = hgrun(&path);
         assert!(e.contains("corrupted or truncated"), "{name}: {e}");
     }
+    // A plan that passes a kernel a buffer shorter than the kernel's signature (checksum
+    // recomputed, so only the signature check can catch it) is refused before anything runs.
+    let mut tampered = hg_abi::Artifact::from_bytes(&bytes).unwrap();
+    let plan = &mut tampered.header["plans"]["reconstruct"];
+    let steps = plan["steps"].as_array().unwrap();
+    let arg = steps.iter().find_map(|s| s.get("Kernel")).expect("a kernel step")["args"][0].as_u64().unwrap();
+    plan["buffers"][arg as usize]["len"] = serde_json::json!({"b": 0, "c": 1});
+    let short = dir.path().join("short.hgx");
+    std::fs::write(&short, tampered.to_bytes().unwrap()).unwrap();
+    let x = images_npy(dir.path(), 2);
+    let out = Command::new(hg_tests::cli::hgrun())
+        .args([short.to_str().unwrap(), "reconstruct", "--init", "--input", x.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains(&format!("passes %{arg} (f32[1]) as argument 0")), "{e}");
+
     let junk = dir.path().join("junk.hgx");
     std::fs::write(&junk, b"not an artifact at all").unwrap();
     assert!(

@@ -100,11 +100,13 @@ fn open_cranelift(
     let (manifest, plans, kernels) = lower_module(&module, train)?;
     let compiled = hg_codegen_cranelift::compile(&kernels).map_err(|e| e.to_string())?;
     let (fns, owner) = compiled.into_parts();
+    let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
     // SAFETY: every kernel was verified before compilation (each access proved in bounds for
     // its declared argument lengths at every batch size), and the plans built with them bind
     // each kernel argument to a buffer of exactly that type and length (checked again by the
     // executor before it runs a plan); `owner` keeps the code alive with the session.
-    let kernels = unsafe { hg_cpu::Kernels::new(fns, Box::new(owner)) };
+    let kernels =
+        unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, Box::new(owner)) }.map_err(|e| e.to_string())?;
     let session = hg_cpu::CpuSession::new(manifest, plans, kernels, "cranelift").map_err(|e| e.to_string())?;
     Ok(Box::new(session))
 }
@@ -119,10 +121,12 @@ fn open_llvm(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOption
     let (manifest, plans, kernels) = lower_module(&module, train)?;
     let compiled = hg_codegen_llvm::compile(&kernels).map_err(|e| e.to_string())?;
     let (fns, owner) = compiled.into_parts();
+    let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
     // SAFETY: as for Cranelift: every kernel was verified before compilation, the plans bind
     // each argument to a buffer of its type and length (checked again by the executor), and
     // `owner` keeps the loaded code alive with the session.
-    let kernels = unsafe { hg_cpu::Kernels::new(fns, Box::new(owner)) };
+    let kernels =
+        unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, Box::new(owner)) }.map_err(|e| e.to_string())?;
     let session = hg_cpu::CpuSession::new(manifest, plans, kernels, "llvm").map_err(|e| e.to_string())?;
     Ok(Box::new(session))
 }

@@ -181,7 +181,8 @@ pub fn build(args: &BuildArgs) -> Result<(), i32> {
         None => None,
     };
     let objects = compile_objects(&backend, &kernels, &levels).map_err(report)?;
-    let built = BuiltModel { card, plans, backend: backend.clone(), kernels: kernels.len() };
+    let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
+    let built = BuiltModel { card, plans, backend: backend.clone(), signatures };
     let artifact = built.to_artifact(&objects, weights).map_err(report)?;
     let write = |path: &Path, bytes: &[u8], executable: bool| -> Result<(), i32> {
         hg_runtime::fsutil::atomic_write(path, bytes).map_err(|e| report(e.to_string()))?;

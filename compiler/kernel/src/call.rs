@@ -15,6 +15,14 @@ pub struct CallSignature {
     pub parallel: Option<Affine>,
 }
 
+/// The runtime's view of a kernel's arguments: what an executor checks plan steps against.
+pub fn abi_signature(kernel: &Kernel) -> hg_abi::plan::KernelSignature {
+    hg_abi::plan::KernelSignature {
+        args: kernel.args.iter().map(|a| (a.ty.dtype(), a.len)).collect(),
+        parallel: kernel.parallel_extent(),
+    }
+}
+
 impl CallSignature {
     pub fn of(kernel: &Kernel) -> CallSignature {
         CallSignature {

@@ -226,6 +226,48 @@ pub enum Step {
     Lib { call: LibCall, args: Vec<BufId> },
 }
 
+/// What a generated kernel needs of the buffers a plan step passes it: the element type and
+/// length (affine in `B`) of each argument, and the extent of its parallel outer loop. An
+/// executor checks every kernel step of a plan against it before running anything, so a plan
+/// read from a file cannot make generated code (which has no bounds checks) reach past a buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelSignature {
+    pub args: Vec<(DType, Affine)>,
+    pub parallel: Option<Affine>,
+}
+
+impl KernelSignature {
+    /// Checks a step of `plan` that calls this kernel with `args` (split over `parallel`): one
+    /// buffer per argument, of its type and at least its length at every batch size, and a
+    /// parallel range only where the kernel's outer loop is that range.
+    pub fn check_step(&self, plan: &Plan, args: &[BufId], parallel: Option<Affine>) -> Result<(), String> {
+        if args.len() != self.args.len() {
+            return Err(format!("passes {} buffers to a kernel of {} arguments", args.len(), self.args.len()));
+        }
+        for (n, (id, (dtype, need))) in args.iter().zip(&self.args).enumerate() {
+            let decl = plan.buffers.get(id.0 as usize).ok_or_else(|| format!("uses {id}, which the plan lacks"))?;
+            if decl.dtype != *dtype || !covers(decl.len, *need) {
+                return Err(format!(
+                    "passes {id} ({}[{}]) as argument {n}, which is {}[{need}]",
+                    decl.dtype.name(),
+                    decl.len,
+                    dtype.name()
+                ));
+            }
+        }
+        if parallel.is_some() && parallel != self.parallel {
+            return Err("splits a kernel over a range that is not its parallel loop".into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether a buffer of length `have` holds `need` elements at every batch size `B >= 1`.
+fn covers(have: Affine, need: Affine) -> bool {
+    let slope = i128::from(have.b) - i128::from(need.b);
+    slope >= 0 && slope + i128::from(have.c) - i128::from(need.c) >= 0
+}
+
 /// The compiled form of one entry point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -244,3 +286,43 @@ pub struct Plan {
 /// argument `i`, `batch` is `B`, and a parallel kernel runs iterations `lo..hi` of its
 /// outermost loop (a kernel that is not parallel ignores them and runs everything).
 pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, batch: i64, lo: i64, hi: i64);
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+
+    fn plan(buffers: &[(DType, Affine)]) -> Plan {
+        Plan {
+            entry: "e".into(),
+            buffers: buffers
+                .iter()
+                .map(|&(dtype, len)| BufDecl { dtype, len, role: BufRole::Temp { offset: Affine::ZERO } })
+                .collect(),
+            steps: Vec::new(),
+            commit: 0,
+            arena_bytes: Affine::ZERO,
+        }
+    }
+
+    #[test]
+    fn kernel_steps_must_fit_the_kernels_signature() {
+        let sig = KernelSignature {
+            args: vec![(DType::F32, Affine { b: 784, c: 0 }), (DType::I64, Affine::constant(1))],
+            parallel: Some(Affine::batch(1)),
+        };
+        let fits = plan(&[(DType::F32, Affine { b: 784, c: 16 }), (DType::I64, Affine::constant(1))]);
+        let ids = [BufId(0), BufId(1)];
+        assert_eq!(sig.check_step(&fits, &ids, Some(Affine::batch(1))), Ok(()));
+        assert_eq!(sig.check_step(&fits, &ids, None), Ok(()));
+        // Shorter at large batch sizes even though longer at B = 1.
+        let short = plan(&[(DType::F32, Affine { b: 783, c: 1000 }), (DType::I64, Affine::constant(1))]);
+        let e = sig.check_step(&short, &ids, None).unwrap_err();
+        assert_eq!(e, "passes %0 (f32[783*B+1000]) as argument 0, which is f32[784*B]");
+        let typed = plan(&[(DType::F32, Affine::batch(784)), (DType::F32, Affine::constant(1))]);
+        assert!(sig.check_step(&typed, &ids, None).unwrap_err().contains("argument 1, which is i64[1]"));
+        assert!(sig.check_step(&fits, &ids[..1], None).unwrap_err().contains("passes 1 buffers to a kernel of 2"));
+        assert!(sig.check_step(&fits, &[BufId(0), BufId(7)], None).unwrap_err().contains("%7"));
+        let e = sig.check_step(&fits, &ids, Some(Affine::batch(784))).unwrap_err();
+        assert!(e.contains("not its parallel loop"), "{e}");
+    }
+}

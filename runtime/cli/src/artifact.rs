@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hg_abi::artifact::{self, Artifact, WEIGHTS_SECTION, kernel_section_name};
-use hg_abi::plan::{KernelFn, Plan};
+use hg_abi::plan::{KernelFn, KernelSignature, Plan};
 use hg_abi::{CpuLevel, names};
 use hg_cpu::loader::{LoadedObject, runtime_symbol};
 use hg_cpu::{CpuSession, Kernels};
@@ -26,8 +26,9 @@ pub struct BuiltModel {
     pub plans: BTreeMap<String, Plan>,
     /// The code generator of the kernels: `llvm` or `cranelift`.
     pub backend: String,
-    /// Number of kernels: kernel `i` is the symbol `hg_kernel_{i}` of every kernel section.
-    pub kernels: usize,
+    /// The signature of each kernel; kernel `i` is the symbol `hg_kernel_{i}` of every kernel
+    /// section. Every plan step is checked against them before anything runs.
+    pub signatures: Vec<KernelSignature>,
 }
 
 impl BuiltModel {
@@ -69,7 +70,7 @@ impl ArtifactModel {
         let (level, section) = artifact.host_kernels().map_err(|e| fail(e.to_string()))?;
         let code = LoadedObject::load(&section.bytes, &runtime_symbol)
             .map_err(|e| fail(format!("cannot load its {} kernels: {e}", level.name())))?;
-        let functions = (0..built.kernels)
+        let functions = (0..built.signatures.len())
             .map(|i| {
                 let address = code
                     .symbol(&format!("hg_kernel_{i}"))
@@ -131,10 +132,17 @@ impl Model for ArtifactModel {
     }
 
     fn open(&self, _train: bool) -> Result<Box<dyn Session>, String> {
-        // SAFETY: the kernels were compiled by `hgc build` from verified kernel IR together with
-        // these plans, which bind each kernel argument to a buffer of its type and length (the
-        // executor checks the plans against the manifest again); `code` keeps them loaded.
-        let kernels = unsafe { Kernels::new(self.functions.clone(), Box::new(Arc::clone(&self.code))) };
+        // SAFETY: the kernels were compiled by `hgc build` from verified kernel IR, each reading
+        // and writing only inside arguments of its signature, and the executor checks every plan
+        // step against those signatures before it runs; `code` keeps them loaded.
+        let kernels = unsafe {
+            Kernels::with_signatures(
+                self.functions.clone(),
+                self.built.signatures.clone(),
+                Box::new(Arc::clone(&self.code)),
+            )
+        }
+        .map_err(|e| e.to_string())?;
         let card = &self.built.card;
         let session = CpuSession::new(card.manifest.clone(), self.built.plans.clone(), kernels, self.backend.clone())
             .map_err(|e| e.to_string())?;

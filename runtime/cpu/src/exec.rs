@@ -26,7 +26,7 @@ use crate::error::{CpuError, bail};
 use crate::fpenv::{FlushDenormals, flush_denormals_forever};
 use crate::lib::{self, ArgReq, ArgType, Resolved, eval_size};
 use hg_abi::DType;
-use hg_abi::plan::{BufRole, KernelFn, LibCall, Plan, Step};
+use hg_abi::plan::{BufRole, KernelFn, KernelSignature, LibCall, Plan, Step};
 use hg_exec::TensorData;
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
@@ -40,6 +40,8 @@ pub const PAR_MIN_ELEMENTS: usize = 1 << 16;
 /// library).
 pub struct Kernels {
     fns: Vec<KernelFn>,
+    /// Each kernel's signature, when known: every plan step is checked against it.
+    signatures: Option<Vec<KernelSignature>>,
     _owner: Mutex<Box<dyn Any + Send>>,
 }
 
@@ -53,7 +55,26 @@ impl Kernels {
     /// writes for iterations `lo..hi` of its outer loop only what no other iteration reads or
     /// writes. The code must stay valid while `owner` lives.
     pub unsafe fn new(fns: Vec<KernelFn>, owner: Box<dyn Any + Send>) -> Kernels {
-        Kernels { fns, _owner: Mutex::new(owner) }
+        Kernels { fns, signatures: None, _owner: Mutex::new(owner) }
+    }
+
+    /// [`Kernels::new`] with each kernel's signature, against which every executor checks the
+    /// kernel steps of its plan (types and lengths of the buffers, the parallel range), so a
+    /// plan that does not fit its kernels is an error before anything runs.
+    ///
+    /// # Safety
+    ///
+    /// As [`Kernels::new`], for callers whose buffers fit `signatures`: each function reads
+    /// and writes only inside arguments of its signature's types and lengths.
+    pub unsafe fn with_signatures(
+        fns: Vec<KernelFn>,
+        signatures: Vec<KernelSignature>,
+        owner: Box<dyn Any + Send>,
+    ) -> Result<Kernels, CpuError> {
+        if signatures.len() != fns.len() {
+            bail!("{} kernel signatures for {} kernels", signatures.len(), fns.len());
+        }
+        Ok(Kernels { fns, signatures: Some(signatures), _owner: Mutex::new(owner) })
     }
 
     pub fn len(&self) -> usize {
@@ -297,9 +318,14 @@ impl Executor {
         }
         for (s, step) in plan.steps.iter().enumerate() {
             let args = match step {
-                Step::Kernel { kernel, args, .. } => {
+                Step::Kernel { kernel, args, parallel } => {
                     if *kernel as usize >= kernels.len() {
                         return Err(fail(format!("step {s} calls kernel {kernel}, there are {}", kernels.len())));
+                    }
+                    if let Some(signature) = kernels.signatures.as_ref().and_then(|sigs| sigs.get(*kernel as usize)) {
+                        signature
+                            .check_step(&plan, args, *parallel)
+                            .map_err(|m| fail(format!("step {s} (kernel {kernel}) {m}")))?;
                     }
                     args
                 }
