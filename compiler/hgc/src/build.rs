@@ -114,7 +114,10 @@ fn runner(given: Option<&Path>) -> Result<Vec<u8>, String> {
             .with_file_name("hgrun"),
     };
     std::fs::read(&path).map_err(|e| {
-        format!("cannot read the runner {} ({e}); build it next to hgc (`cargo build -p hgrun`)", path.display())
+        format!(
+            "cannot read the runner {} ({e}); build it next to hgc with the same profile (`cargo build --release -p hgrun` beside a release hgc)",
+            path.display()
+        )
     })
 }
 
