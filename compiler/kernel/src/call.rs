@@ -5,7 +5,7 @@
 use hg_abi::plan::Affine;
 
 use crate::eval::Buffer;
-use crate::ir::{Kernel, Scalar};
+use crate::ir::{Expr, Kernel, Scalar, Stmt};
 
 /// What one kernel needs at call time: its argument types and lengths and its parallel extent.
 #[derive(Clone, Debug)]
@@ -20,7 +20,25 @@ pub fn abi_signature(kernel: &Kernel) -> hg_abi::plan::KernelSignature {
     hg_abi::plan::KernelSignature {
         args: kernel.args.iter().map(|a| (a.ty.dtype(), a.len)).collect(),
         parallel: kernel.parallel_extent(),
+        cost: if calls_runtime(&kernel.body) { RUNTIME_CALL_COST } else { 1 },
     }
+}
+
+/// The cost of an element that calls the runtime (a Philox draw, `sin`, `pow`) against a plain
+/// arithmetic element's: measured, a normal draw takes about 50 ns, some 30 times the loads,
+/// arithmetic and store of an elementwise kernel's element.
+const RUNTIME_CALL_COST: u32 = 32;
+
+/// Whether any statement calls a runtime function per element (random draws, and the f32 ops
+/// without an instruction or an inline form).
+fn calls_runtime(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Loop { body, .. } => calls_runtime(body),
+        Stmt::Let { expr: Expr::Random { .. }, .. } => true,
+        Stmt::Let { ty: Scalar::F32, expr: Expr::Unary(op, _), .. } => hg_exec::kernel_fns::unary(*op).is_some(),
+        Stmt::Let { ty: Scalar::F32, expr: Expr::Binary(op, _, _), .. } => hg_exec::kernel_fns::binary(*op).is_some(),
+        _ => false,
+    })
 }
 
 impl CallSignature {
@@ -63,5 +81,39 @@ impl CallSignature {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Arg, Expr, Local, Stmt, Val, Var};
+    use hg_abi::plan::RandomKind;
+
+    fn kernel(body: Vec<Stmt>) -> Kernel {
+        let arg = Arg { ty: Scalar::F32, len: Affine::batch(4), written: true };
+        Kernel { name: "k".into(), args: vec![arg], body, parallel: true }
+    }
+
+    /// Kernels that call the runtime per element weigh more when an executor decides whether
+    /// to split them between threads; plain arithmetic weighs 1.
+    #[test]
+    fn kernels_calling_the_runtime_cost_more() {
+        let (i, v) = (Var(0), Val(0));
+        let draw = Stmt::Let {
+            dst: v,
+            ty: Scalar::F32,
+            expr: Expr::Random { kind: RandomKind::Normal, site: 0, seed: v, step: v, counter: v },
+        };
+        let plain = Stmt::Local { local: Local(0), ty: Scalar::F32, init: v };
+        let in_loop = |s: Stmt| vec![Stmt::Loop { var: i, extent: Affine::batch(4), body: vec![s] }];
+        let random = abi_signature(&kernel(in_loop(draw)));
+        assert_eq!((random.cost, random.parallel), (RUNTIME_CALL_COST, Some(Affine::batch(4))));
+        assert_eq!(random.args, vec![(hg_abi::DType::F32, Affine::batch(4))]);
+        assert_eq!(abi_signature(&kernel(in_loop(plain))).cost, 1);
+        let sin = Stmt::Let { dst: v, ty: Scalar::F32, expr: Expr::Unary(crate::ir::UnaryOp::Sin, v) };
+        assert_eq!(abi_signature(&kernel(in_loop(sin))).cost, RUNTIME_CALL_COST);
+        let exp = Stmt::Let { dst: v, ty: Scalar::F32, expr: Expr::Unary(crate::ir::UnaryOp::Exp, v) };
+        assert_eq!(abi_signature(&kernel(in_loop(exp))).cost, 1, "exp is inline code");
     }
 }

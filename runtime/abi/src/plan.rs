@@ -234,6 +234,11 @@ pub enum Step {
 pub struct KernelSignature {
     pub args: Vec<(DType, Affine)>,
     pub parallel: Option<Affine>,
+    /// How much one element of the kernel costs against a plain arithmetic kernel's (1): an
+    /// executor weighs a kernel's elements by it when it decides whether splitting it between
+    /// threads pays (a random draw is a call of the runtime, dozens of times an add).
+    #[serde(default)]
+    pub cost: u32,
 }
 
 impl KernelSignature {
@@ -309,6 +314,7 @@ mod signature_tests {
         let sig = KernelSignature {
             args: vec![(DType::F32, Affine { b: 784, c: 0 }), (DType::I64, Affine::constant(1))],
             parallel: Some(Affine::batch(1)),
+            cost: 1,
         };
         let fits = plan(&[(DType::F32, Affine { b: 784, c: 16 }), (DType::I64, Affine::constant(1))]);
         let ids = [BufId(0), BufId(1)];

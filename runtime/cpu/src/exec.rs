@@ -14,7 +14,8 @@
 //! Threads: a [`Threads`] is a persistent rayon pool whose workers flush denormals. A run
 //! moves onto the pool once, so a kernel with a parallel outer loop is split into one chunk per
 //! thread with a cheap in-pool fork, when its buffers hold at least [`PAR_MIN_ELEMENTS`]
-//! elements (below that, waking a thread costs more than the work). Library kernels split their
+//! elements, weighted by the cost its signature gives an element (below that, waking a thread
+//! costs more than the work). Library kernels split their
 //! own work on the same pool.
 //!
 //! The commit point: before step `plan.commit` the executor asks the caller whether to go on
@@ -79,6 +80,12 @@ impl Kernels {
 
     pub fn len(&self) -> usize {
         self.fns.len()
+    }
+
+    /// The relative cost of an element of kernel `k` (1 without a signature).
+    fn cost(&self, k: usize) -> usize {
+        let sig = self.signatures.as_ref().and_then(|s| s.get(k));
+        sig.map_or(1, |s| s.cost.max(1) as usize)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -444,7 +451,8 @@ impl Executor {
                         Some(e) => Some(eval_size(*e, batch, &format!("step {s}: parallel extent"))?),
                         None => None,
                     };
-                    let work = args.iter().fold(0usize, |w, &a| w.saturating_add(lens[a]));
+                    let elements = args.iter().fold(0usize, |w, &a| w.saturating_add(lens[a]));
+                    let work = elements.saturating_mul(self.kernels.cost(*kernel as usize));
                     Ready::Kernel { kernel: *kernel as usize, args, parallel, work }
                 }
                 Step::Lib { call, args } => {
