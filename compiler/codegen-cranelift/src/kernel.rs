@@ -133,15 +133,10 @@ impl CompiledKernels {
     /// arguments do not alias.
     pub fn run(&self, i: usize, buffers: &mut [Buffer], batch: i64, lo: i64, hi: i64) -> Result<(), CodegenError> {
         let sig = self.signatures.get(i).ok_or_else(|| CodegenError::Call(format!("there is no kernel {i}")))?;
-        sig.check(buffers, batch, lo, hi).map_err(CodegenError::Call)?;
-        let pointers: Vec<*mut u8> = buffers.iter_mut().map(Buffer::as_mut_ptr).collect();
-        // SAFETY: the kernel passed `hg_kernel::verify` before it was compiled, so every access
-        // it makes lies inside its arguments' declared lengths for this `batch ≥ 1` (and for a
-        // parallel kernel inside `lo..hi ⊆ 0..extent`); each buffer is at least that long, of
-        // the argument's element type (hence aligned for it), and the buffers are distinct.
-        // The code is alive as long as `self`.
-        unsafe { (self.functions[i])(pointers.as_ptr(), batch, lo, hi) };
-        Ok(())
+        // SAFETY: function `i` is the compiled code of the verified kernel `sig` describes, and
+        // `self` keeps it alive.
+        unsafe { hg_kernel::call::run_checked(self.functions[i], sig, buffers, batch, lo, hi) }
+            .map_err(CodegenError::Call)
     }
 }
 

@@ -15,46 +15,19 @@ use hg_kernel::ir::Kernel;
 use crate::CodegenError;
 use crate::kernel::define_kernels;
 
-/// Cranelift's x86-64 ISA flags of each level (x86-64-v3: AVX2, FMA, BMI; v4: AVX-512 too).
-fn isa_flags(level: CpuLevel) -> &'static [&'static str] {
-    const V2: &[&str] = &["has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt", "has_cmpxchg16b"];
-    const V3: &[&str] = &[
-        "has_sse3",
-        "has_ssse3",
-        "has_sse41",
-        "has_sse42",
-        "has_popcnt",
-        "has_cmpxchg16b",
-        "has_avx",
-        "has_avx2",
-        "has_fma",
-        "has_bmi1",
-        "has_bmi2",
-        "has_lzcnt",
-    ];
-    const V4: &[&str] = &[
-        "has_sse3",
-        "has_ssse3",
-        "has_sse41",
-        "has_sse42",
-        "has_popcnt",
-        "has_cmpxchg16b",
-        "has_avx",
-        "has_avx2",
-        "has_fma",
-        "has_bmi1",
-        "has_bmi2",
-        "has_lzcnt",
-        "has_avx512f",
-        "has_avx512dq",
-        "has_avx512vl",
-    ];
-    match level {
-        // x86-64 baseline is SSE2; Cranelift needs nothing more (rounding and FMA become calls).
-        CpuLevel::Generic => &V2[..0],
-        CpuLevel::X86_64V3 => V3,
-        CpuLevel::X86_64V4 => V4,
-    }
+/// Cranelift's x86-64 ISA flags of each level: x86-64-v3 adds AVX2, FMA and BMI to the SSE4
+/// baseline Cranelift's SIMD needs; x86-64-v4 adds AVX-512. Generic x86-64 (SSE2) sets none:
+/// rounding and FMA then become calls the loader resolves.
+fn isa_flags(level: CpuLevel) -> Vec<&'static str> {
+    const SSE4: &[&str] = &["has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt", "has_cmpxchg16b"];
+    const AVX2: &[&str] = &["has_avx", "has_avx2", "has_fma", "has_bmi1", "has_bmi2", "has_lzcnt"];
+    const AVX512: &[&str] = &["has_avx512f", "has_avx512dq", "has_avx512vl"];
+    let parts: &[&[&str]] = match level {
+        CpuLevel::Generic => &[],
+        CpuLevel::X86_64V3 => &[SSE4, AVX2],
+        CpuLevel::X86_64V4 => &[SSE4, AVX2, AVX512],
+    };
+    parts.concat()
 }
 
 /// Compiles `kernels` into one relocatable ELF object for `level`; returns its bytes and how

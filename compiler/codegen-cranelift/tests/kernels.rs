@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{KernelBuilder, Rng, assert_same, b, buffers, c, check, ix};
+use common::{KernelBuilder, Rng, assert_same, b, buffers, c, check, check_against_evaluator, ix};
 use hg_abi::plan::Affine;
 use hg_codegen_cranelift::{CodegenError, compile};
 use hg_kernel::eval::{Buffer, eval};
@@ -403,19 +403,11 @@ fn objects_for_each_cpu_level_match_the_evaluator() {
             let address = code.symbol(&format!("hg_kernel_{i}")).unwrap();
             // SAFETY: `hg_kernel_{i}` was defined with the `KernelFn` signature.
             let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
-            for &batch in batches {
-                let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
-                let input = buffers(kernel, batch, &mut rng);
-                let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
-                let mut want = input.clone();
-                eval(kernel, &mut want, batch, 0, extent).unwrap();
-                let mut got = input;
-                hg_kernel::call::CallSignature::of(kernel).check(&got, batch, 0, extent).unwrap();
-                let pointers: Vec<*mut u8> = got.iter_mut().map(Buffer::as_mut_ptr).collect();
-                // SAFETY: the kernel was verified and the buffers were checked against it.
-                unsafe { f(pointers.as_ptr(), batch, 0, extent) };
-                assert_same(&got, &want, &format!("{} at B = {batch} for {}", kernel.name, level.name()));
-            }
+            let sig = hg_kernel::call::CallSignature::of(kernel);
+            // SAFETY: `f` is the compiled code of `kernel`, alive with `code`.
+            check_against_evaluator(kernel, batches, &mut |bufs, batch, lo, hi| unsafe {
+                hg_kernel::call::run_checked(f, &sig, bufs, batch, lo, hi).unwrap()
+            });
         }
     }
 }

@@ -89,13 +89,9 @@ impl CompiledKernels {
     /// outermost loop of a parallel kernel), after the checks of [`CallSignature::check`].
     pub fn run(&self, i: usize, buffers: &mut [Buffer], batch: i64, lo: i64, hi: i64) -> Result<(), CodegenError> {
         let sig = self.signatures.get(i).ok_or_else(|| CodegenError::Call(format!("there is no kernel {i}")))?;
-        sig.check(buffers, batch, lo, hi).map_err(CodegenError::Call)?;
-        let pointers: Vec<*mut u8> = buffers.iter_mut().map(Buffer::as_mut_ptr).collect();
-        // SAFETY: the kernel passed `hg_kernel::verify` before it was compiled, so every access
-        // lies inside its arguments' declared lengths for this `batch ≥ 1` (and `lo..hi` inside
-        // the parallel extent); the buffers were checked to be that long and of the argument
-        // types, and are distinct. The code is alive as long as `self`.
-        unsafe { (self.functions[i])(pointers.as_ptr(), batch, lo, hi) };
-        Ok(())
+        // SAFETY: function `i` is the compiled code of the verified kernel `sig` describes, and
+        // `self` keeps it alive.
+        unsafe { hg_kernel::call::run_checked(self.functions[i], sig, buffers, batch, lo, hi) }
+            .map_err(CodegenError::Call)
     }
 }

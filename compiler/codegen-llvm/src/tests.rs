@@ -7,7 +7,7 @@ use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
 use hg_kernel::testing::kernels::{
     catalogue, edge_inputs, inline_kernel, normalise, row_reduction, transcendental_rows,
 };
-use hg_kernel::testing::{KernelBuilder, Rng, assert_same, b, buffers, c, ix};
+use hg_kernel::testing::{KernelBuilder, Rng, assert_same, b, buffers, c, check_against_evaluator, ix};
 
 use crate::{CodegenError, CompiledKernels, HostTarget, compile, kernels_ir};
 
@@ -17,24 +17,9 @@ fn check_all(kernels: &[(Kernel, Vec<i64>)]) -> CompiledKernels {
     let list: Vec<Kernel> = kernels.iter().map(|(k, _)| k.clone()).collect();
     let compiled = compile(&list).unwrap_or_else(|e| panic!("{e}"));
     for (i, (kernel, batches)) in kernels.iter().enumerate() {
-        for &batch in batches {
-            let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
-            let input = buffers(kernel, batch, &mut rng);
-            let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
-            let mut want = input.clone();
-            eval(kernel, &mut want, batch, 0, extent).unwrap_or_else(|e| panic!("evaluator: {e}\n{kernel}"));
-            let mut got = input.clone();
-            compiled.run(i, &mut got, batch, 0, extent).unwrap();
-            let context = format!("kernel {} at B = {batch}\n{kernel}", kernel.name);
-            assert_same(&got, &want, &context);
-            if kernel.parallel {
-                let mid = extent / 2;
-                let mut halves = input.clone();
-                compiled.run(i, &mut halves, batch, mid, extent).unwrap();
-                compiled.run(i, &mut halves, batch, 0, mid).unwrap();
-                assert_same(&halves, &want, &format!("{context} (two halves)"));
-            }
-        }
+        check_against_evaluator(kernel, batches, &mut |bufs, batch, lo, hi| {
+            compiled.run(i, bufs, batch, lo, hi).unwrap()
+        });
     }
     compiled
 }
@@ -157,19 +142,11 @@ fn objects_for_each_cpu_level_match_the_evaluator() {
             let address = code.symbol(&object.symbols[i]).unwrap();
             // SAFETY: the symbol is a kernel entry with the `KernelFn` signature.
             let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
-            for &batch in batches {
-                let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
-                let input = buffers(kernel, batch, &mut rng);
-                let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
-                let mut want = input.clone();
-                eval(kernel, &mut want, batch, 0, extent).unwrap();
-                let mut got = input;
-                hg_kernel::call::CallSignature::of(kernel).check(&got, batch, 0, extent).unwrap();
-                let pointers: Vec<*mut u8> = got.iter_mut().map(Buffer::as_mut_ptr).collect();
-                // SAFETY: the kernel was verified and the buffers were checked against it.
-                unsafe { f(pointers.as_ptr(), batch, 0, extent) };
-                assert_same(&got, &want, &format!("{} at B = {batch} for {}", kernel.name, level.name()));
-            }
+            let sig = hg_kernel::call::CallSignature::of(kernel);
+            // SAFETY: `f` is the compiled code of `kernel`, alive with `code`.
+            check_against_evaluator(kernel, batches, &mut |bufs, batch, lo, hi| unsafe {
+                hg_kernel::call::run_checked(f, &sig, bufs, batch, lo, hi).unwrap()
+            });
         }
     }
 }

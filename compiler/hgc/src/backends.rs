@@ -89,46 +89,53 @@ fn table_index(kernels: &mut Vec<Kernel>, seen: &mut HashMap<String, u32>, kerne
     })
 }
 
-fn open_cranelift(
+/// Code a compiler made of a module's kernels: their entry points and what keeps them alive.
+type Compiled = (Vec<hg_abi::plan::KernelFn>, Box<dyn std::any::Any + Send>);
+
+/// Lowers `module`, compiles its kernels with `compile` and opens a CPU session named `name`.
+///
+/// `compile` must return, for each kernel in order, code that implements it under the
+/// `KernelFn` ABI (what both CPU code generators produce from verified kernels).
+fn open_compiled(
+    name: &str,
     module: Module,
     train: Option<&TrainStepInfo>,
     opts: &BackendOptions,
+    compile: impl FnOnce(&[Kernel]) -> Result<Compiled, String>,
 ) -> Result<Box<dyn Session>, String> {
     if opts.precision != Precision::F32 {
         return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
     }
     let (manifest, plans, kernels) = lower_module(&module, train)?;
-    let compiled = hg_codegen_cranelift::compile(&kernels).map_err(|e| e.to_string())?;
-    let (fns, owner) = compiled.into_parts();
+    let (fns, owner) = compile(&kernels)?;
     let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
     // SAFETY: every kernel was verified before compilation (each access proved in bounds for
-    // its declared argument lengths at every batch size), and the plans built with them bind
-    // each kernel argument to a buffer of exactly that type and length (checked again by the
-    // executor before it runs a plan); `owner` keeps the code alive with the session.
-    let kernels =
-        unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, Box::new(owner)) }.map_err(|e| e.to_string())?;
-    let session = hg_cpu::CpuSession::new(manifest, plans, kernels, "cranelift").map_err(|e| e.to_string())?;
+    // its declared argument lengths at every batch size), and the executor checks each plan
+    // step against these signatures before it runs; `owner` keeps the code alive.
+    let kernels = unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, owner) }.map_err(|e| e.to_string())?;
+    let session = hg_cpu::CpuSession::new(manifest, plans, kernels, name).map_err(|e| e.to_string())?;
     Ok(Box::new(session))
+}
+
+fn open_cranelift(
+    module: Module,
+    train: Option<&TrainStepInfo>,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Session>, String> {
+    open_compiled("cranelift", module, train, opts, |kernels| {
+        let (fns, owner) = hg_codegen_cranelift::compile(kernels).map_err(|e| e.to_string())?.into_parts();
+        Ok((fns, Box::new(owner)))
+    })
 }
 
 /// Native code for this CPU through LLVM (O3, vectorised for the CPU's widest vectors), loaded
 /// by the runtime's object loader as a standalone executable loads it.
 #[cfg(feature = "llvm")]
 fn open_llvm(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOptions) -> Result<Box<dyn Session>, String> {
-    if opts.precision != Precision::F32 {
-        return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
-    }
-    let (manifest, plans, kernels) = lower_module(&module, train)?;
-    let compiled = hg_codegen_llvm::compile(&kernels).map_err(|e| e.to_string())?;
-    let (fns, owner) = compiled.into_parts();
-    let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
-    // SAFETY: as for Cranelift: every kernel was verified before compilation, the plans bind
-    // each argument to a buffer of its type and length (checked again by the executor), and
-    // `owner` keeps the loaded code alive with the session.
-    let kernels =
-        unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, Box::new(owner)) }.map_err(|e| e.to_string())?;
-    let session = hg_cpu::CpuSession::new(manifest, plans, kernels, "llvm").map_err(|e| e.to_string())?;
-    Ok(Box::new(session))
+    open_compiled("llvm", module, train, opts, |kernels| {
+        let (fns, owner) = hg_codegen_llvm::compile(kernels).map_err(|e| e.to_string())?.into_parts();
+        Ok((fns, Box::new(owner)))
+    })
 }
 
 /// Every backend, in the order `--help` lists them.

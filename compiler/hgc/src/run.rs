@@ -166,6 +166,12 @@ impl Model for SpecModel {
         crate::memory::check_batch_fits(module, &self.backend, entry, batch)
     }
 
+    /// Lowers the train step only now: `info` is the one entry that shows its memory.
+    fn memory(&self) -> MemoryCard {
+        let plans = self.trained.as_ref().ok().and_then(|(m, info)| crate::backends::lower_module(m, Some(info)).ok());
+        MemoryCard::of(&self.card, plans.as_ref().and_then(|(_, plans, _)| plans.get("train")))
+    }
+
     fn report_untrainable(&self) {
         if let Err(d) = &self.trained {
             self.spec.report(d);
@@ -173,8 +179,8 @@ impl Model for SpecModel {
     }
 }
 
-/// The card of a compiled model: its manifest (with the train step when `trained`), parameters,
-/// training defaults and memory.
+/// The card of a compiled model: its manifest (with the train step when `trained`), parameters
+/// and training defaults.
 pub fn model_card(
     model: &CompiledModel,
     spec: SpecCard,
@@ -207,7 +213,6 @@ pub fn model_card(
             values: p.ty.concrete_shape(1).map(|s| s.iter().product::<usize>()).unwrap_or(0),
         })
         .collect();
-    let memory = memory_info(model, &manifest, trained);
     Ok(ModelCard {
         model: model.module.model.clone(),
         spec,
@@ -220,7 +225,6 @@ pub fn model_card(
         untrainable: None,
         unused_params: trained.map(|(_, info)| info.unused_params.clone()).unwrap_or_default(),
         manifest,
-        memory,
     })
 }
 
@@ -258,26 +262,4 @@ fn describe_schedule(s: &hg_core::expand::ScheduleSpec) -> String {
         Cosine { warmup } => format!("cosine(warmup={warmup})"),
         Linear { warmup } => format!("linear(warmup={warmup})"),
     }
-}
-
-/// Bytes of the parameters and optimizer state, and the working memory of one compiled train
-/// step at the model's batch size (its arena plus the batch and outputs), as JSON.
-fn memory_info(
-    model: &CompiledModel,
-    manifest: &hg_abi::Manifest,
-    trained: Option<&(Module, TrainStepInfo)>,
-) -> MemoryCard {
-    let bytes = |specs: &[hg_abi::TensorSpec]| -> u64 {
-        specs
-            .iter()
-            .map(|s| s.shape.iter().map(|d| d.resolve(0) as u64).product::<u64>() * s.dtype.size_bytes() as u64)
-            .sum()
-    };
-    let params = bytes(&manifest.param_specs());
-    let state = manifest.train.as_ref().map_or(0, |t| bytes(&t.state));
-    let batch = model.train_defaults.batch.map_or(hg_cli::run::DEFAULT_BATCH, |b| b as usize);
-    let step = trained
-        .and_then(|(module, info)| crate::backends::lower_module(module, Some(info)).ok())
-        .and_then(|(_, plans, _)| plans.get("train").map(|p| hg_cli::memory::compiled_bytes(p, batch)));
-    MemoryCard { parameter_bytes: params, state_bytes: state, train_batch: step.map(|_| batch), train_step_bytes: step }
 }

@@ -15,6 +15,31 @@ pub struct CallSignature {
     pub parallel: Option<Affine>,
 }
 
+/// Calls the compiled function `f` of the kernel `sig` describes on `buffers`, after
+/// [`CallSignature::check`].
+///
+/// # Safety
+///
+/// `f` must be the code of a verified kernel with that signature, compiled with the
+/// `KernelFn` ABI, and alive for the call.
+pub unsafe fn run_checked(
+    f: hg_abi::plan::KernelFn,
+    sig: &CallSignature,
+    buffers: &mut [Buffer],
+    batch: i64,
+    lo: i64,
+    hi: i64,
+) -> Result<(), String> {
+    sig.check(buffers, batch, lo, hi)?;
+    let pointers: Vec<*mut u8> = buffers.iter_mut().map(Buffer::as_mut_ptr).collect();
+    // SAFETY: the kernel passed `verify` before it was compiled, so every access lies inside its
+    // arguments' declared lengths for this `batch >= 1` (and `lo..hi` inside the parallel
+    // extent); the buffers were just checked to be that long and of the argument types, and
+    // are distinct (`&mut`).
+    unsafe { f(pointers.as_ptr(), batch, lo, hi) };
+    Ok(())
+}
+
 /// The runtime's view of a kernel's arguments: what an executor checks plan steps against.
 pub fn abi_signature(kernel: &Kernel) -> hg_abi::plan::KernelSignature {
     hg_abi::plan::KernelSignature {

@@ -16,7 +16,7 @@ use hg_exec::{NamedTensors, Session};
 use serde::{Deserialize, Serialize};
 
 use crate::memory::{available_bytes, check_fits, compiled_bytes};
-use crate::model::{Model, ModelCard};
+use crate::model::{MemoryCard, Model, ModelCard};
 
 /// The header of an artifact.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -156,6 +156,10 @@ impl Model for ArtifactModel {
             }
             _ => Ok(()),
         }
+    }
+
+    fn memory(&self) -> MemoryCard {
+        MemoryCard::of(&self.built.card, self.built.plans.get("train"))
     }
 
     fn default_params(&self) -> Option<NamedTensors> {

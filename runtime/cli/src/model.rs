@@ -79,7 +79,28 @@ pub struct ModelCard {
     /// The runtime's view: entry signatures (with the train step when the model can be
     /// trained) and parameter initializers.
     pub manifest: Manifest,
-    pub memory: MemoryCard,
+}
+
+impl MemoryCard {
+    /// The memory of `card`'s parameters and optimizer state, and of one call of its compiled
+    /// `train_plan` at the `train` block's batch (its arena plus the batch and outputs).
+    pub fn of(card: &ModelCard, train_plan: Option<&hg_abi::plan::Plan>) -> MemoryCard {
+        let bytes = |specs: &[hg_abi::TensorSpec]| -> u64 {
+            specs
+                .iter()
+                .map(|s| s.shape.iter().map(|d| d.resolve(0) as u64).product::<u64>() * s.dtype.size_bytes() as u64)
+                .sum()
+        };
+        let manifest = &card.manifest;
+        let batch = card.train.batch.map_or(crate::run::DEFAULT_BATCH, |b| b as usize);
+        let step = train_plan.map(|p| crate::memory::compiled_bytes(p, batch));
+        MemoryCard {
+            parameter_bytes: bytes(&manifest.param_specs()),
+            state_bytes: manifest.train.as_ref().map_or(0, |t| bytes(&t.state)),
+            train_batch: step.map(|_| batch),
+            train_step_bytes: step,
+        }
+    }
 }
 
 impl ModelCard {
@@ -104,6 +125,9 @@ pub trait Model {
     /// Fails, with the figures and a batch that fits, when one call of `entry` at `batch`
     /// needs more memory than the machine has available.
     fn check_batch_fits(&self, entry: &str, batch: usize) -> Result<(), String>;
+    /// Memory of the parameters, the optimizer state and one compiled train step, for `info`
+    /// (a compiler lowers the train step for it only when asked).
+    fn memory(&self) -> MemoryCard;
     /// Called when the model cannot be trained, before the error: where a compiler has a
     /// located diagnostic, it prints it.
     fn report_untrainable(&self) {}

@@ -141,7 +141,7 @@ fn print_info(model: &dyn Model, json: bool) -> Result<()> {
     let card = model.card();
     let about = model.about();
     let manifest = &card.manifest;
-    let memory = serde_json::to_value(&card.memory)?;
+    let memory = serde_json::to_value(model.memory())?;
     let spec_json = |s: &hg_abi::TensorSpec| serde_json::json!({"name": s.name, "dtype": s.dtype.name(), "shape": s.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
     let mut entries = Vec::new();
     for sig in &manifest.entries {

@@ -34,7 +34,7 @@ pub fn find_appended(file: &[u8]) -> Result<Option<&[u8]>, ArtifactError> {
     if trailer[8..] != TRAILER_MAGIC {
         return Ok(None);
     }
-    let declared = u64::from_le_bytes(trailer[..8].try_into().expect("eight bytes"));
+    let declared = u64::from_le_bytes(super::format::le_bytes(&trailer[..8]));
     match usize::try_from(declared) {
         Ok(len) if len <= before.len() => Ok(Some(&before[before.len() - len..])),
         _ => Err(ArtifactError::BadTrailer { declared, available: before.len() }),

@@ -59,7 +59,7 @@ impl Artifact {
             return Err(ArtifactError::Truncated { field, offset, needed: 4, available: bytes.len() - offset });
         }
         let body_end = bytes.len() - CHECKSUM_LEN;
-        let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("four bytes"));
+        let stored = u32::from_le_bytes(le_bytes(&bytes[body_end..]));
         let computed = crc32fast::hash(&bytes[..body_end]);
         if stored != computed {
             return Err(ArtifactError::ChecksumMismatch { stored, computed });
@@ -128,11 +128,11 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self, field: Field) -> Result<u32, ArtifactError> {
-        Ok(u32::from_le_bytes(self.take(4, field)?.try_into().expect("four bytes")))
+        Ok(u32::from_le_bytes(le_bytes(self.take(4, field)?)))
     }
 
     fn u64(&mut self, field: Field) -> Result<u64, ArtifactError> {
-        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("eight bytes")))
+        Ok(u64::from_le_bytes(le_bytes(self.take(8, field)?)))
     }
 
     /// A u64 length, then that many bytes.
@@ -147,4 +147,12 @@ impl<'a> Reader<'a> {
         let bytes = self.prefixed(length, contents)?;
         std::str::from_utf8(bytes).map_err(|_| ArtifactError::NotUtf8 { field: contents, offset })
     }
+}
+
+/// The first `N` bytes of `bytes` as an array (callers pass exactly `N`, checked before; a
+/// shorter slice would leave zeros, never panic).
+pub(super) fn le_bytes<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.iter_mut().zip(bytes).for_each(|(o, b)| *o = *b);
+    out
 }
