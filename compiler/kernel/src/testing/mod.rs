@@ -239,10 +239,13 @@ pub fn assert_same(got: &[Buffer], want: &[Buffer], context: &str) {
     }
 }
 
+/// Compiled code of one kernel under test: `(buffers, batch, lo, hi)`.
+pub type RunKernel<'a> = dyn FnMut(&mut [Buffer], i64, i64, i64) + 'a;
+
 /// Runs `kernel` through `run` (compiled code: buffers, batch, lo, hi) and the evaluator on the
 /// same random buffers at every batch size and compares every buffer bit for bit; a parallel
 /// kernel also runs in two halves, upper half first. `run` panics on a refused call.
-pub fn check_against_evaluator(kernel: &Kernel, batches: &[i64], run: &mut dyn FnMut(&mut [Buffer], i64, i64, i64)) {
+pub fn check_against_evaluator(kernel: &Kernel, batches: &[i64], run: &mut RunKernel<'_>) {
     for &batch in batches {
         let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
         let input = buffers(kernel, batch, &mut rng);
