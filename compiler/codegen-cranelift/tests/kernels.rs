@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{KernelBuilder, Rng, assert_same, b, buffers, c, check, check_against_evaluator, ix};
+use common::{
+    KernelBuilder, Rng, assert_same, b, buffers, c, check, check_against_evaluator, check_inputs_against_evaluator, ix,
+};
 use hg_abi::plan::Affine;
 use hg_codegen_cranelift::{CodegenError, compile};
 use hg_kernel::eval::{Buffer, eval};
@@ -62,25 +64,16 @@ fn every_float_unary_op() {
 /// a scalar loop: bit for bit the evaluator's results.
 #[test]
 fn inline_functions_on_edge_cases() {
-    let inputs = edge_inputs();
     for op in INLINE {
         for scalar in [false, true] {
             for shift in 0..4 {
                 // Every input in every lane position, and a remainder of 3 - shift elements.
-                let xs: Vec<f32> = inputs[shift..].to_vec();
-                let n = xs.len() as i64;
-                let kernel = inline_kernel(op, n, scalar);
+                let (kernel, input) = inline_edge_case(op, shift, scalar);
                 let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
                 assert_eq!(compiled.vector_loops(0), usize::from(!scalar), "{}", op.name());
-                let mut input = vec![Buffer::F32(xs), Buffer::F32(vec![0.0; n as usize])];
-                if scalar {
-                    input.push(Buffer::I64(vec![0; n as usize]));
-                }
-                let mut want = input.clone();
-                eval(&kernel, &mut want, 1, 0, n).unwrap();
-                let mut got = input;
-                compiled.run(0, &mut got, 1, 0, n).unwrap();
-                assert_same(&got, &want, &format!("{} (scalar loop: {scalar}, shift {shift})", op.name()));
+                check_inputs_against_evaluator(&kernel, input, 1, &mut |bufs, batch, lo, hi| {
+                    compiled.run(0, bufs, batch, lo, hi).unwrap()
+                });
             }
         }
     }

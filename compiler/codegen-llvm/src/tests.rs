@@ -2,12 +2,14 @@
 //! kernel catalogue every code generator is held to (`hg_kernel::testing::kernels`), through
 //! the real path: an object emitted by LLVM and loaded by the runtime's loader.
 
-use hg_kernel::eval::{Buffer, eval};
+use hg_kernel::eval::Buffer;
 use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
 use hg_kernel::testing::kernels::{
-    catalogue, edge_inputs, inline_kernel, normalise, row_reduction, transcendental_rows,
+    catalogue, inline_edge_case, inline_kernel, normalise, row_reduction, transcendental_rows,
 };
-use hg_kernel::testing::{KernelBuilder, Rng, assert_same, b, buffers, c, check_against_evaluator, ix};
+use hg_kernel::testing::{
+    KernelBuilder, Rng, b, buffers, c, check_against_evaluator, check_inputs_against_evaluator, ix,
+};
 
 use crate::{CodegenError, CompiledKernels, HostTarget, compile, kernels_ir};
 
@@ -33,23 +35,14 @@ fn the_kernel_catalogue_matches_the_evaluator_bit_for_bit() {
 /// The inline transcendental functions on every edge case, vectorised and in scalar loops.
 #[test]
 fn inline_functions_on_edge_cases() {
-    let inputs = edge_inputs();
     for op in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Softplus, UnaryOp::Gelu] {
         for scalar in [false, true] {
             for shift in 0..8 {
-                let xs: Vec<f32> = inputs[shift..].to_vec();
-                let n = xs.len() as i64;
-                let kernel = inline_kernel(op, n, scalar);
+                let (kernel, input) = inline_edge_case(op, shift, scalar);
                 let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
-                let mut input = vec![Buffer::F32(xs), Buffer::F32(vec![0.0; n as usize])];
-                if scalar {
-                    input.push(Buffer::I64(vec![0; n as usize]));
-                }
-                let mut want = input.clone();
-                eval(&kernel, &mut want, 1, 0, n).unwrap();
-                let mut got = input;
-                compiled.run(0, &mut got, 1, 0, n).unwrap();
-                assert_same(&got, &want, &format!("{} (scalar: {scalar}, shift {shift})", op.name()));
+                check_inputs_against_evaluator(&kernel, input, 1, &mut |bufs, batch, lo, hi| {
+                    compiled.run(0, bufs, batch, lo, hi).unwrap()
+                });
             }
         }
     }

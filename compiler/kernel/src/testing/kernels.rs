@@ -487,3 +487,15 @@ pub fn random_kernel(n: i64) -> Kernel {
     });
     k.finish(true)
 }
+
+/// [`inline_kernel`] on the edge inputs from position `shift` on (every input in every lane
+/// position, and remainders of every length), with its buffers.
+pub fn inline_edge_case(op: UnaryOp, shift: usize, scalar: bool) -> (Kernel, Vec<super::Buffer>) {
+    let xs: Vec<f32> = edge_inputs()[shift..].to_vec();
+    let n = xs.len();
+    let mut input = vec![super::Buffer::F32(xs), super::Buffer::F32(vec![0.0; n])];
+    if scalar {
+        input.push(super::Buffer::I64(vec![0; n]));
+    }
+    (inline_kernel(op, n as i64, scalar), input)
+}

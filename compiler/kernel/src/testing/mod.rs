@@ -248,20 +248,24 @@ pub type RunKernel<'a> = dyn FnMut(&mut [Buffer], i64, i64, i64) + 'a;
 pub fn check_against_evaluator(kernel: &Kernel, batches: &[i64], run: &mut RunKernel<'_>) {
     for &batch in batches {
         let mut rng = Rng::new(batch as u64 * 7919 + kernel.name.len() as u64);
-        let input = buffers(kernel, batch, &mut rng);
-        let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
-        let mut want = input.clone();
-        crate::eval(kernel, &mut want, batch, 0, extent).unwrap_or_else(|e| panic!("evaluator: {e}\n{kernel}"));
-        let mut got = input.clone();
-        run(&mut got, batch, 0, extent);
-        let context = format!("kernel {} at B = {batch}\n{kernel}", kernel.name);
-        assert_same(&got, &want, &context);
-        if kernel.parallel {
-            let mid = extent / 2;
-            let mut halves = input.clone();
-            run(&mut halves, batch, mid, extent);
-            run(&mut halves, batch, 0, mid);
-            assert_same(&halves, &want, &format!("{context} (two halves)"));
-        }
+        check_inputs_against_evaluator(kernel, buffers(kernel, batch, &mut rng), batch, run);
+    }
+}
+
+/// [`check_against_evaluator`] on given buffers at one batch size.
+pub fn check_inputs_against_evaluator(kernel: &Kernel, input: Vec<Buffer>, batch: i64, run: &mut RunKernel<'_>) {
+    let extent = kernel.parallel_extent().map_or(0, |e| e.eval(batch as usize).unwrap());
+    let mut want = input.clone();
+    crate::eval(kernel, &mut want, batch, 0, extent).unwrap_or_else(|e| panic!("evaluator: {e}\n{kernel}"));
+    let mut got = input.clone();
+    run(&mut got, batch, 0, extent);
+    let context = format!("kernel {} at B = {batch}\n{kernel}", kernel.name);
+    assert_same(&got, &want, &context);
+    if kernel.parallel {
+        let mid = extent / 2;
+        let mut halves = input;
+        run(&mut halves, batch, mid, extent);
+        run(&mut halves, batch, 0, mid);
+        assert_same(&halves, &want, &format!("{context} (two halves)"));
     }
 }
