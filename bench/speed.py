@@ -27,7 +27,7 @@ each backend, PyTorch eager, torch.compile), so that the host's drift hits all o
   median over the repeats; above 1 means Hourglass is faster.
 
 Then GEMM rows: GFLOP/s of torch.mm in fp32 for the matrix shapes of the models' training,
-and Hourglass's GEMM through `hgc_gemm_gflops` (n/a until `hgc` can time one).
+and Hourglass's GEMM through `hgc gemm` (with the library it used on this CPU).
 
 PyTorch runs with `torch.set_flush_denormal(True)` and `torch.set_num_threads(--threads)`;
 `hgc` runs with RAYON_NUM_THREADS and OMP_NUM_THREADS set to the same count.
@@ -51,9 +51,12 @@ sys.path.insert(0, str(ROOT / "bench" / "models"))
 import twins  # noqa: E402
 
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
-# GEMM shapes (M, K, N: [M, K] @ [K, N]): the first Linear of the MLP VAE at batch 128 and its
-# backward products, the SAE decoder and its weight gradient, and a large square one.
-GEMM_SHAPES = [(128, 784, 512), (128, 512, 784), (784, 128, 512), (128, 4096, 784), (4096, 128, 784), (1024, 1024, 1024)]
+# GEMM shapes (M, K, N: [M, K] @ [K, N]) and which operand is read transposed ("", "a", "b"):
+# the first Linear of the MLP VAE at batch 128, its backward products (the weight gradient
+# x^T @ dy, the input gradient dy @ W^T) and at batch 1, the SAE decoder and its weight gradient,
+# and a large square one.
+GEMM_SHAPES = [(128, 784, 512, ""), (784, 128, 512, "a"), (128, 512, 784, "b"), (1, 784, 512, ""),
+               (128, 4096, 784, ""), (4096, 128, 784, "a"), (1024, 1024, 1024, "")]
 VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "amx_tile")
 
 
@@ -175,19 +178,17 @@ def hgc_time(a, model, backend, entry, batch, repeats, warmup, seed):
     return json.loads(out)
 
 
-def hgc_gemm_gflops(hgc, m, k, n, repeats, threads):
-    """Hourglass's GEMM on [m, k] @ [k, n] in fp32, GFLOP/s, or None where `hgc` cannot time one.
-
-    The hook for the runtime's GEMM (the `faer` crate behind `hg-cpu`): it runs
-    `hgc gemm M,K,N --repeats R`, which is to print JSON with `median_ms` (and may print
-    `gflops`). Until `hgc` has that command it exits non-zero and the row says n/a."""
+def hgc_gemm(hgc, m, k, n, transposed, repeats, threads):
+    """Hourglass's GEMM on [m, k] @ [k, n] in fp32 (`transposed`: "a" or "b" reads that operand
+    from its transpose): (GFLOP/s, the library `hgc gemm` names), or None where it fails."""
+    flags = [f"--transpose-{transposed}"] if transposed else []
     try:
-        p = subprocess.run([hgc, "gemm", f"{m},{k},{n}", "--repeats", str(repeats)], cwd=ROOT, env=hgc_env(threads),
-                           capture_output=True, text=True, timeout=600)
+        p = subprocess.run([hgc, "gemm", f"{m},{k},{n}", *flags, "--repeats", str(repeats)], cwd=ROOT,
+                           env=hgc_env(threads), capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
             return None
         r = json.loads(p.stdout)
-        return r["gflops"] if "gflops" in r else 2.0 * m * k * n / (r["median_ms"] * 1e-3) / 1e9
+        return r["gflops"], r.get("library", "")
     except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
         return None
 
@@ -256,8 +257,9 @@ def torch_child(a, kind, cache_dir, **job):
     return json.loads(out), rss
 
 
-def torch_gemm_gflops(torch, m, k, n, repeats):
-    a, b = torch.rand(m, k), torch.rand(k, n)
+def torch_gemm_gflops(torch, m, k, n, transposed, repeats):
+    a = torch.rand(k, m).t() if transposed == "a" else torch.rand(m, k)
+    b = torch.rand(n, k).t() if transposed == "b" else torch.rand(k, n)
     for _ in range(3):
         torch.mm(a, b)
     times = []
@@ -375,19 +377,23 @@ def table_rows(model, res, backends):
 
 
 def gemm_rows(a, torch):
-    out = []
-    for m, k, n in GEMM_SHAPES:
-        name = f"gemm {m}x{k}x{n}"
+    out, libraries = [], set()
+    for m, k, n, transposed in GEMM_SHAPES:
+        name = f"gemm {m}x{k}x{n}" + (f" {transposed}^T" if transposed else "")
         torch_g, hg_g = [], []
         for _ in range(a.repeats):
-            torch_g.append(torch_gemm_gflops(torch, m, k, n, a.gemm_repeats))
-            hg_g.append(hgc_gemm_gflops(a.hgc, m, k, n, a.gemm_repeats, a.threads))
+            torch_g.append(torch_gemm_gflops(torch, m, k, n, transposed, a.gemm_repeats))
+            hg_g.append(hgc_gemm(a.hgc, m, k, n, transposed, a.gemm_repeats, a.threads))
         hg_ok = all(g is not None for g in hg_g)
-        hg_med = statistics.median(hg_g) if hg_ok else None
-        ratio = statistics.median(h / t for h, t in zip(hg_g, torch_g)) if hg_ok else None
+        libraries.update(g[1] for g in hg_g if g is not None)
+        hg_rates = [g[0] for g in hg_g] if hg_ok else None
+        hg_med = statistics.median(hg_rates) if hg_ok else None
+        ratio = statistics.median(h / t for h, t in zip(hg_rates, torch_g)) if hg_ok else None
         blank = [""] * 9 + ["", ""]
         out.append(row([name, "hgc gemm", f"{fmt(hg_med, 'n')} GFLOP/s" if hg_ok else "n/a", fmt(ratio, "x"), ""] + blank[3:]))
         out.append(row([name, "torch.mm", f"{fmt(statistics.median(torch_g), 'n')} GFLOP/s", "", ""] + blank[3:]))
+    if libraries:
+        out.append("hgc gemm: " + "; ".join(sorted(libraries)))
     return out
 
 

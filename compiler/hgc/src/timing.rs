@@ -9,6 +9,14 @@ pub struct GemmArgs {
     /// The product's sizes: `[M, K] @ [K, N]`
     #[arg(value_name = "M,K,N")]
     pub shape: String,
+    /// Read the left operand from a row-major `[K, M]` matrix (a transposed view, as the
+    /// backward pass reads activations)
+    #[arg(long)]
+    pub transpose_a: bool,
+    /// Read the right operand from a row-major `[N, K]` matrix (a transposed view, as the
+    /// backward pass reads weights)
+    #[arg(long)]
+    pub transpose_b: bool,
     /// Timed calls, after two untimed ones
     #[arg(long, default_value_t = 20)]
     pub repeats: usize,
@@ -45,8 +53,8 @@ pub fn gemm(args: &GemmArgs) -> std::result::Result<(), i32> {
         m,
         n,
         k,
-        a: hg_cpu::lib::Strides { batch: 0, inner: 0, row: k, col: 1 },
-        b: hg_cpu::lib::Strides { batch: 0, inner: 0, row: n, col: 1 },
+        a: strides(args.transpose_a, m, k),
+        b: strides(args.transpose_b, k, n),
         accumulate: false,
     };
     let threads = hg_cpu::Threads::available().map_err(|e| fail(e.to_string()))?;
@@ -64,7 +72,14 @@ pub fn gemm(args: &GemmArgs) -> std::result::Result<(), i32> {
     let gflops = 2.0 * (m * k * n) as f64 / (median * 1e-3) / 1e9;
     println!(
         "{}",
-        serde_json::json!({"m": m, "k": k, "n": n, "threads": count, "median_ms": median, "gflops": gflops})
+        serde_json::json!({"m": m, "k": k, "n": n, "transpose_a": args.transpose_a, "transpose_b": args.transpose_b,
+            "library": hg_cpu::lib::gemm::Gemm::selected().name(), "threads": count, "median_ms": median, "gflops": gflops})
     );
     Ok(())
+}
+
+/// Strides of a `rows x cols` operand stored row-major, or transposed (`cols x rows` row-major).
+fn strides(transposed: bool, rows: usize, cols: usize) -> hg_cpu::lib::Strides {
+    let (row, col) = if transposed { (1, rows) } else { (cols, 1) };
+    hg_cpu::lib::Strides { batch: 0, inner: 0, row, col }
 }
