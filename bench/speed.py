@@ -30,7 +30,7 @@ Then GEMM rows: GFLOP/s of torch.mm in fp32 for the matrix shapes of the models'
 and Hourglass's GEMM through `hgc gemm` (with the library it used on this CPU).
 
 PyTorch runs with `torch.set_flush_denormal(True)` and `torch.set_num_threads(--threads)`;
-`hgc` runs with RAYON_NUM_THREADS and OMP_NUM_THREADS set to the same count.
+`hgc` runs with HG_THREADS set to the same count.
 """
 import argparse
 import json
@@ -127,7 +127,7 @@ def hgc_backends(hgc):
 
 def hgc_env(threads):
     env = dict(os.environ)
-    env["RAYON_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
+    env["HG_THREADS"] = str(threads)
     return env
 
 
@@ -491,7 +491,7 @@ def main(argv):
 
     print(f"cpu: {cpu_description()}")
     print(f"torch {torch.__version__}; threads {a.threads} (torch.set_num_threads, flush denormal on; "
-          f"RAYON_NUM_THREADS and OMP_NUM_THREADS for hgc); hgc backends: {', '.join(a.backends)}")
+          f"HG_THREADS for hgc); hgc backends: {', '.join(a.backends)}")
     print(f"command: {command}")
     print(f"fp32, Adam lr 1e-3, batch {a.batch}; training: {a.steps} steps in file order, the first {a.skip} "
           f"left out; latency: reconstruct, median of {a.latency_repeats} calls after {max(a.latency_warmup, 1)} "

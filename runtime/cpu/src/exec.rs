@@ -11,9 +11,9 @@
 //! vectors handed back as tensor data, residents are the session's [`HostBuf`]s, temporaries
 //! live in the arena at their planned offsets.
 //!
-//! Threads: a [`Threads`] is a persistent rayon pool whose workers flush denormals. A run
-//! moves onto the pool once, so a kernel with a parallel outer loop is split into one chunk per
-//! thread with a cheap in-pool fork, when its buffers hold at least [`PAR_MIN_ELEMENTS`]
+//! Threads: a [`Threads`] is a persistent [`Pool`] whose workers flush denormals and spin a
+//! while before they sleep, so a kernel with a parallel outer loop is split into one chunk per
+//! thread with a fork that costs well under a microsecond, when its buffers hold at least [`PAR_MIN_ELEMENTS`]
 //! elements, weighted by the cost its signature gives an element (below that, waking a thread
 //! costs more than the work). Library kernels split their
 //! own work on the same pool.
@@ -24,8 +24,9 @@
 
 use crate::aligned::{AlignedBuf, HostBuf, elem_size};
 use crate::error::{CpuError, bail};
-use crate::fpenv::{FlushDenormals, flush_denormals_forever};
+use crate::fpenv::FlushDenormals;
 use crate::lib::{self, ArgReq, ArgType, Resolved, eval_size};
+use crate::workers::{Pool, for_each, with_pool};
 use hg_abi::DType;
 use hg_abi::plan::{BufRole, KernelFn, KernelSignature, LibCall, Plan, Step};
 use hg_exec::TensorData;
@@ -97,7 +98,7 @@ impl Kernels {
 #[derive(Clone)]
 pub struct Threads {
     count: usize,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Arc<Pool>>,
 }
 
 impl Threads {
@@ -110,12 +111,7 @@ impl Threads {
         if count == 1 {
             return Ok(Threads { count, pool: None });
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(count)
-            .thread_name(|i| format!("hg-cpu-{i}"))
-            .start_handler(|_| flush_denormals_forever())
-            .build()
-            .map_err(|e| CpuError::new(format!("cannot start {count} worker threads: {e}")))?;
+        let pool = Pool::new(count).map_err(|e| CpuError::new(format!("cannot start {count} worker threads: {e}")))?;
         Ok(Threads { count, pool: Some(Arc::new(pool)) })
     }
 
@@ -130,12 +126,12 @@ impl Threads {
         }
     }
 
-    /// Runs `f` on this pool (on the calling thread for one thread), with denormals flushed,
-    /// as the executor runs library calls.
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    /// Runs `f` on the calling thread with denormals flushed and this pool as the one that
+    /// parallel steps and library calls split their work on ([`crate::workers::for_each`]).
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
         let _flush = FlushDenormals::new();
         match &self.pool {
-            Some(pool) => pool.install(f),
+            Some(pool) => with_pool(pool, f),
             None => f(),
         }
     }
@@ -613,7 +609,7 @@ impl Executor {
             par_min: self.par_min_elements,
         };
         let committed = match &self.threads.pool {
-            Some(pool) => pool.install(|| ctx.run(&ptrs, commit)),
+            Some(pool) => with_pool(pool, || ctx.run(&ptrs, commit)),
             None => ctx.run(&ptrs, commit),
         }?;
         Ok(Outcome { outputs, committed })
@@ -682,8 +678,7 @@ impl RunCtx<'_> {
                         Some(extent) if self.threads > 1 && extent > 1 && *work >= self.par_min => {
                             let table = Ptrs(std::mem::take(&mut args));
                             let chunks = self.threads.min(extent);
-                            use rayon::prelude::*;
-                            (0..chunks).into_par_iter().for_each(|c| {
+                            for_each(chunks, |c| {
                                 let (lo, hi) = (extent * c / chunks, extent * (c + 1) / chunks);
                                 // SAFETY: the arguments are the verified buffers of this step;
                                 // `Kernels::new`'s contract makes disjoint iteration ranges

@@ -1,12 +1,14 @@
 //! The Hourglass CPU executor: what runs a compiled entry point's [`Plan`](hg_abi::plan::Plan)
 //! on the host.
 //!
-//! - [`lib`]: the library kernels plans call by name (matrix products through `faer`,
+//! - [`lib`]: the library kernels plans call by name (matrix products,
 //!   convolutions, pooling, indexing, top-k, random fills), safe functions over slices that
 //!   check their geometry.
 //! - [`exec`]: the [`Executor`] of one plan: it sizes the buffers and the arena for a batch
 //!   size, verifies every step against them, and runs generated kernels (split between threads
 //!   where a kernel allows it) and library kernels in order, with denormals flushed.
+//! - [`workers`]: the fork-join pool of worker threads that parallel steps and library calls
+//!   split their work on (idle workers spin a while before they sleep).
 //! - [`loader`]: [`LoadedObject`], an in-memory loader of relocatable x86-64 ELF objects, the
 //!   form compiled kernel code is carried in, without a system linker.
 //! - [`session`]: [`CpuSession`], the `hg_exec::Session` over a manifest, one plan per entry
@@ -24,6 +26,7 @@ pub mod fpenv;
 #[path = "lib/mod.rs"]
 pub mod lib;
 pub mod loader;
+pub mod workers;
 
 pub use error::CpuError;
 pub use loader::{LoadError, LoadedObject};

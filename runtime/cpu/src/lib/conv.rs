@@ -292,10 +292,9 @@ pub fn conv2d_weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32], dw: &mut [f32], t
         let p = p + 1;
         targets.push((g.n * p / parts..g.n * (p + 1) / parts, v.as_mut_slice()));
     }
-    use rayon::prelude::*;
-    targets
-        .into_par_iter()
-        .try_for_each(|(images, out)| with_scratch(|s| weight_grad_images(g, &d, x, dy, images, out, 1, s)))?;
+    crate::workers::try_for_each_owned(targets, |(images, out)| {
+        with_scratch(|s| weight_grad_images(g, &d, x, dy, images, out, 1, s))
+    })?;
     for p in &partials {
         for (o, &v) in dw.iter_mut().zip(p) {
             *o += v;

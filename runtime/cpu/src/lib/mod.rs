@@ -13,8 +13,8 @@
 //! convolutions accumulate in f32 (blocked), so they differ from the interpreter's f64 sums by
 //! rounding only.
 //!
-//! `threads` arguments bound the parallelism of one call: work is split (through the current
-//! rayon pool) only above a size where it pays.
+//! `threads` arguments bound the parallelism of one call: work is split (on the executor's
+//! [`crate::workers`]) only above a size where it pays.
 
 pub mod conv;
 pub mod gemm;
@@ -493,7 +493,7 @@ pub(crate) fn scratch<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> Result<&mu
 }
 
 /// Splits the first `items * item_len` elements of `out` into `parts` runs of whole items and
-/// calls `f(items range, run)` for each, on the current rayon pool when there is more than one
+/// calls `f(items range, run)` for each, on the executor's pool when there is more than one
 /// part; the first error wins.
 pub(crate) fn split_mut<T, F>(out: &mut [T], items: usize, item_len: usize, parts: usize, f: F) -> Result<(), CpuError>
 where
@@ -512,8 +512,7 @@ where
         runs.push((range, run));
         rest = tail;
     }
-    use rayon::prelude::*;
-    runs.into_par_iter().try_for_each(|(range, run)| f(range, run))
+    crate::workers::try_for_each_owned(runs, |(range, run)| f(range, run))
 }
 
 /// Number of parts to split `work` (multiply-adds or element visits) into.

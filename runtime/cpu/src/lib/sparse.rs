@@ -66,14 +66,9 @@ impl SampledGeom {
     }
 }
 
-/// Runs `band(b)` for `b < bands`, on the current rayon pool when there are several.
+/// Runs `band(b)` for `b < bands`, on the executor's pool when there are several.
 fn for_each_band(bands: usize, band: impl Fn(usize) + Sync + Send) {
-    if bands <= 1 {
-        band(0);
-    } else {
-        use rayon::prelude::*;
-        (0..bands).into_par_iter().for_each(band);
-    }
+    crate::workers::for_each(bands, band);
 }
 
 /// `y += w * x` over equal lengths.

@@ -9,8 +9,7 @@
 
 use super::blocked::Operand;
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps,
+    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
 /// Rows of a register tile.
@@ -111,7 +110,17 @@ pub(super) const FEW_ROWS: usize = 4;
 /// [`available`] must hold, `rows <= FEW_ROWS`, and the operands and the `rows x n` result (row
 /// stride `rsc`) must be in bounds and disjoint from the result.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn few_rows(rows: usize, n: usize, k: usize, kc: usize, a: Operand, b: Operand, c: *mut f32, rsc: usize, add_first: bool) {
+pub(super) unsafe fn few_rows(
+    rows: usize,
+    n: usize,
+    k: usize,
+    kc: usize,
+    a: Operand,
+    b: Operand,
+    c: *mut f32,
+    rsc: usize,
+    add_first: bool,
+) {
     let m = FewRows { n, k, kc, a, b, c, rsc, add_first };
     // SAFETY: forwarded contract.
     unsafe {
@@ -210,7 +219,8 @@ impl FewRows {
                 for (block, p0) in (0..self.k).step_by(self.kc).enumerate() {
                     let mut acc = 0.0f32;
                     for p in p0..self.k.min(p0 + self.kc) {
-                        let (x, y) = (*self.a.ptr.add(i * self.a.rs + p * self.a.cs), *self.b.ptr.add(p * self.b.rs + j));
+                        let (x, y) =
+                            (*self.a.ptr.add(i * self.a.rs + p * self.a.cs), *self.b.ptr.add(p * self.b.rs + j));
                         acc = x.mul_add(y, acc);
                     }
                     out = if block > 0 || self.add_first { out + acc } else { acc };
@@ -244,10 +254,13 @@ pub(super) unsafe fn transpose8(src: [*const f32; 8], dst: *mut f32, lds: usize)
 /// [`available`] must hold; the 6 x 8 floats read and the 8 x 6 written must be valid.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn transpose6(src: [*const f32; MR], dst: *mut f32) {
-    use std::arch::x86_64::{_mm_castps_pd, _mm_storel_pd, _mm_storeu_ps, _mm256_castps256_ps128, _mm256_extractf128_ps};
+    use std::arch::x86_64::{
+        _mm_castps_pd, _mm_storel_pd, _mm_storeu_ps, _mm256_castps256_ps128, _mm256_extractf128_ps,
+    };
     // SAFETY: the contract.
     unsafe {
-        let columns = transpose(std::array::from_fn(|j| if j < MR { _mm256_loadu_ps(src[j]) } else { _mm256_setzero_ps() }));
+        let columns =
+            transpose(std::array::from_fn(|j| if j < MR { _mm256_loadu_ps(src[j]) } else { _mm256_setzero_ps() }));
         for (q, v) in columns.iter().enumerate() {
             let at = dst.add(q * MR);
             _mm_storeu_ps(at, _mm256_castps256_ps128(*v));

@@ -74,7 +74,17 @@ fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// Every element of `a`, `b` (through their strides) and of the `m` rows of `n` elements of
 /// `c` must be in bounds, `c`'s rows disjoint and not overlapping `a` or `b`, and the CPU must
 /// have the micro-kernel's features ([`super::avx2::available`]).
-pub(super) unsafe fn gemm(m: usize, n: usize, k: usize, a: Operand, b: Operand, c: *mut f32, rsc: usize, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand,
+    b: Operand,
+    c: *mut f32,
+    rsc: usize,
+    accumulate: bool,
+) {
     let kc_max = block(k, KC_MAX, 1);
     if m <= FEW_ROWS && b.cs == 1 {
         // SAFETY: the caller's contract.

@@ -16,7 +16,7 @@
 //!
 //! Parallelism: a product of at least [`PAR_MIN_MACS`] multiply-adds (see [`cost`]) is cut
 //! into `threads` blocks of rows or columns of the result (whichever side is longer), each a
-//! sequential product, forked and joined on the current rayon pool; a batch of smaller products
+//! sequential product, run on the executor's pool ([`crate::workers`]); a batch of smaller products
 //! is split by batch item instead; anything smaller runs on the calling thread, where waking
 //! another thread costs more than it saves. faer's own parallel mode (`Par::Rayon`) was measured
 //! slower than this on two cores shared with other work (its workers spin while they wait), and
@@ -153,11 +153,29 @@ fn gemm_with(
     Ok(())
 }
 
-/// `dst (+)= lhs @ rhs` in `parts` blocks of the longer side of `dst`, on the current rayon pool.
+/// `dst (+)= lhs @ rhs` in `parts` blocks of the longer side of `dst`, on the executor's pool.
 fn product(lib: Gemm, dst: MatMut<'_, f32>, beta: Accum, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>, parts: usize) {
+    let mut blocks = Vec::with_capacity(parts);
+    split(&mut blocks, dst, lhs, rhs, parts);
+    let run = crate::workers::try_for_each_owned(blocks, |(d, l, r)| {
+        sequential(lib, d, beta, l, r);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    match run {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
+
+/// A block of the result with the rows of the left operand and the columns of the right one
+/// that make it.
+type Block<'a> = (MatMut<'a, f32>, MatRef<'a, f32>, MatRef<'a, f32>);
+
+/// Cuts `dst` into `parts` blocks, halving the longer side each time, down to [`MIN_BLOCK`].
+fn split<'a>(out: &mut Vec<Block<'a>>, dst: MatMut<'a, f32>, lhs: MatRef<'a, f32>, rhs: MatRef<'a, f32>, parts: usize) {
     let (m, n) = (dst.nrows(), dst.ncols());
     if parts <= 1 || m.max(n) < 2 * MIN_BLOCK {
-        sequential(lib, dst, beta, lhs, rhs);
+        out.push((dst, lhs, rhs));
         return;
     }
     let half = parts / 2;
@@ -165,12 +183,14 @@ fn product(lib: Gemm, dst: MatMut<'_, f32>, beta: Accum, lhs: MatRef<'_, f32>, r
         let at = n * half / parts;
         let (d0, d1) = dst.split_at_col_mut(at);
         let (r0, r1) = rhs.split_at_col(at);
-        rayon::join(|| product(lib, d0, beta, lhs, r0, half), || product(lib, d1, beta, lhs, r1, parts - half));
+        split(out, d0, lhs, r0, half);
+        split(out, d1, lhs, r1, parts - half);
     } else {
         let at = m * half / parts;
         let (d0, d1) = dst.split_at_row_mut(at);
         let (l0, l1) = lhs.split_at_row(at);
-        rayon::join(|| product(lib, d0, beta, l0, rhs, half), || product(lib, d1, beta, l1, rhs, parts - half));
+        split(out, d0, l0, rhs, half);
+        split(out, d1, l1, rhs, parts - half);
     }
 }
 
@@ -393,7 +413,11 @@ mod tests {
 
     /// Values with a full mantissa, whose sums round.
     fn inexact(n: usize, seed: u64) -> Vec<f32> {
-        (0..n).map(|i| (((i as u64 + seed * 7919).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1 << 24) as f32) - 0.5).collect()
+        (0..n)
+            .map(|i| {
+                (((i as u64 + seed * 7919).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1 << 24) as f32) - 0.5
+            })
+            .collect()
     }
 
     #[test]
