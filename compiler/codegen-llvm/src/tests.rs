@@ -143,3 +143,18 @@ fn objects_for_each_cpu_level_match_the_evaluator() {
         }
     }
 }
+
+/// Parallel row reductions run two rows per iteration of their parallel loop (their bit-exact
+/// results are in the catalogue above, with an odd row left over); a cheap one (no inline
+/// function) leaves its merged inner loop to the SLP vectoriser, an expensive one does not.
+#[test]
+fn row_reductions_run_two_rows_at_once() {
+    let target = HostTarget::new().unwrap();
+    let hint = "llvm.loop.vectorize.enable";
+    let cheap = kernels_ir(&[row_reduction(100)], &target, false).unwrap();
+    assert!(cheap.contains(hint), "{cheap}");
+    // Two rows' loads in the merged loop and one in the loop over the rows left over.
+    assert!(cheap.matches("load float").count() >= 3, "{cheap}");
+    let costly = kernels_ir(&[transcendental_rows(100)], &target, false).unwrap();
+    assert!(!costly.contains(hint), "{costly}");
+}
