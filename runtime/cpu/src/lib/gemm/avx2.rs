@@ -97,55 +97,44 @@ unsafe fn store(c: *mut f32, v: __m256, add: bool) {
     }
 }
 
-/// Rows from which a product is packed: below, [`few_rows`] reads the right operand in place.
+/// Rows from which a product is packed: below, [`FewRows`] reads the right operand in place.
 pub(super) const FEW_ROWS: usize = 4;
 
 /// `c = a @ b` (`c += a @ b` when `add_first`) for at most [`FEW_ROWS`] rows of `a` and a `b`
-/// whose rows are contiguous (`b.cs == 1`), reading `b` where it lies instead of packing it: a
-/// product of few rows (a batch of one) is bound by reading the right operand, which packing
-/// would read twice. Each element is the same sum as in [`kernel`]: `fma` over each block of
-/// `kc` in order, added to the result block by block.
-///
-/// # Safety
-/// [`available`] must hold, `rows <= FEW_ROWS`, and the operands and the `rows x n` result (row
-/// stride `rsc`) must be in bounds and disjoint from the result.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn few_rows(
-    rows: usize,
-    n: usize,
-    k: usize,
-    kc: usize,
-    a: Operand,
-    b: Operand,
-    c: *mut f32,
-    rsc: usize,
-    add_first: bool,
-) {
-    let m = FewRows { n, k, kc, a, b, c, rsc, add_first };
-    // SAFETY: forwarded contract.
-    unsafe {
-        match rows {
-            4 => m.run::<4, 3>(),
-            3 => m.run::<3, 4>(),
-            2 => m.run::<2, 4>(),
-            _ => m.run::<1, 4>(),
-        }
-    }
-}
-
-/// The arguments of [`few_rows`].
-struct FewRows {
-    n: usize,
-    k: usize,
-    kc: usize,
-    a: Operand,
-    b: Operand,
-    c: *mut f32,
-    rsc: usize,
-    add_first: bool,
+/// whose rows are contiguous (`b.cs == 1`), read where it lies instead of packed: a product of
+/// few rows (a batch of one) is bound by reading the right operand, which packing would read
+/// twice. Each element is the same sum as in [`kernel`]: `fma` over each block of `kc` in order,
+/// added to the result block by block.
+pub(super) struct FewRows {
+    pub n: usize,
+    pub k: usize,
+    pub kc: usize,
+    pub a: Operand,
+    pub b: Operand,
+    /// The result's first element; rows `rsc` apart.
+    pub c: *mut f32,
+    pub rsc: usize,
+    pub add_first: bool,
 }
 
 impl FewRows {
+    /// The product of `rows` rows.
+    ///
+    /// # Safety
+    /// [`available`] must hold, `rows <= FEW_ROWS`, and the operands and the `rows x n` result
+    /// must be in bounds, the result disjoint from the operands.
+    pub(super) unsafe fn rows(&self, rows: usize) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match rows {
+                4 => self.run::<4, 3>(),
+                3 => self.run::<3, 4>(),
+                2 => self.run::<2, 4>(),
+                _ => self.run::<1, 4>(),
+            }
+        }
+    }
+
     /// Tiles of `V` vectors, then of one, then single columns.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run<const R: usize, const V: usize>(&self) {

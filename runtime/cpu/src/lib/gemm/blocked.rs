@@ -88,7 +88,7 @@ pub(super) unsafe fn gemm(
     let kc_max = block(k, KC_MAX, 1);
     if m <= FEW_ROWS && b.cs == 1 {
         // SAFETY: the caller's contract.
-        unsafe { super::avx2::few_rows(m, n, k, kc_max, a, b, c, rsc, accumulate) };
+        unsafe { super::avx2::FewRows { n, k, kc: kc_max, a, b, c, rsc, add_first: accumulate }.rows(m) };
         return;
     }
     let mc_max = block(m, MC_MAX, MR);
