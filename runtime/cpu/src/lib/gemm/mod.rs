@@ -2,9 +2,9 @@
 //! broadcast batch a batch stride of 0: nothing is copied).
 //!
 //! Which code multiplies ([`Gemm`]): products of at most four rows (a layer at batch 1 to 4)
-//! are bound by reading the right operand, and ours ([`avx2::FewRows`]) reads it once, where it
+//! are bound by reading the right operand, and ours (`avx2::FewRows`) reads it once, where it
 //! lies, with every core; the rest go to `faer`, whose packed kernels run at over 90% of the
-//! FMA units' peak on one core. Our own packed product ([`blocked`]: BLIS-style blocking around
+//! FMA units' peak on one core. Our own packed product (`blocked`: BLIS-style blocking around
 //! a 6 x 16 AVX2 micro-kernel) is as fast within a few percent, faster on some shapes and slower
 //! on others, so it is not the default; `HG_GEMM=own` selects it for every product (it is the
 //! base for fusing work into products), `HG_GEMM=faer` selects faer everywhere. On AVX-512 CPUs
@@ -14,7 +14,7 @@
 //! over blocks of the inner dimension whose sizes depend on that dimension only, each block
 //! added to the result in order.
 //!
-//! Parallelism: a product of at least [`PAR_MIN_MACS`] multiply-adds (see [`cost`]) is cut
+//! Parallelism: a product of at least [`PAR_MIN_MACS`] multiply-adds (see `cost`) is cut
 //! into `threads` blocks of rows or columns of the result (whichever side is longer), each a
 //! sequential product, run on the executor's pool ([`crate::workers`]); a batch of smaller products
 //! is split by batch item instead; anything smaller runs on the calling thread, where waking
@@ -197,10 +197,10 @@ fn split<'a>(out: &mut Vec<Block<'a>>, dst: MatMut<'a, f32>, lhs: MatRef<'a, f32
 /// Which code multiplies (see the module documentation), decided once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gemm {
-    /// Ours ([`avx2::FewRows`]) for products of at most four rows, faer for the rest: the
+    /// Ours (`avx2::FewRows`) for products of at most four rows, faer for the rest: the
     /// default on CPUs with AVX2 and FMA but not AVX-512.
     FewRowsOwn,
-    /// Ours for every product: [`avx2::FewRows`] and [`blocked`] (`HG_GEMM=own`).
+    /// Ours for every product: `avx2::FewRows` and `blocked` (`HG_GEMM=own`).
     Own,
     /// faer for every product (`HG_GEMM=faer`; the default elsewhere).
     Faer,
