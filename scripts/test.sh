@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
 cargo test --workspace --all-targets -j "$(nproc)" "$@"
-# The LLVM backend joins the conformance suite through the `llvm` feature (one more test binary
-# that links LLVM; the day-to-day build leaves it out).
-cargo test -p hg-tests --features llvm --test conformance -j "$(nproc)" "$@"
+# LLVM and the MLIR lowering (run on the CPU) join the conformance suite through the `mlir`
+# feature, which implies `llvm` (one more test binary that links LLVM and MLIR; the day-to-day
+# build leaves them out).
+cargo test -p hg-tests --features mlir --test conformance -j "$(nproc)" "$@"
 # The tests above built target/debug/hgc; make sure it is current, then compare with PyTorch.
 cargo build -q -p hgc
 HGC=target/debug/hgc bash bench/torch_twin/run.sh

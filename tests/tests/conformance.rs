@@ -18,9 +18,12 @@ use std::path::{Path, PathBuf};
 /// The backends under test, by registry name. Each is compared with the interpreter in f64.
 #[cfg(not(feature = "llvm"))]
 const BACKENDS: &[&str] = &["interp", "cranelift"];
-/// With the `llvm` feature (as `scripts/test.sh` runs it), LLVM joins.
-#[cfg(feature = "llvm")]
+/// With the `llvm` feature, LLVM joins.
+#[cfg(all(feature = "llvm", not(feature = "mlir")))]
 const BACKENDS: &[&str] = &["interp", "cranelift", "llvm"];
+/// With the `mlir` feature (as `scripts/test.sh` runs it), the MLIR lowering on the CPU joins.
+#[cfg(feature = "mlir")]
+const BACKENDS: &[&str] = &["interp", "cranelift", "llvm", "mlir-cpu"];
 
 /// Largest error of a forward output, relative to the largest magnitude of the reference
 /// tensor (f32 arithmetic with its own rounding and reduction order against exact f64).
@@ -289,4 +292,54 @@ fn built_executables_match_the_reference_interpreter() {
     }
     println!("{rows}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The GPU check that needs no GPU: every kernel of every example (train step and every entry)
+/// that has a GPU form lowers through MLIR to PTX for each chip, and `ptxas` assembles it for
+/// that chip. The kernels that call runtime functions have no GPU form yet; the table counts
+/// them, and at least half of each example's kernels must map.
+#[cfg(feature = "mlir")]
+#[test]
+fn example_kernels_assemble_with_ptxas() {
+    use hg_codegen_mlir::Chip;
+    let ptxas = hg_codegen_mlir::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::from("| example | kernels | with a GPU form |\n|---|---|---|\n");
+    for (n, (file, set, _)) in CASES.iter().enumerate() {
+        let args = hgc::cli::SpecArgs {
+            file: root().join(file),
+            model: None,
+            set: set.iter().map(|s| s.to_string()).collect(),
+        };
+        let model = hgc::compile::check_spec(&args).unwrap().model.unwrap();
+        let (module, info) = with_train_step(&model, &optimizer_config(&model.train_defaults)).unwrap();
+        let (_, _, kernels) = hgc::backends::lower_module(&module, Some(&info)).unwrap();
+        let mapped: Vec<(usize, &_)> = kernels
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| hg_codegen_mlir::kernel::gpu_module(std::slice::from_ref(*k)).is_ok())
+            .collect();
+        let _ = writeln!(rows, "| {file} | {} | {} |", kernels.len(), mapped.len());
+        assert!(
+            mapped.len() * 2 >= kernels.len(),
+            "{file}: {} of {} kernels map to the GPU",
+            mapped.len(),
+            kernels.len()
+        );
+        for chip in Chip::ALL {
+            let ptx = hg_codegen_mlir::gpu::some_kernels_ptx(mapped.iter().copied(), chip)
+                .unwrap_or_else(|e| panic!("{file} {chip}: {e}"));
+            let path = dir.path().join(format!("model{n}_{chip}.ptx"));
+            std::fs::write(&path, ptx).unwrap();
+            let output = std::process::Command::new(&ptxas)
+                .arg(format!("-arch={}", chip.arch()))
+                .arg(&path)
+                .arg("-o")
+                .arg(path.with_extension("cubin"))
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{file} {chip}: {}", String::from_utf8_lossy(&output.stderr));
+        }
+    }
+    println!("{rows}");
 }

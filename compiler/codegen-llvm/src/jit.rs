@@ -43,7 +43,19 @@ pub struct CodeOwner(#[allow(dead_code)] LoadedObject);
 /// Compiles `kernels` with LLVM for the CPU this process runs on and loads the code.
 pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
     let target = HostTarget::new()?;
-    let object = compile_kernels(kernels, &target)?;
+    load(compile_kernels(kernels, &target)?, kernels)
+}
+
+/// Loads `object`, compiled for this CPU from `kernels` (its symbols in their order), into this
+/// process.
+pub fn load(object: KernelObject, kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
+    if object.symbols.len() != kernels.len() {
+        return Err(CodegenError::Load(format!(
+            "the object has {} kernels, not {}",
+            object.symbols.len(),
+            kernels.len()
+        )));
+    }
     let code = LoadedObject::load(&object.bytes, &hg_cpu::loader::runtime_symbol)
         .map_err(|e| CodegenError::Load(e.to_string()))?;
     let functions = object
@@ -51,8 +63,8 @@ pub fn compile(kernels: &[Kernel]) -> Result<CompiledKernels, CodegenError> {
         .iter()
         .map(|name| {
             let address = code.symbol(name).ok_or_else(|| CodegenError::Load(format!("no symbol `{name}`")))?;
-            // SAFETY: `name` is a function this crate defined with the `KernelFn` signature
-            // `(ptr, i64, i64, i64)` and the C calling convention.
+            // SAFETY: `name` is a function its code generator defined with the `KernelFn`
+            // signature `(ptr, i64, i64, i64)` and the C calling convention.
             Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(address) })
         })
         .collect::<Result<Vec<_>, CodegenError>>()?;

@@ -44,11 +44,26 @@ fn optimized<'ctx>(cx: &'ctx Context, kernels: &[Kernel], target: &HostTarget) -
 pub fn compile_kernels(kernels: &[Kernel], target: &HostTarget) -> Result<KernelObject, CodegenError> {
     let start = Instant::now();
     let cx = Context::create();
-    let module = optimized(&cx, kernels, target)?;
-    let bytes = target.object_bytes(&module)?;
+    let module = cx.create_module("hg_kernels");
+    build_kernels(&cx, &module, kernels)?;
+    emit_module(&module, (0..kernels.len()).map(symbol).collect(), target, start)
+}
+
+/// Optimises `module`, whose kernels another front end may have built (the MLIR backend
+/// translates its own into LLVM IR), for `target` and emits it; `symbols` are its kernels' entry
+/// points in order, `start` when compilation began.
+pub fn emit_module(
+    module: &Module<'_>,
+    symbols: Vec<String>,
+    target: &HostTarget,
+    start: Instant,
+) -> Result<KernelObject, CodegenError> {
+    target.adopt(module);
+    target.optimize(module)?;
+    let bytes = target.object_bytes(module)?;
     Ok(KernelObject {
         bytes,
-        symbols: (0..kernels.len()).map(symbol).collect(),
+        symbols,
         cpu: target.cpu().to_string(),
         features: target.features().to_string(),
         compile_time: start.elapsed(),

@@ -51,4 +51,19 @@ pub enum CodegenError {
         /// The chip being targeted.
         chip: Chip,
     },
+    /// A kernel failed verification (a bug in the lowering that produced it).
+    #[error(transparent)]
+    Verify(#[from] hg_kernel::VerifyError),
+    /// A kernel construct this code generator does not lower.
+    #[error("cannot compile with MLIR: {0}")]
+    Unsupported(String),
+    /// A pass failed while lowering the kernels for the CPU.
+    #[error("lowering the MLIR kernels for the CPU failed: {diagnostics}")]
+    CpuLowering {
+        /// MLIR's diagnostics, one per line.
+        diagnostics: String,
+    },
+    /// The LLVM backend failed to optimise, emit or load the translated kernels.
+    #[error(transparent)]
+    Llvm(#[from] hg_codegen_llvm::CodegenError),
 }

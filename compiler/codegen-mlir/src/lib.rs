@@ -1,26 +1,34 @@
-//! Hourglass GPU code generator through MLIR: builds kernels as MLIR `gpu.module`s (with the
-//! `gpu`, `scf`, `arith` and `memref` dialects) and lowers them in-process, through NVVM and
-//! LLVM's NVPTX backend, to PTX text for a chosen NVIDIA [`Chip`]. No CUDA toolkit or GPU is
-//! needed to generate PTX.
+//! Hourglass code generator through MLIR: lowers the kernel IR to MLIR (`scf`, `arith`,
+//! `math`, `memref`; [`kernel`], written as MLIR text), then either
+//! - for the CPU ([`cpu`], `--backend mlir-cpu`): MLIR's conversion passes to the `llvm`
+//!   dialect, translation to LLVM IR, and the LLVM backend's O3, object emission and loader, so
+//!   the lowering is checked bit for bit against the reference evaluator without a GPU; or
+//! - for NVIDIA GPUs ([`gpu`]): the same loop bodies in `gpu.func` kernels (a parallel loop's
+//!   iterations spread over the grid's threads), lowered in-process through NVVM and LLVM's
+//!   NVPTX backend to PTX text for a chosen [`Chip`] ([`lower`]). No CUDA toolkit or GPU is
+//!   needed to generate PTX.
 //!
-//! Today the crate carries one hand-built kernel, [`affine_relu`] (`y[i] = max(a * x[i] + b, 0)`),
-//! which fixes the shape later kernels follow: a module per kernel family that builds MLIR op
-//! by op, a shared [`context`] that registers dialects, passes and translations, and a shared
-//! [`lower`] that runs the NVVM pipeline for a chip and extracts the PTX. The lowering from
-//! kernel IR will live beside `affine_relu` and reuse the rest.
+//! [`affine_relu`] is the hand-built kernel that first proved the GPU toolchain; [`context`]
+//! registers dialects, passes and translations and captures diagnostics.
 //!
 //! Invariants: MLIR (and the LLVM inside it) is linked statically, so this crate adds no
 //! run-time library dependency; one PTX text is generated per chip because PTX made for a newer
-//! chip is refused by the assembler for an older one.
+//! chip is refused by the assembler for an older one; generated kernels call runtime functions
+//! only on the CPU (random draws, `sin`, `cos`, `pow` and f64 math have no GPU form yet, and
+//! such kernels are refused for the GPU with the function's name).
 
 pub mod affine_relu;
 pub mod chip;
 pub mod context;
+pub mod cpu;
 mod error;
+pub mod gpu;
+pub mod kernel;
 pub mod lower;
 mod ops;
+pub mod ptxas;
 #[cfg(test)]
-mod ptxas;
+mod tests;
 
 pub use affine_relu::{affine_relu_mlir, affine_relu_ptx};
 pub use chip::Chip;

@@ -3,8 +3,11 @@
 //! The pipeline turns `scf` into branches, expands `memref` descriptors, attaches an NVVM
 //! target for the chip, lowers the kernel bodies to the `llvm`/`nvvm` dialects and finally
 //! serialises the `gpu.module` with LLVM's NVPTX backend (`format=isa` gives PTX text, so no
-//! CUDA toolkit is involved). `math` ops would additionally need libdevice (`toolkit=DIR`);
-//! kernels here do not use them yet. The result is a `gpu.binary` whose first object is PTX.
+//! CUDA toolkit is involved). The `math` ops kernels use (`fma`, `sqrt`, `absf`, `floor`,
+//! `roundeven`) become LLVM intrinsics before the GPU conversion, which NVPTX implements with
+//! its own instructions (`fma.rn`, `sqrt.rn`, ...), so no libdevice is linked; the
+//! transcendental functions are inline `arith` sequences. The result is a `gpu.binary` whose
+//! first object is PTX.
 
 use melior::Context;
 use melior::ir::attribute::ArrayAttribute;
@@ -21,7 +24,7 @@ pub fn ptx_pipeline(chip: Chip) -> String {
     format!(
         "builtin.module(convert-scf-to-cf,expand-strided-metadata,\
          nvvm-attach-target{{chip={arch} features={features} O=3}},\
-         convert-arith-to-llvm,convert-index-to-llvm,\
+         convert-math-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,\
          gpu.module(convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),\
          gpu-module-to-binary{{format=isa}})",
         arch = chip.arch(),

@@ -138,6 +138,21 @@ fn open_llvm(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOption
     })
 }
 
+/// The kernels lowered to MLIR (`scf`, `arith`, `math`, `memref`), converted to LLVM IR by MLIR
+/// and compiled by the LLVM backend: the form the GPU mapping starts from, run on the CPU so
+/// its arithmetic is checked where there is no GPU.
+#[cfg(feature = "mlir")]
+fn open_mlir_cpu(
+    module: Module,
+    train: Option<&TrainStepInfo>,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Session>, String> {
+    open_compiled("mlir-cpu", module, train, opts, |kernels| {
+        let (fns, owner) = hg_codegen_mlir::cpu::compile(kernels).map_err(|e| e.to_string())?.into_parts();
+        Ok((fns, Box::new(owner)))
+    })
+}
+
 /// Every backend, in the order `--help` lists them.
 pub const BACKENDS: &[Backend] = &[
     Backend {
@@ -155,6 +170,12 @@ pub const BACKENDS: &[Backend] = &[
         name: "llvm",
         about: "native code for this CPU through LLVM (slower to compile, the widest vectors), fused kernels and a tuned GEMM",
         open: open_llvm,
+    },
+    #[cfg(feature = "mlir")]
+    Backend {
+        name: "mlir-cpu",
+        about: "the kernels through MLIR (scf, arith, memref) and LLVM on this CPU: the lowering the GPU backend starts from",
+        open: open_mlir_cpu,
     },
 ];
 

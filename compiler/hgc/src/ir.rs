@@ -25,6 +25,24 @@ pub enum Stage {
     Kernels,
     /// Which graph values each step computes (the fusion groups), with their source lines.
     Fused,
+    /// Each entry's kernels as MLIR (`scf`, `arith`, `math`, `memref`), in the form the
+    /// `mlir-cpu` backend compiles.
+    #[cfg(feature = "mlir")]
+    Mlir,
+    /// Each entry's kernels as PTX for `--chip` (kernels with no GPU form yet are listed as
+    /// comments).
+    #[cfg(feature = "mlir")]
+    Ptx,
+}
+
+/// NVIDIA GPU generations PTX is made for.
+#[cfg(feature = "mlir")]
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ChipArg {
+    #[value(name = "sm_80")]
+    Sm80,
+    #[value(name = "sm_90")]
+    Sm90,
 }
 
 #[derive(Args, Debug)]
@@ -36,6 +54,10 @@ pub struct IrArgs {
     /// Print only this entry point's function.
     #[arg(long, value_name = "ENTRY")]
     pub entry: Option<String>,
+    /// The GPU generation of `--stage ptx`.
+    #[cfg(feature = "mlir")]
+    #[arg(long, value_enum, default_value = "sm_90")]
+    pub chip: ChipArg,
 }
 
 pub fn ir(args: &IrArgs) -> Result<(), i32> {
@@ -80,7 +102,8 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
             text.push('\n');
             emit(&text);
         }
-        Stage::Kernels | Stage::Fused => {
+        // The stages below the graph: kernels, fusion groups, MLIR.
+        _ => {
             let (module, info) = with_train_step(model, &optimizer_config(&model.train_defaults)).map_err(|d| {
                 spec.report(&d);
                 1
@@ -97,6 +120,14 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
                 let program = hg_kernel::lower_function(f, &carried).map_err(|e| fail(format!("`{}`: {e}", f.name)))?;
                 let text = match args.stage {
                     Stage::Kernels => hg_kernel::program_text::program(&program, hg_kernel::print_kernel),
+                    #[cfg(feature = "mlir")]
+                    Stage::Mlir => {
+                        let module = hg_codegen_mlir::kernel::cpu_module(&program.kernels)
+                            .map_err(|e| fail(format!("`{}`: {e}", f.name)))?;
+                        format!("// entry {}\n{module}", f.name)
+                    }
+                    #[cfg(feature = "mlir")]
+                    Stage::Ptx => ptx_text(&f.name, &program.kernels, args.chip).map_err(fail)?,
                     _ => fused_text(&program, &spec),
                 };
                 emit(&text);
@@ -115,6 +146,28 @@ fn emit(text: &str) {
     {
         eprintln!("error: cannot write the IR: {e}");
     }
+}
+
+/// The PTX of the kernels of entry `entry` that have a GPU form, after a comment listing
+/// those that have none yet and why.
+#[cfg(feature = "mlir")]
+fn ptx_text(entry: &str, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Result<String, String> {
+    use hg_codegen_mlir::Chip;
+    let chip = match chip {
+        ChipArg::Sm80 => Chip::Sm80,
+        ChipArg::Sm90 => Chip::Sm90,
+    };
+    let mut text = format!("// entry {entry}, {chip}\n");
+    let mut mapped = Vec::new();
+    for (i, kernel) in kernels.iter().enumerate() {
+        match hg_codegen_mlir::kernel::gpu_module(std::slice::from_ref(kernel)) {
+            Ok(_) => mapped.push((i, kernel)),
+            Err(e) => text.push_str(&format!("// hg_kernel_{i}: no GPU form: {e}\n")),
+        }
+    }
+    let ptx = hg_codegen_mlir::gpu::some_kernels_ptx(mapped, chip).map_err(|e| format!("`{entry}`: {e}"))?;
+    text.push_str(&ptx);
+    Ok(text)
 }
 
 /// One line per step: its label and the source lines of the graph values it computes.

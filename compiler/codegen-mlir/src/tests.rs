@@ -1,0 +1,158 @@
+//! The MLIR lowering of kernel IR against the reference evaluator (`hg_kernel::eval`), bit for
+//! bit, on the kernel catalogue every code generator is held to, through the real CPU path:
+//! MLIR text, MLIR's conversion to the `llvm` dialect, LLVM's O3, an object loaded by the
+//! runtime's loader.
+
+use hg_kernel::eval::Buffer;
+use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
+use hg_kernel::testing::kernels::{catalogue, inline_edge_case, random_kernel, row_reduction};
+use hg_kernel::testing::{KernelBuilder, b, c, check_against_evaluator, check_inputs_against_evaluator, ix};
+
+use crate::cpu::{compile, llvm_dialect};
+use crate::gpu::kernels_ptx;
+use crate::kernel::{cpu_module, gpu_module};
+use crate::{Chip, CodegenError};
+
+#[test]
+fn the_kernel_catalogue_matches_the_evaluator_bit_for_bit() {
+    let cases = catalogue();
+    let kernels: Vec<Kernel> = cases.iter().map(|(k, _)| k.clone()).collect();
+    let compiled = compile(&kernels).unwrap_or_else(|e| panic!("{e}"));
+    assert!(compiled.len() > 100);
+    for (i, (kernel, batches)) in cases.iter().enumerate() {
+        check_against_evaluator(kernel, batches, &mut |bufs, batch, lo, hi| {
+            compiled.run(i, bufs, batch, lo, hi).unwrap()
+        });
+    }
+}
+
+/// The inline transcendental functions (written once over `fastmath::Arith`) on every edge
+/// case.
+#[test]
+fn inline_functions_on_edge_cases() {
+    for op in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Softplus, UnaryOp::Gelu] {
+        for shift in 0..8 {
+            let (kernel, input) = inline_edge_case(op, shift, false);
+            let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+            check_inputs_against_evaluator(&kernel, input, 1, &mut |bufs, batch, lo, hi| {
+                compiled.run(0, bufs, batch, lo, hi).unwrap()
+            });
+        }
+    }
+}
+
+/// Integer division never traps: by zero it gives 0, `MIN / -1` wraps.
+#[test]
+fn integer_division_by_zero_and_overflow() {
+    let mut k = KernelBuilder::new("div");
+    let x = k.arg(Scalar::I64, c(4), false);
+    let y = k.arg(Scalar::I64, c(4), false);
+    let out = k.arg(Scalar::I64, c(4), true);
+    k.loop_(c(4), |k, i| {
+        let a = k.load(x, ix(&[(i, c(1))], c(0)));
+        let d = k.load(y, ix(&[(i, c(1))], c(0)));
+        let q = k.bin(BinaryOp::Div, a, d);
+        k.store(out, ix(&[(i, c(1))], c(0)), q);
+    });
+    let kernel = k.finish(false);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    let mut bufs =
+        vec![Buffer::I64(vec![7, i64::MIN, -9, 5]), Buffer::I64(vec![0, -1, 2, -1]), Buffer::I64(vec![0; 4])];
+    compiled.run(0, &mut bufs, 1, 0, 0).unwrap();
+    assert_eq!(bufs[2], Buffer::I64(vec![0, i64::MIN, -4, -5]));
+}
+
+/// Float-to-integer conversions saturate and take NaN to 0, as Rust's `as` and the evaluator.
+#[test]
+fn float_to_integer_conversions_saturate() {
+    let mut k = KernelBuilder::new("to_int");
+    let x = k.arg(Scalar::F32, c(6), false);
+    let out = k.arg(Scalar::I64, c(6), true);
+    k.loop_(c(6), |k, i| {
+        let v = k.load(x, ix(&[(i, c(1))], c(0)));
+        let n = k.cast(Scalar::I64, v);
+        k.store(out, ix(&[(i, c(1))], c(0)), n);
+    });
+    let kernel = k.finish(false);
+    let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
+    let input = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -2.5, 9.223_372e18];
+    let want: Vec<i64> = input.iter().map(|&v| v as i64).collect();
+    let mut bufs = vec![Buffer::F32(input), Buffer::I64(vec![0; 6])];
+    compiled.run(0, &mut bufs, 1, 0, 0).unwrap();
+    assert_eq!(bufs[1], Buffer::I64(want));
+}
+
+/// A kernel that fails verification is not compiled.
+#[test]
+fn invalid_kernels_are_not_compiled() {
+    let mut k = KernelBuilder::new("out_of_bounds");
+    let x = k.arg(Scalar::F32, b(2), false);
+    let y = k.arg(Scalar::F32, b(2), true);
+    k.loop_(b(2), |k, i| {
+        let v = k.load(x, ix(&[(i, c(1))], c(1)));
+        k.store(y, ix(&[(i, c(1))], c(0)), v);
+    });
+    let err = compile(&[k.finish(true)]).unwrap_err();
+    assert!(matches!(err, CodegenError::Verify(_)), "{err}");
+}
+
+/// The MLIR of a parallel row reduction: the accumulator is an `iter_args` value of the inner
+/// `scf.for`, the outer loop runs over `lo..hi`, memrefs are built from the pointer table.
+#[test]
+fn row_reduction_mlir() {
+    insta::assert_snapshot!(cpu_module(&[row_reduction(3)]).unwrap());
+}
+
+/// After MLIR's conversion passes only the `llvm` dialect is left.
+#[test]
+fn the_cpu_pipeline_leaves_only_the_llvm_dialect() {
+    let text = llvm_dialect(&[row_reduction(3)]).unwrap();
+    for dialect in ["scf.", "memref.", "arith.", "math.", "func.func", "builtin.unrealized_conversion_cast"] {
+        assert!(!text.contains(dialect), "`{dialect}` left:\n{text}");
+    }
+    assert!(text.contains("llvm.func @hg_kernel_0(%arg0: !llvm.ptr, %arg1: i64, %arg2: i64, %arg3: i64)"), "{text}");
+}
+
+/// The catalogue kernels that call no runtime function, as one PTX per chip.
+fn gpu_kernels() -> Vec<Kernel> {
+    catalogue().into_iter().map(|(k, _)| k).filter(|k| gpu_module(std::slice::from_ref(k)).is_ok()).collect()
+}
+
+/// The GPU form of a parallel row reduction: the rows spread over the grid's threads.
+#[test]
+fn row_reduction_gpu_mlir() {
+    insta::assert_snapshot!(gpu_module(&[row_reduction(3)]).unwrap());
+}
+
+/// Kernels that call the runtime (a random draw) are refused for the GPU with the function's
+/// name, not miscompiled.
+#[test]
+fn runtime_calls_have_no_gpu_form_yet() {
+    let err = gpu_module(&[random_kernel(4)]).unwrap_err().to_string();
+    assert!(err.contains("hg_rt_random") && err.contains("no GPU form"), "{err}");
+}
+
+/// Every catalogue kernel the GPU form takes lowers to PTX for both chips, and `ptxas`
+/// assembles it for its chip.
+#[test]
+fn catalogue_kernels_assemble_with_ptxas() {
+    let kernels = gpu_kernels();
+    let all = catalogue().len();
+    assert!(kernels.len() * 10 >= all * 8, "only {} of {all} catalogue kernels have a GPU form", kernels.len());
+    let ptxas = crate::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
+    let dir = tempfile::tempdir().unwrap();
+    for chip in Chip::ALL {
+        let ptx = kernels_ptx(&kernels, chip).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        assert_eq!(ptx.matches(".visible .entry hg_kernel_").count(), kernels.len());
+        let path = dir.path().join(format!("catalogue_{chip}.ptx"));
+        std::fs::write(&path, &ptx).unwrap();
+        let output = std::process::Command::new(&ptxas)
+            .arg(format!("-arch={}", chip.arch()))
+            .arg(&path)
+            .arg("-o")
+            .arg(path.with_extension("cubin"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "ptxas -arch={chip}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
