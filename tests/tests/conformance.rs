@@ -331,14 +331,7 @@ fn example_kernels_assemble_with_ptxas() {
                 .unwrap_or_else(|e| panic!("{file} {chip}: {e}"));
             let path = dir.path().join(format!("model{n}_{chip}.ptx"));
             std::fs::write(&path, ptx).unwrap();
-            let output = std::process::Command::new(&ptxas)
-                .arg(format!("-arch={}", chip.arch()))
-                .arg(&path)
-                .arg("-o")
-                .arg(path.with_extension("cubin"))
-                .output()
-                .unwrap();
-            assert!(output.status.success(), "{file} {chip}: {}", String::from_utf8_lossy(&output.stderr));
+            hg_codegen_mlir::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
     }
     println!("{rows}");

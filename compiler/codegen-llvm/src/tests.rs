@@ -2,10 +2,9 @@
 //! kernel catalogue every code generator is held to (`hg_kernel::testing::kernels`), through
 //! the real path: an object emitted by LLVM and loaded by the runtime's loader.
 
-use hg_kernel::eval::Buffer;
-use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
+use hg_kernel::ir::{Kernel, Scalar, UnaryOp};
 use hg_kernel::testing::kernels::{
-    catalogue, inline_edge_case, inline_kernel, normalise, row_reduction, transcendental_rows,
+    catalogue, inline_edge_case, inline_kernel, integer_division_case, normalise, row_reduction, transcendental_rows,
 };
 use hg_kernel::testing::{
     KernelBuilder, Rng, b, buffers, c, check_against_evaluator, check_inputs_against_evaluator, ix,
@@ -71,22 +70,10 @@ fn elementwise_loops_vectorise_without_calls() {
 /// Integer division never traps: by zero it gives 0, `MIN / -1` wraps.
 #[test]
 fn integer_division_by_zero_and_overflow() {
-    let mut k = KernelBuilder::new("div");
-    let x = k.arg(Scalar::I64, c(4), false);
-    let y = k.arg(Scalar::I64, c(4), false);
-    let out = k.arg(Scalar::I64, c(4), true);
-    k.loop_(c(4), |k, i| {
-        let a = k.load(x, ix(&[(i, c(1))], c(0)));
-        let d = k.load(y, ix(&[(i, c(1))], c(0)));
-        let q = k.bin(BinaryOp::Div, a, d);
-        k.store(out, ix(&[(i, c(1))], c(0)), q);
-    });
-    let kernel = k.finish(false);
+    let (kernel, mut bufs, want) = integer_division_case();
     let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
-    let mut bufs =
-        vec![Buffer::I64(vec![7, i64::MIN, -9, 5]), Buffer::I64(vec![0, -1, 2, -1]), Buffer::I64(vec![0; 4])];
     compiled.run(0, &mut bufs, 1, 0, 0).unwrap();
-    assert_eq!(bufs[2], Buffer::I64(vec![0, i64::MIN, -4, -5]));
+    assert_eq!(bufs[2], want);
 }
 
 /// Calls that do not fit a kernel are refused before any code runs.

@@ -98,11 +98,8 @@ fn build_affine_relu(context: &Context) -> Result<Module<'_>, CodegenError> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::process::Command;
-
     use super::*;
-    use crate::ptxas::find_ptxas;
+    use crate::ptxas::{assemble, find_ptxas};
 
     #[test]
     fn mlir_text_uses_gpu_scf_arith_and_memref() {
@@ -141,16 +138,6 @@ mod tests {
         }
     }
 
-    fn ptxas(ptxas: &Path, arch: &str, ptx: &Path) -> std::process::Output {
-        Command::new(ptxas)
-            .arg(format!("-arch={arch}"))
-            .arg(ptx)
-            .arg("-o")
-            .arg(ptx.with_extension(format!("{arch}.cubin")))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", ptxas.display()))
-    }
-
     #[test]
     fn ptx_assembles_with_ptxas_for_its_chip_only() {
         let ptxas_path = find_ptxas().unwrap_or_else(|message| panic!("{message}"));
@@ -158,18 +145,12 @@ mod tests {
         for chip in Chip::ALL {
             let path = dir.path().join(format!("{KERNEL_NAME}_{chip}.ptx"));
             std::fs::write(&path, affine_relu_ptx(chip).expect("lower")).expect("write PTX");
-            let output = ptxas(&ptxas_path, chip.arch(), &path);
-            assert!(
-                output.status.success(),
-                "ptxas -arch={chip} failed: {}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let cubin = std::fs::read(path.with_extension(format!("{chip}.cubin"))).expect("cubin");
+            let cubin = assemble(&ptxas_path, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
+            let cubin = std::fs::read(cubin).expect("cubin");
             assert_eq!(cubin.get(..4), Some(b"\x7fELF".as_slice()), "a cubin is an ELF file");
         }
         // Why there is one PTX per chip: the sm_90 text is refused when assembling for sm_80.
         let newer = dir.path().join(format!("{KERNEL_NAME}_sm_90.ptx"));
-        assert!(!ptxas(&ptxas_path, "sm_80", &newer).status.success());
+        assert!(assemble(&ptxas_path, "sm_80", &newer).is_err());
     }
 }

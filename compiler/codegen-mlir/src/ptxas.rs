@@ -32,3 +32,21 @@ pub fn find_ptxas() -> Result<PathBuf, String> {
             .to_string()
     })
 }
+
+/// Assembles the PTX file `ptx` for `chip` with the assembler at `ptxas`, writing the cubin
+/// beside it; `Err` holds the assembler's report.
+pub fn assemble(ptxas: &Path, chip: &str, ptx: &Path) -> Result<PathBuf, String> {
+    let cubin = ptx.with_extension(format!("{chip}.cubin"));
+    let output = std::process::Command::new(ptxas)
+        .arg(format!("-arch={chip}"))
+        .arg(ptx)
+        .arg("-o")
+        .arg(&cubin)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", ptxas.display()))?;
+    if output.status.success() {
+        Ok(cubin)
+    } else {
+        Err(format!("ptxas -arch={chip} {}: {}", ptx.display(), String::from_utf8_lossy(&output.stderr)))
+    }
+}

@@ -4,8 +4,8 @@
 //! runtime's loader.
 
 use hg_kernel::eval::Buffer;
-use hg_kernel::ir::{BinaryOp, Kernel, Scalar, UnaryOp};
-use hg_kernel::testing::kernels::{catalogue, inline_edge_case, random_kernel, row_reduction};
+use hg_kernel::ir::{Kernel, Scalar, UnaryOp};
+use hg_kernel::testing::kernels::{catalogue, inline_edge_case, integer_division_case, random_kernel, row_reduction};
 use hg_kernel::testing::{KernelBuilder, b, c, check_against_evaluator, check_inputs_against_evaluator, ix};
 
 use crate::cpu::{compile, llvm_dialect};
@@ -44,22 +44,10 @@ fn inline_functions_on_edge_cases() {
 /// Integer division never traps: by zero it gives 0, `MIN / -1` wraps.
 #[test]
 fn integer_division_by_zero_and_overflow() {
-    let mut k = KernelBuilder::new("div");
-    let x = k.arg(Scalar::I64, c(4), false);
-    let y = k.arg(Scalar::I64, c(4), false);
-    let out = k.arg(Scalar::I64, c(4), true);
-    k.loop_(c(4), |k, i| {
-        let a = k.load(x, ix(&[(i, c(1))], c(0)));
-        let d = k.load(y, ix(&[(i, c(1))], c(0)));
-        let q = k.bin(BinaryOp::Div, a, d);
-        k.store(out, ix(&[(i, c(1))], c(0)), q);
-    });
-    let kernel = k.finish(false);
+    let (kernel, mut bufs, want) = integer_division_case();
     let compiled = compile(std::slice::from_ref(&kernel)).unwrap();
-    let mut bufs =
-        vec![Buffer::I64(vec![7, i64::MIN, -9, 5]), Buffer::I64(vec![0, -1, 2, -1]), Buffer::I64(vec![0; 4])];
     compiled.run(0, &mut bufs, 1, 0, 0).unwrap();
-    assert_eq!(bufs[2], Buffer::I64(vec![0, i64::MIN, -4, -5]));
+    assert_eq!(bufs[2], want);
 }
 
 /// Float-to-integer conversions saturate and take NaN to 0, as Rust's `as` and the evaluator.
@@ -146,13 +134,6 @@ fn catalogue_kernels_assemble_with_ptxas() {
         assert_eq!(ptx.matches(".visible .entry hg_kernel_").count(), kernels.len());
         let path = dir.path().join(format!("catalogue_{chip}.ptx"));
         std::fs::write(&path, &ptx).unwrap();
-        let output = std::process::Command::new(&ptxas)
-            .arg(format!("-arch={}", chip.arch()))
-            .arg(&path)
-            .arg("-o")
-            .arg(path.with_extension("cubin"))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "ptxas -arch={chip}: {}", String::from_utf8_lossy(&output.stderr));
+        crate::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -499,3 +499,22 @@ pub fn inline_edge_case(op: UnaryOp, shift: usize, scalar: bool) -> (Kernel, Vec
     }
     (inline_kernel(op, n as i64, scalar), input)
 }
+
+/// Integer division where the evaluator reports an error and generated code must not trap: by
+/// zero it gives 0, and `MIN / -1` wraps. The kernel `out[i] = x[i] / y[i]`, its buffers, and
+/// what generated code must leave in `out` (buffer 2).
+pub fn integer_division_case() -> (Kernel, Vec<super::Buffer>, super::Buffer) {
+    use super::Buffer;
+    let mut k = KernelBuilder::new("div");
+    let x = k.arg(Scalar::I64, c(4), false);
+    let y = k.arg(Scalar::I64, c(4), false);
+    let out = k.arg(Scalar::I64, c(4), true);
+    k.loop_(c(4), |k, i| {
+        let a = k.load(x, ix(&[(i, c(1))], c(0)));
+        let d = k.load(y, ix(&[(i, c(1))], c(0)));
+        let q = k.bin(BinaryOp::Div, a, d);
+        k.store(out, ix(&[(i, c(1))], c(0)), q);
+    });
+    let buffers = vec![Buffer::I64(vec![7, i64::MIN, -9, 5]), Buffer::I64(vec![0, -1, 2, -1]), Buffer::I64(vec![0; 4])];
+    (k.finish(false), buffers, Buffer::I64(vec![0, i64::MIN, -4, -5]))
+}
