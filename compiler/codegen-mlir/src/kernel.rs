@@ -12,7 +12,8 @@
 //! | `Local` / `Assign` | SSA values: a local assigned inside a loop is an `iter_args` value of that loop |
 //! | `Let` | `arith` (and `math.fma`, `math.sqrt`, ...) ops; `exp`, `log`, `tanh`, `sigmoid`, `softplus`, `gelu` inline from [`hg_kernel::fastmath`] |
 //! | `Load` / `Store` | `memref.load` / `memref.store` at an index computed in `i64` |
-//! | `Random`, `sin`, `cos`, `pow`, f64 math | `func.call` of the runtime functions of [`hg_exec::kernel_fns`] |
+//! | `Random` uniform, Bernoulli | inline Philox 4x32-10 (`arith` on `i32`/`i64`), the runtime's canonical stream |
+//! | `Random` normal, `sin`, `cos`, `pow`, f64 math | `func.call` of the runtime functions of [`hg_exec::kernel_fns`] |
 //!
 //! Arithmetic is exactly the reference evaluator's, as in the LLVM backend: no fast-math flags,
 //! NaN-propagating `maximumf`/`minimumf`, saturating float-to-integer conversions, integer
@@ -23,6 +24,7 @@ use std::fmt::Write as _;
 
 use hg_abi::plan::{Affine, RandomKind};
 use hg_exec::kernel_fns::{self as runtime, CType, RuntimeFn};
+use hg_exec::philox;
 use hg_kernel::fastmath::{self, Arith};
 use hg_kernel::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
 
@@ -109,7 +111,7 @@ pub const GPU_MODULE: &str = "hg_kernels";
 /// memref is five parameters: allocated and aligned pointers, offset, size, stride). The
 /// iterations `lo..hi` of a parallel kernel's outermost loop are spread over every thread of
 /// the grid (thread `g` runs `lo + g`, `lo + g + threads`, ...); a kernel that is not parallel
-/// runs on the grid's first thread. Kernels that call runtime functions (random draws, `sin`,
+/// runs on the grid's first thread. Kernels that call runtime functions (normal draws, `sin`,
 /// `cos`, `pow`, f64 math) are refused: they have no GPU form yet.
 pub fn gpu_module(kernels: &[Kernel]) -> Result<String, CodegenError> {
     gpu_module_of(kernels.iter().enumerate())
@@ -558,19 +560,87 @@ impl<'a> Emitter<'a> {
                 let (seed, _) = self.val(*seed)?;
                 let (step, _) = self.val(*step)?;
                 let (counter, _) = self.val(*counter)?;
-                let site = self.constant(format!("{site} : i32"));
-                let mut args = vec![seed, step, counter, site];
                 match *kind {
-                    RandomKind::Normal => {}
                     RandomKind::Uniform { lo, hi } => {
-                        args.push(self.float_const(Scalar::F64, lo));
-                        args.push(self.float_const(Scalar::F64, hi));
+                        let u = self.uniform01(*site, &seed, &step, &counter);
+                        // `lo + (hi - lo) * u` in f64, as `hg_exec::philox`.
+                        let width = self.float_const(Scalar::F64, hi - lo);
+                        let lo = self.float_const(Scalar::F64, lo);
+                        let scaled = self.op(format!("arith.mulf {width}, {u} : f64"));
+                        let x = self.op(format!("arith.addf {lo}, {scaled} : f64"));
+                        self.op(format!("arith.truncf {x} : f64 to f32"))
                     }
-                    RandomKind::Bernoulli { p } => args.push(self.float_const(Scalar::F64, p)),
+                    RandomKind::Bernoulli { p } => {
+                        let u = self.uniform01(*site, &seed, &step, &counter);
+                        let p = self.float_const(Scalar::F64, p);
+                        let hit = self.op(format!("arith.cmpf olt, {u}, {p} : f64"));
+                        let (one, zero) = (self.f32_const(1.0), self.f32_const(0.0));
+                        self.op(format!("arith.select {hit}, {one}, {zero} : f32"))
+                    }
+                    // Box-Muller's f64 `ln` and `cos` must be the C library's to match the
+                    // evaluator bit for bit: a runtime call (no GPU form yet).
+                    RandomKind::Normal => {
+                        let site = self.constant(format!("{site} : i32"));
+                        self.call(runtime::random(*kind), &[seed, step, counter, site])?
+                    }
                 }
-                self.call(runtime::random(*kind), &args)?
             }
         })
+    }
+
+    /// `uniform01(counter)` of draw site `{seed, step, site}` in f64, inline: the Philox
+    /// 4x32-10 block of element `counter` (`hg_exec::philox`'s canonical stream), its word
+    /// `counter % 4`, and `(bits >> 8) * 2^-24`.
+    fn uniform01(&mut self, site: u32, seed: &str, step: &str, counter: &str) -> String {
+        let two = self.i64_const(2);
+        let three = self.i64_const(3);
+        let thirty_two = self.i64_const(32);
+        let block = self.op(format!("arith.shrui {counter}, {two} : i64"));
+        let lane = self.op(format!("arith.andi {counter}, {three} : i64"));
+        let block_hi = self.op(format!("arith.shrui {block}, {thirty_two} : i64"));
+        let seed_hi = self.op(format!("arith.shrui {seed}, {thirty_two} : i64"));
+        let low32 = |e: &mut Self, x: &str| e.op(format!("arith.trunci {x} : i64 to i32"));
+        let mut c = [
+            low32(self, &block),
+            low32(self, &block_hi),
+            self.constant(format!("{} : i32", site as i32)),
+            low32(self, step),
+        ];
+        let mut k = [low32(self, seed), low32(self, &seed_hi)];
+        let multipliers = [philox::M0, philox::M1].map(|m| self.i64_const(i64::from(m)));
+        let increments = [philox::W0, philox::W1].map(|w| self.constant(format!("{} : i32", w as i32)));
+        for round in 0..10 {
+            if round > 0 {
+                for n in 0..2 {
+                    k[n] = self.op(format!("arith.addi {}, {} : i32", k[n], increments[n]));
+                }
+            }
+            let mut halves = Vec::new();
+            for (word, m) in [(&c[0], &multipliers[0]), (&c[2], &multipliers[1])] {
+                let wide = self.op(format!("arith.extui {word} : i32 to i64"));
+                let product = self.op(format!("arith.muli {wide}, {m} : i64"));
+                let high = self.op(format!("arith.shrui {product}, {thirty_two} : i64"));
+                halves.push((low32(self, &high), low32(self, &product)));
+            }
+            let [(hi0, lo0), (hi1, lo1)] = [halves[0].clone(), halves[1].clone()];
+            let x0 = self.op(format!("arith.xori {hi1}, {} : i32", c[1]));
+            let x0 = self.op(format!("arith.xori {x0}, {} : i32", k[0]));
+            let x2 = self.op(format!("arith.xori {hi0}, {} : i32", c[3]));
+            let x2 = self.op(format!("arith.xori {x2}, {} : i32", k[1]));
+            c = [x0, lo1, x2, lo0];
+        }
+        // The word of this element: lane 3, 2, 1 or 0.
+        let mut word = c[3].clone();
+        for n in (0..3).rev() {
+            let at = self.i64_const(n as i64);
+            let here = self.op(format!("arith.cmpi eq, {lane}, {at} : i64"));
+            word = self.op(format!("arith.select {here}, {}, {word} : i32", c[n]));
+        }
+        let eight = self.constant("8 : i32".into());
+        let top = self.op(format!("arith.shrui {word}, {eight} : i32"));
+        let top = self.op(format!("arith.uitofp {top} : i32 to f64"));
+        let unit = self.float_const(Scalar::F64, 1.0 / f64::from(1u32 << 24));
+        self.op(format!("arith.mulf {top}, {unit} : f64"))
     }
 
     fn unary(&mut self, op: UnaryOp, x: String, ty: Scalar) -> Result<String, CodegenError> {

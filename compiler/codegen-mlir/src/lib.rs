@@ -14,7 +14,7 @@
 //! Invariants: MLIR (and the LLVM inside it) is linked statically, so this crate adds no
 //! run-time library dependency; one PTX text is generated per chip because PTX made for a newer
 //! chip is refused by the assembler for an older one; generated kernels call runtime functions
-//! only on the CPU (random draws, `sin`, `cos`, `pow` and f64 math have no GPU form yet, and
+//! only on the CPU (normal draws, `sin`, `cos`, `pow` and f64 math have no GPU form yet, and
 //! such kernels are refused for the GPU with the function's name).
 
 pub mod affine_relu;

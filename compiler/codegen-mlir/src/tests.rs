@@ -137,3 +137,32 @@ fn catalogue_kernels_assemble_with_ptxas() {
         crate::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// Uniform and Bernoulli draws are inline Philox (bit for bit the runtime's stream on the CPU,
+/// in the catalogue above), so a dropout-like kernel has a GPU form that `ptxas` assembles.
+#[test]
+fn uniform_and_bernoulli_draws_have_a_gpu_form() {
+    use hg_abi::plan::RandomKind;
+    let mut k = KernelBuilder::new("dropout");
+    let key = k.arg(Scalar::I64, c(2), false);
+    let y = k.arg(Scalar::F32, b(4), true);
+    k.loop_(b(4), |k, i| {
+        let seed = k.load(key, ix(&[], c(0)));
+        let step = k.load(key, ix(&[], c(1)));
+        let counter = k.var(i);
+        let keep = k.random(RandomKind::Bernoulli { p: 0.9 }, 1, seed, step, counter);
+        let u = k.random(RandomKind::Uniform { lo: -1.0, hi: 1.0 }, 2, seed, step, counter);
+        let v = k.bin(hg_kernel::ir::BinaryOp::Mul, keep, u);
+        k.store(y, ix(&[(i, c(1))], c(0)), v);
+    });
+    let kernel = k.finish(true);
+    let ptxas = crate::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
+    let dir = tempfile::tempdir().unwrap();
+    for chip in Chip::ALL {
+        let ptx = kernels_ptx(std::slice::from_ref(&kernel), chip).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        assert!(!ptx.contains("call"), "no calls on the GPU: {ptx}");
+        let path = dir.path().join(format!("dropout_{chip}.ptx"));
+        std::fs::write(&path, &ptx).unwrap();
+        crate::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
