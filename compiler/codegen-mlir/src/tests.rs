@@ -166,3 +166,9 @@ fn uniform_and_bernoulli_draws_have_a_gpu_form() {
         crate::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// The PTX of a parallel row reduction for sm_90, as LLVM's NVPTX backend writes it.
+#[test]
+fn row_reduction_ptx() {
+    insta::assert_snapshot!(kernels_ptx(&[row_reduction(3)], Chip::Sm90).unwrap());
+}
