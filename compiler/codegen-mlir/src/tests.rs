@@ -73,14 +73,7 @@ fn float_to_integer_conversions_saturate() {
 /// A kernel that fails verification is not compiled.
 #[test]
 fn invalid_kernels_are_not_compiled() {
-    let mut k = KernelBuilder::new("out_of_bounds");
-    let x = k.arg(Scalar::F32, b(2), false);
-    let y = k.arg(Scalar::F32, b(2), true);
-    k.loop_(b(2), |k, i| {
-        let v = k.load(x, ix(&[(i, c(1))], c(1)));
-        k.store(y, ix(&[(i, c(1))], c(0)), v);
-    });
-    let err = compile(&[k.finish(true)]).unwrap_err();
+    let err = compile(&[hg_kernel::testing::kernels::out_of_bounds()]).unwrap_err();
     assert!(matches!(err, CodegenError::Verify(_)), "{err}");
 }
 

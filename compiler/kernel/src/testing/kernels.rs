@@ -518,3 +518,15 @@ pub fn integer_division_case() -> (Kernel, Vec<super::Buffer>, super::Buffer) {
     let buffers = vec![Buffer::I64(vec![7, i64::MIN, -9, 5]), Buffer::I64(vec![0, -1, 2, -1]), Buffer::I64(vec![0; 4])];
     (k.finish(false), buffers, Buffer::I64(vec![0, i64::MIN, -4, -5]))
 }
+
+/// A kernel that fails verification: `y[i] = x[i + 1]` reads one element past `x`.
+pub fn out_of_bounds() -> Kernel {
+    let mut k = KernelBuilder::new("out_of_bounds");
+    let x = k.arg(Scalar::F32, b(2), false);
+    let y = k.arg(Scalar::F32, b(2), true);
+    k.loop_(b(2), |k, i| {
+        let v = k.load(x, ix(&[(i, c(1))], c(1)));
+        k.store(y, ix(&[(i, c(1))], c(0)), v);
+    });
+    k.finish(true)
+}
