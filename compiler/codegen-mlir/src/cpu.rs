@@ -45,13 +45,17 @@ pub fn run_pipeline(context: &Context, module: &mut Module<'_>, pipeline: &str) 
     result.map_err(|_| CodegenError::CpuLowering { diagnostics })
 }
 
-/// The module of `kernels` in the `llvm` dialect, as text (what `hgc ir --stage mlir-llvm`
-/// prints).
+/// The module of `kernels` parsed, verified and lowered to the `llvm` dialect in `context`.
+fn lowered<'c>(context: &'c Context, kernels: &[Kernel]) -> Result<Module<'c>, CodegenError> {
+    let mut module = parse_verified(context, &cpu_module(kernels)?, "kernels")?;
+    run_pipeline(context, &mut module, CPU_PIPELINE)?;
+    Ok(module)
+}
+
+/// The module of `kernels` in the `llvm` dialect, as text.
 pub fn llvm_dialect(kernels: &[Kernel]) -> Result<String, CodegenError> {
     let context = new_context();
-    let mut module = parse_verified(&context, &cpu_module(kernels)?, "kernels")?;
-    run_pipeline(&context, &mut module, CPU_PIPELINE)?;
-    Ok(module.as_operation().to_string())
+    Ok(lowered(&context, kernels)?.as_operation().to_string())
 }
 
 /// Compiles `kernels` through MLIR into one object for `target`; kernel `i` is the symbol
@@ -59,8 +63,7 @@ pub fn llvm_dialect(kernels: &[Kernel]) -> Result<String, CodegenError> {
 pub fn compile_object(kernels: &[Kernel], target: &HostTarget) -> Result<KernelObject, CodegenError> {
     let start = Instant::now();
     let context = new_context();
-    let mut module = parse_verified(&context, &cpu_module(kernels)?, "kernels")?;
-    run_pipeline(&context, &mut module, CPU_PIPELINE)?;
+    let module = lowered(&context, kernels)?;
     let cx = inkwell::context::Context::create();
     // SAFETY: the module was lowered to the `llvm` dialect only, and the context is alive for
     // the whole translation; the result is a new module owned by `cx`, or null on failure.

@@ -6,21 +6,24 @@ use hg_kernel::ir::Kernel;
 
 use crate::context::new_context;
 use crate::cpu::parse_verified;
-use crate::kernel::{GPU_MODULE, gpu_module_of};
+use crate::kernel::{GPU_MODULE, gpu_module, gpu_program};
 use crate::lower::lower_to_ptx;
 use crate::{Chip, CodegenError};
 
-/// PTX for `chip` of every kernel in `kernels`.
+/// PTX for `chip` of every kernel in `kernels` (an error if one has no GPU form).
 pub fn kernels_ptx(kernels: &[Kernel], chip: Chip) -> Result<String, CodegenError> {
-    some_kernels_ptx(kernels.iter().enumerate(), chip)
+    lower(&gpu_module(kernels)?, chip)
 }
 
-/// PTX for `chip` of some kernels of a program, each with its index in the program's table.
-pub fn some_kernels_ptx<'k>(
-    kernels: impl IntoIterator<Item = (usize, &'k Kernel)>,
-    chip: Chip,
-) -> Result<String, CodegenError> {
+/// PTX for `chip` of the kernels of a program that have a GPU form, each an `.entry` named by
+/// its index in the program, and the kernels left out with why.
+pub fn program_ptx(kernels: &[Kernel], chip: Chip) -> Result<(String, Vec<(usize, CodegenError)>), CodegenError> {
+    let program = gpu_program(kernels)?;
+    Ok((lower(&program.text, chip)?, program.refused))
+}
+
+fn lower(text: &str, chip: Chip) -> Result<String, CodegenError> {
     let context = new_context();
-    let mut module = parse_verified(&context, &gpu_module_of(kernels)?, GPU_MODULE)?;
+    let mut module = parse_verified(&context, text, GPU_MODULE)?;
     lower_to_ptx(&context, &mut module, GPU_MODULE, chip)
 }

@@ -114,20 +114,38 @@ pub const GPU_MODULE: &str = "hg_kernels";
 /// runs on the grid's first thread. Kernels that call runtime functions (normal draws, `sin`,
 /// `cos`, `pow`, f64 math) are refused: they have no GPU form yet.
 pub fn gpu_module(kernels: &[Kernel]) -> Result<String, CodegenError> {
-    gpu_module_of(kernels.iter().enumerate())
+    let program = gpu_program(kernels)?;
+    match program.refused.into_iter().next() {
+        Some((_, error)) => Err(error),
+        None => Ok(program.text),
+    }
 }
 
-/// [`gpu_module`] of some kernels of a program, each with its index in the program's table
-/// (the `N` of its symbol).
-pub fn gpu_module_of<'k>(kernels: impl IntoIterator<Item = (usize, &'k Kernel)>) -> Result<String, CodegenError> {
+/// The GPU module of a program's kernels that have a GPU form (each named by its index in the
+/// program), and those that have none, with why.
+#[derive(Debug)]
+pub struct GpuProgram {
+    pub text: String,
+    /// Indices of the kernels left out, with the reason (`CodegenError::Unsupported`).
+    pub refused: Vec<(usize, CodegenError)>,
+}
+
+/// [`gpu_module`] of the kernels of a program that have a GPU form; the others are listed in
+/// [`GpuProgram::refused`]. A kernel that does not verify is an error.
+pub fn gpu_program(kernels: &[Kernel]) -> Result<GpuProgram, CodegenError> {
     let mut declarations = BTreeMap::new();
     let mut text = format!("module attributes {{gpu.container_module}} {{\n  gpu.module @{GPU_MODULE} {{\n");
-    for (i, kernel) in kernels {
+    let mut refused = Vec::new();
+    for (i, kernel) in kernels.iter().enumerate() {
         hg_kernel::verify(kernel)?;
-        text.push_str(&gpu_function(kernel, &symbol(i), &mut declarations)?);
+        match gpu_function(kernel, &symbol(i), &mut declarations) {
+            Ok(function) => text.push_str(&function),
+            Err(error @ CodegenError::Unsupported(_)) => refused.push((i, error)),
+            Err(error) => return Err(error),
+        }
     }
     text.push_str("  }\n}\n");
-    Ok(text)
+    Ok(GpuProgram { text, refused })
 }
 
 fn gpu_function(

@@ -157,15 +157,11 @@ fn ptx_text(entry: &str, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Re
         ChipArg::Sm80 => Chip::Sm80,
         ChipArg::Sm90 => Chip::Sm90,
     };
+    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, chip).map_err(|e| format!("`{entry}`: {e}"))?;
     let mut text = format!("// entry {entry}, {chip}\n");
-    let mut mapped = Vec::new();
-    for (i, kernel) in kernels.iter().enumerate() {
-        match hg_codegen_mlir::kernel::gpu_module(std::slice::from_ref(kernel)) {
-            Ok(_) => mapped.push((i, kernel)),
-            Err(e) => text.push_str(&format!("// hg_kernel_{i}: no GPU form: {e}\n")),
-        }
+    for (i, why) in refused {
+        text.push_str(&format!("// hg_kernel_{i}: no GPU form: {why}\n"));
     }
-    let ptx = hg_codegen_mlir::gpu::some_kernels_ptx(mapped, chip).map_err(|e| format!("`{entry}`: {e}"))?;
     text.push_str(&ptx);
     Ok(text)
 }
