@@ -40,7 +40,7 @@ pub fn affine_relu_mlir() -> Result<String, CodegenError> {
 pub fn affine_relu_ptx(chip: Chip) -> Result<String, CodegenError> {
     let context = new_context();
     let mut module = build_affine_relu(&context)?;
-    lower_to_ptx(&context, &mut module, MODULE_NAME, chip)
+    lower_to_ptx(&context, &mut module, MODULE_NAME, chip, None)
 }
 
 /// Builds a module holding the `gpu.module` with the kernel:

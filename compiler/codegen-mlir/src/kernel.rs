@@ -12,8 +12,8 @@
 //! | `Local` / `Assign` | SSA values: a local assigned inside a loop is an `iter_args` value of that loop |
 //! | `Let` | `arith` (and `math.fma`, `math.sqrt`, ...) ops; `exp`, `log`, `tanh`, `sigmoid`, `softplus`, `gelu` inline from [`hg_kernel::fastmath`] |
 //! | `Load` / `Store` | `memref.load` / `memref.store` at an index computed in `i64` |
-//! | `Random` uniform, Bernoulli | inline Philox 4x32-10 (`arith` on `i32`/`i64`), the runtime's canonical stream |
-//! | `Random` normal, `sin`, `cos`, `pow`, f64 math | `func.call` of the runtime functions of [`hg_exec::kernel_fns`] |
+//! | `Random` | inline Philox 4x32-10 (`arith` on `i32`/`i64`), the runtime's canonical stream; normal draws' Box-Muller calls `log` and `cos` (the C library's on the CPU, libdevice's on the GPU) |
+//! | `sin`, `cos`, `pow`, f64 math | CPU: `func.call` of the runtime functions of [`hg_exec::kernel_fns`]; GPU: their definitions with libdevice's functions ([`math`]) |
 //!
 //! Arithmetic is exactly the reference evaluator's, as in the LLVM backend: no fast-math flags,
 //! NaN-propagating `maximumf`/`minimumf`, saturating float-to-integer conversions, integer
@@ -29,6 +29,8 @@ use hg_kernel::fastmath::{self, Arith};
 use hg_kernel::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
 
 use crate::CodegenError;
+
+mod math;
 
 /// The exported symbol of kernel `i` (the `hg_abi::plan::KernelFn` ABI), as in the LLVM backend.
 pub fn symbol(i: usize) -> String {
@@ -111,10 +113,11 @@ pub const GPU_MODULE: &str = "hg_kernels";
 /// memref is five parameters: allocated and aligned pointers, offset, size, stride). The
 /// iterations `lo..hi` of a parallel kernel's outermost loop are spread over every thread of
 /// the grid (thread `g` runs `lo + g`, `lo + g + threads`, ...); a kernel that is not parallel
-/// runs on the grid's first thread. Kernels that call runtime functions (normal draws, `sin`,
-/// `cos`, `pow`, f64 math) are refused: they have no GPU form yet.
-pub fn gpu_module(kernels: &[Kernel]) -> Result<String, CodegenError> {
-    let program = gpu_program(kernels)?;
+/// runs on the grid's first thread. The math functions the CPU takes from the runtime (normal
+/// draws, `sin`, `cos`, `pow`, f64 math) are libdevice's (`__nv_*`, declared in the module);
+/// with `libdevice` false, kernels that need one are refused.
+pub fn gpu_module(kernels: &[Kernel], libdevice: bool) -> Result<String, CodegenError> {
+    let program = gpu_program(kernels, libdevice)?;
     match program.refused.into_iter().next() {
         Some((_, error)) => Err(error),
         None => Ok(program.text),
@@ -132,18 +135,23 @@ pub struct GpuProgram {
 
 /// [`gpu_module`] of the kernels of a program that have a GPU form; the others are listed in
 /// [`GpuProgram::refused`]. A kernel that does not verify is an error.
-pub fn gpu_program(kernels: &[Kernel]) -> Result<GpuProgram, CodegenError> {
+pub fn gpu_program(kernels: &[Kernel], libdevice: bool) -> Result<GpuProgram, CodegenError> {
     let mut declarations = BTreeMap::new();
-    let mut text = format!("module attributes {{gpu.container_module}} {{\n  gpu.module @{GPU_MODULE} {{\n");
+    let mut functions = String::new();
     let mut refused = Vec::new();
     for (i, kernel) in kernels.iter().enumerate() {
         hg_kernel::verify(kernel)?;
-        match gpu_function(kernel, &symbol(i), &mut declarations) {
-            Ok(function) => text.push_str(&function),
+        match gpu_function(kernel, &symbol(i), libdevice, &mut declarations) {
+            Ok(function) => functions.push_str(&function),
             Err(error @ CodegenError::Unsupported(_)) => refused.push((i, error)),
             Err(error) => return Err(error),
         }
     }
+    let mut text = format!("module attributes {{gpu.container_module}} {{\n  gpu.module @{GPU_MODULE} {{\n");
+    for declaration in declarations.values() {
+        text.push_str(declaration);
+    }
+    text.push_str(&functions);
     text.push_str("  }\n}\n");
     Ok(GpuProgram { text, refused })
 }
@@ -151,10 +159,14 @@ pub fn gpu_program(kernels: &[Kernel]) -> Result<GpuProgram, CodegenError> {
 fn gpu_function(
     kernel: &Kernel,
     name: &str,
+    libdevice: bool,
     declarations: &mut BTreeMap<&'static str, String>,
 ) -> Result<String, CodegenError> {
-    let mut e = Emitter::new(kernel, declarations);
+    // A refused kernel must leave no declarations behind: emit into a copy.
+    let mut own = declarations.clone();
+    let mut e = Emitter::new(kernel, &mut own);
     e.gpu = true;
+    e.libdevice = libdevice;
     e.indent = 3;
     e.buffers = (0..kernel.args.len()).map(|k| format!("%arg{k}")).collect();
     let thread = e.op("gpu.thread_id x".into());
@@ -185,12 +197,14 @@ fn gpu_function(
     let params: Vec<String> =
         kernel.args.iter().enumerate().map(|(k, a)| format!("%arg{k}: {}", memref_type(a.ty))).collect();
     let prelude: String = e.prelude.iter().map(|l| format!("      {l}\n")).collect();
-    Ok(format!(
+    let text = format!(
         "    // {}\n    gpu.func @{name}({}, %batch: i64, %lo: i64, %hi: i64) kernel {{\n{prelude}{}    }}\n",
         kernel.name,
         params.join(", "),
         e.out
-    ))
+    );
+    *declarations = own;
+    Ok(text)
 }
 
 /// The MLIR type of a scalar in registers (booleans are `i1`).
@@ -251,6 +265,8 @@ struct Emitter<'a> {
     declarations: &'a mut BTreeMap<&'static str, String>,
     /// Emitting a GPU kernel: no runtime functions to call.
     gpu: bool,
+    /// On the GPU: libdevice is linked, so its math functions may be called.
+    libdevice: bool,
     out: String,
     /// Constants, defined once at the top of the function (text `value : type` to name).
     constants: BTreeMap<String, String>,
@@ -269,6 +285,7 @@ impl<'a> Emitter<'a> {
             kernel,
             declarations,
             gpu: false,
+            libdevice: false,
             out: String::new(),
             constants: BTreeMap::new(),
             prelude: Vec::new(),
@@ -595,12 +612,8 @@ impl<'a> Emitter<'a> {
                         let (one, zero) = (self.f32_const(1.0), self.f32_const(0.0));
                         self.op(format!("arith.select {hit}, {one}, {zero} : f32"))
                     }
-                    // Box-Muller's f64 `ln` and `cos` must be the C library's to match the
-                    // evaluator bit for bit: a runtime call (no GPU form yet).
-                    RandomKind::Normal => {
-                        let site = self.constant(format!("{site} : i32"));
-                        self.call(runtime::random(*kind), &[seed, step, counter, site])?
-                    }
+                    // Box-Muller with the C library's (CPU) or libdevice's (GPU) `log`, `cos`.
+                    RandomKind::Normal => self.normal(*site, &seed, &step, &counter)?,
                 }
             }
         })
@@ -612,14 +625,33 @@ impl<'a> Emitter<'a> {
     fn uniform01(&mut self, site: u32, seed: &str, step: &str, counter: &str) -> String {
         let two = self.i64_const(2);
         let three = self.i64_const(3);
-        let thirty_two = self.i64_const(32);
         let block = self.op(format!("arith.shrui {counter}, {two} : i64"));
         let lane = self.op(format!("arith.andi {counter}, {three} : i64"));
+        let c = self.philox_block(site, seed, step, &block);
+        // The word of this element: lane 3, 2, 1 or 0.
+        let mut word = c[3].clone();
+        for n in (0..3).rev() {
+            let at = self.i64_const(n as i64);
+            let here = self.op(format!("arith.cmpi eq, {lane}, {at} : i64"));
+            word = self.op(format!("arith.select {here}, {}, {word} : i32", c[n]));
+        }
+        let eight = self.constant("8 : i32".into());
+        let top = self.op(format!("arith.shrui {word}, {eight} : i32"));
+        let top = self.op(format!("arith.uitofp {top} : i32 to f64"));
+        let unit = self.float_const(Scalar::F64, 1.0 / f64::from(1u32 << 24));
+        self.op(format!("arith.mulf {top}, {unit} : f64"))
+    }
+
+    /// The four words of Philox 4x32-10 block `block` (i64) of draw site `{seed, step, site}`:
+    /// counter `(block, block >> 32, site, step)`, key `(seed, seed >> 32)`, as
+    /// `hg_exec::philox::DrawSite::block`.
+    fn philox_block(&mut self, site: u32, seed: &str, step: &str, block: &str) -> [String; 4] {
+        let thirty_two = self.i64_const(32);
         let block_hi = self.op(format!("arith.shrui {block}, {thirty_two} : i64"));
         let seed_hi = self.op(format!("arith.shrui {seed}, {thirty_two} : i64"));
         let low32 = |e: &mut Self, x: &str| e.op(format!("arith.trunci {x} : i64 to i32"));
         let mut c = [
-            low32(self, &block),
+            low32(self, block),
             low32(self, &block_hi),
             self.constant(format!("{} : i32", site as i32)),
             low32(self, step),
@@ -647,18 +679,7 @@ impl<'a> Emitter<'a> {
             let x2 = self.op(format!("arith.xori {x2}, {} : i32", k[1]));
             c = [x0, lo1, x2, lo0];
         }
-        // The word of this element: lane 3, 2, 1 or 0.
-        let mut word = c[3].clone();
-        for n in (0..3).rev() {
-            let at = self.i64_const(n as i64);
-            let here = self.op(format!("arith.cmpi eq, {lane}, {at} : i64"));
-            word = self.op(format!("arith.select {here}, {}, {word} : i32", c[n]));
-        }
-        let eight = self.constant("8 : i32".into());
-        let top = self.op(format!("arith.shrui {word}, {eight} : i32"));
-        let top = self.op(format!("arith.uitofp {top} : i32 to f64"));
-        let unit = self.float_const(Scalar::F64, 1.0 / f64::from(1u32 << 24));
-        self.op(format!("arith.mulf {top}, {unit} : f64"))
+        c
     }
 
     fn unary(&mut self, op: UnaryOp, x: String, ty: Scalar) -> Result<String, CodegenError> {
@@ -701,11 +722,13 @@ impl<'a> Emitter<'a> {
                     r.map(|n| names[n.0].clone())
                         .ok_or_else(|| self.unsupported(format!("inline f32 `{}`", op.name())))?
                 }
+                op if ty == Scalar::F32 && self.gpu => self.gpu_unary_f32(op, x)?,
                 op if ty == Scalar::F32 => match runtime::unary(op) {
                     Some(f) => self.call(f, &[x])?,
                     None => return Err(self.unsupported(format!("{} of an f32", op.name()))),
                 },
                 UnaryOp::Not => return Err(self.unsupported("not of an f64".into())),
+                op if self.gpu => self.gpu_unary_f64(op, x)?,
                 op => {
                     let code = self.constant(format!("{} : i32", runtime::unary_code(op)));
                     self.call(runtime::unary_f64_fn(), &[code, x])?
@@ -750,6 +773,7 @@ impl<'a> Emitter<'a> {
                 BinaryOp::Div => self.op(format!("arith.divf {x}, {y} : {t}")),
                 BinaryOp::Maximum if ty == Scalar::F32 => self.op(format!("arith.maximumf {x}, {y} : f32")),
                 BinaryOp::Minimum if ty == Scalar::F32 => self.op(format!("arith.minimumf {x}, {y} : f32")),
+                BinaryOp::Maximum | BinaryOp::Minimum | BinaryOp::Pow if self.gpu => self.gpu_binary(op, x, y, ty)?,
                 BinaryOp::Pow if ty == Scalar::F32 => match runtime::binary(op) {
                     Some(f) => self.call(f, &[x, y])?,
                     None => return Err(self.unsupported("pow of f32".into())),

@@ -14,8 +14,9 @@
 //! Invariants: MLIR (and the LLVM inside it) is linked statically, so this crate adds no
 //! run-time library dependency; one PTX text is generated per chip because PTX made for a newer
 //! chip is refused by the assembler for an older one; generated kernels call runtime functions
-//! only on the CPU (normal draws, `sin`, `cos`, `pow` and f64 math have no GPU form yet, and
-//! such kernels are refused for the GPU with the function's name).
+//! only on the CPU: on the GPU, `sin`, `cos`, `pow`, f64 math and the logarithm and cosine of
+//! normal draws are libdevice's, read from a CUDA toolkit or PyPI wheel when PTX is generated
+//! ([`libdevice`]) and compiled into the PTX, so running it needs only the driver.
 
 pub mod affine_relu;
 pub mod chip;
@@ -24,6 +25,7 @@ pub mod cpu;
 mod error;
 pub mod gpu;
 pub mod kernel;
+pub mod libdevice;
 pub mod lower;
 mod ops;
 pub mod ptxas;
@@ -33,3 +35,4 @@ mod tests;
 pub use affine_relu::{affine_relu_mlir, affine_relu_ptx};
 pub use chip::Chip;
 pub use error::CodegenError;
+pub use libdevice::Libdevice;

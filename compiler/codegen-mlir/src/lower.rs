@@ -3,11 +3,12 @@
 //! The pipeline turns `scf` into branches, expands `memref` descriptors, attaches an NVVM
 //! target for the chip, lowers the kernel bodies to the `llvm`/`nvvm` dialects and finally
 //! serialises the `gpu.module` with LLVM's NVPTX backend (`format=isa` gives PTX text, so no
-//! CUDA toolkit is involved). The `math` ops kernels use (`fma`, `sqrt`, `absf`, `floor`,
-//! `roundeven`) become LLVM intrinsics before the GPU conversion, which NVPTX implements with
-//! its own instructions (`fma.rn`, `sqrt.rn`, ...), so no libdevice is linked; the
-//! transcendental functions are inline `arith` sequences. The result is a `gpu.binary` whose
-//! first object is PTX.
+//! CUDA toolkit is involved). The `math` ops kernels use (`fma`, `absi`) become LLVM
+//! intrinsics before the GPU conversion, which NVPTX implements with its own instructions;
+//! the f32 transcendental functions are inline `arith` sequences. Kernels that call libdevice
+//! (`__nv_sin`, `__nv_log`, ...: see `kernel::math`) get it linked (`nvvm-attach-target`'s
+//! `l=`), and LLVM keeps only the functions they use, so the PTX holds their code and needs no
+//! library at run time. The result is a `gpu.binary` whose first object is PTX.
 
 use melior::Context;
 use melior::ir::attribute::ArrayAttribute;
@@ -17,13 +18,16 @@ use melior::pass::PassManager;
 use melior::utility::parse_pass_pipeline;
 
 use crate::context::with_diagnostics;
+use crate::libdevice::Libdevice;
 use crate::{Chip, CodegenError};
 
-/// The pass pipeline from a `gpu.module` to a `gpu.binary` holding PTX for `chip`.
-pub fn ptx_pipeline(chip: Chip) -> String {
+/// The pass pipeline from a `gpu.module` to a `gpu.binary` holding PTX for `chip`, linking
+/// `libdevice` when given.
+pub fn ptx_pipeline(chip: Chip, libdevice: Option<&Libdevice>) -> String {
+    let link = libdevice.map(|l| format!(" l={}", l.path().display())).unwrap_or_default();
     format!(
         "builtin.module(convert-scf-to-cf,expand-strided-metadata,\
-         nvvm-attach-target{{chip={arch} features={features} O=3}},\
+         nvvm-attach-target{{chip={arch} features={features} O=3{link}}},\
          convert-math-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,\
          gpu.module(convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),\
          gpu-module-to-binary{{format=isa}})",
@@ -39,13 +43,14 @@ pub fn lower_to_ptx(
     module: &mut Module<'_>,
     name: &str,
     chip: Chip,
+    libdevice: Option<&Libdevice>,
 ) -> Result<String, CodegenError> {
     let (valid, diagnostics) = with_diagnostics(context, || module.as_operation().verify());
     if !valid {
         return Err(CodegenError::InvalidModule { module: name.to_string(), diagnostics });
     }
 
-    let pipeline = ptx_pipeline(chip);
+    let pipeline = ptx_pipeline(chip, libdevice);
     let manager = PassManager::new(context);
     parse_pass_pipeline(manager.as_operation_pass_manager(), &pipeline)
         .map_err(|error| CodegenError::Pipeline { pipeline: pipeline.clone(), message: error.to_string() })?;
@@ -95,9 +100,9 @@ mod tests {
 
     #[test]
     fn pipeline_names_the_chip_and_ptx_version() {
-        let pipeline = ptx_pipeline(Chip::Sm80);
+        let pipeline = ptx_pipeline(Chip::Sm80, None);
         assert!(pipeline.contains("nvvm-attach-target{chip=sm_80 features=+ptx70 O=3}"));
-        assert!(ptx_pipeline(Chip::Sm90).contains("chip=sm_90 features=+ptx80"));
+        assert!(ptx_pipeline(Chip::Sm90, None).contains("chip=sm_90 features=+ptx80"));
     }
 
     #[test]
@@ -115,7 +120,7 @@ mod tests {
               }
             }"#;
         let mut module = Module::parse(&context, source).expect("parse");
-        match lower_to_ptx(&context, &mut module, "unlowerable", Chip::Sm90) {
+        match lower_to_ptx(&context, &mut module, "unlowerable", Chip::Sm90, None) {
             Err(CodegenError::Lowering { chip, diagnostics }) => {
                 assert_eq!(chip, Chip::Sm90);
                 assert!(diagnostics.contains("printF32"), "{diagnostics}");
@@ -132,7 +137,7 @@ mod tests {
         // A `gpu.func` whose body has no terminator does not verify.
         let kernel = ops.gpu_kernel("k", &[], Block::new(&[])).expect("build gpu.func");
         let mut module = ops.gpu_container("bad", vec![kernel]).expect("build module");
-        match lower_to_ptx(&context, &mut module, "bad", Chip::Sm80) {
+        match lower_to_ptx(&context, &mut module, "bad", Chip::Sm80, None) {
             Err(CodegenError::InvalidModule { module, diagnostics }) => {
                 assert_eq!(module, "bad");
                 assert!(diagnostics.contains("terminator"), "{diagnostics}");

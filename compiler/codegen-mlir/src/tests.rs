@@ -11,7 +11,14 @@ use hg_kernel::testing::{KernelBuilder, b, c, check_against_evaluator, check_inp
 use crate::cpu::{compile, llvm_dialect};
 use crate::gpu::kernels_ptx;
 use crate::kernel::{cpu_module, gpu_module, gpu_program};
-use crate::{Chip, CodegenError};
+use crate::{Chip, CodegenError, Libdevice};
+
+/// The libdevice `scripts/setup.sh` installs (tests fail without it rather than skip).
+fn libdevice() -> Libdevice {
+    Libdevice::find()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("libdevice not found: run scripts/setup.sh, or {}", crate::libdevice::HOW_TO_GET))
+}
 
 #[test]
 fn the_kernel_catalogue_matches_the_evaluator_bit_for_bit() {
@@ -94,25 +101,67 @@ fn the_cpu_pipeline_leaves_only_the_llvm_dialect() {
     assert!(text.contains("llvm.func @hg_kernel_0(%arg0: !llvm.ptr, %arg1: i64, %arg2: i64, %arg3: i64)"), "{text}");
 }
 
-/// The catalogue kernels that call no runtime function, as one PTX per chip.
+/// With libdevice, every catalogue kernel has a GPU form.
 fn gpu_kernels() -> Vec<Kernel> {
     let all: Vec<Kernel> = catalogue().into_iter().map(|(k, _)| k).collect();
-    let refused: Vec<usize> = gpu_program(&all).unwrap().refused.into_iter().map(|(i, _)| i).collect();
-    all.into_iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, k)| k).collect()
+    let refused = gpu_program(&all, true).unwrap().refused;
+    assert!(refused.is_empty(), "no GPU form: {refused:?}");
+    all
 }
 
 /// The GPU form of a parallel row reduction: the rows spread over the grid's threads.
 #[test]
 fn row_reduction_gpu_mlir() {
-    insta::assert_snapshot!(gpu_module(&[row_reduction(3)]).unwrap());
+    insta::assert_snapshot!(gpu_module(&[row_reduction(3)], false).unwrap());
 }
 
-/// Kernels that call the runtime (a random draw) are refused for the GPU with the function's
-/// name, not miscompiled.
+/// Without libdevice, kernels that need its functions (a normal draw's `log`) are refused
+/// for the GPU with the function's name and how to get libdevice, not miscompiled.
 #[test]
-fn runtime_calls_have_no_gpu_form_yet() {
-    let err = gpu_module(&[random_kernel(4)]).unwrap_err().to_string();
-    assert!(err.contains("hg_rt_random") && err.contains("no GPU form"), "{err}");
+fn without_libdevice_math_kernels_are_refused() {
+    let err = gpu_module(&[random_kernel(4)], false).unwrap_err().to_string();
+    assert!(err.contains("`log` needs NVIDIA's libdevice") && err.contains("HG_LIBDEVICE"), "{err}");
+}
+
+/// The math functions the CPU takes from the runtime are libdevice's on the GPU, linked into
+/// the PTX: `ptxas` assembles it alone, with no external function left.
+#[test]
+fn libdevice_functions_are_linked_into_the_ptx() {
+    use hg_abi::plan::RandomKind;
+    use hg_kernel::ir::BinaryOp;
+    let mut k = KernelBuilder::new("math");
+    let key = k.arg(Scalar::I64, c(2), false);
+    let x = k.arg(Scalar::F32, b(4), false);
+    let y = k.arg(Scalar::F32, b(4), true);
+    k.loop_(b(4), |k, i| {
+        let seed = k.load(key, ix(&[], c(0)));
+        let step = k.load(key, ix(&[], c(1)));
+        let counter = k.var(i);
+        let z = k.random(RandomKind::Normal, 1, seed, step, counter);
+        let v = k.load(x, ix(&[(i, c(1))], c(0)));
+        let s = k.un(UnaryOp::Sin, v);
+        let p = k.bin(BinaryOp::Pow, s, z);
+        let wide = k.cast(Scalar::F64, p);
+        let g = k.un(UnaryOp::Gelu, wide);
+        let t = k.un(UnaryOp::Softplus, g);
+        let narrow = k.cast(Scalar::F32, t);
+        k.store(y, ix(&[(i, c(1))], c(0)), narrow);
+    });
+    let kernel = k.finish(true);
+    let text = gpu_module(std::slice::from_ref(&kernel), true).unwrap();
+    for f in ["__nv_log", "__nv_cos", "__nv_sin", "__nv_pow", "__nv_erfc", "__nv_log1p", "__nv_exp"] {
+        assert!(text.contains(&format!("llvm.func @{f}(")), "{f} not declared:\n{text}");
+    }
+    let libdevice = libdevice();
+    let ptxas = crate::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
+    let dir = tempfile::tempdir().unwrap();
+    for chip in Chip::ALL {
+        let ptx = kernels_ptx(std::slice::from_ref(&kernel), chip, Some(&libdevice)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!ptx.contains(".extern"), "a function left external: {ptx}");
+        let path = dir.path().join(format!("math_{chip}.ptx"));
+        std::fs::write(&path, &ptx).unwrap();
+        crate::ptxas::assemble(&ptxas, chip.arch(), &path).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 /// Every catalogue kernel the GPU form takes lowers to PTX for both chips, and `ptxas`
@@ -120,12 +169,11 @@ fn runtime_calls_have_no_gpu_form_yet() {
 #[test]
 fn catalogue_kernels_assemble_with_ptxas() {
     let kernels = gpu_kernels();
-    let all = catalogue().len();
-    assert!(kernels.len() * 10 >= all * 8, "only {} of {all} catalogue kernels have a GPU form", kernels.len());
+    let libdevice = libdevice();
     let ptxas = crate::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
     let dir = tempfile::tempdir().unwrap();
     for chip in Chip::ALL {
-        let ptx = kernels_ptx(&kernels, chip).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        let ptx = kernels_ptx(&kernels, chip, Some(&libdevice)).unwrap_or_else(|e| panic!("{chip}: {e}"));
         assert_eq!(ptx.matches(".visible .entry hg_kernel_").count(), kernels.len());
         let path = dir.path().join(format!("catalogue_{chip}.ptx"));
         std::fs::write(&path, &ptx).unwrap();
@@ -154,7 +202,7 @@ fn uniform_and_bernoulli_draws_have_a_gpu_form() {
     let ptxas = crate::ptxas::find_ptxas().unwrap_or_else(|message| panic!("{message}"));
     let dir = tempfile::tempdir().unwrap();
     for chip in Chip::ALL {
-        let ptx = kernels_ptx(std::slice::from_ref(&kernel), chip).unwrap_or_else(|e| panic!("{chip}: {e}"));
+        let ptx = kernels_ptx(std::slice::from_ref(&kernel), chip, None).unwrap_or_else(|e| panic!("{chip}: {e}"));
         assert!(!ptx.contains("call"), "no calls on the GPU: {ptx}");
         let path = dir.path().join(format!("dropout_{chip}.ptx"));
         std::fs::write(&path, &ptx).unwrap();
@@ -165,5 +213,5 @@ fn uniform_and_bernoulli_draws_have_a_gpu_form() {
 /// The PTX of a parallel row reduction for sm_90, as LLVM's NVPTX backend writes it.
 #[test]
 fn row_reduction_ptx() {
-    insta::assert_snapshot!(kernels_ptx(&[row_reduction(3)], Chip::Sm90).unwrap());
+    insta::assert_snapshot!(kernels_ptx(&[row_reduction(3)], Chip::Sm90, None).unwrap());
 }

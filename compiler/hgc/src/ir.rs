@@ -149,7 +149,7 @@ fn emit(text: &str) {
 }
 
 /// The PTX of the kernels of entry `entry` that have a GPU form, after a comment listing
-/// those that have none yet and why.
+/// those that have none and why (without libdevice: those that need its math functions).
 #[cfg(feature = "mlir")]
 fn ptx_text(entry: &str, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Result<String, String> {
     use hg_codegen_mlir::Chip;
@@ -157,7 +157,9 @@ fn ptx_text(entry: &str, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Re
         ChipArg::Sm80 => Chip::Sm80,
         ChipArg::Sm90 => Chip::Sm90,
     };
-    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, chip).map_err(|e| format!("`{entry}`: {e}"))?;
+    let libdevice = hg_codegen_mlir::Libdevice::find()?;
+    let (ptx, refused) =
+        hg_codegen_mlir::gpu::program_ptx(kernels, chip, libdevice.as_ref()).map_err(|e| format!("`{entry}`: {e}"))?;
     let mut text = format!("// entry {entry}, {chip}\n");
     for (i, why) in refused {
         text.push_str(&format!("// hg_kernel_{i}: no GPU form: {why}\n"));

@@ -1,7 +1,8 @@
 //! The symbols compiled kernel objects may leave undefined, and their addresses in this
 //! process: the runtime functions of `hg_exec::kernel_fns`, the C library's memory functions
 //! (LLVM turns zeroing and copying loops into calls of them), and the rounding and fused
-//! multiply-add functions a code generator calls on a CPU without the instruction.
+//! multiply-add functions a code generator calls on a CPU without the instruction, and the
+//! f64 `log` and `cos` of inline normal draws.
 
 macro_rules! libm_f32 {
     ($($name:ident => $body:expr),* $(,)?) => {
@@ -27,6 +28,8 @@ libm_f64! {
     trunc => f64::trunc,
     nearbyint => f64::round_ties_even,
     roundeven => f64::round_ties_even,
+    log => f64::ln,
+    cos => f64::cos,
 }
 
 extern "C" fn fmaf(a: f32, b: f32, c: f32) -> f32 {
@@ -58,6 +61,9 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
         "trunc" => trunc as *const () as usize,
         "nearbyint" => nearbyint as *const () as usize,
         "roundeven" => roundeven as *const () as usize,
+        // The Box-Muller transform of normal draws that MLIR's kernels compute inline.
+        "log" => log as *const () as usize,
+        "cos" => cos as *const () as usize,
         _ => return None,
     };
     Some(address)
