@@ -440,7 +440,9 @@ def parse_args(argv):
         if unknown or not a.backends:
             ap.error(f"unknown backend(s) {', '.join(unknown)}; `hgc run --help` lists {', '.join(listed)}")
     else:
-        a.backends = [b for b in listed if b != "interp"]
+        # The CPU backends: this table compares with PyTorch on the CPU (the GPU backend is
+        # compared with PyTorch on the GPU by scripts/gpu-check).
+        a.backends = [b for b in listed if b not in ("interp", "cuda")]
         if has_build(a.hgc):
             a.backends.append(STANDALONE)
     if "interp" in listed and "interp" not in a.backends and (a.with_interp or not a.backends):

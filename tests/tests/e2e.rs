@@ -637,3 +637,19 @@ fn bad_artifacts_and_builds_are_clear_errors() {
         assert!(e.contains("no tensor for parameter") || e.contains("not the parameter's shape"), "{e}");
     }
 }
+
+/// `--backend cuda` on a machine without an NVIDIA driver is an error that says so, before
+/// anything is compiled, never a crash; where there is a driver it trains.
+#[test]
+fn cuda_without_a_gpu_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let args = ["run", "examples/vae/vae.hgl", "train", "--backend", "cuda", "--steps", "2", "--out", out];
+    if hg_cuda::probe_driver().is_ok() {
+        ok(&args);
+        return;
+    }
+    let err = fails(&args);
+    assert!(err.contains("no NVIDIA driver on this machine") && err.contains("--backend llvm or cranelift"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -27,6 +27,15 @@ impl Chip {
         }
     }
 
+    /// The compute capability as one number, `80` for sm_80: how the runtime picks the PTX
+    /// for a device (`hg_cuda::PtxSet`).
+    pub fn capability(self) -> u32 {
+        match self {
+            Chip::Sm80 => 80,
+            Chip::Sm90 => 90,
+        }
+    }
+
     /// The LLVM target feature selecting the PTX ISA version, e.g. `+ptx70`.
     pub fn ptx_feature(self) -> &'static str {
         match self {

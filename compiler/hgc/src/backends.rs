@@ -153,6 +153,44 @@ fn open_mlir_cpu(
     })
 }
 
+/// NVIDIA GPUs: the kernels through MLIR to PTX (sm_80 and sm_90, libdevice linked where a
+/// kernel needs its math), matrix products on cuBLAS, run by the CUDA executor with parameters
+/// and optimizer state resident on the device. The driver is probed first, so a machine
+/// without a GPU gets that error before any compilation.
+fn open_cuda(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOptions) -> Result<Box<dyn Session>, String> {
+    if opts.precision != Precision::F32 {
+        return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
+    }
+    hg_cuda::probe_driver().map_err(|e| e.to_string())?;
+    cuda_session(module, train)
+}
+
+#[cfg(feature = "mlir")]
+fn cuda_session(module: Module, train: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
+    use hg_codegen_mlir::{Chip, Libdevice};
+    let (manifest, plans, kernels) = lower_module(&module, train)?;
+    let libdevice = Libdevice::find()?;
+    let mut texts = Vec::new();
+    for chip in Chip::ALL {
+        let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, chip, libdevice.as_ref())
+            .map_err(|e| format!("generating {chip} PTX: {e}"))?;
+        if let Some((_, why)) = refused.into_iter().next() {
+            return Err(format!("no GPU form: {why}"));
+        }
+        texts.push((chip.capability(), ptx));
+    }
+    let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
+    let program = hg_cuda::CudaProgram { manifest, plans, signatures, ptx: hg_cuda::PtxSet { texts } };
+    let session = hg_cuda::CudaSession::open(program).map_err(|e| e.to_string())?;
+    eprintln!("cuda: {}", session.device());
+    Ok(Box::new(session))
+}
+
+#[cfg(not(feature = "mlir"))]
+fn cuda_session(_: Module, _: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
+    Err("this hgc was built without MLIR, which generates the GPU code: build it with `--features hgc/mlir`".into())
+}
+
 /// Every backend, in the order `--help` lists them.
 pub const BACKENDS: &[Backend] = &[
     Backend {
@@ -176,6 +214,11 @@ pub const BACKENDS: &[Backend] = &[
         name: "mlir-cpu",
         about: "the kernels through MLIR (scf, arith, memref) and LLVM on this CPU: the lowering the GPU backend starts from",
         open: open_mlir_cpu,
+    },
+    Backend {
+        name: "cuda",
+        about: "NVIDIA GPUs (sm_80 and newer): kernels through MLIR to PTX, matrix products on cuBLAS; needs the driver only",
+        open: open_cuda,
     },
 ];
 

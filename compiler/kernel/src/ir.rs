@@ -11,10 +11,10 @@
 //! | construct | Cranelift | LLVM IR | MLIR |
 //! | --- | --- | --- | --- |
 //! | `Loop` | blocks with a counter | a counted loop (phi), `noalias` args | `scf.for` over `i64`; the outermost parallel loop runs `lo..hi` (CPU) or a grid-stride loop over every thread (GPU) |
-//! | `Let` of `Expr` | one instruction or a call of a runtime math function | instruction / intrinsic | `arith` / `math` op |
+//! | `Let` of `Expr` | one instruction or a call of a runtime math function | instruction / intrinsic | `arith` / `math` op; the runtime's math functions on the CPU, libdevice's (`__nv_*`) on the GPU |
 //! | `Load` / `Store` at an [`Index`] | `load`/`store` at base + 4·index | `getelementptr` + load/store | `memref.load` / `memref.store` (index computed in `i64`, then `index_cast`) |
 //! | `Local` / `Assign` | a `Variable` of `FunctionBuilder` | `alloca` + mem2reg | an `iter_args` value of the loop that assigns it |
-//! | `Random` | a call of the runtime's Philox | a call of the runtime's Philox | uniform and Bernoulli: inline Philox rounds (`arith`); normal: a call of the runtime (CPU only) |
+//! | `Random` | a call of the runtime's Philox | a call of the runtime's Philox | inline Philox rounds (`arith`); normal draws' Box-Muller calls `log` and `cos` (the C library's on the CPU, libdevice's on the GPU) |
 //!
 //! **Invariant**: indices are affine in the loop variables with coefficients affine in `B`, and
 //! every loop extent is affine in `B`; the lowering proves every access in bounds for every `B`

@@ -119,6 +119,24 @@ impl HostBuf {
         Ok(HostBuf { dtype, len, data })
     }
 
+    /// `len` zeroed elements of `dtype` (f32, i64 or bool).
+    pub fn zeroed(dtype: DType, len: usize) -> Result<HostBuf, CpuError> {
+        let bytes = len.checked_mul(elem_size(dtype)?).ok_or_else(|| CpuError::new("tensor too large"))?;
+        Ok(HostBuf { dtype, len, data: AlignedBuf::zeroed(bytes)? })
+    }
+
+    /// The elements as bytes (booleans one byte each, 0 or 1), for copies to a device.
+    pub fn bytes(&self) -> &[u8] {
+        let n = self.len * elem_size(self.dtype).unwrap_or(1);
+        self.data.view::<u8>(n).expect("sized when made")
+    }
+
+    /// The elements as bytes, for copies from a device (booleans must be 0 or 1).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let n = self.len * elem_size(self.dtype).unwrap_or(1);
+        self.data.view_mut::<u8>(n).expect("sized when made")
+    }
+
     /// A host tensor of `dtype` and `shape` holding a copy of the elements.
     pub fn to_tensor(&self, dtype: DType, shape: Vec<usize>) -> Result<Tensor, CpuError> {
         let data = match self.dtype {

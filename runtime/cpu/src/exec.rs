@@ -143,20 +143,21 @@ impl Threads {
 
 /// One step as it runs at a batch size.
 #[derive(Clone, Debug)]
-enum Ready {
+pub enum Ready {
     Kernel { kernel: usize, args: Vec<usize>, parallel: Option<usize>, work: usize },
     Lib { call: Resolved, args: Vec<usize>, reqs: Vec<ArgReq> },
 }
 
-/// Everything that depends on the batch size, verified.
+/// Everything that depends on the batch size, verified ([`layout`]): what any executor of the
+/// plan, on any device, needs to run it.
 #[derive(Clone, Debug)]
-struct Layout {
-    batch: usize,
+pub struct Layout {
+    pub batch: usize,
     /// Elements of each buffer.
-    lens: Vec<usize>,
+    pub lens: Vec<usize>,
     /// Byte offsets of temporaries in the arena.
-    offsets: Vec<Option<usize>>,
-    steps: Vec<Ready>,
+    pub offsets: Vec<Option<usize>>,
+    pub steps: Vec<Ready>,
 }
 
 /// What a run produced.
@@ -287,78 +288,197 @@ fn lib_arity(call: &LibCall) -> usize {
     }
 }
 
+/// Checks what does not depend on the batch size, for an executor on any device: element
+/// types, argument and kernel indices (against `kernel_count` kernels and, when known, their
+/// signatures), the commit point, named buffers, and that no library call writes an input, or
+/// a resident before the commit point. Returns each buffer's element size in bytes.
+pub fn check_plan(
+    plan: &Plan,
+    kernel_count: usize,
+    signatures: Option<&[KernelSignature]>,
+) -> Result<Vec<usize>, CpuError> {
+    let entry = plan.entry.clone();
+    let fail = |m: String| CpuError::new(format!("plan `{entry}`: {m}"));
+    let mut sizes = Vec::with_capacity(plan.buffers.len());
+    let mut names = HashSet::new();
+    for (i, b) in plan.buffers.iter().enumerate() {
+        // f64 appears only in scalar temporaries (Adam's bias corrections) that generated
+        // kernels write and read; no tensor crosses the session boundary in f64.
+        let size = match (b.dtype, &b.role) {
+            (DType::F64, BufRole::Temp { .. }) => 8,
+            (dtype, _) => elem_size(dtype).map_err(|e| fail(format!("buffer %{i}: {e}")))?,
+        };
+        sizes.push(size);
+        let name = match &b.role {
+            BufRole::Input(n) => Some(("input", n)),
+            BufRole::Output(n) => Some(("output", n)),
+            BufRole::Resident(n) => Some(("resident", n)),
+            BufRole::Temp { .. } => None,
+        };
+        if let Some((what, n)) = name
+            && !names.insert((what, n.clone()))
+        {
+            return Err(fail(format!("{what} `{n}` has two buffers")));
+        }
+    }
+    if plan.commit > plan.steps.len() {
+        return Err(fail(format!("the commit point {} is past the last step ({})", plan.commit, plan.steps.len())));
+    }
+    for (s, step) in plan.steps.iter().enumerate() {
+        let args = match step {
+            Step::Kernel { kernel, args, parallel } => {
+                if *kernel as usize >= kernel_count {
+                    return Err(fail(format!("step {s} calls kernel {kernel}, there are {kernel_count}")));
+                }
+                if let Some(signature) = signatures.and_then(|sigs| sigs.get(*kernel as usize)) {
+                    signature
+                        .check_step(plan, args, *parallel)
+                        .map_err(|m| fail(format!("step {s} (kernel {kernel}) {m}")))?;
+                }
+                args
+            }
+            Step::Lib { call, args } => {
+                if args.len() != lib_arity(call) {
+                    return Err(fail(format!(
+                        "step {s} passes {} arguments to a library call that takes {}",
+                        args.len(),
+                        lib_arity(call)
+                    )));
+                }
+                args
+            }
+        };
+        if let Some(a) = args.iter().find(|a| a.0 as usize >= plan.buffers.len()) {
+            return Err(fail(format!("step {s} uses {a}, the plan has {} buffers", plan.buffers.len())));
+        }
+        if let Step::Lib { call, args } = step
+            && !matches!(call, LibCall::CheckIndices { .. })
+        {
+            let out = args[args.len() - 1];
+            match &plan.buffers[out.0 as usize].role {
+                BufRole::Input(n) => return Err(fail(format!("step {s} writes the input `{n}`"))),
+                BufRole::Resident(n) if s < plan.commit => {
+                    return Err(fail(format!("step {s} writes the resident `{n}` before the commit point")));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+/// Sizes the buffers and the arena of `plan` for `batch` (buffers of `sizes` bytes per element,
+/// from [`check_plan`]) and verifies every step: a library call's geometry fits its buffers
+/// with the right element types, and what it writes overlaps nothing it reads. `cost` weighs
+/// an element of each kernel (for splitting work between threads).
+pub fn layout(plan: &Plan, sizes: &[usize], batch: usize, cost: &dyn Fn(usize) -> usize) -> Result<Layout, CpuError> {
+    let arena_bytes = eval_size(plan.arena_bytes, batch, "arena size")?;
+    let mut lens = Vec::with_capacity(plan.buffers.len());
+    let mut offsets = Vec::with_capacity(plan.buffers.len());
+    for (i, b) in plan.buffers.iter().enumerate() {
+        let len = eval_size(b.len, batch, &format!("length of %{i}"))?;
+        let bytes = len.checked_mul(sizes[i]).ok_or_else(|| CpuError::new(format!("%{i} overflows")))?;
+        let offset = match b.role {
+            BufRole::Temp { offset } => {
+                let off = eval_size(offset, batch, &format!("offset of %{i}"))?;
+                if !off.is_multiple_of(sizes[i]) {
+                    bail!("%{i} at byte {off} is not aligned for {}", b.dtype);
+                }
+                if off.checked_add(bytes).is_none_or(|end| end > arena_bytes) {
+                    bail!("%{i} ({bytes} bytes at {off}) does not fit the arena of {arena_bytes} bytes at B = {batch}");
+                }
+                Some(off)
+            }
+            _ => None,
+        };
+        lens.push(len);
+        offsets.push(offset);
+    }
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    for (s, step) in plan.steps.iter().enumerate() {
+        let ready = match step {
+            Step::Kernel { kernel, args, parallel } => {
+                let args: Vec<usize> = args.iter().map(|a| a.0 as usize).collect();
+                let parallel = match parallel {
+                    Some(e) => Some(eval_size(*e, batch, &format!("step {s}: parallel extent"))?),
+                    None => None,
+                };
+                let elements = args.iter().fold(0usize, |w, &a| w.saturating_add(lens[a]));
+                let work = elements.saturating_mul(cost(*kernel as usize));
+                Ready::Kernel { kernel: *kernel as usize, args, parallel, work }
+            }
+            Step::Lib { call, args } => {
+                let call = lib::resolve(call, batch).map_err(|e| CpuError::new(format!("step {s}: {e}")))?;
+                let args: Vec<usize> = args.iter().map(|a| a.0 as usize).collect();
+                let reqs = call.args()?;
+                check_lib(plan, sizes, s, &call, &args, &reqs, &lens, &offsets)?;
+                Ready::Lib { call, args, reqs }
+            }
+        };
+        steps.push(ready);
+    }
+    Ok(Layout { batch, lens, offsets, steps })
+}
+
+/// A library call's arguments: element types, lengths, and no overlap between what it
+/// writes and anything else it is given.
+#[allow(clippy::too_many_arguments)]
+fn check_lib(
+    plan: &Plan,
+    sizes: &[usize],
+    s: usize,
+    call: &Resolved,
+    args: &[usize],
+    reqs: &[ArgReq],
+    lens: &[usize],
+    offsets: &[Option<usize>],
+) -> Result<(), CpuError> {
+    let name = call.name();
+    let mut data_type: Option<DType> = None;
+    for (pos, (&a, r)) in args.iter().zip(reqs).enumerate() {
+        let dtype = plan.buffers[a].dtype;
+        match r.ty {
+            ArgType::Exactly(t) if t != dtype => {
+                bail!("step {s} (`{name}`): argument {pos} (%{a}) is {dtype}, the call needs {t}")
+            }
+            ArgType::Data => {
+                let allowed = matches!(call, Resolved::Gather(_)) || dtype != DType::Bool;
+                if !allowed || data_type.is_some_and(|d| d != dtype) {
+                    bail!("step {s} (`{name}`): argument {pos} (%{a}) has the wrong element type {dtype}");
+                }
+                data_type = Some(dtype);
+            }
+            _ => {}
+        }
+        if r.len > lens[a] {
+            bail!("step {s} (`{name}`): argument {pos} (%{a}) has {} elements, the geometry needs {}", lens[a], r.len);
+        }
+    }
+    // Byte ranges used, for the overlap check: temporaries share the arena, every other
+    // buffer has its own memory.
+    let range = |a: usize, r: &ArgReq| {
+        let start = offsets[a].unwrap_or(0);
+        (offsets[a].is_some(), start, start + r.len * sizes[a])
+    };
+    for (w, (&a, r)) in args.iter().zip(reqs).enumerate().filter(|(_, (_, r))| r.written) {
+        for (o, (&b, q)) in args.iter().zip(reqs).enumerate().filter(|(o, _)| *o != w) {
+            let (ta, sa, ea) = range(a, r);
+            let (tb, sb, eb) = range(b, q);
+            let overlap = sa < ea && sb < eb && (a == b || (ta && tb && sa < eb && sb < ea));
+            if overlap {
+                bail!("step {s} (`{name}`): the result (argument {w}, %{a}) overlaps argument {o} (%{b})");
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Executor {
     /// Checks what does not depend on the batch size: element types, argument and kernel
     /// indices, the commit point, named buffers, and that no library call writes an input, or
     /// a resident before the commit point.
     pub fn new(plan: Plan, kernels: Arc<Kernels>, threads: Threads) -> Result<Executor, CpuError> {
-        let entry = plan.entry.clone();
-        let fail = |m: String| CpuError::new(format!("plan `{entry}`: {m}"));
-        let mut sizes = Vec::with_capacity(plan.buffers.len());
-        let mut names = HashSet::new();
-        for (i, b) in plan.buffers.iter().enumerate() {
-            // f64 appears only in scalar temporaries (Adam's bias corrections) that generated
-            // kernels write and read; no tensor crosses the session boundary in f64.
-            let size = match (b.dtype, &b.role) {
-                (DType::F64, BufRole::Temp { .. }) => 8,
-                (dtype, _) => elem_size(dtype).map_err(|e| fail(format!("buffer %{i}: {e}")))?,
-            };
-            sizes.push(size);
-            let name = match &b.role {
-                BufRole::Input(n) => Some(("input", n)),
-                BufRole::Output(n) => Some(("output", n)),
-                BufRole::Resident(n) => Some(("resident", n)),
-                BufRole::Temp { .. } => None,
-            };
-            if let Some((what, n)) = name
-                && !names.insert((what, n.clone()))
-            {
-                return Err(fail(format!("{what} `{n}` has two buffers")));
-            }
-        }
-        if plan.commit > plan.steps.len() {
-            return Err(fail(format!("the commit point {} is past the last step ({})", plan.commit, plan.steps.len())));
-        }
-        for (s, step) in plan.steps.iter().enumerate() {
-            let args = match step {
-                Step::Kernel { kernel, args, parallel } => {
-                    if *kernel as usize >= kernels.len() {
-                        return Err(fail(format!("step {s} calls kernel {kernel}, there are {}", kernels.len())));
-                    }
-                    if let Some(signature) = kernels.signatures.as_ref().and_then(|sigs| sigs.get(*kernel as usize)) {
-                        signature
-                            .check_step(&plan, args, *parallel)
-                            .map_err(|m| fail(format!("step {s} (kernel {kernel}) {m}")))?;
-                    }
-                    args
-                }
-                Step::Lib { call, args } => {
-                    if args.len() != lib_arity(call) {
-                        return Err(fail(format!(
-                            "step {s} passes {} arguments to a library call that takes {}",
-                            args.len(),
-                            lib_arity(call)
-                        )));
-                    }
-                    args
-                }
-            };
-            if let Some(a) = args.iter().find(|a| a.0 as usize >= plan.buffers.len()) {
-                return Err(fail(format!("step {s} uses {a}, the plan has {} buffers", plan.buffers.len())));
-            }
-            if let Step::Lib { call, args } = step
-                && !matches!(call, LibCall::CheckIndices { .. })
-            {
-                let out = args[args.len() - 1];
-                match &plan.buffers[out.0 as usize].role {
-                    BufRole::Input(n) => return Err(fail(format!("step {s} writes the input `{n}`"))),
-                    BufRole::Resident(n) if s < plan.commit => {
-                        return Err(fail(format!("step {s} writes the resident `{n}` before the commit point")));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let sizes = check_plan(&plan, kernels.len(), kernels.signatures.as_deref())?;
         Ok(Executor {
             plan,
             kernels,
@@ -403,119 +523,14 @@ impl Executor {
             return Ok(());
         }
         self.layout = None;
-        let layout = self.layout_for(batch).map_err(|e| CpuError::new(format!("plan `{}`: {e}", self.plan.entry)))?;
+        let kernels = &self.kernels;
+        let layout = layout(&self.plan, &self.sizes, batch, &|k| kernels.cost(k))
+            .map_err(|e| CpuError::new(format!("plan `{}`: {e}", self.plan.entry)))?;
         let arena_bytes = eval_size(self.plan.arena_bytes, batch, "arena size")?;
         if self.arena.grow_to(arena_bytes)? {
             self.arena_allocations += 1;
         }
         self.layout = Some(layout);
-        Ok(())
-    }
-
-    fn layout_for(&self, batch: usize) -> Result<Layout, CpuError> {
-        let plan = &self.plan;
-        let arena_bytes = eval_size(plan.arena_bytes, batch, "arena size")?;
-        let mut lens = Vec::with_capacity(plan.buffers.len());
-        let mut offsets = Vec::with_capacity(plan.buffers.len());
-        for (i, b) in plan.buffers.iter().enumerate() {
-            let len = eval_size(b.len, batch, &format!("length of %{i}"))?;
-            let bytes = len.checked_mul(self.sizes[i]).ok_or_else(|| CpuError::new(format!("%{i} overflows")))?;
-            let offset = match b.role {
-                BufRole::Temp { offset } => {
-                    let off = eval_size(offset, batch, &format!("offset of %{i}"))?;
-                    if !off.is_multiple_of(self.sizes[i]) {
-                        bail!("%{i} at byte {off} is not aligned for {}", b.dtype);
-                    }
-                    if off.checked_add(bytes).is_none_or(|end| end > arena_bytes) {
-                        bail!(
-                            "%{i} ({bytes} bytes at {off}) does not fit the arena of {arena_bytes} bytes at B = {batch}"
-                        );
-                    }
-                    Some(off)
-                }
-                _ => None,
-            };
-            lens.push(len);
-            offsets.push(offset);
-        }
-        let mut steps = Vec::with_capacity(plan.steps.len());
-        for (s, step) in plan.steps.iter().enumerate() {
-            let ready = match step {
-                Step::Kernel { kernel, args, parallel } => {
-                    let args: Vec<usize> = args.iter().map(|a| a.0 as usize).collect();
-                    let parallel = match parallel {
-                        Some(e) => Some(eval_size(*e, batch, &format!("step {s}: parallel extent"))?),
-                        None => None,
-                    };
-                    let elements = args.iter().fold(0usize, |w, &a| w.saturating_add(lens[a]));
-                    let work = elements.saturating_mul(self.kernels.cost(*kernel as usize));
-                    Ready::Kernel { kernel: *kernel as usize, args, parallel, work }
-                }
-                Step::Lib { call, args } => {
-                    let call = lib::resolve(call, batch).map_err(|e| CpuError::new(format!("step {s}: {e}")))?;
-                    let args: Vec<usize> = args.iter().map(|a| a.0 as usize).collect();
-                    let reqs = call.args()?;
-                    self.check_lib(s, &call, &args, &reqs, &lens, &offsets)?;
-                    Ready::Lib { call, args, reqs }
-                }
-            };
-            steps.push(ready);
-        }
-        Ok(Layout { batch, lens, offsets, steps })
-    }
-
-    /// A library call's arguments: element types, lengths, and no overlap between what it
-    /// writes and anything else it is given.
-    fn check_lib(
-        &self,
-        s: usize,
-        call: &Resolved,
-        args: &[usize],
-        reqs: &[ArgReq],
-        lens: &[usize],
-        offsets: &[Option<usize>],
-    ) -> Result<(), CpuError> {
-        let name = call.name();
-        let mut data_type: Option<DType> = None;
-        for (pos, (&a, r)) in args.iter().zip(reqs).enumerate() {
-            let dtype = self.plan.buffers[a].dtype;
-            match r.ty {
-                ArgType::Exactly(t) if t != dtype => {
-                    bail!("step {s} (`{name}`): argument {pos} (%{a}) is {dtype}, the call needs {t}")
-                }
-                ArgType::Data => {
-                    let allowed = matches!(call, Resolved::Gather(_)) || dtype != DType::Bool;
-                    if !allowed || data_type.is_some_and(|d| d != dtype) {
-                        bail!("step {s} (`{name}`): argument {pos} (%{a}) has the wrong element type {dtype}");
-                    }
-                    data_type = Some(dtype);
-                }
-                _ => {}
-            }
-            if r.len > lens[a] {
-                bail!(
-                    "step {s} (`{name}`): argument {pos} (%{a}) has {} elements, the geometry needs {}",
-                    lens[a],
-                    r.len
-                );
-            }
-        }
-        // Byte ranges used, for the overlap check: temporaries share the arena, every other
-        // buffer has its own memory.
-        let range = |a: usize, r: &ArgReq| {
-            let start = offsets[a].unwrap_or(0);
-            (offsets[a].is_some(), start, start + r.len * self.sizes[a])
-        };
-        for (w, (&a, r)) in args.iter().zip(reqs).enumerate().filter(|(_, (_, r))| r.written) {
-            for (o, (&b, q)) in args.iter().zip(reqs).enumerate().filter(|(o, _)| *o != w) {
-                let (ta, sa, ea) = range(a, r);
-                let (tb, sb, eb) = range(b, q);
-                let overlap = sa < ea && sb < eb && (a == b || (ta && tb && sa < eb && sb < ea));
-                if overlap {
-                    bail!("step {s} (`{name}`): the result (argument {w}, %{a}) overlaps argument {o} (%{b})");
-                }
-            }
-        }
         Ok(())
     }
 

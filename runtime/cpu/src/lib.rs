@@ -32,7 +32,7 @@ pub use error::CpuError;
 pub use loader::{LoadError, LoadedObject};
 pub mod exec;
 
-pub use exec::{Executor, Kernels, Outcome, Peek, Threads};
+pub use exec::{Executor, Kernels, Layout, Outcome, Peek, Ready, Threads};
 pub mod session;
 
 pub use session::CpuSession;

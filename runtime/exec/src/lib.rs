@@ -7,6 +7,7 @@
 //! pictures (`hg-runtime`) talk to a model only through [`Session`]. So a standalone executable
 //! links this crate and the runtime, never the compiler.
 
+pub mod compiled;
 pub mod init;
 pub mod kernel_fns;
 pub mod philox;

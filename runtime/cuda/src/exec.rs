@@ -1,0 +1,305 @@
+//! The executor of one plan on the GPU: the same verified [`Layout`] as the CPU executor
+//! (`hg_cpu::exec::check_plan` and `layout`: lengths, arena offsets, every library call's
+//! geometry against its buffers), device buffers for it, and the steps in order on one stream.
+//!
+//! Buffers: temporaries at their planned offsets in one device arena per batch size; inputs
+//! and outputs in device buffers sized per batch size; residents are the session's device
+//! buffers. Generated kernels launch from the loaded PTX ([`crate::launch`]); matrix products
+//! go to cuBLAS ([`crate::gemm`]); the other library calls have no GPU form yet and are refused
+//! when the session opens, naming the call.
+//!
+//! The commit point: a train step reads its loss back before the steps that update residents
+//! (one synchronisation a step), and skips them when it is not finite.
+
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::driver::result;
+use hg_abi::DType;
+use hg_abi::names;
+use hg_abi::plan::{BufRole, KernelSignature, LibCall, Plan, Step};
+use hg_cpu::aligned::HostBuf;
+use hg_cpu::exec::{Layout, Ready, check_plan, layout};
+use hg_cpu::lib::{Resolved, eval_size};
+use hg_exec::{NamedTensors, TensorData};
+
+use crate::device::{DeviceBuf, Gpu};
+use crate::error::{CudaError, bail};
+use crate::gemm::{GemmCall, Operand, gemm_call};
+use crate::launch;
+use crate::module::Module;
+
+/// A resident tensor on the GPU: its buffer, element type and length.
+pub struct Resident {
+    pub buf: DeviceBuf,
+    pub dtype: DType,
+    pub len: usize,
+}
+
+/// The name a library call has in messages (`matmul`, `gather`, ...).
+fn call_name(call: &LibCall) -> String {
+    let debug = format!("{call:?}");
+    let head = debug.split([' ', '{', '(']).next().unwrap_or("library call");
+    let mut name = String::new();
+    for (i, c) in head.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+/// What a batch size fixes, verified: the layout, the cuBLAS form of each product, and the
+/// device memory.
+struct Prepared {
+    layout: Layout,
+    gemms: Vec<Option<GemmCall>>,
+    arena: DeviceBuf,
+    /// Device buffers of inputs and outputs, by buffer index.
+    io: BTreeMap<usize, DeviceBuf>,
+}
+
+/// The executor of one plan.
+pub struct CudaExecutor {
+    plan: Plan,
+    sizes: Vec<usize>,
+    prepared: Option<Prepared>,
+}
+
+impl CudaExecutor {
+    /// Checks the plan as the CPU executor does (against `kernels` kernels and their
+    /// signatures) and refuses library calls without a GPU form.
+    pub fn new(plan: Plan, kernels: usize, signatures: &[KernelSignature]) -> Result<CudaExecutor, CudaError> {
+        let sizes = check_plan(&plan, kernels, Some(signatures))?;
+        for (s, step) in plan.steps.iter().enumerate() {
+            if let Step::Lib { call, .. } = step
+                && !matches!(call, LibCall::MatMul { .. })
+            {
+                bail!(
+                    "plan `{}`: step {s} is a `{}`, which the cuda backend does not run yet (it runs generated \
+                     kernels and matrix products); use --backend llvm or cranelift for this model",
+                    plan.entry,
+                    call_name(call)
+                );
+            }
+        }
+        Ok(CudaExecutor { plan, sizes, prepared: None })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn prepare(&mut self, gpu: &Gpu, batch: usize) -> Result<(), CudaError> {
+        if self.prepared.as_ref().is_some_and(|p| p.layout.batch == batch) {
+            return Ok(());
+        }
+        self.prepared = None;
+        let entry = &self.plan.entry;
+        let layout = layout(&self.plan, &self.sizes, batch, &|_| 1)
+            .map_err(|e| CudaError::new(format!("plan `{entry}`: {e}")))?;
+        let mut gemms = Vec::with_capacity(layout.steps.len());
+        for (s, step) in layout.steps.iter().enumerate() {
+            gemms.push(match step {
+                Ready::Lib { call: Resolved::MatMul(g), .. } => {
+                    Some(gemm_call(g).map_err(|e| CudaError::new(format!("plan `{entry}`: step {s}: {e}")))?)
+                }
+                _ => None,
+            });
+        }
+        let arena = gpu.alloc(eval_size(self.plan.arena_bytes, batch, "arena size")?)?;
+        let mut io = BTreeMap::new();
+        for (i, b) in self.plan.buffers.iter().enumerate() {
+            if matches!(b.role, BufRole::Input(_) | BufRole::Output(_)) {
+                io.insert(i, gpu.alloc(layout.lens[i] * self.sizes[i])?);
+            }
+        }
+        self.prepared = Some(Prepared { layout, gemms, arena, io });
+        Ok(())
+    }
+
+    /// Runs the plan at batch size `batch` on `gpu` with `module`'s kernels: inputs by name,
+    /// residents updated in place by the steps after the commit point, which run only when
+    /// `train` is false or the loss is finite. Returns the outputs and whether it committed.
+    pub fn run(
+        &mut self,
+        gpu: &Gpu,
+        module: &Module,
+        batch: usize,
+        inputs: &NamedTensors,
+        residents: &BTreeMap<String, Resident>,
+        train: bool,
+    ) -> Result<(Vec<(String, TensorData)>, bool), CudaError> {
+        self.prepare(gpu, batch)?;
+        let plan = &self.plan;
+        let p = self.prepared.as_ref().expect("prepared above");
+        let fail = |m: String| CudaError::new(format!("`{}`: {m}", plan.entry));
+
+        // Every buffer's device address, and inputs copied in.
+        let mut ptrs = Vec::with_capacity(plan.buffers.len());
+        for (i, b) in plan.buffers.iter().enumerate() {
+            let bytes = p.layout.lens[i] * self.sizes[i];
+            let ptr = match &b.role {
+                BufRole::Temp { .. } => p.arena.ptr() + p.layout.offsets[i].unwrap_or(0) as u64,
+                BufRole::Input(_) | BufRole::Output(_) => p.io[&i].ptr(),
+                BufRole::Resident(n) => {
+                    let r = residents.get(n).ok_or_else(|| fail(format!("resident `{n}` is not loaded")))?;
+                    if r.dtype != b.dtype || r.buf.bytes() < bytes {
+                        return Err(fail(format!("resident `{n}` does not fit buffer %{i}")));
+                    }
+                    r.buf.ptr()
+                }
+            };
+            if let BufRole::Input(n) = &b.role {
+                let t = inputs.get(n).ok_or_else(|| fail(format!("missing input `{n}`")))?;
+                let host = HostBuf::from_tensor(t)?;
+                if host.dtype != b.dtype || host.bytes().len() != bytes {
+                    return Err(fail(format!("input `{n}` does not fit buffer %{i}")));
+                }
+                gpu.upload(ptr, host.bytes())?;
+            }
+            ptrs.push(ptr);
+        }
+
+        let mut committed = true;
+        for (s, step) in p.layout.steps.iter().enumerate() {
+            if train && s == plan.commit {
+                committed = self.loss_is_finite(gpu, &ptrs)?;
+                if !committed {
+                    break;
+                }
+            }
+            match step {
+                Ready::Kernel { kernel, args, parallel, .. } => {
+                    let f = module.function(*kernel).ok_or_else(|| fail(format!("step {s}: no kernel {kernel}")))?;
+                    let buffers: Vec<(u64, usize)> = args.iter().map(|&a| (ptrs[a], p.layout.lens[a])).collect();
+                    let Some((blocks, threads)) = launch::grid(*parallel) else { continue };
+                    let mut words = launch::params(&buffers, batch, 0, parallel.unwrap_or(0));
+                    let mut params: Vec<*mut c_void> = words.iter_mut().map(|w| (w as *mut u64).cast()).collect();
+                    // SAFETY: the kernel's signature was checked against this step's buffers
+                    // (types and lengths) when the plan was opened, and the parameters follow
+                    // the lowering's layout; `words` outlives the launch call, which copies them.
+                    unsafe {
+                        result::launch_kernel(
+                            f,
+                            (blocks, 1, 1),
+                            (threads, 1, 1),
+                            0,
+                            gpu.stream().cu_stream(),
+                            &mut params,
+                        )
+                    }
+                    .map_err(|e| CudaError::driver(&format!("launching step {s} (kernel {kernel})"), e))?;
+                }
+                Ready::Lib { args, .. } => {
+                    let call = p.gemms[s].as_ref().ok_or_else(|| fail(format!("step {s}: no GPU form")))?;
+                    gemm(gpu, call, ptrs[args[0]], ptrs[args[1]], ptrs[args[2]])
+                        .map_err(|e| fail(format!("step {s} (matmul): {e}")))?;
+                }
+            }
+        }
+        if train && plan.commit == p.layout.steps.len() {
+            committed = self.loss_is_finite(gpu, &ptrs)?;
+        }
+
+        let mut outputs = Vec::new();
+        for (i, b) in plan.buffers.iter().enumerate() {
+            if let BufRole::Output(n) = &b.role {
+                let mut host = HostBuf::zeroed(b.dtype, p.layout.lens[i])?;
+                gpu.download(ptrs[i], host.bytes_mut())?;
+                outputs.push((n.clone(), host_data(&host)));
+            }
+        }
+        gpu.sync()?;
+        Ok((outputs, committed))
+    }
+
+    /// Whether the train step's loss (its `loss` output, computed before the commit point) is
+    /// finite: the one read-back a step waits for.
+    fn loss_is_finite(&self, gpu: &Gpu, ptrs: &[u64]) -> Result<bool, CudaError> {
+        let Some(id) = self.plan.buffers.iter().position(|b| matches!(&b.role, BufRole::Output(n) if n == names::LOSS))
+        else {
+            return Ok(false);
+        };
+        let mut bytes = [0u8; 4];
+        gpu.download(ptrs[id], &mut bytes)?;
+        Ok(f32::from_ne_bytes(bytes).is_finite())
+    }
+}
+
+/// The elements of a host buffer as tensor data.
+fn host_data(host: &HostBuf) -> TensorData {
+    let bytes = host.bytes();
+    match host.dtype {
+        DType::F32 => {
+            TensorData::F32(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        DType::I64 => TensorData::I64(
+            bytes.chunks_exact(8).map(|c| i64::from_ne_bytes(c.try_into().expect("eight bytes"))).collect(),
+        ),
+        _ => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
+    }
+}
+
+fn op(o: Operand) -> cublasOperation_t {
+    if o.transpose { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N }
+}
+
+/// One plan product on cuBLAS: a strided batched call per outer batch item.
+fn gemm(gpu: &Gpu, call: &GemmCall, a: u64, b: u64, c: u64) -> Result<(), String> {
+    if call.m == 0 || call.n == 0 || call.inner == 0 {
+        return Ok(());
+    }
+    let alpha = 1.0f32;
+    let beta = if call.accumulate { 1.0f32 } else { 0.0 };
+    let at = |base: u64, stride: usize, i: usize| base + (stride * i * 4) as u64;
+    for i in 0..call.batch {
+        // SAFETY: the layout verified that every element this product reads or writes lies
+        // inside its buffers; sizes fit cuBLAS's ints (`gemm_call`).
+        unsafe {
+            cudarc::cublas::result::sgemm_strided_batched(
+                *gpu.blas().handle(),
+                op(call.first),
+                op(call.second),
+                call.m as i32,
+                call.n as i32,
+                call.k as i32,
+                &alpha,
+                at(b, call.outer_strides[1], i) as *const f32,
+                call.first.ld as i32,
+                call.inner_strides[1] as i64,
+                at(a, call.outer_strides[0], i) as *const f32,
+                call.second.ld as i32,
+                call.inner_strides[0] as i64,
+                &beta,
+                at(c, call.outer_strides[2], i) as *mut f32,
+                call.ldc as i32,
+                call.inner_strides[2] as i64,
+                call.inner as i32,
+            )
+        }
+        .map_err(|e| format!("cuBLAS: {e:?}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hg_abi::plan::{Affine, RandomKind};
+
+    #[test]
+    fn library_calls_are_named_as_in_plans() {
+        let call = LibCall::Random { kind: RandomKind::Normal, site: 0, len: Affine::constant(4) };
+        assert_eq!(call_name(&call), "random");
+        let call = LibCall::ScatterAdd {
+            outer: Affine::constant(1),
+            axis: Affine::constant(1),
+            idx_axis: Affine::constant(1),
+            inner: Affine::constant(1),
+        };
+        assert_eq!(call_name(&call), "scatter_add");
+    }
+}
