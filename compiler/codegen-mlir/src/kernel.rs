@@ -162,8 +162,8 @@ fn gpu_function(
     libdevice: bool,
     declarations: &mut BTreeMap<&'static str, String>,
 ) -> Result<String, CodegenError> {
-    // A refused kernel must leave no declarations behind: emit into a copy.
-    let mut own = declarations.clone();
+    // A refused kernel must leave no declarations behind: its own are merged once it is done.
+    let mut own = BTreeMap::new();
     let mut e = Emitter::new(kernel, &mut own);
     e.gpu = true;
     e.libdevice = libdevice;
@@ -203,7 +203,7 @@ fn gpu_function(
         params.join(", "),
         e.out
     );
-    *declarations = own;
+    declarations.extend(own);
     Ok(text)
 }
 

@@ -153,41 +153,46 @@ fn open_mlir_cpu(
     })
 }
 
-/// NVIDIA GPUs: the kernels through MLIR to PTX (sm_80 and sm_90, libdevice linked where a
-/// kernel needs its math), matrix products on cuBLAS, run by the CUDA executor with parameters
-/// and optimizer state resident on the device. The driver is probed first, so a machine
-/// without a GPU gets that error before any compilation.
+/// NVIDIA GPUs: the kernels through MLIR to PTX (libdevice linked where a kernel needs its
+/// math), matrix products on cuBLAS, run by the CUDA executor with parameters and optimizer
+/// state resident on the device. The GPU is opened first, so a machine without one gets that
+/// error before any compilation, and PTX is made only for the chip found.
 fn open_cuda(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOptions) -> Result<Box<dyn Session>, String> {
     if opts.precision != Precision::F32 {
         return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
     }
-    hg_cuda::probe_driver().map_err(|e| e.to_string())?;
-    cuda_session(module, train)
+    let gpu = hg_cuda::Gpu::open().map_err(|e| e.to_string())?;
+    cuda_session(gpu, module, train)
 }
 
 #[cfg(feature = "mlir")]
-fn cuda_session(module: Module, train: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
+fn cuda_session(gpu: hg_cuda::Gpu, module: Module, train: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
     use hg_codegen_mlir::{Chip, Libdevice};
+    let target = hg_cuda::best_target(gpu.info.capability, Chip::ALL.map(Chip::capability));
+    let chip = Chip::ALL.into_iter().find(|c| Some(c.capability()) == target).ok_or_else(|| {
+        let (major, minor) = gpu.info.capability;
+        format!(
+            "{}: compute capability {major}.{minor} is older than sm_80, the oldest chip Hourglass targets",
+            gpu.info
+        )
+    })?;
     let (manifest, plans, kernels) = lower_module(&module, train)?;
     let libdevice = Libdevice::find()?;
-    let mut texts = Vec::new();
-    for chip in Chip::ALL {
-        let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, chip, libdevice.as_ref())
-            .map_err(|e| format!("generating {chip} PTX: {e}"))?;
-        if let Some((_, why)) = refused.into_iter().next() {
-            return Err(format!("no GPU form: {why}"));
-        }
-        texts.push((chip.capability(), ptx));
+    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, chip, libdevice.as_ref())
+        .map_err(|e| format!("generating {chip} PTX: {e}"))?;
+    if let Some((_, why)) = refused.into_iter().next() {
+        return Err(format!("no GPU form: {why}"));
     }
     let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
-    let program = hg_cuda::CudaProgram { manifest, plans, signatures, ptx: hg_cuda::PtxSet { texts } };
-    let session = hg_cuda::CudaSession::open(program).map_err(|e| e.to_string())?;
+    let ptx = hg_cuda::PtxSet { texts: vec![(chip.capability(), ptx)] };
+    let program = hg_cuda::CudaProgram { manifest, plans, signatures, ptx };
+    let session = hg_cuda::CudaSession::open(gpu, program).map_err(|e| e.to_string())?;
     eprintln!("cuda: {}", session.device());
     Ok(Box::new(session))
 }
 
 #[cfg(not(feature = "mlir"))]
-fn cuda_session(_: Module, _: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
+fn cuda_session(_: hg_cuda::Gpu, _: Module, _: Option<&TrainStepInfo>) -> Result<Box<dyn Session>, String> {
     Err("this hgc was built without MLIR, which generates the GPU code: build it with `--features hgc/mlir`".into())
 }
 

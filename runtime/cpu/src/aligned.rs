@@ -125,16 +125,21 @@ impl HostBuf {
         Ok(HostBuf { dtype, len, data: AlignedBuf::zeroed(bytes)? })
     }
 
+    /// The number of bytes of the elements.
+    fn byte_len(&self) -> Result<usize, CpuError> {
+        self.len.checked_mul(elem_size(self.dtype)?).ok_or_else(|| CpuError::new("tensor too large"))
+    }
+
     /// The elements as bytes (booleans one byte each, 0 or 1), for copies to a device.
-    pub fn bytes(&self) -> &[u8] {
-        let n = self.len * elem_size(self.dtype).unwrap_or(1);
-        self.data.view::<u8>(n).expect("sized when made")
+    pub fn bytes(&self) -> Result<&[u8], CpuError> {
+        let n = self.byte_len()?;
+        self.data.view::<u8>(n).ok_or_else(|| CpuError::new(format!("a buffer of {n} bytes holds fewer")))
     }
 
     /// The elements as bytes, for copies from a device (booleans must be 0 or 1).
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let n = self.len * elem_size(self.dtype).unwrap_or(1);
-        self.data.view_mut::<u8>(n).expect("sized when made")
+    pub fn bytes_mut(&mut self) -> Result<&mut [u8], CpuError> {
+        let n = self.byte_len()?;
+        self.data.view_mut::<u8>(n).ok_or_else(|| CpuError::new(format!("a buffer of {n} bytes holds fewer")))
     }
 
     /// A host tensor of `dtype` and `shape` holding a copy of the elements.

@@ -37,18 +37,28 @@ pub struct Resident {
     pub len: usize,
 }
 
-/// The name a library call has in messages (`matmul`, `gather`, ...).
-fn call_name(call: &LibCall) -> String {
-    let debug = format!("{call:?}");
-    let head = debug.split([' ', '{', '(']).next().unwrap_or("library call");
-    let mut name = String::new();
-    for (i, c) in head.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            name.push('_');
+/// The name a library call has in messages (`matmul`, `gather`, ...), as the CPU executor
+/// names it.
+fn call_name(call: &LibCall) -> &'static str {
+    hg_cpu::lib::resolve(call, 1).map_or("library call", |r| r.name())
+}
+
+/// The elements of an f32 or i64 tensor as bytes, copied to the device as they are (other
+/// element types are converted through a [`HostBuf`] first).
+fn plain_bytes(data: &TensorData) -> Option<(DType, &[u8])> {
+    // SAFETY: f32 and i64 are plain data without padding; the view covers the vector's
+    // elements and lives as long as the borrow of `data`.
+    unsafe {
+        match data {
+            TensorData::F32(v) => {
+                Some((DType::F32, std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v.as_slice()))))
+            }
+            TensorData::I64(v) => {
+                Some((DType::I64, std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v.as_slice()))))
+            }
+            _ => None,
         }
-        name.push(c.to_ascii_lowercase());
     }
-    name
 }
 
 /// What a batch size fixes, verified: the layout, the cuBLAS form of each product, and the
@@ -92,14 +102,20 @@ impl CudaExecutor {
         &self.plan
     }
 
-    fn prepare(&mut self, gpu: &Gpu, batch: usize) -> Result<(), CudaError> {
-        if self.prepared.as_ref().is_some_and(|p| p.layout.batch == batch) {
-            return Ok(());
+    /// What batch size `batch` needs, made (and verified) when the last call had another.
+    fn prepare<'p>(
+        prepared: &'p mut Option<Prepared>,
+        plan: &Plan,
+        sizes: &[usize],
+        gpu: &Gpu,
+        batch: usize,
+    ) -> Result<&'p Prepared, CudaError> {
+        prepared.take_if(|p| p.layout.batch != batch);
+        if let Some(p) = prepared {
+            return Ok(p);
         }
-        self.prepared = None;
-        let entry = &self.plan.entry;
-        let layout = layout(&self.plan, &self.sizes, batch, &|_| 1)
-            .map_err(|e| CudaError::new(format!("plan `{entry}`: {e}")))?;
+        let entry = &plan.entry;
+        let layout = layout(plan, sizes, batch, &|_| 1).map_err(|e| CudaError::new(format!("plan `{entry}`: {e}")))?;
         let mut gemms = Vec::with_capacity(layout.steps.len());
         for (s, step) in layout.steps.iter().enumerate() {
             gemms.push(match step {
@@ -109,15 +125,14 @@ impl CudaExecutor {
                 _ => None,
             });
         }
-        let arena = gpu.alloc(eval_size(self.plan.arena_bytes, batch, "arena size")?)?;
+        let arena = gpu.alloc(eval_size(plan.arena_bytes, batch, "arena size")?)?;
         let mut io = BTreeMap::new();
-        for (i, b) in self.plan.buffers.iter().enumerate() {
+        for (i, b) in plan.buffers.iter().enumerate() {
             if matches!(b.role, BufRole::Input(_) | BufRole::Output(_)) {
-                io.insert(i, gpu.alloc(layout.lens[i] * self.sizes[i])?);
+                io.insert(i, gpu.alloc(layout.lens[i] * sizes[i])?);
             }
         }
-        self.prepared = Some(Prepared { layout, gemms, arena, io });
-        Ok(())
+        Ok(prepared.insert(Prepared { layout, gemms, arena, io }))
     }
 
     /// Runs the plan at batch size `batch` on `gpu` with `module`'s kernels: inputs by name,
@@ -132,9 +147,8 @@ impl CudaExecutor {
         residents: &BTreeMap<String, Resident>,
         train: bool,
     ) -> Result<(Vec<(String, TensorData)>, bool), CudaError> {
-        self.prepare(gpu, batch)?;
         let plan = &self.plan;
-        let p = self.prepared.as_ref().expect("prepared above");
+        let p = Self::prepare(&mut self.prepared, plan, &self.sizes, gpu, batch)?;
         let fail = |m: String| CudaError::new(format!("`{}`: {m}", plan.entry));
 
         // Every buffer's device address, and inputs copied in.
@@ -143,7 +157,9 @@ impl CudaExecutor {
             let bytes = p.layout.lens[i] * self.sizes[i];
             let ptr = match &b.role {
                 BufRole::Temp { .. } => p.arena.ptr() + p.layout.offsets[i].unwrap_or(0) as u64,
-                BufRole::Input(_) | BufRole::Output(_) => p.io[&i].ptr(),
+                BufRole::Input(_) | BufRole::Output(_) => {
+                    p.io.get(&i).ok_or_else(|| fail(format!("buffer %{i} has no device memory")))?.ptr()
+                }
                 BufRole::Resident(n) => {
                     let r = residents.get(n).ok_or_else(|| fail(format!("resident `{n}` is not loaded")))?;
                     if r.dtype != b.dtype || r.buf.bytes() < bytes {
@@ -154,11 +170,18 @@ impl CudaExecutor {
             };
             if let BufRole::Input(n) = &b.role {
                 let t = inputs.get(n).ok_or_else(|| fail(format!("missing input `{n}`")))?;
-                let host = HostBuf::from_tensor(t)?;
-                if host.dtype != b.dtype || host.bytes().len() != bytes {
+                let staged;
+                let (dtype, host) = match plain_bytes(t.data()) {
+                    Some(plain) => plain,
+                    None => {
+                        staged = HostBuf::from_tensor(t)?;
+                        (staged.dtype, staged.bytes()?)
+                    }
+                };
+                if dtype != b.dtype || host.len() != bytes {
                     return Err(fail(format!("input `{n}` does not fit buffer %{i}")));
                 }
-                gpu.upload(ptr, host.bytes())?;
+                gpu.upload(ptr, host)?;
             }
             ptrs.push(ptr);
         }
@@ -166,7 +189,7 @@ impl CudaExecutor {
         let mut committed = true;
         for (s, step) in p.layout.steps.iter().enumerate() {
             if train && s == plan.commit {
-                committed = self.loss_is_finite(gpu, &ptrs)?;
+                committed = loss_is_finite(plan, gpu, &ptrs)?;
                 if !committed {
                     break;
                 }
@@ -201,46 +224,48 @@ impl CudaExecutor {
             }
         }
         if train && plan.commit == p.layout.steps.len() {
-            committed = self.loss_is_finite(gpu, &ptrs)?;
+            committed = loss_is_finite(plan, gpu, &ptrs)?;
         }
 
         let mut outputs = Vec::new();
         for (i, b) in plan.buffers.iter().enumerate() {
             if let BufRole::Output(n) = &b.role {
                 let mut host = HostBuf::zeroed(b.dtype, p.layout.lens[i])?;
-                gpu.download(ptrs[i], host.bytes_mut())?;
-                outputs.push((n.clone(), host_data(&host)));
+                gpu.download(ptrs[i], host.bytes_mut()?)?;
+                outputs.push((n.clone(), host_data(&host)?));
             }
         }
         gpu.sync()?;
         Ok((outputs, committed))
     }
+}
 
-    /// Whether the train step's loss (its `loss` output, computed before the commit point) is
-    /// finite: the one read-back a step waits for.
-    fn loss_is_finite(&self, gpu: &Gpu, ptrs: &[u64]) -> Result<bool, CudaError> {
-        let Some(id) = self.plan.buffers.iter().position(|b| matches!(&b.role, BufRole::Output(n) if n == names::LOSS))
-        else {
-            return Ok(false);
-        };
-        let mut bytes = [0u8; 4];
-        gpu.download(ptrs[id], &mut bytes)?;
-        Ok(f32::from_ne_bytes(bytes).is_finite())
-    }
+/// Whether the train step's loss (its `loss` output, computed before the commit point) is
+/// finite: the one read-back a step waits for.
+fn loss_is_finite(plan: &Plan, gpu: &Gpu, ptrs: &[u64]) -> Result<bool, CudaError> {
+    let Some(id) = plan.buffers.iter().position(|b| matches!(&b.role, BufRole::Output(n) if n == names::LOSS)) else {
+        return Ok(false);
+    };
+    let mut bytes = [0u8; 4];
+    gpu.download(ptrs[id], &mut bytes)?;
+    Ok(f32::from_ne_bytes(bytes).is_finite())
 }
 
 /// The elements of a host buffer as tensor data.
-fn host_data(host: &HostBuf) -> TensorData {
-    let bytes = host.bytes();
-    match host.dtype {
+fn host_data(host: &HostBuf) -> Result<TensorData, CudaError> {
+    let bytes = host.bytes()?;
+    Ok(match host.dtype {
         DType::F32 => {
             TensorData::F32(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect())
         }
         DType::I64 => TensorData::I64(
-            bytes.chunks_exact(8).map(|c| i64::from_ne_bytes(c.try_into().expect("eight bytes"))).collect(),
+            bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
         ),
         _ => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
-    }
+    })
 }
 
 fn op(o: Operand) -> cublasOperation_t {

@@ -21,5 +21,5 @@ pub mod session;
 
 pub use device::{DeviceInfo, Gpu, probe_driver};
 pub use error::CudaError;
-pub use module::PtxSet;
+pub use module::{PtxSet, best_target};
 pub use session::{CudaProgram, CudaSession};

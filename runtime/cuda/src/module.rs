@@ -21,9 +21,8 @@ impl PtxSet {
     /// The PTX for a device of `capability`: the newest target it can run (PTX made for an
     /// older chip runs on newer ones; the driver compiles it for the device), or why none fits.
     pub fn for_device(&self, capability: (i32, i32)) -> Result<(u32, &str), String> {
-        let device = u32::try_from(capability.0 * 10 + capability.1).unwrap_or(0);
-        let best = self.texts.iter().filter(|(target, _)| *target <= device).max_by_key(|(target, _)| *target);
-        match best {
+        let best = best_target(capability, self.texts.iter().map(|(target, _)| *target));
+        match self.texts.iter().find(|(target, _)| Some(*target) == best) {
             Some((target, text)) => Ok((*target, text)),
             None => {
                 let targets: Vec<String> = self.texts.iter().map(|(t, _)| format!("sm_{t}")).collect();
@@ -36,6 +35,13 @@ impl PtxSet {
             }
         }
     }
+}
+
+/// Of PTX `targets` (`80` for sm_80), the newest a device of `capability` runs: PTX made for
+/// an older chip runs on newer ones (the driver compiles it for the device), never the reverse.
+pub fn best_target(capability: (i32, i32), targets: impl IntoIterator<Item = u32>) -> Option<u32> {
+    let device = u32::try_from(capability.0 * 10 + capability.1).unwrap_or(0);
+    targets.into_iter().filter(|&target| target <= device).max()
 }
 
 /// A loaded PTX module and its kernels `hg_kernel_0 .. hg_kernel_{n-1}`.

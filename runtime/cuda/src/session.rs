@@ -39,9 +39,8 @@ pub struct CudaSession {
 }
 
 impl CudaSession {
-    /// Checks every plan, opens the GPU (a clear error without one) and loads the PTX that
-    /// fits it.
-    pub fn open(program: CudaProgram) -> Result<CudaSession, CudaError> {
+    /// Checks every plan and loads the PTX that fits `gpu` (see [`Gpu::open`]).
+    pub fn open(gpu: Gpu, program: CudaProgram) -> Result<CudaSession, CudaError> {
         let CudaProgram { manifest, plans, signatures, ptx } = program;
         let residents = compiled::resident_specs(&manifest);
         let carried = compiled::carried_outputs(&manifest);
@@ -61,7 +60,6 @@ impl CudaSession {
             }
             executors.insert(entry, CudaExecutor::new(plan, signatures.len(), &signatures)?);
         }
-        let gpu = Gpu::open()?;
         let module = Module::load(gpu.context(), &gpu.info, &ptx, signatures.len())?;
         Ok(CudaSession {
             manifest,
@@ -82,18 +80,18 @@ impl CudaSession {
 
     fn call(&mut self, sig: &EntrySignature, inputs: &NamedTensors, train: bool) -> Result<NamedTensors, ExecError> {
         let entry = sig.name.as_str();
-        let Some(exec) = self.executors.get(entry) else {
+        let Some(exec) = self.executors.get_mut(entry) else {
             return Err(fail(entry, "the cuda backend has no plan for this entry"));
         };
+        let residents = &self.residents;
         let batch = compiled::bind(
             sig,
             inputs,
             Some(exec.plan()),
-            &|name| self.residents.contains_key(name),
+            &|name| residents.contains_key(name),
             &self.resident_specs,
             self.needs_batch.contains(entry),
         )?;
-        let exec = self.executors.get_mut(entry).expect("checked above");
         let (outputs, _committed) = exec
             .run(&self.gpu, &self.module, batch, inputs, &self.residents, train)
             .map_err(|e| if e.0.starts_with('`') { ExecError::new(e.0) } else { fail(entry, e) })?;
@@ -108,8 +106,9 @@ impl CudaSession {
         for (name, t) in &tensors {
             let err = |e: String| ExecError::new(format!("{what} `{name}`: {e}"));
             let host = HostBuf::from_tensor(t).map_err(|e| err(e.0))?;
-            let buf = self.gpu.alloc(host.bytes().len()).map_err(|e| err(e.0))?;
-            self.gpu.upload(buf.ptr(), host.bytes()).map_err(|e| err(e.0))?;
+            let bytes = host.bytes().map_err(|e| err(e.0))?;
+            let buf = self.gpu.alloc(bytes.len()).map_err(|e| err(e.0))?;
+            self.gpu.upload(buf.ptr(), bytes).map_err(|e| err(e.0))?;
             loaded.push((name.clone(), Resident { buf, dtype: host.dtype, len: host.len }));
         }
         self.residents.retain(|k, _| !k.starts_with(prefix));
@@ -123,7 +122,8 @@ impl CudaSession {
             if let Some(r) = self.residents.get(&spec.name) {
                 let err = |e: String| ExecError::new(format!("reading `{}` from the GPU: {e}", spec.name));
                 let mut host = HostBuf::zeroed(r.dtype, r.len).map_err(|e| err(e.0))?;
-                self.gpu.download(r.buf.ptr(), host.bytes_mut()).map_err(|e| err(e.0))?;
+                let bytes = host.bytes_mut().map_err(|e| err(e.0))?;
+                self.gpu.download(r.buf.ptr(), bytes).map_err(|e| err(e.0))?;
                 let t = host.to_tensor(spec.dtype, spec.resolve_shape(0)).map_err(|e| err(e.0))?;
                 out.insert(spec.name.clone(), t);
             }

@@ -140,8 +140,10 @@ pub fn bind(
         if let BufRole::Resident(n) = &b.role
             && !resident(n)
         {
-            let spec = resident_specs.iter().find(|s| &s.name == n).expect("checked when opened");
-            return Err(missing(spec));
+            return Err(match resident_specs.iter().find(|s| &s.name == n) {
+                Some(spec) => missing(spec),
+                None => fail(entry, format!("the plan reads `{n}`, which is not a resident of this model")),
+            });
         }
     }
     let bad = |spec: &TensorSpec, t: &Tensor, batch: Option<usize>, reason: String| {

@@ -98,7 +98,6 @@ impl Emitter<'_> {
     /// On the GPU, an f64 unary op the CPU hands to the runtime, as `hg_abi::scalar::unary`
     /// defines it.
     pub(super) fn gpu_unary_f64(&mut self, op: UnaryOp, x: String) -> Result<String, CodegenError> {
-        let f64_op = |e: &mut Self, text: String| e.op(text);
         Ok(match op {
             UnaryOp::Exp => self.f64_call(F64Fn::Exp, &[x])?,
             UnaryOp::Log => self.f64_call(F64Fn::Log, &[x])?,
@@ -109,53 +108,53 @@ impl Emitter<'_> {
                 // `x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)`.
                 let one = self.float_const(Scalar::F64, 1.0);
                 let zero = self.float_const(Scalar::F64, 0.0);
-                let minus = f64_op(self, format!("arith.negf {x} : f64"));
+                let minus = self.op(format!("arith.negf {x} : f64"));
                 let e_minus = self.f64_call(F64Fn::Exp, &[minus])?;
-                let d = f64_op(self, format!("arith.addf {one}, {e_minus} : f64"));
-                let positive = f64_op(self, format!("arith.divf {one}, {d} : f64"));
+                let d = self.op(format!("arith.addf {one}, {e_minus} : f64"));
+                let positive = self.op(format!("arith.divf {one}, {d} : f64"));
                 let e = self.f64_call(F64Fn::Exp, std::slice::from_ref(&x))?;
-                let d = f64_op(self, format!("arith.addf {one}, {e} : f64"));
-                let negative = f64_op(self, format!("arith.divf {e}, {d} : f64"));
-                let ge = f64_op(self, format!("arith.cmpf oge, {x}, {zero} : f64"));
-                f64_op(self, format!("arith.select {ge}, {positive}, {negative} : f64"))
+                let d = self.op(format!("arith.addf {one}, {e} : f64"));
+                let negative = self.op(format!("arith.divf {e}, {d} : f64"));
+                let ge = self.op(format!("arith.cmpf oge, {x}, {zero} : f64"));
+                self.op(format!("arith.select {ge}, {positive}, {negative} : f64"))
             }
             UnaryOp::Softplus => {
                 // `x > 20 ? x : log1p(e^x)` (PyTorch's threshold).
                 let threshold = self.float_const(Scalar::F64, 20.0);
                 let e = self.f64_call(F64Fn::Exp, std::slice::from_ref(&x))?;
                 let soft = self.f64_call(F64Fn::Log1p, &[e])?;
-                let above = f64_op(self, format!("arith.cmpf ogt, {x}, {threshold} : f64"));
-                f64_op(self, format!("arith.select {above}, {x}, {soft} : f64"))
+                let above = self.op(format!("arith.cmpf ogt, {x}, {threshold} : f64"));
+                self.op(format!("arith.select {above}, {x}, {soft} : f64"))
             }
             UnaryOp::Gelu => {
                 // `0.5 x erfc(-x / sqrt 2)`.
                 let half = self.float_const(Scalar::F64, 0.5);
                 let scale = self.float_const(Scalar::F64, std::f64::consts::FRAC_1_SQRT_2);
-                let minus = f64_op(self, format!("arith.negf {x} : f64"));
-                let t = f64_op(self, format!("arith.mulf {minus}, {scale} : f64"));
+                let minus = self.op(format!("arith.negf {x} : f64"));
+                let t = self.op(format!("arith.mulf {minus}, {scale} : f64"));
                 let c = self.f64_call(F64Fn::Erfc, &[t])?;
-                let h = f64_op(self, format!("arith.mulf {half}, {x} : f64"));
-                f64_op(self, format!("arith.mulf {h}, {c} : f64"))
+                let h = self.op(format!("arith.mulf {half}, {x} : f64"));
+                self.op(format!("arith.mulf {h}, {c} : f64"))
             }
             UnaryOp::Rsqrt => {
                 let root = self.exact(Exact::Sqrt, x, Scalar::F64);
                 let one = self.float_const(Scalar::F64, 1.0);
-                f64_op(self, format!("arith.divf {one}, {root} : f64"))
+                self.op(format!("arith.divf {one}, {root} : f64"))
             }
             UnaryOp::Relu => {
                 // `x > 0 or NaN ? x : +0`.
                 let zero = self.float_const(Scalar::F64, 0.0);
-                let keep = f64_op(self, format!("arith.cmpf ugt, {x}, {zero} : f64"));
-                f64_op(self, format!("arith.select {keep}, {x}, {zero} : f64"))
+                let keep = self.op(format!("arith.cmpf ugt, {x}, {zero} : f64"));
+                self.op(format!("arith.select {keep}, {x}, {zero} : f64"))
             }
             UnaryOp::Sign => {
                 // ±0 and NaN are their own sign.
                 let zero = self.float_const(Scalar::F64, 0.0);
                 let (minus, plus) = (self.float_const(Scalar::F64, -1.0), self.float_const(Scalar::F64, 1.0));
-                let gt = f64_op(self, format!("arith.cmpf ogt, {x}, {zero} : f64"));
-                let lt = f64_op(self, format!("arith.cmpf olt, {x}, {zero} : f64"));
-                let neg = f64_op(self, format!("arith.select {lt}, {minus}, {x} : f64"));
-                f64_op(self, format!("arith.select {gt}, {plus}, {neg} : f64"))
+                let gt = self.op(format!("arith.cmpf ogt, {x}, {zero} : f64"));
+                let lt = self.op(format!("arith.cmpf olt, {x}, {zero} : f64"));
+                let neg = self.op(format!("arith.select {lt}, {minus}, {x} : f64"));
+                self.op(format!("arith.select {gt}, {plus}, {neg} : f64"))
             }
             op => return Err(self.unsupported(format!("{} of an f64", op.name()))),
         })
