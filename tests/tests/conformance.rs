@@ -255,6 +255,56 @@ fn cuda_matches_the_reference_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// With MLIR, `hgc build` puts PTX for sm_80 and sm_90 into the artifact of a model that runs
+/// wholly on the GPU (and, with `--gpu yes`, refuses one that does not, naming the step); the
+/// built model then opens on the GPU, or, without a driver, says so.
+#[cfg(feature = "mlir")]
+#[test]
+fn builds_carry_ptx_for_the_gpu() {
+    use hg_cli::Model as _;
+    use hg_cli::artifact::{ArtifactModel, Device};
+    let dir = tempfile::tempdir().unwrap();
+    let build = |file: &str, set: &[&str], gpu: &str, out: &str| {
+        let args = hgc::build::BuildArgs {
+            spec: hgc::cli::SpecArgs {
+                file: root().join(file),
+                model: None,
+                set: set.iter().map(|s| s.to_string()).collect(),
+            },
+            output: None,
+            artifact: Some(dir.path().join(out)),
+            weights: None,
+            backend: Some("cranelift".into()),
+            target_cpu: "all".into(),
+            gpu: gpu.into(),
+            overwrite: false,
+            runner: None,
+        };
+        hgc::build::build(&args)
+    };
+    build(CASES[0].0, CASES[0].1, "yes", "vae.hgx").unwrap();
+    let bytes = std::fs::read(dir.path().join("vae.hgx")).unwrap();
+    let mut model = ArtifactModel::from_bytes(&bytes, "vae.hgx").unwrap();
+    assert_eq!(model.ptx_targets(), [80, 90]);
+    assert!(model.about().unwrap().contains("PTX for sm_80, sm_90"));
+    model.set_device(Device::Cuda).unwrap();
+    assert_eq!(model.backend(), "cuda");
+    match model.open(true) {
+        Ok(session) => assert_eq!(session.backend(), "cuda"),
+        Err(e) => {
+            assert!(hg_cuda::probe_driver().is_err(), "a GPU is here but the session did not open: {e}");
+            assert!(e.contains("no NVIDIA driver"), "{e}");
+        }
+    }
+    // The MAE gathers patches, which the GPU executor does not run yet.
+    assert_eq!(build("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], "yes", "mae.hgx"), Err(1));
+    build("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], "auto", "mae.hgx").unwrap();
+    let bytes = std::fs::read(dir.path().join("mae.hgx")).unwrap();
+    let mut model = ArtifactModel::from_bytes(&bytes, "mae.hgx").unwrap();
+    assert!(model.ptx_targets().is_empty());
+    assert!(model.set_device(Device::Cuda).unwrap_err().contains("carries no GPU code"));
+}
+
 /// The code generator `hgc build` uses in this build (LLVM when it is built in).
 const BUILDER: &str = if cfg!(feature = "llvm") { "llvm" } else { "cranelift" };
 
@@ -281,6 +331,8 @@ fn built_executables_match_the_reference_interpreter() {
             weights: None,
             backend: None,
             target_cpu: "native".into(),
+            // The CPU's parity; the GPU code of builds has its own test.
+            gpu: "no".into(),
             overwrite: true,
             runner: Some(hg_tests::cli::hgrun()),
         };

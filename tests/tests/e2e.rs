@@ -533,6 +533,19 @@ fn a_standalone_executable_trains_resumes_and_runs_every_entry_alone() {
     let time = standalone(dir, "vae", &["time", "--entry", "train", "--batch", "8", "--repeats", "2"]);
     let time: serde_json::Value = serde_json::from_slice(&time.stdout).unwrap();
     assert!(time["median_ms"].as_f64().is_some_and(|t| t > 0.0), "{time}");
+    // `--device cuda`: without GPU code in the build or without a driver here, an error that
+    // names which; with both, the GPU reconstructs what the CPU did.
+    let cuda = [&["reconstruct", "--input", "x.npy", "--output", "g.npy", "--device", "cuda"][..], &w].concat();
+    let gpu = Command::new(dir.join("vae")).args(&cuda).current_dir(dir).env_clear().output().unwrap();
+    let err = String::from_utf8_lossy(&gpu.stderr);
+    if gpu.status.success() {
+        let (g, r) = (npy::read_npy(dir.join("g.npy")).unwrap(), npy::read_npy(dir.join("r.npy")).unwrap());
+        let worst = g.to_f64_vec().iter().zip(r.to_f64_vec()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-4, "the GPU's reconstruction differs by {worst}");
+    } else {
+        assert!(err.contains("carries no GPU code") || err.contains("no NVIDIA driver"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
     for f in ["z.npy", "d.npy", "r.png", "r.npy", "s.npy"] {
         assert!(dir.join(f).exists(), "{f}");
     }
@@ -650,6 +663,9 @@ fn cuda_without_a_gpu_is_a_clear_error() {
         return;
     }
     let err = fails(&args);
-    assert!(err.contains("no NVIDIA driver on this machine") && err.contains("--backend llvm or cranelift"), "{err}");
+    assert!(
+        err.contains("no NVIDIA driver on this machine") && err.contains("`--backend llvm` or `cranelift`"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

@@ -3,7 +3,9 @@
 //! level, optionally trained weights) and, with `-o`, a standalone executable: the runtime's
 //! runner (`hgrun`, installed next to `hgc`) with the artifact appended. No linker, no network
 //! and no Cargo are involved: the runner finds its artifact at start-up and loads the kernel
-//! object for the best level its CPU supports with the runtime's own object loader.
+//! object for the best level its CPU supports with the runtime's own object loader. With MLIR,
+//! the artifact also carries PTX for sm_80 and sm_90 when the whole model runs on the GPU, so
+//! the executable runs there with `--device cuda` and only the driver.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,6 +16,7 @@ use hg_abi::{CpuLevel, names};
 use hg_cli::SpecCard;
 use hg_cli::artifact::{BuiltModel, embedded_weights};
 use hg_core::pipeline::{optimizer_config, with_train_step};
+use hg_cuda::PtxSet;
 use hg_kernel::ir::Kernel;
 
 use crate::cli::SpecArgs;
@@ -41,6 +44,10 @@ pub struct BuildArgs {
     /// The CPUs the kernels are for: all (x86-64-v3 and x86-64-v4, the best picked at start-up), native (this machine's level), x86-64-v3, x86-64-v4 or generic
     #[arg(long, value_name = "CPU", default_value = "all")]
     pub target_cpu: String,
+    /// PTX for NVIDIA GPUs (sm_80 and sm_90), run with `--device cuda`: auto (when this hgc has
+    /// MLIR and every step of the model runs on the GPU), yes (an error when it cannot), no
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "yes", "no"])]
+    pub gpu: String,
     /// Replace the output files if they exist
     #[arg(long)]
     pub overwrite: bool,
@@ -103,6 +110,35 @@ fn compile_objects(backend: &str, kernels: &[Kernel], levels: &[CpuLevel]) -> Re
             })
             .collect()
     })
+}
+
+/// The PTX of a model for every chip Hourglass targets, or why it has none: a step the GPU
+/// executor does not run, a kernel without a GPU form, or an hgc without MLIR.
+#[cfg(feature = "mlir")]
+fn gpu_code(
+    plans: &std::collections::BTreeMap<String, hg_abi::plan::Plan>,
+    kernels: &[Kernel],
+) -> Result<PtxSet, String> {
+    use hg_codegen_mlir::{Chip, Libdevice};
+    if let Some((entry, why)) = plans.iter().find_map(|(e, p)| hg_cuda::unsupported_step(p).map(|why| (e, why))) {
+        return Err(format!("`{entry}`: {why}"));
+    }
+    let libdevice = Libdevice::find()?;
+    let mut ptx = PtxSet::default();
+    for chip in Chip::ALL {
+        let (text, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, chip, libdevice.as_ref())
+            .map_err(|e| format!("generating {chip} PTX: {e}"))?;
+        if let Some((_, why)) = refused.into_iter().next() {
+            return Err(why.to_string());
+        }
+        ptx.texts.push((chip.capability(), text));
+    }
+    Ok(ptx)
+}
+
+#[cfg(not(feature = "mlir"))]
+fn gpu_code(_: &std::collections::BTreeMap<String, hg_abi::plan::Plan>, _: &[Kernel]) -> Result<PtxSet, String> {
+    Err("this hgc was built without MLIR, which generates the GPU code (`--features hgc/mlir`)".into())
 }
 
 /// The runner a standalone executable is made of: `given`, else `hgrun` next to this `hgc`.
@@ -184,9 +220,23 @@ pub fn build(args: &BuildArgs) -> Result<(), i32> {
         None => None,
     };
     let objects = compile_objects(&backend, &kernels, &levels).map_err(report)?;
+    let ptx = match args.gpu.as_str() {
+        "no" => PtxSet::default(),
+        when => match gpu_code(&plans, &kernels) {
+            Ok(ptx) => ptx,
+            Err(why) if when == "yes" => return Err(report(format!("--gpu yes: no GPU code: {why}"))),
+            Err(why) => {
+                // Without MLIR there is never GPU code; say why only when there could be.
+                if cfg!(feature = "mlir") {
+                    eprintln!("no GPU code: {why}");
+                }
+                PtxSet::default()
+            }
+        },
+    };
     let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
     let built = BuiltModel { card, plans, backend: backend.clone(), signatures };
-    let artifact = built.to_artifact(&objects, weights).map_err(report)?;
+    let artifact = built.to_artifact(&objects, &ptx, weights).map_err(report)?;
     let write = |path: &Path, bytes: &[u8], executable: bool| -> Result<(), i32> {
         hg_runtime::fsutil::atomic_write(path, bytes).map_err(|e| report(e.to_string()))?;
         if executable {
@@ -207,8 +257,10 @@ pub fn build(args: &BuildArgs) -> Result<(), i32> {
         write(path, &exe, true)?;
         eprintln!("wrote {} ({:.1} MiB)", path.display(), mib(exe.len()));
     }
+    let gpu: Vec<String> = ptx.texts.iter().map(|(target, _)| format!("sm_{target}")).collect();
+    let gpu = if gpu.is_empty() { String::new() } else { format!(" and PTX for {}", gpu.join(", ")) };
     eprintln!(
-        "built `{}` in {:.0} ms: {} kernels by {backend} for {}",
+        "built `{}` in {:.0} ms: {} kernels by {backend} for {}{gpu}",
         model.module.model,
         started.elapsed().as_secs_f64() * 1e3,
         kernels.len(),

@@ -1,17 +1,20 @@
 //! A model compiled ahead of time, as `hgc build` writes it and a runner reads it: the
 //! artifact's header is a [`BuiltModel`] (the card, one plan per entry, which code generator
 //! made the kernels), its sections are one kernel object per CPU level and optionally the
-//! trained weights. [`ArtifactModel`] is the [`Model`] over it: it loads the object for the
-//! best level this CPU supports with the runtime's loader and opens CPU sessions on it.
+//! trained weights, and PTX for NVIDIA GPUs where the build made it (one section per chip
+//! generation). [`ArtifactModel`] is the [`Model`] over it: it loads the object for the best
+//! level this CPU supports with the runtime's loader and opens CPU sessions on it, or, on
+//! [`Device::Cuda`], CUDA sessions with the PTX that fits the GPU.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hg_abi::artifact::{self, Artifact, WEIGHTS_SECTION, kernel_section_name};
+use hg_abi::artifact::{self, Artifact, WEIGHTS_SECTION, kernel_section_name, ptx_section_name};
 use hg_abi::plan::{KernelFn, KernelSignature, Plan};
 use hg_abi::{CpuLevel, names};
 use hg_cpu::loader::{LoadedObject, runtime_symbol};
 use hg_cpu::{CpuSession, Kernels};
+use hg_cuda::{CudaProgram, CudaSession, Gpu, PtxSet};
 use hg_exec::{NamedTensors, Session};
 use serde::{Deserialize, Serialize};
 
@@ -34,17 +37,37 @@ pub struct BuiltModel {
 impl BuiltModel {
     /// The artifact of this model with `objects` (one per CPU level) and optional weights (a
     /// safetensors file's bytes), as bytes.
-    pub fn to_artifact(&self, objects: &[(CpuLevel, Vec<u8>)], weights: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
+    pub fn to_artifact(
+        &self,
+        objects: &[(CpuLevel, Vec<u8>)],
+        ptx: &PtxSet,
+        weights: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
         let header = serde_json::to_value(self).map_err(|e| format!("cannot write the artifact header: {e}"))?;
         let mut artifact = Artifact::new(header);
         for (level, bytes) in objects {
             artifact.sections.push(artifact::Section { name: kernel_section_name(*level), bytes: bytes.clone() });
+        }
+        for (target, text) in &ptx.texts {
+            artifact
+                .sections
+                .push(artifact::Section { name: ptx_section_name(*target), bytes: text.clone().into_bytes() });
         }
         if let Some(bytes) = weights {
             artifact.sections.push(artifact::Section { name: WEIGHTS_SECTION.into(), bytes });
         }
         artifact.to_bytes().map_err(|e| e.to_string())
     }
+}
+
+/// What a built model runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Device {
+    /// This CPU, with the kernel object for its level.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU, with the PTX for its chip.
+    Cuda,
 }
 
 /// A built model loaded for this CPU.
@@ -58,6 +81,9 @@ pub struct ArtifactModel {
     functions: Vec<KernelFn>,
     code: Arc<LoadedObject>,
     weights: Option<NamedTensors>,
+    /// The PTX the artifact carries (none when it was built without GPU code).
+    ptx: PtxSet,
+    device: Device,
 }
 
 impl ArtifactModel {
@@ -86,6 +112,12 @@ impl ArtifactModel {
         };
         let levels =
             CpuLevel::ALL.into_iter().filter(|l| artifact.section(&kernel_section_name(*l)).is_some()).collect();
+        let mut ptx = PtxSet::default();
+        for (target, section) in artifact.ptx_sections() {
+            let text = String::from_utf8(section.bytes.clone())
+                .map_err(|_| fail(format!("its section `{}` is not PTX text", section.name)))?;
+            ptx.texts.push((target, text));
+        }
         let backend = format!("{} ({})", built.backend, level.name());
         Ok(ArtifactModel {
             built,
@@ -95,7 +127,37 @@ impl ArtifactModel {
             functions,
             code: Arc::new(code),
             weights,
+            ptx,
+            device: Device::Cpu,
         })
+    }
+
+    /// Runs the model on `device` from now on; an error when the artifact has no code for it.
+    pub fn set_device(&mut self, device: Device) -> Result<(), String> {
+        if device == Device::Cuda && self.ptx.texts.is_empty() {
+            return Err("--device cuda: this model carries no GPU code; build it with an hgc built with MLIR \
+                        (`--features hgc/mlir`), which adds PTX when every step of the model runs on the GPU"
+                .into());
+        }
+        self.device = device;
+        Ok(())
+    }
+
+    /// The compute capabilities the artifact carries PTX for (`80` for sm_80).
+    pub fn ptx_targets(&self) -> Vec<u32> {
+        self.ptx.texts.iter().map(|(target, _)| *target).collect()
+    }
+
+    /// A session on the GPU: its driver probed first, then the PTX that fits it.
+    fn open_cuda(&self) -> Result<Box<dyn Session>, String> {
+        let gpu = Gpu::open().map_err(|e| e.to_string())?;
+        let program = CudaProgram {
+            manifest: self.built.card.manifest.clone(),
+            plans: self.built.plans.clone(),
+            signatures: self.built.signatures.clone(),
+            ptx: self.ptx.clone(),
+        };
+        Ok(Box::new(CudaSession::open(gpu, program).map_err(|e| e.to_string())?))
     }
 
     /// The plans of the model.
@@ -128,10 +190,16 @@ impl Model for ArtifactModel {
     }
 
     fn backend(&self) -> &str {
-        &self.backend
+        match self.device {
+            Device::Cpu => &self.backend,
+            Device::Cuda => "cuda",
+        }
     }
 
     fn open(&self, _train: bool) -> Result<Box<dyn Session>, String> {
+        if self.device == Device::Cuda {
+            return self.open_cuda();
+        }
         // SAFETY: the kernels were compiled by `hgc build` from verified kernel IR, each reading
         // and writing only inside arguments of its signature, and the executor checks every plan
         // step against those signatures before it runs; `code` keeps them loaded.
@@ -150,6 +218,10 @@ impl Model for ArtifactModel {
     }
 
     fn check_batch_fits(&self, entry: &str, batch: usize) -> Result<(), String> {
+        if self.device == Device::Cuda {
+            // Device memory: an allocation that does not fit is the driver's error.
+            return Ok(());
+        }
         match (self.built.plans.get(entry), available_bytes()) {
             (Some(plan), Some(available)) => {
                 check_fits(entry, batch, available, "compiled code", &|b| compiled_bytes(plan, b))
@@ -172,13 +244,15 @@ impl Model for ArtifactModel {
             if card.spec.set.is_empty() { String::new() } else { format!(" --set {}", card.spec.set.join(" --set ")) };
         let levels: Vec<&str> = self.levels.iter().map(|l| l.name()).collect();
         let weights = if self.weights.is_some() { "trained weights embedded" } else { "no weights embedded" };
+        let gpu: Vec<String> = self.ptx_targets().iter().map(|t| format!("sm_{t}")).collect();
+        let gpu = if gpu.is_empty() { "no GPU code".to_string() } else { format!("PTX for {}", gpu.join(", ")) };
         Some(format!(
-            "built by Hourglass {} from {}{set}: {} kernels for {}, running {}; {weights}",
+            "built by Hourglass {} from {}{set}: {} kernels for {}, {gpu}, running {}; {weights}",
             self.producer,
             card.spec.file,
             self.built.backend,
             levels.join(", "),
-            self.backend
+            self.backend()
         ))
     }
 }

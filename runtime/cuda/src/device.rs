@@ -35,7 +35,8 @@ pub fn probe_driver() -> Result<(), CudaError> {
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         bail!(
             "no NVIDIA driver on this machine (libcuda.so could not be loaded): the cuda backend needs an NVIDIA \
-             GPU and its driver; use --backend llvm or cranelift here"
+             GPU and its driver; run on the CPU here (`--backend llvm` or `cranelift` with hgc, `--device cpu` for \
+             a built model)"
         );
     }
     Ok(())

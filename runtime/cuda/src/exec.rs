@@ -43,6 +43,19 @@ fn call_name(call: &LibCall) -> &'static str {
     hg_cpu::lib::resolve(call, 1).map_or("library call", |r| r.name())
 }
 
+/// Why the GPU executor cannot run `plan`, if it cannot: its first library call without a GPU
+/// form (the executor runs generated kernels and matrix products).
+pub fn unsupported_step(plan: &Plan) -> Option<String> {
+    plan.steps.iter().enumerate().find_map(|(s, step)| match step {
+        Step::Lib { call, .. } if !matches!(call, LibCall::MatMul { .. }) => Some(format!(
+            "step {s} is a `{}`, which the cuda backend does not run yet (it runs generated kernels and matrix \
+             products)",
+            call_name(call)
+        )),
+        _ => None,
+    })
+}
+
 /// The elements of an f32 or i64 tensor as bytes, copied to the device as they are (other
 /// element types are converted through a [`HostBuf`] first).
 fn plain_bytes(data: &TensorData) -> Option<(DType, &[u8])> {
@@ -83,17 +96,8 @@ impl CudaExecutor {
     /// signatures) and refuses library calls without a GPU form.
     pub fn new(plan: Plan, kernels: usize, signatures: &[KernelSignature]) -> Result<CudaExecutor, CudaError> {
         let sizes = check_plan(&plan, kernels, Some(signatures))?;
-        for (s, step) in plan.steps.iter().enumerate() {
-            if let Step::Lib { call, .. } = step
-                && !matches!(call, LibCall::MatMul { .. })
-            {
-                bail!(
-                    "plan `{}`: step {s} is a `{}`, which the cuda backend does not run yet (it runs generated \
-                     kernels and matrix products); use --backend llvm or cranelift for this model",
-                    plan.entry,
-                    call_name(call)
-                );
-            }
+        if let Some(why) = unsupported_step(&plan) {
+            bail!("plan `{}`: {why}; use --backend llvm or cranelift for this model", plan.entry);
         }
         Ok(CudaExecutor { plan, sizes, prepared: None })
     }

@@ -21,5 +21,6 @@ pub mod session;
 
 pub use device::{DeviceInfo, Gpu, probe_driver};
 pub use error::CudaError;
+pub use exec::unsupported_step;
 pub use module::{PtxSet, best_target};
 pub use session::{CudaProgram, CudaSession};

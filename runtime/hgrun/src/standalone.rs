@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Command, FromArgMatches};
+use clap::{Arg, Args, Command, FromArgMatches};
 use hg_abi::artifact::{TRAILER_LEN, TRAILER_MAGIC, find_appended};
-use hg_cli::artifact::ArtifactModel;
+use hg_cli::artifact::{ArtifactModel, Device};
 use hg_cli::run::{check_recorded_spec, recorded_run, restore_recorded_data};
 use hg_cli::{Model, ModelArgs, RunError};
 
@@ -43,11 +43,21 @@ pub fn appended_artifact() -> Result<Option<Vec<u8>>, String> {
     Ok(artifact.map(<[u8]>::to_vec))
 }
 
-/// The command line of a built model named `program`.
+/// The command line of a built model named `program`: the model command line, and where to
+/// run it (`--device`, which only a built model has: `hgc run` chooses with `--backend`).
 fn command(program: &str, about: String) -> Command {
     // The about after the arguments: `augment_args` sets the doc comment of `ModelArgs`.
-    let cmd =
-        ModelArgs::augment_args(Command::new(program.to_string())).about(about).version(env!("CARGO_PKG_VERSION"));
+    let cmd = ModelArgs::augment_args(Command::new(program.to_string()))
+        .arg(
+            Arg::new("device")
+                .long("device")
+                .value_name("DEVICE")
+                .value_parser(["cpu", "cuda"])
+                .default_value("cpu")
+                .help("Where to run: this CPU, or an NVIDIA GPU with the PTX the build carries (see `info`)"),
+        )
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"));
     hg_cli::options::with_entries_in_help(cmd)
 }
 
@@ -71,7 +81,11 @@ pub fn main(artifact: &[u8], origin: &str, argv: Vec<OsString>) -> ExitCode {
         Err(e) => e.exit(),
     };
     args.given = hg_cli::options::given_options(&matches);
-    let model = match ArtifactModel::from_bytes(artifact, origin) {
+    let device = match matches.get_one::<String>("device").map(String::as_str) {
+        Some("cuda") => Device::Cuda,
+        _ => Device::Cpu,
+    };
+    let model = match ArtifactModel::from_bytes(artifact, origin).and_then(|mut m| m.set_device(device).map(|()| m)) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");

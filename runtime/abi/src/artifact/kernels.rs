@@ -1,5 +1,6 @@
 //! Choosing the kernel object a runner loads: an artifact carries one per CPU level, and the
 //! runner takes the highest level this machine supports, or says which features it lacks.
+//! It may also carry PTX for NVIDIA GPUs, one section per chip generation.
 
 use super::{Artifact, ArtifactError, Section};
 use crate::cpu::{CpuLevel, host_cpu_model};
@@ -9,7 +10,24 @@ pub fn kernel_section_name(level: CpuLevel) -> String {
     format!("kernels/{}", level.name())
 }
 
+/// The section holding the PTX of every kernel for NVIDIA chips of compute capability
+/// `target` (`80` for sm_80): `ptx/sm_80`.
+pub fn ptx_section_name(target: u32) -> String {
+    format!("ptx/sm_{target}")
+}
+
 impl Artifact {
+    /// The PTX sections, by the compute capability they target, oldest first.
+    pub fn ptx_sections(&self) -> Vec<(u32, &Section)> {
+        let mut found: Vec<(u32, &Section)> = self
+            .sections
+            .iter()
+            .filter_map(|s| s.name.strip_prefix("ptx/sm_")?.parse().ok().map(|target| (target, s)))
+            .collect();
+        found.sort_by_key(|(target, _)| *target);
+        found
+    }
+
     /// The kernel section to run on this machine and its level.
     pub fn host_kernels(&self) -> Result<(CpuLevel, &Section), ArtifactError> {
         if !cfg!(target_arch = "x86_64") {

@@ -35,7 +35,7 @@ mod tests;
 
 pub use appended::{TRAILER_LEN, TRAILER_MAGIC, append_to_executable, find_appended};
 pub use error::{ArtifactError, Field};
-pub use kernels::kernel_section_name;
+pub use kernels::{kernel_section_name, ptx_section_name};
 
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 4] = *b"HGX\0";
