@@ -256,8 +256,8 @@ fn cuda_matches_the_reference_interpreter() {
 }
 
 /// With MLIR, `hgc build` puts PTX for sm_80 and sm_90 into the artifact of a model that runs
-/// wholly on the GPU (and, with `--gpu yes`, refuses one that does not, naming the step); the
-/// built model then opens on the GPU, or, without a driver, says so.
+/// wholly on the GPU, its library calls as library kernels; the built model then opens on the
+/// GPU, or, without a driver, says so.
 #[cfg(feature = "mlir")]
 #[test]
 fn builds_carry_ptx_for_the_gpu() {
@@ -296,13 +296,17 @@ fn builds_carry_ptx_for_the_gpu() {
             assert!(e.contains("no NVIDIA driver"), "{e}");
         }
     }
-    // The MAE gathers patches, which the GPU executor does not run yet.
-    assert_eq!(build("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], "yes", "mae.hgx"), Err(1));
-    build("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], "auto", "mae.hgx").unwrap();
+    // The MAE's gathers, scatter-adds and top-k run as library kernels the PTX carries.
+    build("examples/mae/mae.hgl", &["dim=8", "dec_dim=8", "heads=2"], "yes", "mae.hgx").unwrap();
     let bytes = std::fs::read(dir.path().join("mae.hgx")).unwrap();
+    let artifact = hg_abi::artifact::Artifact::from_bytes(&bytes).unwrap();
+    let ptx = String::from_utf8(artifact.section("ptx/sm_90").unwrap().bytes.clone()).unwrap();
+    for kernel in ["hg_kernel_0", "hg_lib_0", "hg_lib_2"] {
+        assert!(ptx.contains(&format!(".entry {kernel}(")), "no {kernel} in the MAE's PTX");
+    }
     let mut model = ArtifactModel::from_bytes(&bytes, "mae.hgx").unwrap();
-    assert!(model.ptx_targets().is_empty());
-    assert!(model.set_device(Device::Cuda).unwrap_err().contains("carries no GPU code"));
+    assert_eq!(model.ptx_targets(), [80, 90]);
+    model.set_device(Device::Cuda).unwrap();
 }
 
 /// The code generator `hgc build` uses in this build (LLVM when it is built in).
@@ -397,7 +401,7 @@ fn example_kernels_assemble_with_ptxas() {
         .unwrap_or_else(|message| panic!("{message}"))
         .unwrap_or_else(|| panic!("libdevice not found: run scripts/setup.sh"));
     let dir = tempfile::tempdir().unwrap();
-    let mut rows = String::from("| example | kernels |\n|---|---|\n");
+    let mut rows = String::from("| example | kernels | library kernels |\n|---|---|---|\n");
     for (n, (file, set, _)) in CASES.iter().enumerate() {
         let args = hgc::cli::SpecArgs {
             file: root().join(file),
@@ -406,13 +410,14 @@ fn example_kernels_assemble_with_ptxas() {
         };
         let model = hgc::compile::check_spec(&args).unwrap().model.unwrap();
         let (module, info) = with_train_step(&model, &optimizer_config(&model.train_defaults)).unwrap();
-        let (_, _, kernels) = hgc::backends::lower_module(&module, Some(&info)).unwrap();
+        let (_, plans, kernels) = hgc::backends::lower_module(&module, Some(&info)).unwrap();
+        let libs = hg_abi::plan::DeviceLib::of_plans(plans.values());
         for chip in Chip::ALL {
-            let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, chip, Some(&libdevice))
+            let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, &libs, chip, Some(&libdevice))
                 .unwrap_or_else(|e| panic!("{file} {chip}: {e}"));
             assert!(refused.is_empty(), "{file}: kernels without a GPU form: {refused:?}");
             if chip == Chip::Sm80 {
-                let _ = writeln!(rows, "| {file} | {} |", kernels.len());
+                let _ = writeln!(rows, "| {file} | {} | {} |", kernels.len(), libs.len());
             }
             let path = dir.path().join(format!("model{n}_{chip}.ptx"));
             std::fs::write(&path, ptx).unwrap();

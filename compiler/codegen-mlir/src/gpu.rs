@@ -4,6 +4,7 @@
 //! `libdevice`, kernels may call its math functions and it is linked; without, kernels that
 //! need it have no GPU form.
 
+use hg_abi::plan::DeviceLib;
 use hg_kernel::ir::Kernel;
 
 use crate::context::new_context;
@@ -19,13 +20,15 @@ pub fn kernels_ptx(kernels: &[Kernel], chip: Chip, libdevice: Option<&Libdevice>
 }
 
 /// PTX for `chip` of the kernels of a program that have a GPU form, each an `.entry` named by
-/// its index in the program, and the kernels left out with why.
+/// its index in the program (`hg_kernel_N`), and of its device library calls (`hg_lib_N`,
+/// `libs` from `DeviceLib::of_plans`); the symbols left out, with why.
 pub fn program_ptx(
     kernels: &[Kernel],
+    libs: &[DeviceLib],
     chip: Chip,
     libdevice: Option<&Libdevice>,
-) -> Result<(String, Vec<(usize, CodegenError)>), CodegenError> {
-    let program = gpu_program(kernels, libdevice.is_some())?;
+) -> Result<(String, Vec<(String, CodegenError)>), CodegenError> {
+    let program = gpu_program(kernels, libs, libdevice.is_some())?;
     Ok((lower(&program.text, chip, libdevice)?, program.refused))
 }
 

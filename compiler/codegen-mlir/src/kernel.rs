@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use hg_abi::plan::{Affine, RandomKind};
+use hg_abi::plan::{Affine, DeviceLib, RandomKind};
 use hg_exec::kernel_fns::{self as runtime, CType, RuntimeFn};
 use hg_exec::philox;
 use hg_kernel::fastmath::{self, Arith};
@@ -30,6 +30,7 @@ use hg_kernel::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp,
 
 use crate::CodegenError;
 
+pub mod lib;
 mod math;
 
 /// The exported symbol of kernel `i` (the `hg_abi::plan::KernelFn` ABI), as in the LLVM backend.
@@ -67,6 +68,27 @@ fn cpu_function(
     name: &str,
     declarations: &mut BTreeMap<&'static str, String>,
 ) -> Result<String, CodegenError> {
+    cpu_function_with(kernel, name, declarations, |e, range| match (kernel.parallel, kernel.body.as_slice()) {
+        (true, [Stmt::Loop { var, body, .. }]) => e.emit_loop_by(*var, range.start, range.end, range.step, body),
+        _ => e.block(&kernel.body),
+    })
+}
+
+/// The iterations of a function's parallel work this thread runs: `start..end` by `step`.
+struct Range {
+    start: String,
+    end: String,
+    step: String,
+}
+
+/// A function with the `KernelFn` ABI for `kernel`'s arguments whose body `body` emits; on the
+/// CPU a caller's `lo..hi` is the whole range, one step at a time.
+fn cpu_function_with(
+    kernel: &Kernel,
+    name: &str,
+    declarations: &mut BTreeMap<&'static str, String>,
+    body: impl FnOnce(&mut Emitter, Range) -> Result<(), CodegenError>,
+) -> Result<String, CodegenError> {
     let mut e = Emitter::new(kernel, declarations);
     e.indent = 2;
     let mut buffers = Vec::with_capacity(kernel.args.len());
@@ -92,10 +114,8 @@ fn cpu_function(
         buffers.push(memref);
     }
     e.buffers = buffers;
-    match (kernel.parallel, kernel.body.as_slice()) {
-        (true, [Stmt::Loop { var, body, .. }]) => e.emit_loop(*var, "%lo".into(), "%hi".into(), body)?,
-        _ => e.block(&kernel.body)?,
-    }
+    let step = e.i64_const(1);
+    body(&mut e, Range { start: "%lo".into(), end: "%hi".into(), step })?;
     e.line("return".into());
     Ok(format!(
         "  // {}\n  func.func @{name}(%args: !llvm.ptr, %batch: i64, %lo: i64, %hi: i64) {{\n{}{}  }}\n",
@@ -117,25 +137,27 @@ pub const GPU_MODULE: &str = "hg_kernels";
 /// draws, `sin`, `cos`, `pow`, f64 math) are libdevice's (`__nv_*`, declared in the module);
 /// with `libdevice` false, kernels that need one are refused.
 pub fn gpu_module(kernels: &[Kernel], libdevice: bool) -> Result<String, CodegenError> {
-    let program = gpu_program(kernels, libdevice)?;
+    let program = gpu_program(kernels, &[], libdevice)?;
     match program.refused.into_iter().next() {
         Some((_, error)) => Err(error),
         None => Ok(program.text),
     }
 }
 
-/// The GPU module of a program's kernels that have a GPU form (each named by its index in the
-/// program), and those that have none, with why.
+/// The GPU module of a program's kernels and library calls that have a GPU form, and those that
+/// have none, with why.
 #[derive(Debug)]
 pub struct GpuProgram {
     pub text: String,
-    /// Indices of the kernels left out, with the reason (`CodegenError::Unsupported`).
-    pub refused: Vec<(usize, CodegenError)>,
+    /// The symbols of the kernels left out (`hg_kernel_N`, `hg_lib_N`), with the reason
+    /// (`CodegenError::Unsupported`).
+    pub refused: Vec<(String, CodegenError)>,
 }
 
-/// [`gpu_module`] of the kernels of a program that have a GPU form; the others are listed in
+/// [`gpu_module`] of the kernels of a program that have a GPU form, and the kernels of its
+/// device library calls `libs` (`hg_lib_N`, [`lib`]); the others are listed in
 /// [`GpuProgram::refused`]. A kernel that does not verify is an error.
-pub fn gpu_program(kernels: &[Kernel], libdevice: bool) -> Result<GpuProgram, CodegenError> {
+pub fn gpu_program(kernels: &[Kernel], libs: &[DeviceLib], libdevice: bool) -> Result<GpuProgram, CodegenError> {
     let mut declarations = BTreeMap::new();
     let mut functions = String::new();
     let mut refused = Vec::new();
@@ -143,7 +165,15 @@ pub fn gpu_program(kernels: &[Kernel], libdevice: bool) -> Result<GpuProgram, Co
         hg_kernel::verify(kernel)?;
         match gpu_function(kernel, &symbol(i), libdevice, &mut declarations) {
             Ok(function) => functions.push_str(&function),
-            Err(error @ CodegenError::Unsupported(_)) => refused.push((i, error)),
+            Err(error @ CodegenError::Unsupported(_)) => refused.push((symbol(i), error)),
+            Err(error) => return Err(error),
+        }
+    }
+    for (i, call) in libs.iter().enumerate() {
+        let name = DeviceLib::symbol(i);
+        match lib::gpu_lib_function(call, &name, &mut declarations) {
+            Ok(function) => functions.push_str(&function),
+            Err(error @ CodegenError::Unsupported(_)) => refused.push((name, error)),
             Err(error) => return Err(error),
         }
     }
@@ -162,6 +192,33 @@ fn gpu_function(
     libdevice: bool,
     declarations: &mut BTreeMap<&'static str, String>,
 ) -> Result<String, CodegenError> {
+    gpu_function_with(kernel, name, libdevice, declarations, |e, range| {
+        match (kernel.parallel, kernel.body.as_slice()) {
+            (true, [Stmt::Loop { var, body, .. }]) => e.emit_loop_by(*var, range.start, range.end, range.step, body),
+            _ => {
+                // Not parallel: the grid's first thread runs it all.
+                let is_first = e.op(format!("arith.cmpi eq, {}, %lo : i64", range.start));
+                e.line(format!("scf.if {is_first} {{"));
+                e.indent += 1;
+                e.block(&kernel.body)?;
+                e.indent -= 1;
+                e.line("}".into());
+                Ok(())
+            }
+        }
+    })
+}
+
+/// A `gpu.func` kernel for `kernel`'s arguments whose body `body` emits: thread `g` of the
+/// grid runs iterations `lo + g`, `lo + g + threads`, ... of `lo..hi`. Declarations the body
+/// adds are kept only when it succeeds.
+fn gpu_function_with(
+    kernel: &Kernel,
+    name: &str,
+    libdevice: bool,
+    declarations: &mut BTreeMap<&'static str, String>,
+    body: impl FnOnce(&mut Emitter, Range) -> Result<(), CodegenError>,
+) -> Result<String, CodegenError> {
     // A refused kernel must leave no declarations behind: its own are merged once it is done.
     let mut own = BTreeMap::new();
     let mut e = Emitter::new(kernel, &mut own);
@@ -176,23 +233,10 @@ fn gpu_function(
     let first = e.op(format!("arith.muli {block}, {block_dim} : index"));
     let global = e.op(format!("arith.addi {first}, {thread} : index"));
     let global = e.op(format!("arith.index_cast {global} : index to i64"));
-    match (kernel.parallel, kernel.body.as_slice()) {
-        (true, [Stmt::Loop { var, body, .. }]) => {
-            let start = e.op(format!("arith.addi %lo, {global} : i64"));
-            let threads = e.op(format!("arith.muli {grid_dim}, {block_dim} : index"));
-            let stride = e.op(format!("arith.index_cast {threads} : index to i64"));
-            e.emit_loop_by(*var, start, "%hi".into(), stride, body)?;
-        }
-        _ => {
-            let zero = e.i64_const(0);
-            let is_first = e.op(format!("arith.cmpi eq, {global}, {zero} : i64"));
-            e.line(format!("scf.if {is_first} {{"));
-            e.indent += 1;
-            e.block(&kernel.body)?;
-            e.indent -= 1;
-            e.line("}".into());
-        }
-    }
+    let start = e.op(format!("arith.addi %lo, {global} : i64"));
+    let threads = e.op(format!("arith.muli {grid_dim}, {block_dim} : index"));
+    let step = e.op(format!("arith.index_cast {threads} : index to i64"));
+    body(&mut e, Range { start, end: "%hi".into(), step })?;
     e.line("gpu.return".into());
     let params: Vec<String> =
         kernel.args.iter().enumerate().map(|(k, a)| format!("%arg{k}: {}", memref_type(a.ty))).collect();

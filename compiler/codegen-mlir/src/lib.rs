@@ -25,6 +25,8 @@ pub mod cpu;
 mod error;
 pub mod gpu;
 pub mod kernel;
+#[cfg(test)]
+mod lib_tests;
 pub mod libdevice;
 pub mod lower;
 mod ops;

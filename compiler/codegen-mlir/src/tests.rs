@@ -104,7 +104,7 @@ fn the_cpu_pipeline_leaves_only_the_llvm_dialect() {
 /// With libdevice, every catalogue kernel has a GPU form.
 fn gpu_kernels() -> Vec<Kernel> {
     let all: Vec<Kernel> = catalogue().into_iter().map(|(k, _)| k).collect();
-    let refused = gpu_program(&all, true).unwrap().refused;
+    let refused = gpu_program(&all, &[], true).unwrap().refused;
     assert!(refused.is_empty(), "no GPU form: {refused:?}");
     all
 }

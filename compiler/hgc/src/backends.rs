@@ -2,7 +2,7 @@
 //! turns a compiled module (and the layout of its train step) into an `hg_exec::Session`; the
 //! rest of the driver and the whole runtime only see the session.
 
-use hg_abi::plan::{Plan, Step};
+use hg_abi::plan::{DeviceLib, Plan, Step};
 use hg_core::interp::{InterpSession, Precision};
 use hg_core::optim::TrainStepInfo;
 use hg_exec::Session;
@@ -89,30 +89,45 @@ fn table_index(kernels: &mut Vec<Kernel>, seen: &mut HashMap<String, u32>, kerne
     })
 }
 
-/// Code a compiler made of a module's kernels: their entry points and what keeps them alive.
-type Compiled = (Vec<hg_abi::plan::KernelFn>, Box<dyn std::any::Any + Send>);
+/// Code a compiler made of a module's kernels: their entry points, what keeps them alive, and
+/// any library calls it compiled too (which then run its code instead of the CPU library).
+struct Compiled {
+    fns: Vec<hg_abi::plan::KernelFn>,
+    owner: Box<dyn std::any::Any + Send>,
+    libs: Vec<(DeviceLib, hg_abi::plan::KernelFn)>,
+}
+
+impl Compiled {
+    fn kernels(fns: Vec<hg_abi::plan::KernelFn>, owner: impl std::any::Any + Send) -> Compiled {
+        Compiled { fns, owner: Box::new(owner), libs: Vec::new() }
+    }
+}
 
 /// Lowers `module`, compiles its kernels with `compile` and opens a CPU session named `name`.
 ///
-/// `compile` must return, for each kernel in order, code that implements it under the
-/// `KernelFn` ABI (what both CPU code generators produce from verified kernels).
+/// `compile` gets the kernels and the plans' library calls; it must return, for each kernel in
+/// order, code that implements it under the `KernelFn` ABI (what the CPU code generators
+/// produce from verified kernels), and for any library call it compiles, code that implements
+/// that call's library kernel (`hg_cpu::Kernels::with_library`).
 fn open_compiled(
     name: &str,
     module: Module,
     train: Option<&TrainStepInfo>,
     opts: &BackendOptions,
-    compile: impl FnOnce(&[Kernel]) -> Result<Compiled, String>,
+    compile: impl FnOnce(&[Kernel], &[DeviceLib]) -> Result<Compiled, String>,
 ) -> Result<Box<dyn Session>, String> {
     if opts.precision != Precision::F32 {
         return Err("compiled backends compute in f32; use `--backend interp` for f64".into());
     }
     let (manifest, plans, kernels) = lower_module(&module, train)?;
-    let (fns, owner) = compile(&kernels)?;
+    let Compiled { fns, owner, libs } = compile(&kernels, &DeviceLib::of_plans(plans.values()))?;
     let signatures = kernels.iter().map(hg_kernel::call::abi_signature).collect();
     // SAFETY: every kernel was verified before compilation (each access proved in bounds for
     // its declared argument lengths at every batch size), and the executor checks each plan
-    // step against these signatures before it runs; `owner` keeps the code alive.
-    let kernels = unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, owner) }.map_err(|e| e.to_string())?;
+    // step against these signatures before it runs; library kernels implement their calls,
+    // whose geometry the executor checks against its buffers; `owner` keeps the code alive.
+    let kernels = unsafe { hg_cpu::Kernels::with_signatures(fns, signatures, owner).map(|k| k.with_library(libs)) }
+        .map_err(|e| e.to_string())?;
     let session = hg_cpu::CpuSession::new(manifest, plans, kernels, name).map_err(|e| e.to_string())?;
     Ok(Box::new(session))
 }
@@ -122,9 +137,9 @@ fn open_cranelift(
     train: Option<&TrainStepInfo>,
     opts: &BackendOptions,
 ) -> Result<Box<dyn Session>, String> {
-    open_compiled("cranelift", module, train, opts, |kernels| {
+    open_compiled("cranelift", module, train, opts, |kernels, _| {
         let (fns, owner) = hg_codegen_cranelift::compile(kernels).map_err(|e| e.to_string())?.into_parts();
-        Ok((fns, Box::new(owner)))
+        Ok(Compiled::kernels(fns, owner))
     })
 }
 
@@ -132,24 +147,28 @@ fn open_cranelift(
 /// by the runtime's object loader as a standalone executable loads it.
 #[cfg(feature = "llvm")]
 fn open_llvm(module: Module, train: Option<&TrainStepInfo>, opts: &BackendOptions) -> Result<Box<dyn Session>, String> {
-    open_compiled("llvm", module, train, opts, |kernels| {
+    open_compiled("llvm", module, train, opts, |kernels, _| {
         let (fns, owner) = hg_codegen_llvm::compile(kernels).map_err(|e| e.to_string())?.into_parts();
-        Ok((fns, Box::new(owner)))
+        Ok(Compiled::kernels(fns, owner))
     })
 }
 
 /// The kernels lowered to MLIR (`scf`, `arith`, `math`, `memref`), converted to LLVM IR by MLIR
 /// and compiled by the LLVM backend: the form the GPU mapping starts from, run on the CPU so
-/// its arithmetic is checked where there is no GPU.
+/// its arithmetic is checked where there is no GPU. Library calls other than matrix products
+/// run as the GPU runs them, as generated library kernels, so the conformance suite checks
+/// those too.
 #[cfg(feature = "mlir")]
 fn open_mlir_cpu(
     module: Module,
     train: Option<&TrainStepInfo>,
     opts: &BackendOptions,
 ) -> Result<Box<dyn Session>, String> {
-    open_compiled("mlir-cpu", module, train, opts, |kernels| {
+    open_compiled("mlir-cpu", module, train, opts, |kernels, libs| {
         let (fns, owner) = hg_codegen_mlir::cpu::compile(kernels).map_err(|e| e.to_string())?.into_parts();
-        Ok((fns, Box::new(owner)))
+        let (lib_fns, lib_owner) = hg_codegen_mlir::cpu::compile_library(libs).map_err(|e| e.to_string())?;
+        let libs = libs.iter().cloned().zip(lib_fns).collect();
+        Ok(Compiled { fns, owner: Box::new((owner, lib_owner)), libs })
     })
 }
 
@@ -178,7 +197,8 @@ fn cuda_session(gpu: hg_cuda::Gpu, module: Module, train: Option<&TrainStepInfo>
     })?;
     let (manifest, plans, kernels) = lower_module(&module, train)?;
     let libdevice = Libdevice::find()?;
-    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, chip, libdevice.as_ref())
+    let libs = hg_abi::plan::DeviceLib::of_plans(plans.values());
+    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(&kernels, &libs, chip, libdevice.as_ref())
         .map_err(|e| format!("generating {chip} PTX: {e}"))?;
     if let Some((_, why)) = refused.into_iter().next() {
         return Err(format!("no GPU form: {why}"));

@@ -124,9 +124,10 @@ fn gpu_code(
         return Err(format!("`{entry}`: {why}"));
     }
     let libdevice = Libdevice::find()?;
+    let libs = hg_abi::plan::DeviceLib::of_plans(plans.values());
     let mut ptx = PtxSet::default();
     for chip in Chip::ALL {
-        let (text, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, chip, libdevice.as_ref())
+        let (text, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, &libs, chip, libdevice.as_ref())
             .map_err(|e| format!("generating {chip} PTX: {e}"))?;
         if let Some((_, why)) = refused.into_iter().next() {
             return Err(why.to_string());

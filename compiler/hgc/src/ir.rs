@@ -127,7 +127,7 @@ pub fn ir(args: &IrArgs) -> Result<(), i32> {
                         format!("// entry {}\n{module}", f.name)
                     }
                     #[cfg(feature = "mlir")]
-                    Stage::Ptx => ptx_text(&f.name, &program.kernels, args.chip).map_err(fail)?,
+                    Stage::Ptx => ptx_text(&program.plan, &program.kernels, args.chip).map_err(fail)?,
                     _ => fused_text(&program, &spec),
                 };
                 emit(&text);
@@ -148,21 +148,24 @@ fn emit(text: &str) {
     }
 }
 
-/// The PTX of the kernels of entry `entry` that have a GPU form, after a comment listing
-/// those that have none and why (without libdevice: those that need its math functions).
+/// The PTX of the kernels and library kernels of an entry's plan that have a GPU form, after a
+/// comment listing those that have none and why (without libdevice: those that need its math
+/// functions).
 #[cfg(feature = "mlir")]
-fn ptx_text(entry: &str, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Result<String, String> {
+fn ptx_text(plan: &hg_abi::plan::Plan, kernels: &[hg_kernel::ir::Kernel], chip: ChipArg) -> Result<String, String> {
     use hg_codegen_mlir::Chip;
+    let entry = &plan.entry;
     let chip = match chip {
         ChipArg::Sm80 => Chip::Sm80,
         ChipArg::Sm90 => Chip::Sm90,
     };
     let libdevice = hg_codegen_mlir::Libdevice::find()?;
-    let (ptx, refused) =
-        hg_codegen_mlir::gpu::program_ptx(kernels, chip, libdevice.as_ref()).map_err(|e| format!("`{entry}`: {e}"))?;
+    let libs = hg_abi::plan::DeviceLib::of_plans([plan]);
+    let (ptx, refused) = hg_codegen_mlir::gpu::program_ptx(kernels, &libs, chip, libdevice.as_ref())
+        .map_err(|e| format!("`{entry}`: {e}"))?;
     let mut text = format!("// entry {entry}, {chip}\n");
-    for (i, why) in refused {
-        text.push_str(&format!("// hg_kernel_{i}: no GPU form: {why}\n"));
+    for (name, why) in refused {
+        text.push_str(&format!("// {name}: no GPU form: {why}\n"));
     }
     text.push_str(&ptx);
     Ok(text)

@@ -205,6 +205,89 @@ pub enum LibCall {
     Random { kind: RandomKind, site: u32, len: Affine },
 }
 
+impl LibCall {
+    /// Whether a GPU runs this call as a generated kernel (a [`DeviceLib`]); matrix products
+    /// go to the vendor's BLAS instead, and random fills have no GPU form.
+    pub fn is_device_kernel(&self) -> bool {
+        !matches!(self, LibCall::MatMul { .. } | LibCall::Random { .. })
+    }
+
+    /// How many independent work items the GPU kernel of this call has at batch size `batch`
+    /// (its threads' range `0..extent`): one per output element, except top-k and arg-reduce
+    /// (one per `(outer, inner)` row), the scattering sparse products (one per column `cols`:
+    /// each owns its column of the result, so no two threads add into one element) and
+    /// index checks (one per index). `None` on overflow or for calls without a GPU kernel.
+    pub fn device_extent(&self, batch: usize) -> Option<usize> {
+        let at = |a: Affine| a.eval(batch).and_then(|v| usize::try_from(v).ok());
+        let product = |xs: &[usize]| xs.iter().try_fold(1usize, |acc, &x| acc.checked_mul(x));
+        match self {
+            LibCall::Gather { outer, idx_axis, inner, .. } => product(&[at(*outer)?, at(*idx_axis)?, at(*inner)?]),
+            LibCall::ScatterAdd { outer, axis, inner, .. } => product(&[at(*outer)?, at(*axis)?, at(*inner)?]),
+            LibCall::TopK { outer, inner, .. } | LibCall::ArgReduce { outer, inner, .. } => {
+                product(&[at(*outer)?, at(*inner)?])
+            }
+            LibCall::SparseMatMul { form: SparseForm::GatherRows, rows, cols, .. } => {
+                product(&[at(*rows)?, at(*cols)?])
+            }
+            LibCall::SparseMatMul { cols, .. } => at(*cols),
+            LibCall::SampledMatMul { rows, nnz, .. } => product(&[at(*rows)?, *nnz]),
+            LibCall::CheckIndices { len, .. } => at(*len),
+            LibCall::Conv2d(g) | LibCall::Pool2d { geom: g, .. } => product(&[at(g.n)?, g.o, g.oh, g.ow]),
+            LibCall::ConvTranspose2d(g) | LibCall::MaxPool2dGrad(g) => product(&[at(g.n)?, g.c, g.h, g.w]),
+            LibCall::Conv2dWeightGrad(g) => product(&[g.o, g.c / g.groups.max(1), g.kh, g.kw]),
+            LibCall::MatMul { .. } | LibCall::Random { .. } => None,
+        }
+    }
+}
+
+/// A library call as a GPU runs it: a kernel generated for the call's geometry and the element
+/// types of its arguments, with the arguments of the plan step followed by a status word
+/// (`i64`) that the kernel raises to `1 + position` of an index out of range (it skips that
+/// element and the executor fails the step).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceLib {
+    pub call: LibCall,
+    pub dtypes: Vec<DType>,
+}
+
+impl DeviceLib {
+    /// The kernel symbol of device library call `i` of a program.
+    pub fn symbol(i: usize) -> String {
+        format!("hg_lib_{i}")
+    }
+
+    /// The distinct library calls of `plans` that a GPU runs as generated kernels, in the order
+    /// they first appear: kernel `i` of this list is [`DeviceLib::symbol`]`(i)`, for the code
+    /// generator and the executor alike. Steps naming a buffer the plan lacks are skipped (the
+    /// executor refuses such plans).
+    pub fn of_plans<'p>(plans: impl IntoIterator<Item = &'p Plan>) -> Vec<DeviceLib> {
+        let mut libs: Vec<DeviceLib> = Vec::new();
+        for plan in plans {
+            for step in &plan.steps {
+                let Step::Lib { call, args } = step else { continue };
+                if !call.is_device_kernel() {
+                    continue;
+                }
+                let dtypes: Option<Vec<DType>> =
+                    args.iter().map(|a| plan.buffers.get(a.0 as usize).map(|b| b.dtype)).collect();
+                let Some(dtypes) = dtypes else { continue };
+                let lib = DeviceLib { call: call.clone(), dtypes };
+                if !libs.contains(&lib) {
+                    libs.push(lib);
+                }
+            }
+        }
+        libs
+    }
+
+    /// The index of the kernel of `call` with arguments `args` of `plan` in `libs`.
+    pub fn find(libs: &[DeviceLib], plan: &Plan, call: &LibCall, args: &[BufId]) -> Option<usize> {
+        let dtypes: Option<Vec<DType>> = args.iter().map(|a| plan.buffers.get(a.0 as usize).map(|b| b.dtype)).collect();
+        let dtypes = dtypes?;
+        libs.iter().position(|l| l.call == *call && l.dtypes == dtypes)
+    }
+}
+
 /// Which product [`LibCall::SparseMatMul`] computes with its row-sparse `S` (`rows x n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SparseForm {
@@ -330,5 +413,57 @@ mod signature_tests {
         assert!(sig.check_step(&fits, &[BufId(0), BufId(7)], None).unwrap_err().contains("%7"));
         let e = sig.check_step(&fits, &ids, Some(Affine::batch(784))).unwrap_err();
         assert!(e.contains("not its parallel loop"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod device_lib_tests {
+    use super::*;
+
+    fn temp(dtype: DType, len: i64) -> BufDecl {
+        BufDecl { dtype, len: Affine::constant(len), role: BufRole::Temp { offset: Affine::ZERO } }
+    }
+
+    #[test]
+    fn device_library_calls_are_listed_once_per_call_and_types() {
+        let gather = LibCall::Gather {
+            outer: Affine::batch(1),
+            axis: Affine::constant(5),
+            idx_axis: Affine::constant(2),
+            inner: Affine::constant(3),
+        };
+        let matmul = LibCall::MatMul {
+            batch: Affine::ONE,
+            inner_batch: Affine::ONE,
+            m: Affine::ONE,
+            n: Affine::ONE,
+            k: Affine::ONE,
+            a: MatStrides { batch: Affine::ZERO, inner: Affine::ZERO, row: Affine::ONE, col: Affine::ONE },
+            b: MatStrides { batch: Affine::ZERO, inner: Affine::ZERO, row: Affine::ONE, col: Affine::ONE },
+            accumulate: false,
+        };
+        let buffers = vec![temp(DType::F32, 60), temp(DType::I64, 30), temp(DType::F32, 30), temp(DType::I64, 60)];
+        let step = |call: &LibCall, args: &[u32]| Step::Lib {
+            call: call.clone(),
+            args: args.iter().map(|&a| BufId(a)).collect(),
+        };
+        let plan =
+            |steps| Plan { entry: "e".into(), buffers: buffers.clone(), steps, commit: 0, arena_bytes: Affine::ZERO };
+        // The same gather twice on f32 data, once on i64 data; products are not kernels.
+        let a = plan(vec![step(&gather, &[0, 1, 2]), step(&matmul, &[0, 0, 2]), step(&gather, &[0, 1, 2])]);
+        let b = plan(vec![step(&gather, &[3, 1, 3]), step(&gather, &[0, 1, 9])]);
+        let libs = DeviceLib::of_plans([&a, &b]);
+        assert_eq!(libs.len(), 2);
+        assert_eq!(libs[0].dtypes, [DType::F32, DType::I64, DType::F32]);
+        assert_eq!(libs[1].dtypes, [DType::I64, DType::I64, DType::I64]);
+        assert_eq!(DeviceLib::find(&libs, &b, &gather, &[BufId(3), BufId(1), BufId(3)]), Some(1));
+        assert_eq!(DeviceLib::find(&libs, &b, &gather, &[BufId(0), BufId(1), BufId(9)]), None);
+        assert_eq!(DeviceLib::symbol(1), "hg_lib_1");
+        // One work item per element of the result.
+        assert_eq!(gather.device_extent(4), Some(4 * 2 * 3));
+        assert_eq!(matmul.device_extent(4), None);
+        assert!(!matmul.is_device_kernel());
+        let huge = LibCall::CheckIndices { len: Affine { b: i64::MAX, c: 0 }, n: 3 };
+        assert_eq!(huge.device_extent(3), None);
     }
 }

@@ -28,10 +28,11 @@ use crate::fpenv::FlushDenormals;
 use crate::lib::{self, ArgReq, ArgType, Resolved, eval_size};
 use crate::workers::{Pool, for_each, with_pool};
 use hg_abi::DType;
-use hg_abi::plan::{BufRole, KernelFn, KernelSignature, LibCall, Plan, Step};
+use hg_abi::plan::{BufRole, DeviceLib, KernelFn, KernelSignature, LibCall, Plan, Step};
 use hg_exec::TensorData;
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
 /// Elements (summed over a kernel's arguments) from which a parallel kernel is split: below
@@ -44,6 +45,10 @@ pub struct Kernels {
     fns: Vec<KernelFn>,
     /// Each kernel's signature, when known: every plan step is checked against it.
     signatures: Option<Vec<KernelSignature>>,
+    /// Generated kernels of library calls (the GPU's library kernels compiled for this CPU),
+    /// which run those calls instead of the CPU library: how `mlir-cpu` runs the code the GPU
+    /// runs. Each takes the call's arguments and a status word (`hg_abi::plan::DeviceLib`).
+    libs: Vec<(DeviceLib, KernelFn)>,
     _owner: Mutex<Box<dyn Any + Send>>,
 }
 
@@ -57,7 +62,24 @@ impl Kernels {
     /// writes for iterations `lo..hi` of its outer loop only what no other iteration reads or
     /// writes. The code must stay valid while `owner` lives.
     pub unsafe fn new(fns: Vec<KernelFn>, owner: Box<dyn Any + Send>) -> Kernels {
-        Kernels { fns, signatures: None, _owner: Mutex::new(owner) }
+        Kernels { fns, signatures: None, libs: Vec::new(), _owner: Mutex::new(owner) }
+    }
+
+    /// These kernels with generated kernels for library calls: a plan step calling one of
+    /// `libs` runs its function, over its work items `0..LibCall::device_extent` (split between
+    /// threads like a parallel kernel), with a status word it raises to `1 + position` of an
+    /// index out of range, which fails the step.
+    ///
+    /// # Safety
+    ///
+    /// Each function must implement its call's kernel for every geometry: given the call's
+    /// arguments with at least the elements `crate::lib::Resolved::args` requires at the
+    /// batch size (checked before any plan runs), it reads and writes only those elements,
+    /// writes only the last argument and the status word (by an atomic maximum), and work items
+    /// `lo..hi` write what no other item reads or writes.
+    pub unsafe fn with_library(mut self, libs: Vec<(DeviceLib, KernelFn)>) -> Kernels {
+        self.libs = libs;
+        self
     }
 
     /// [`Kernels::new`] with each kernel's signature, against which every executor checks the
@@ -76,7 +98,7 @@ impl Kernels {
         if signatures.len() != fns.len() {
             bail!("{} kernel signatures for {} kernels", signatures.len(), fns.len());
         }
-        Ok(Kernels { fns, signatures: Some(signatures), _owner: Mutex::new(owner) })
+        Ok(Kernels { fns, signatures: Some(signatures), libs: Vec::new(), _owner: Mutex::new(owner) })
     }
 
     pub fn len(&self) -> usize {
@@ -211,6 +233,8 @@ impl Ptrs {
 pub struct Executor {
     plan: Plan,
     kernels: Arc<Kernels>,
+    /// For each step, the generated kernel that runs its library call, if `kernels` has one.
+    lib_kernels: Vec<Option<KernelFn>>,
     threads: Threads,
     sizes: Vec<usize>,
     layout: Option<Layout>,
@@ -479,9 +503,19 @@ impl Executor {
     /// a resident before the commit point.
     pub fn new(plan: Plan, kernels: Arc<Kernels>, threads: Threads) -> Result<Executor, CpuError> {
         let sizes = check_plan(&plan, kernels.len(), kernels.signatures.as_deref())?;
+        let calls: Vec<DeviceLib> = kernels.libs.iter().map(|(call, _)| call.clone()).collect();
+        let lib_kernels = plan
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Lib { call, args } => DeviceLib::find(&calls, &plan, call, args).map(|k| kernels.libs[k].1),
+                Step::Kernel { .. } => None,
+            })
+            .collect();
         Ok(Executor {
             plan,
             kernels,
+            lib_kernels,
             threads,
             sizes,
             layout: None,
@@ -620,6 +654,7 @@ impl Executor {
             plan,
             layout,
             kernels: &self.kernels.fns,
+            lib_kernels: &self.lib_kernels,
             threads: self.threads.count,
             par_min: self.par_min_elements,
         };
@@ -669,6 +704,7 @@ struct RunCtx<'a> {
     plan: &'a Plan,
     layout: &'a Layout,
     kernels: &'a [KernelFn],
+    lib_kernels: &'a [Option<KernelFn>],
     threads: usize,
     par_min: usize,
 }
@@ -676,7 +712,6 @@ struct RunCtx<'a> {
 impl RunCtx<'_> {
     fn run(&self, ptrs: &Ptrs, commit: &mut (dyn FnMut(&Peek<'_>) -> bool + Send)) -> Result<bool, CpuError> {
         let _flush = FlushDenormals::new();
-        let batch = self.layout.batch as i64;
         let mut args: Vec<*mut u8> = Vec::new();
         for (s, step) in self.layout.steps.iter().enumerate() {
             if s == self.plan.commit && !self.commit_ok(ptrs, commit) {
@@ -687,30 +722,36 @@ impl RunCtx<'_> {
                 Ready::Kernel { kernel, args: ids, parallel, work } => {
                     args.clear();
                     args.extend(ids.iter().map(|&a| ptrs.0[a]));
-                    let f = self.kernels[*kernel];
-                    clear_upper_vector_state();
-                    match *parallel {
-                        Some(extent) if self.threads > 1 && extent > 1 && *work >= self.par_min => {
-                            let table = Ptrs(std::mem::take(&mut args));
-                            let chunks = self.threads.min(extent);
-                            for_each(chunks, |c| {
-                                let (lo, hi) = (extent * c / chunks, extent * (c + 1) / chunks);
-                                // SAFETY: the arguments are the verified buffers of this step;
-                                // `Kernels::new`'s contract makes disjoint iteration ranges
-                                // safe to run at once.
-                                clear_upper_vector_state();
-                                unsafe { f(table.as_ptr(), batch, lo as i64, hi as i64) }
-                            });
-                            args = table.0;
+                    // SAFETY: the arguments are the verified buffers of this step (checked
+                    // against the kernel's signature); `Kernels::new`'s contract makes
+                    // disjoint iteration ranges safe to run at once.
+                    unsafe { self.launch(self.kernels[*kernel], &mut args, *parallel, *work) };
+                }
+                Ready::Lib { call, args: ids, reqs } => {
+                    let failed =
+                        |e: String| CpuError::new(format!("`{}`: step {s} (`{}`): {e}", self.plan.entry, call.name()));
+                    match (self.lib_kernels.get(s).copied().flatten(), &self.plan.steps[s]) {
+                        (Some(f), Step::Lib { call: planned, .. }) => {
+                            let extent = planned
+                                .device_extent(self.layout.batch)
+                                .ok_or_else(|| failed("its work overflows".into()))?;
+                            let status = AtomicI64::new(0);
+                            args.clear();
+                            args.extend(ids.iter().map(|&a| ptrs.0[a]));
+                            args.push(status.as_ptr().cast());
+                            let work = reqs.iter().map(|r| r.len).sum();
+                            // SAFETY: the arguments hold what `Resolved::args` requires at this
+                            // batch size (checked by `layout`), the status word is one i64;
+                            // `Kernels::with_library`'s contract does the rest.
+                            unsafe { self.launch(f, &mut args, Some(extent), work) };
+                            let code = status.into_inner();
+                            if code != 0 {
+                                return Err(failed(format!("the index at flat position {} is out of range", code - 1)));
+                            }
                         }
-                        // SAFETY: as above, on this thread alone.
-                        Some(extent) => unsafe { f(args.as_ptr(), batch, 0, extent as i64) },
-                        None => unsafe { f(args.as_ptr(), batch, 0, 0) },
+                        _ => self.lib(call, ids, reqs, ptrs).map_err(|e| failed(e.to_string()))?,
                     }
                 }
-                Ready::Lib { call, args: ids, reqs } => self
-                    .lib(call, ids, reqs, ptrs)
-                    .map_err(|e| CpuError::new(format!("`{}`: step {s} (`{}`): {e}", self.plan.entry, call.name())))?,
             }
             if let (Some(p), Some(t)) = (self.profile, started)
                 && let Ok(mut p) = p.lock()
@@ -726,6 +767,33 @@ impl RunCtx<'_> {
             return Ok(self.commit_ok(ptrs, commit));
         }
         Ok(true)
+    }
+
+    /// Runs generated function `f` on the argument table `args` (iterations `0..extent` of its
+    /// parallel loop, split between threads when that pays; `None`: not parallel).
+    ///
+    /// # Safety
+    /// `f` must be safe to call with `args` at this batch size, and on disjoint ranges of its
+    /// parallel loop at once.
+    unsafe fn launch(&self, f: KernelFn, args: &mut Vec<*mut u8>, parallel: Option<usize>, work: usize) {
+        let batch = self.layout.batch as i64;
+        clear_upper_vector_state();
+        match parallel {
+            Some(extent) if self.threads > 1 && extent > 1 && work >= self.par_min => {
+                let table = Ptrs(std::mem::take(args));
+                let chunks = self.threads.min(extent);
+                for_each(chunks, |c| {
+                    let (lo, hi) = (extent * c / chunks, extent * (c + 1) / chunks);
+                    clear_upper_vector_state();
+                    // SAFETY: the caller's contract; the ranges are disjoint.
+                    unsafe { f(table.as_ptr(), batch, lo as i64, hi as i64) }
+                });
+                *args = table.0;
+            }
+            // SAFETY: the caller's contract, on this thread alone.
+            Some(extent) => unsafe { f(args.as_ptr(), batch, 0, extent as i64) },
+            None => unsafe { f(args.as_ptr(), batch, 0, 0) },
+        }
     }
 
     fn commit_ok(&self, ptrs: &Ptrs, commit: &mut (dyn FnMut(&Peek<'_>) -> bool + Send)) -> bool {

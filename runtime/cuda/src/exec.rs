@@ -5,11 +5,15 @@
 //! Buffers: temporaries at their planned offsets in one device arena per batch size; inputs
 //! and outputs in device buffers sized per batch size; residents are the session's device
 //! buffers. Generated kernels launch from the loaded PTX ([`crate::launch`]); matrix products
-//! go to cuBLAS ([`crate::gemm`]); the other library calls have no GPU form yet and are refused
-//! when the session opens, naming the call.
+//! go to cuBLAS ([`crate::gemm`]); the other library calls run as the library kernels the PTX
+//! carries (`hg_lib_N`, one per distinct call of the program, `DeviceLib`), each with a status
+//! word of its own in one small device buffer, which a kernel raises when it meets an index out
+//! of range. Random fills have no GPU form (no plan has them) and are refused when the session
+//! opens, naming the call.
 //!
-//! The commit point: a train step reads its loss back before the steps that update residents
-//! (one synchronisation a step), and skips them when it is not finite.
+//! The commit point: a train step reads its loss and the status words back before the steps
+//! that update residents (one synchronisation a step), and skips them when the loss is not
+//! finite; a raised status fails the call, so a bad index never updates parameters.
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -18,7 +22,7 @@ use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::driver::result;
 use hg_abi::DType;
 use hg_abi::names;
-use hg_abi::plan::{BufRole, KernelSignature, LibCall, Plan, Step};
+use hg_abi::plan::{BufRole, DeviceLib, KernelSignature, LibCall, Plan, Step};
 use hg_cpu::aligned::HostBuf;
 use hg_cpu::exec::{Layout, Ready, check_plan, layout};
 use hg_cpu::lib::{Resolved, eval_size};
@@ -44,14 +48,12 @@ fn call_name(call: &LibCall) -> &'static str {
 }
 
 /// Why the GPU executor cannot run `plan`, if it cannot: its first library call without a GPU
-/// form (the executor runs generated kernels and matrix products).
+/// form (matrix products run on cuBLAS, the others but random fills as library kernels).
 pub fn unsupported_step(plan: &Plan) -> Option<String> {
     plan.steps.iter().enumerate().find_map(|(s, step)| match step {
-        Step::Lib { call, .. } if !matches!(call, LibCall::MatMul { .. }) => Some(format!(
-            "step {s} is a `{}`, which the cuda backend does not run yet (it runs generated kernels and matrix \
-             products)",
-            call_name(call)
-        )),
+        Step::Lib { call, .. } if !matches!(call, LibCall::MatMul { .. }) && !call.is_device_kernel() => {
+            Some(format!("step {s} is a `{}`, which the cuda backend does not run", call_name(call)))
+        }
         _ => None,
     })
 }
@@ -79,6 +81,8 @@ fn plain_bytes(data: &TensorData) -> Option<(DType, &[u8])> {
 struct Prepared {
     layout: Layout,
     gemms: Vec<Option<GemmCall>>,
+    /// The work items of each library-kernel step at this batch size.
+    extents: Vec<usize>,
     arena: DeviceBuf,
     /// Device buffers of inputs and outputs, by buffer index.
     io: BTreeMap<usize, DeviceBuf>,
@@ -88,18 +92,40 @@ struct Prepared {
 pub struct CudaExecutor {
     plan: Plan,
     sizes: Vec<usize>,
+    /// For each step that is a library kernel, its index among the program's `DeviceLib`s.
+    libs: Vec<Option<usize>>,
     prepared: Option<Prepared>,
+    /// One status word (`i64`) per step, zero unless a library kernel met a bad index; `None`
+    /// when no step has a library kernel.
+    status: Option<DeviceBuf>,
 }
 
 impl CudaExecutor {
     /// Checks the plan as the CPU executor does (against `kernels` kernels and their
-    /// signatures) and refuses library calls without a GPU form.
-    pub fn new(plan: Plan, kernels: usize, signatures: &[KernelSignature]) -> Result<CudaExecutor, CudaError> {
+    /// signatures), refuses library calls without a GPU form, and finds the library kernel of
+    /// every other library call in `libs` (the program's, from `DeviceLib::of_plans`).
+    pub fn new(
+        plan: Plan,
+        kernels: usize,
+        signatures: &[KernelSignature],
+        libs: &[DeviceLib],
+    ) -> Result<CudaExecutor, CudaError> {
         let sizes = check_plan(&plan, kernels, Some(signatures))?;
         if let Some(why) = unsupported_step(&plan) {
             bail!("plan `{}`: {why}; use --backend llvm or cranelift for this model", plan.entry);
         }
-        Ok(CudaExecutor { plan, sizes, prepared: None })
+        let mut lib_of = Vec::with_capacity(plan.steps.len());
+        for (s, step) in plan.steps.iter().enumerate() {
+            lib_of.push(match step {
+                Step::Lib { call, args } if call.is_device_kernel() => {
+                    Some(DeviceLib::find(libs, &plan, call, args).ok_or_else(|| {
+                        CudaError::new(format!("plan `{}`: step {s} has no library kernel in the program", plan.entry))
+                    })?)
+                }
+                _ => None,
+            });
+        }
+        Ok(CudaExecutor { plan, sizes, libs: lib_of, prepared: None, status: None })
     }
 
     pub fn plan(&self) -> &Plan {
@@ -121,12 +147,19 @@ impl CudaExecutor {
         let entry = &plan.entry;
         let layout = layout(plan, sizes, batch, &|_| 1).map_err(|e| CudaError::new(format!("plan `{entry}`: {e}")))?;
         let mut gemms = Vec::with_capacity(layout.steps.len());
-        for (s, step) in layout.steps.iter().enumerate() {
+        let mut extents = Vec::with_capacity(layout.steps.len());
+        for (s, (step, planned)) in layout.steps.iter().zip(&plan.steps).enumerate() {
             gemms.push(match step {
                 Ready::Lib { call: Resolved::MatMul(g), .. } => {
                     Some(gemm_call(g).map_err(|e| CudaError::new(format!("plan `{entry}`: step {s}: {e}")))?)
                 }
                 _ => None,
+            });
+            extents.push(match planned {
+                Step::Lib { call, .. } if call.is_device_kernel() => call.device_extent(batch).ok_or_else(|| {
+                    CudaError::new(format!("plan `{entry}`: step {s}: its work overflows at batch size {batch}"))
+                })?,
+                _ => 0,
             });
         }
         let arena = gpu.alloc(eval_size(plan.arena_bytes, batch, "arena size")?)?;
@@ -136,7 +169,7 @@ impl CudaExecutor {
                 io.insert(i, gpu.alloc(layout.lens[i] * sizes[i])?);
             }
         }
-        Ok(prepared.insert(Prepared { layout, gemms, arena, io }))
+        Ok(prepared.insert(Prepared { layout, gemms, extents, arena, io }))
     }
 
     /// Runs the plan at batch size `batch` on `gpu` with `module`'s kernels: inputs by name,
@@ -154,6 +187,12 @@ impl CudaExecutor {
         let plan = &self.plan;
         let p = Self::prepare(&mut self.prepared, plan, &self.sizes, gpu, batch)?;
         let fail = |m: String| CudaError::new(format!("`{}`: {m}", plan.entry));
+        if self.status.is_none() && self.libs.iter().any(Option::is_some) {
+            let status = gpu.alloc(plan.steps.len() * 8)?;
+            gpu.upload(status.ptr(), &vec![0u8; plan.steps.len() * 8])?;
+            self.status = Some(status);
+        }
+        let status = self.status.as_ref().map(DeviceBuf::ptr);
 
         // Every buffer's device address, and inputs copied in.
         let mut ptrs = Vec::with_capacity(plan.buffers.len());
@@ -193,6 +232,7 @@ impl CudaExecutor {
         let mut committed = true;
         for (s, step) in p.layout.steps.iter().enumerate() {
             if train && s == plan.commit {
+                check_status(plan, gpu, status, &p.layout)?;
                 committed = loss_is_finite(plan, gpu, &ptrs)?;
                 if !committed {
                     break;
@@ -202,35 +242,34 @@ impl CudaExecutor {
                 Ready::Kernel { kernel, args, parallel, .. } => {
                     let f = module.function(*kernel).ok_or_else(|| fail(format!("step {s}: no kernel {kernel}")))?;
                     let buffers: Vec<(u64, usize)> = args.iter().map(|&a| (ptrs[a], p.layout.lens[a])).collect();
-                    let Some((blocks, threads)) = launch::grid(*parallel) else { continue };
-                    let mut words = launch::params(&buffers, batch, 0, parallel.unwrap_or(0));
-                    let mut params: Vec<*mut c_void> = words.iter_mut().map(|w| (w as *mut u64).cast()).collect();
-                    // SAFETY: the kernel's signature was checked against this step's buffers
-                    // (types and lengths) when the plan was opened, and the parameters follow
-                    // the lowering's layout; `words` outlives the launch call, which copies them.
-                    unsafe {
-                        result::launch_kernel(
-                            f,
-                            (blocks, 1, 1),
-                            (threads, 1, 1),
-                            0,
-                            gpu.stream().cu_stream(),
-                            &mut params,
-                        )
+                    launch(gpu, f, &buffers, batch, *parallel)
+                        .map_err(|e| CudaError::driver(&format!("launching step {s} (kernel {kernel})"), e))?;
+                }
+                Ready::Lib { args, .. } => match (&p.gemms[s], self.libs[s], status) {
+                    (Some(call), _, _) => gemm(gpu, call, ptrs[args[0]], ptrs[args[1]], ptrs[args[2]])
+                        .map_err(|e| fail(format!("step {s} (matmul): {e}")))?,
+                    (None, Some(lib), Some(status)) => {
+                        let f = module
+                            .lib_function(lib)
+                            .ok_or_else(|| fail(format!("step {s}: no library kernel {lib}")))?;
+                        let mut buffers: Vec<(u64, usize)> =
+                            args.iter().map(|&a| (ptrs[a], p.layout.lens[a])).collect();
+                        buffers.push((status + 8 * s as u64, 1));
+                        launch(gpu, f, &buffers, batch, Some(p.extents[s]))
+                            .map_err(|e| CudaError::driver(&format!("launching step {s} (library kernel {lib})"), e))?;
                     }
-                    .map_err(|e| CudaError::driver(&format!("launching step {s} (kernel {kernel})"), e))?;
-                }
-                Ready::Lib { args, .. } => {
-                    let call = p.gemms[s].as_ref().ok_or_else(|| fail(format!("step {s}: no GPU form")))?;
-                    gemm(gpu, call, ptrs[args[0]], ptrs[args[1]], ptrs[args[2]])
-                        .map_err(|e| fail(format!("step {s} (matmul): {e}")))?;
-                }
+                    _ => return Err(fail(format!("step {s}: no GPU form"))),
+                },
             }
         }
         if train && plan.commit == p.layout.steps.len() {
+            check_status(plan, gpu, status, &p.layout)?;
             committed = loss_is_finite(plan, gpu, &ptrs)?;
         }
 
+        if !train {
+            check_status(plan, gpu, status, &p.layout)?;
+        }
         let mut outputs = Vec::new();
         for (i, b) in plan.buffers.iter().enumerate() {
             if let BufRole::Output(n) = &b.role {
@@ -242,6 +281,47 @@ impl CudaExecutor {
         gpu.sync()?;
         Ok((outputs, committed))
     }
+}
+
+/// Launches `f` over `buffers` (each a device address and length) at batch size `batch`, its
+/// parallel loop (`None`: not parallel) spread over a grid.
+///
+/// The caller vouches that `f`'s parameters are these buffers, in this order, with the
+/// lengths its code reads and writes (checked when the plan was opened).
+fn launch(
+    gpu: &Gpu,
+    f: cudarc::driver::sys::CUfunction,
+    buffers: &[(u64, usize)],
+    batch: usize,
+    parallel: Option<usize>,
+) -> Result<(), cudarc::driver::DriverError> {
+    let Some((blocks, threads)) = launch::grid(parallel) else { return Ok(()) };
+    let mut words = launch::params(buffers, batch, 0, parallel.unwrap_or(0));
+    let mut params: Vec<*mut c_void> = words.iter_mut().map(|w| (w as *mut u64).cast()).collect();
+    // SAFETY: the kernel's signature (or its library call's geometry) was checked against
+    // these buffers when the plan was opened, and the parameters follow the lowering's layout;
+    // `words` outlives the launch call, which copies them.
+    unsafe { result::launch_kernel(f, (blocks, 1, 1), (threads, 1, 1), 0, gpu.stream().cu_stream(), &mut params) }
+}
+
+/// Fails the call when a library kernel met an index out of range: reads the status words
+/// (when the plan has library kernels), names the first raised step and position, and clears
+/// them for the next call.
+fn check_status(plan: &Plan, gpu: &Gpu, status: Option<u64>, layout: &Layout) -> Result<(), CudaError> {
+    let Some(status) = status else { return Ok(()) };
+    let mut bytes = vec![0u8; plan.steps.len() * 8];
+    gpu.download(status, &mut bytes)?;
+    let raised = bytes.chunks_exact(8).enumerate().find_map(|(s, w)| {
+        let code = i64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        (code != 0).then_some((s, code - 1))
+    });
+    let Some((s, position)) = raised else { return Ok(()) };
+    gpu.upload(status, &vec![0u8; bytes.len()])?;
+    let name = match &layout.steps[s] {
+        Ready::Lib { call, .. } => call.name(),
+        Ready::Kernel { .. } => "kernel",
+    };
+    bail!("`{}`: step {s} ({name}): the index at flat position {position} is out of range", plan.entry)
 }
 
 /// Whether the train step's loss (its `loss` output, computed before the commit point) is

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use cudarc::driver::sys::{CUfunction, CUmodule};
 use cudarc::driver::{CudaContext, result};
 
+use hg_abi::plan::DeviceLib;
+
 use crate::device::DeviceInfo;
 use crate::error::{CudaError, bail};
 
@@ -44,22 +46,26 @@ pub fn best_target(capability: (i32, i32), targets: impl IntoIterator<Item = u32
     targets.into_iter().filter(|&target| target <= device).max()
 }
 
-/// A loaded PTX module and its kernels `hg_kernel_0 .. hg_kernel_{n-1}`.
+/// A loaded PTX module, its kernels `hg_kernel_0 .. hg_kernel_{n-1}` and its library kernels
+/// `hg_lib_0 .. hg_lib_{m-1}`.
 pub struct Module {
     module: CUmodule,
     functions: Vec<CUfunction>,
+    libs: Vec<CUfunction>,
     context: Arc<CudaContext>,
     /// The target of the PTX that was loaded (`90` for sm_90).
     pub target: u32,
 }
 
 impl Module {
-    /// Loads the PTX of `ptx` that fits `info`'s device and looks up `kernels` kernels.
+    /// Loads the PTX of `ptx` that fits `info`'s device and looks up `kernels` kernels and
+    /// `libs` library kernels.
     pub fn load(
         context: &Arc<CudaContext>,
         info: &DeviceInfo,
         ptx: &PtxSet,
         kernels: usize,
+        libs: usize,
     ) -> Result<Module, CudaError> {
         let (target, text) = ptx.for_device(info.capability).map_err(CudaError::new)?;
         let source = CString::new(text).map_err(|_| CudaError::new("the model's PTX holds a NUL byte"))?;
@@ -67,18 +73,24 @@ impl Module {
         // SAFETY: a NUL-terminated PTX text the driver parses and checks.
         let module = unsafe { result::module::load_data(source.as_ptr().cast()) }
             .map_err(|e| CudaError::driver(&format!("loading the sm_{target} PTX on {info}"), e))?;
-        let mut loaded = Module { module, functions: Vec::with_capacity(kernels), context: context.clone(), target };
-        for k in 0..kernels {
-            let name = format!("hg_kernel_{k}");
-            let c_name = CString::new(name.clone()).map_err(|_| CudaError::new("bad kernel name"))?;
-            // SAFETY: the module is loaded; a missing name is an error, not a crash.
-            let f = unsafe { result::module::get_function(loaded.module, c_name) };
-            match f {
-                Ok(f) => loaded.functions.push(f),
-                Err(e) => bail!("the model's PTX has no kernel `{name}`: {e}"),
-            }
-        }
+        let mut loaded = Module { module, functions: Vec::new(), libs: Vec::new(), context: context.clone(), target };
+        loaded.functions = (0..kernels).map(|k| loaded.lookup(&format!("hg_kernel_{k}"))).collect::<Result<_, _>>()?;
+        loaded.libs = (0..libs).map(|k| loaded.lookup(&DeviceLib::symbol(k))).collect::<Result<_, _>>()?;
         Ok(loaded)
+    }
+
+    fn lookup(&self, name: &str) -> Result<CUfunction, CudaError> {
+        let c_name = CString::new(name).map_err(|_| CudaError::new("bad kernel name"))?;
+        // SAFETY: the module is loaded; a missing name is an error, not a crash.
+        match unsafe { result::module::get_function(self.module, c_name) } {
+            Ok(f) => Ok(f),
+            Err(e) => bail!("the model's PTX has no kernel `{name}`: {e}"),
+        }
+    }
+
+    /// Library kernel `k` (`hg_lib_k`).
+    pub fn lib_function(&self, k: usize) -> Option<CUfunction> {
+        self.libs.get(k).copied()
     }
 
     pub fn function(&self, k: usize) -> Option<CUfunction> {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hg_abi::plan::{KernelSignature, Plan};
+use hg_abi::plan::{DeviceLib, KernelSignature, Plan};
 use hg_abi::{EntrySignature, Manifest, TensorSpec, names};
 use hg_cpu::aligned::HostBuf;
 use hg_exec::compiled::{self, check_plan, fail};
@@ -44,6 +44,7 @@ impl CudaSession {
         let CudaProgram { manifest, plans, signatures, ptx } = program;
         let residents = compiled::resident_specs(&manifest);
         let carried = compiled::carried_outputs(&manifest);
+        let libs = DeviceLib::of_plans(plans.values());
         let mut executors = BTreeMap::new();
         let mut needs_batch = BTreeSet::new();
         for (entry, plan) in plans {
@@ -58,9 +59,9 @@ impl CudaSession {
             if compiled::depends_on_batch(&plan, sig) {
                 needs_batch.insert(entry.clone());
             }
-            executors.insert(entry, CudaExecutor::new(plan, signatures.len(), &signatures)?);
+            executors.insert(entry, CudaExecutor::new(plan, signatures.len(), &signatures, &libs)?);
         }
-        let module = Module::load(gpu.context(), &gpu.info, &ptx, signatures.len())?;
+        let module = Module::load(gpu.context(), &gpu.info, &ptx, signatures.len(), libs.len())?;
         Ok(CudaSession {
             manifest,
             executors,

@@ -2,7 +2,7 @@ use super::*;
 use crate::aligned::HostBuf;
 use crate::exec::{Executor, Outcome, Peek, Threads};
 use crate::lib::{self, ConvGeom};
-use hg_abi::plan::{Conv2dGeom, Plan, RandomKind};
+use hg_abi::plan::{Conv2dGeom, DeviceLib, Plan, RandomKind};
 use hg_exec::{NamedTensors, Tensor, TensorData};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -522,4 +522,65 @@ fn out_of_range_indices_stop_the_run() {
         e.to_string().contains("`g`: step 0 (`gather`): index 3 at position [0, 0, 0] is out of range 0..3"),
         "{e}"
     );
+}
+
+/// Calls of [`gather_kernel`], to see that the executor ran it instead of the CPU library.
+static GATHER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The library kernel of `Gather { outer: 1, axis: 3, idx_axis: B, inner: 1 }` as the code
+/// generator emits it (args x, idx, y, then the status word): items `lo..hi`, each `y[i] =
+/// x[idx[i]]`, or a raised status for an index out of range.
+unsafe extern "C" fn gather_kernel(args: *const *mut u8, _batch: i64, lo: i64, hi: i64) {
+    GATHER_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the executor passes the step's buffers and a status word (`with_library`).
+    unsafe {
+        let (x, idx, y) =
+            (*args.cast::<*const f32>(), *args.add(1).cast::<*const i64>(), *args.add(2).cast::<*mut f32>());
+        let status = &*(*args.add(3)).cast::<std::sync::atomic::AtomicI64>();
+        for i in lo..hi {
+            let t = *idx.add(i as usize);
+            if (0..3).contains(&t) {
+                *y.add(i as usize) = *x.add(t as usize);
+            } else {
+                status.fetch_max(i + 1, std::sync::atomic::Ordering::Relaxed);
+                *y.add(i as usize) = 0.0;
+            }
+        }
+    }
+}
+
+#[test]
+fn library_kernels_run_library_calls_and_report_bad_indices() {
+    let call = LibCall::Gather { outer: c(1), axis: c(3), idx_axis: B, inner: c(1) };
+    let plan = Plan {
+        entry: "g".into(),
+        buffers: vec![input("x", DType::F32, c(3)), input("i", DType::I64, B), output("y", DType::F32, B)],
+        steps: vec![lib(call.clone(), &[0, 1, 2])],
+        commit: 1,
+        arena_bytes: Affine::ZERO,
+    };
+    let dtypes = vec![DType::F32, DType::I64, DType::F32];
+    // SAFETY: `gather_kernel` implements this call's library kernel.
+    let kernels = unsafe { kernels().with_library(vec![(DeviceLib { call, dtypes }, gather_kernel)]) };
+    let mut e = Executor::new(plan, Arc::new(kernels), Threads::new(2).unwrap()).unwrap();
+    e.set_par_min_elements(1);
+    let batch = 9;
+    let inputs = |idx: Vec<i64>| {
+        NamedTensors::from([
+            ("x".into(), Tensor::from_f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap()),
+            ("i".into(), Tensor::from_i64(vec![idx.len()], idx).unwrap()),
+        ])
+    };
+    let before = GATHER_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    let idx: Vec<i64> = (0..batch).map(|i| (i * 2 % 3) as i64).collect();
+    let out = e.run(batch, &inputs(idx.clone()), &mut BTreeMap::new(), &mut |_: &Peek<'_>| true).unwrap();
+    let want: Vec<f32> = idx.iter().map(|&t| t as f32 + 1.0).collect();
+    assert_eq!(f32s(&out.outputs[0].1), want);
+    // Split between the two threads.
+    assert_eq!(GATHER_CALLS.load(std::sync::atomic::Ordering::Relaxed) - before, 2);
+    let mut bad = idx;
+    bad[4] = 3;
+    bad[7] = -1;
+    let err = e.run(batch, &inputs(bad), &mut BTreeMap::new(), &mut |_: &Peek<'_>| true).unwrap_err();
+    assert!(err.to_string().contains("`g`: step 0 (`gather`): the index at flat position 7 is out of range"), "{err}");
 }
