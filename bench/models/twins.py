@@ -123,6 +123,35 @@ class Vae(Twin):
         return (bce_with_logits(self.logits(z), x).sum(dim=-1) + kl_std_normal(mu, logvar)).mean()
 
 
+class Cvae(Twin):
+    """examples/cvae/cvae.hgl: the VAE with the one-hot label beside the image (encoder) and
+    beside the latent (decoder); latent 16."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, latent=16, hidden=512, classes=10):
+        super().__init__()
+        self.classes = classes
+        self.mlp("encoder.h", [784 + classes, hidden, 256])
+        self.linear("encoder.mu", 256, latent)
+        self.linear("encoder.logvar", 256, latent)
+        self.mlp("decoder.logits", [latent + classes, 256, hidden, 784])
+
+    def heads(self, x, label):
+        y = F.one_hot(label, self.classes).to(x.dtype)
+        h = self.run_mlp(torch.cat([x, y], dim=-1), "encoder.h", 2, torch.relu, torch.relu)
+        return self.lin(h, "encoder.mu"), self.lin(h, "encoder.logvar")
+
+    def logits(self, z, label):
+        y = F.one_hot(label, self.classes).to(z.dtype)
+        return self.run_mlp(torch.cat([z, y], dim=-1), "decoder.logits", 3, torch.relu, identity)
+
+    def loss(self, x, label):
+        mu, logvar = self.heads(x, label)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return (bce_with_logits(self.logits(z, label), x).sum(dim=-1) + kl_std_normal(mu, logvar)).mean()
+
+
 class ConvVae(Twin):
     """bench/models/conv_vae.hgl."""
 

@@ -112,8 +112,9 @@ pub struct ModelDef {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelMember {
-    /// `input x: f32[B, 784]`
-    Input { name: Ident, ty: TypeExpr, span: Span },
+    /// `input x: f32[B, 784]`, or with `condition`, `condition label: i64[B]`: an input the
+    /// decoder and the priors may read too, so `decode` and `sample` take it as well.
+    Input { name: Ident, ty: TypeExpr, span: Span, condition: bool },
     /// `encoder { ... }`, `bottleneck { ... }`, `decoder(skip) { ... }`
     Section(Section),
     /// `loss = expr`

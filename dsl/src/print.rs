@@ -161,8 +161,9 @@ impl Printer {
         for member in &m.members {
             self.line_start();
             match member {
-                ModelMember::Input { name, ty, .. } => {
-                    let _ = write!(self.out, "input {}: ", name.name);
+                ModelMember::Input { name, ty, condition, .. } => {
+                    let keyword = if *condition { "condition" } else { "input" };
+                    let _ = write!(self.out, "{keyword} {}: ", name.name);
                     self.type_expr(ty);
                 }
                 ModelMember::Section(s) => self.section(s),

@@ -36,7 +36,7 @@ pub fn erase_spans(file: &mut File) {
                 }
                 for member in &mut m.members {
                     match member {
-                        ModelMember::Input { name, ty, span } => {
+                        ModelMember::Input { name, ty, span, .. } => {
                             *span = Span::default();
                             name.span = Span::default();
                             erase_type(ty);

@@ -306,7 +306,12 @@ fn param() -> impl Strategy<Value = Param> {
 
 fn member() -> impl Strategy<Value = ModelMember> {
     prop_oneof![
-        (name(), tensor_type()).prop_map(|(name, ty)| ModelMember::Input { name, ty, span: sp() }),
+        (name(), tensor_type(), any::<bool>()).prop_map(|(name, ty, condition)| ModelMember::Input {
+            name,
+            ty,
+            span: sp(),
+            condition
+        }),
         (
             prop::sample::select(vec![SectionKind::Encoder, SectionKind::Bottleneck, SectionKind::Decoder]),
             prop::collection::vec(name(), 0..2),

@@ -56,6 +56,8 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     ("examples/gumbel/gumbel.hgl", &["hidden=12", "groups=3", "classes=4"], &[784]),
     ("examples/slot_attention/slot_attention.hgl", &["slots=2", "dim=8", "ch=4", "iters=2"], &[3, 32, 32]),
     ("bench/torch_twin/twin.hgl", &["hidden=12", "latent=4"], &[784]),
+    // A condition (`label`) that every entry, `decode` and `sample` included, reads.
+    ("examples/cvae/cvae.hgl", &["hidden=12", "latent=4"], &[784]),
     // The benchmark's top-k SAE: its products with the code compile to sparse library calls.
     ("bench/models/sae.hgl", &["features=64", "k=4"], &[784]),
     ("bench/models/mae.hgl", &["dim=16", "heads=2"], &[1, 28, 28]),
@@ -70,6 +72,12 @@ fn images(shape: &[usize], seed: u64) -> Tensor {
     let mut rng = ShuffleRng::new(seed, 0);
     let n: usize = shape.iter().product();
     Tensor::from_f32(shape.to_vec(), (0..n).map(|_| (0.05 + 0.9 * rng.next_f64()) as f32).collect()).unwrap()
+}
+
+/// Class labels in `0..10` (the `label` condition), from the runtime's own stream.
+fn labels(seed: u64) -> Tensor {
+    let mut rng = ShuffleRng::new(seed, 1);
+    Tensor::from_i64(vec![BATCH], (0..BATCH).map(|_| (rng.next_f64() * 10.0) as i64).collect()).unwrap()
 }
 
 /// Largest `|a - b|` over the largest `|b|` (exact equality for integers and bools).
@@ -135,7 +143,7 @@ fn conform(backend_name: &str, file: &str, set: &[&str], example: &[usize], rows
     let mut candidate = match b.open(module, Some(&info), &BackendOptions { precision: Precision::F32 }) {
         Ok(session) => session,
         // The GPU executor refuses, naming it, a plan with a library call it has no form of.
-        Err(e) if backend_name == "cuda" && e.contains("does not run yet") => {
+        Err(e) if backend_name == "cuda" && e.contains("which the cuda backend does not run") => {
             let _ = writeln!(rows, "| cuda | {file} | not run: {e} | | | |");
             return Vec::new();
         }
@@ -161,6 +169,7 @@ fn conform(backend_name: &str, file: &str, set: &[&str], example: &[usize], rows
     shape.extend_from_slice(example);
     let mut pool = NamedTensors::new();
     pool.insert("x".into(), images(&shape, 1));
+    pool.insert("label".into(), labels(1));
     scalars(&mut pool, 0);
     let entries: Vec<String> =
         reference.manifest().entries.iter().map(|e| e.name.clone()).filter(|e| e != "train").collect();
@@ -191,6 +200,7 @@ fn conform(backend_name: &str, file: &str, set: &[&str], example: &[usize], rows
     for step in 0..STEPS {
         let mut call = NamedTensors::new();
         call.insert("x".into(), images(&shape, 10 + step));
+        call.insert("label".into(), labels(10 + step));
         scalars(&mut call, step);
         call.insert(names::BASE_LR.into(), Tensor::scalar_f32(1e-3));
         call.insert(names::TOTAL_STEPS.into(), Tensor::scalar_i64(100));
@@ -351,9 +361,18 @@ fn built_executables_match_the_reference_interpreter() {
         let weights = dir.path().join(format!("w{n}.safetensors"));
         hg_runtime::checkpoint::save_safetensors(&weights, &bare, &Default::default()).unwrap();
         let shape: Vec<usize> = [BATCH].iter().chain(example.iter()).copied().collect();
-        let x = images(&shape, SEED + 1);
-        let input = dir.path().join(format!("x{n}.npy"));
-        hg_runtime::npy::write_npy(&input, &x).unwrap();
+        // The images, and the labels of a model with a `label` condition, in one .npz.
+        let sig = reference.manifest().entry("reconstruct").unwrap().clone();
+        let pool: NamedTensors = hg_runtime::train::model_inputs(&sig)
+            .into_iter()
+            .map(|s| {
+                let t = if s.name == "label" { labels(SEED + 1) } else { images(&shape, SEED + 1) };
+                (s.name, t)
+            })
+            .collect();
+        let input = dir.path().join(format!("x{n}.npz"));
+        let arrays: Vec<(String, Tensor)> = pool.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        hg_runtime::npy::write_npz(&input, &arrays).unwrap();
 
         let output = dir.path().join(format!("y{n}.npz"));
         let run = std::process::Command::new(&exe)
@@ -366,10 +385,6 @@ fn built_executables_match_the_reference_interpreter() {
         std::fs::remove_file(&exe).unwrap();
         let got: NamedTensors = hg_runtime::npy::read_npz(&output).unwrap().into_iter().collect();
 
-        let mut pool = NamedTensors::new();
-        let sig = reference.manifest().entry("reconstruct").unwrap().clone();
-        let data = hg_runtime::train::model_inputs(&sig);
-        pool.insert(data[0].name.clone(), x);
         let scalars = hg_runtime::train::CallScalars { seed: SEED, step: 0, first_example: 0, batch: 0 };
         let want = hg_runtime::train::run_batched(&mut reference, "reconstruct", &pool, scalars, BATCH).unwrap();
         let name = file.rsplit('/').next().unwrap_or(file).trim_end_matches(".hgl");

@@ -669,3 +669,55 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A model with a condition: training reads the labels that come with Fashion-MNIST and draws
+/// `samples.png` for them; `sample` draws one image per row of `--input label=...` and refuses
+/// to run without it or with a label out of range; `decode` takes the condition too.
+#[test]
+fn conditions_reach_training_sampling_and_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = ["--set", "hidden=32", "--set", "latent=4"];
+    let spec = "examples/cvae/cvae.hgl";
+    for backend in ["interp", "cranelift"] {
+        let out = dir.path().join(backend);
+        let mut args = vec!["run", spec, "train", "--backend", backend, "--steps", "3", "--batch", "16"];
+        args.extend(["--limit", "64", "--out", out.to_str().unwrap()]);
+        args.extend(set);
+        let stderr = String::from_utf8_lossy(&ok(&args).stderr).to_string();
+        assert!(!stderr.contains("was not drawn"), "{stderr}");
+        assert!(out.join("samples.png").exists(), "{stderr}");
+    }
+    let w = dir.path().join("cranelift/final.safetensors");
+    let w = w.to_str().unwrap();
+    let labels = dir.path().join("labels.npy");
+    npy::write_npy(&labels, &hg_runtime::Tensor::from_i64(vec![5], vec![0, 3, 9, 3, 1]).unwrap()).unwrap();
+    let given = format!("label={}", labels.display());
+    let samples = dir.path().join("s.npy");
+    let mut args =
+        vec!["run", spec, "sample", "--weights", w, "--input", &given, "--output", samples.to_str().unwrap()];
+    args.extend(set);
+    ok(&args);
+    let drawn = npy::read_npy(&samples).unwrap();
+    assert_eq!(drawn.shape(), &[5, 784]);
+    let mut args = vec!["run", spec, "sample", "--weights", w];
+    args.extend(set);
+    let e = fails(&args);
+    assert!(e.contains("`sample` needs input `label` (label: i64[B])"), "{e}");
+    let bad = dir.path().join("bad.npy");
+    npy::write_npy(&bad, &hg_runtime::Tensor::from_i64(vec![2], vec![4, 10]).unwrap()).unwrap();
+    let given_bad = format!("label={}", bad.display());
+    let mut args = vec!["run", spec, "sample", "--weights", w, "--input", &given_bad];
+    args.extend(set);
+    let e = fails(&args);
+    assert!(e.contains("10") && e.contains("out of range"), "{e}");
+    // `decode` reads the latents and the condition.
+    let z = dir.path().join("z.npy");
+    npy::write_npy(&z, &hg_runtime::Tensor::from_f32(vec![5, 4], vec![0.5; 20]).unwrap()).unwrap();
+    let given_z = format!("z={}", z.display());
+    let decoded = dir.path().join("d.npy");
+    let mut args = vec!["run", spec, "decode", "--weights", w, "--input", &given_z, "--input", &given];
+    args.extend(["--output", decoded.to_str().unwrap()]);
+    args.extend(set);
+    ok(&args);
+    assert_eq!(npy::read_npy(&decoded).unwrap().shape(), &[5, 784]);
+}

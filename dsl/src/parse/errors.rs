@@ -21,7 +21,7 @@ pub(crate) const RESERVED: &[&str] = &[
 ];
 
 const STATEMENT_KEYWORDS: &[&str] = &["param", "repeat", "for", "return", "latent", "prior", "output"];
-const MEMBER_KEYWORDS: &[&str] = &["input", "encoder", "bottleneck", "decoder", "loss", "metric", "train"];
+const MEMBER_KEYWORDS: &[&str] = &["input", "condition", "encoder", "bottleneck", "decoder", "loss", "metric", "train"];
 const ITEM_KEYWORDS: &[&str] = &["use", "fn", "model"];
 const OPERATORS: &[&str] = &["+", "-", "*", "**", "/", "@", "==", "!=", "<", "<=", ">", ">=", "&&", "||", ".", "["];
 const EXPR_STARTS: &[&str] = &["!", "\"", "(", "-", "[", "{", "_", "true", "false", "if", "training", "sampling"];

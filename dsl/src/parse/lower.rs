@@ -197,7 +197,8 @@ impl Lowerer {
     fn member(&mut self, pair: Pair<'_, Rule>) -> Lower<ModelMember> {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::input_member => {
+            Rule::input_member | Rule::condition_member => {
+                let condition = pair.as_rule() == Rule::condition_member;
                 let mut name = None;
                 let mut ty = None;
                 for part in pair.into_inner() {
@@ -208,7 +209,7 @@ impl Lowerer {
                     }
                 }
                 let (Some(name), Some(ty)) = (name, ty) else { return Err(self.malformed_at(span)) };
-                Ok(ModelMember::Input { name, ty, span })
+                Ok(ModelMember::Input { name, ty, span, condition })
             }
             Rule::section => {
                 let mut kind = None;

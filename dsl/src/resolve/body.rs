@@ -513,6 +513,7 @@ impl<'a> Checker<'a> {
         let readable = matches!(
             b.kind,
             BindingKind::Latent
+                | BindingKind::Condition
                 | BindingKind::TrainParam
                 | BindingKind::LoopVar
                 | BindingKind::Hparam
@@ -536,11 +537,20 @@ impl<'a> Checker<'a> {
             Diagnostic::error(codes::E0211, format!("the decoder reads `{}`, a value of the encoder side", id.name))
                 .primary(id.span, "read in the decoder")
                 .secondary(b.span, place)
-                .help(format!(
-                    "the decoder may read only latents, parameters and constants: declare a latent in the `bottleneck`, \
-                     or allow this skip connection with `decoder({}) {{ ... }}`",
-                    id.name
-                )),
+                .help(if b.kind == BindingKind::Input {
+                    format!(
+                        "the decoder may read only latents, conditions, parameters and constants: declare `{0}` as \
+                         `condition {0}: ...` (a class label, a mask) so the decoder, the priors, `decode` and \
+                         `sample` read it too, or allow this skip connection with `decoder({0}) {{ ... }}`",
+                        id.name
+                    )
+                } else {
+                    format!(
+                        "the decoder may read only latents, conditions, parameters and constants: declare a latent in \
+                         the `bottleneck`, or allow this skip connection with `decoder({}) {{ ... }}`",
+                        id.name
+                    )
+                }),
         );
     }
 

@@ -34,8 +34,9 @@ use crate::builtins::{self, BuiltinDef};
 use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::source::{Loader, SourceDb};
 
-/// What a `prior` may read (docs/language.md): `sample` evaluates the priors without inputs,
-/// encoder or bottleneck, so only compile-time values are visible. `shape` is the latent's
+/// What a `prior` may read (docs/language.md): `sample` evaluates the priors without inputs
+/// (conditions aside), encoder or bottleneck, so only compile-time values and conditions are
+/// visible. `shape` is the latent's
 /// shape (`[B, 16]`) where it is known, for the example. The front end and the expander both
 /// state the rule with this text.
 pub fn prior_rule(latent: &str, shape: Option<&str>) -> String {
@@ -45,7 +46,8 @@ pub fn prior_rule(latent: &str, shape: Option<&str>) -> String {
     };
     format!(
         "`sample` draws `{latent}` from its prior without inputs and without running the encoder or bottleneck, \
-         so a prior may read only hyperparameters, the batch `B`, constants and functions, as in {example}"
+         so a prior may read only hyperparameters, conditions, the batch `B`, constants and functions, as in \
+         {example}"
     )
 }
 

@@ -122,9 +122,9 @@ impl Checker<'_> {
             self.bind(&b, BindingKind::Batch);
         }
         for member in &m.members {
-            if let ModelMember::Input { name, ty, .. } = member {
+            if let ModelMember::Input { name, ty, condition, .. } = member {
                 self.check_type(ty, TypeSite::Input);
-                self.bind(name, BindingKind::Input);
+                self.bind(name, if *condition { BindingKind::Condition } else { BindingKind::Input });
             }
         }
         self.member_order(m);
@@ -225,13 +225,14 @@ impl Checker<'_> {
         let mut train: Option<Span> = None;
         for member in &m.members {
             match member {
-                ModelMember::Input { span, name, .. } => {
+                ModelMember::Input { span, name, condition, .. } => {
                     if let Some(first) = first_section {
+                        let what = if *condition { "condition" } else { "input" };
                         self.diags.push(
-                            Diagnostic::error(codes::E0202, format!("input `{}` comes after a section", name.name))
+                            Diagnostic::error(codes::E0202, format!("{what} `{}` comes after a section", name.name))
                                 .primary(*span, "declared here")
                                 .secondary(first, "the first section")
-                                .help("declare inputs before the `encoder`"),
+                                .help("declare inputs and conditions before the `encoder`"),
                         );
                     }
                 }
@@ -323,13 +324,15 @@ impl Checker<'_> {
             let (message, help) = match binding {
                 Some(b) => (
                     format!("`{}` is {}, not an encoder value", skip.name, b.kind.describe()),
-                    "skips name encoder or bottleneck values; latents, parameters and hyperparameters are always visible"
+                    "skips name encoder or bottleneck values; latents, conditions, parameters and hyperparameters are \
+                     always visible"
                         .to_string(),
                 ),
                 None => (
                     format!("unknown skip `{}`", skip.name),
-                    self.unknown_help(&skip.name, false)
-                        .unwrap_or_else(|| "a skip names a value of the encoder or bottleneck; `skip` allows all".to_string()),
+                    self.unknown_help(&skip.name, false).unwrap_or_else(|| {
+                        "a skip names a value of the encoder or bottleneck; `skip` allows all".to_string()
+                    }),
                 ),
             };
             self.diags.push(

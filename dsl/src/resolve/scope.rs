@@ -20,6 +20,8 @@ pub(crate) enum BindingKind {
     /// The batch dimension `B` of a model.
     Batch,
     Input,
+    /// A `condition`: an input the decoder and the priors may read too.
+    Condition,
     Let,
     /// A trainable parameter (`param w: ... = init`).
     TrainParam,
@@ -50,6 +52,7 @@ impl BindingKind {
             BindingKind::Hparam => "a hyperparameter",
             BindingKind::Batch => "the batch dimension",
             BindingKind::Input => "an input",
+            BindingKind::Condition => "a condition",
             BindingKind::Let | BindingKind::Carried => "a binding",
             BindingKind::TrainParam => "a trainable parameter",
             BindingKind::Latent => "a latent",

@@ -27,7 +27,7 @@ pub struct ModelArgs {
     /// Draw fresh parameters from the initializers (keyed by --seed); optionally save them
     #[arg(long, value_name = "SAVE.safetensors", num_args = 0..=1, default_missing_value = "")]
     pub init: Option<String>,
-    /// Input arrays: x.npy (the only input), NAME=x.npy, or an .npz holding arrays by name
+    /// Input arrays: x.npy (the only input), NAME=x.npy, or an .npz holding arrays by name (sample: the model's conditions, one sample per row)
     #[arg(long, value_name = "[NAME=]FILE")]
     pub input: Vec<String>,
     /// Write the outputs to a .npy (one output) or .npz (all of them) instead of printing them
@@ -36,7 +36,7 @@ pub struct ModelArgs {
     /// Also draw image-shaped outputs as a PNG grid (reconstruct: each input beside its output)
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
-    /// Number of samples to draw
+    /// Number of samples to draw (a model with conditions draws one per row of --input instead)
     #[arg(short = 'n', long = "num", default_value_t = 16)]
     pub num: usize,
     /// Print the description as JSON

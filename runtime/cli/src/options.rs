@@ -14,7 +14,7 @@ pub const ENTRIES: [&str; 8] = ["info", "encode", "decode", "reconstruct", "samp
 
 const ALL: &[&str] = &ENTRIES;
 const BUT_INFO: &[&str] = &["encode", "decode", "reconstruct", "sample", "train", "eval", "time"];
-const ARRAYS_IN: &[&str] = &["encode", "decode", "reconstruct"];
+const ARRAYS_IN: &[&str] = &["encode", "decode", "reconstruct", "sample"];
 const ARRAYS_OUT: &[&str] = &["encode", "decode", "reconstruct", "sample"];
 const DATA: &[&str] = &["eval", "train"];
 const TRAIN: &[&str] = &["train"];

@@ -117,7 +117,14 @@ fn run_entry(args: &ModelArgs, model: &dyn Model) -> Result<()> {
         }
         "sample" => {
             let n = args.num.max(1);
-            let outputs = train::run_generated(session.as_mut(), "sample", scalars, n, args.batch.unwrap_or(n))?;
+            let conditioned = session.manifest().entry("sample").is_some_and(|s| !train::model_inputs(s).is_empty());
+            let outputs = if conditioned {
+                // One sample per row of the conditions (`--input label=labels.npy`).
+                let inputs = read_inputs(args, session.as_ref(), "sample")?;
+                train::run_batched(session.as_mut(), "sample", &inputs, scalars, batch)?
+            } else {
+                train::run_generated(session.as_mut(), "sample", scalars, n, args.batch.unwrap_or(n))?
+            };
             write_outputs(args, &outputs)?;
             match &args.png {
                 Some(png) => draw_grid(png, &outputs),

@@ -230,26 +230,24 @@ fn expand_entry(
     let batch = Dim::batch();
     ctx.bind("B", Value::Dim(batch), model.name.span);
 
-    // Model inputs.
+    // Model inputs; `decode` and `sample` take the conditions only.
     let reads_inputs = !matches!(entry, Entry::Decode | Entry::Sample);
-    if reads_inputs {
-        for m in &model.members {
-            if let ModelMember::Input { name, ty, span } = m {
-                refuse_runtime_name(ctx, &name.name, name.span, "an input")?;
-                let t = eval_tensor_type(ctx, ty, None)?;
-                if !t.shape.iter().all(|d| d.is_const() || d.as_batch_multiple().is_some()) {
-                    return Err(ctx.error(ExpandError::new(
-                        codes::BAD_DIMENSION,
-                        ty.span(),
-                        format!(
-                            "input `{}` has a dimension that is neither fixed nor a multiple of `B`: {t}",
-                            name.name
-                        ),
-                    )));
-                }
-                let v = ctx.f.add_input(&name.name, t, super::ctx::node_span(*span));
-                ctx.bind(&name.name, Value::Tensor(v), name.span);
+    for m in &model.members {
+        if let ModelMember::Input { name, ty, span, condition } = m {
+            if !reads_inputs && !condition {
+                continue;
             }
+            refuse_runtime_name(ctx, &name.name, name.span, "an input")?;
+            let t = eval_tensor_type(ctx, ty, None)?;
+            if !t.shape.iter().all(|d| d.is_const() || d.as_batch_multiple().is_some()) {
+                return Err(ctx.error(ExpandError::new(
+                    codes::BAD_DIMENSION,
+                    ty.span(),
+                    format!("input `{}` has a dimension that is neither fixed nor a multiple of `B`: {t}", name.name),
+                )));
+            }
+            let v = ctx.f.add_input(&name.name, t, super::ctx::node_span(*span));
+            ctx.bind(&name.name, Value::Tensor(v), name.span);
         }
     }
     if entry == Entry::Sample {
@@ -337,7 +335,7 @@ fn expand_entry(
         for (name, b) in ctx.frame_ref().scopes[0].names.iter() {
             let is_hparam = model.hparams.iter().any(|h| h.name.name == *name) || name == "B";
             let is_skip = section.skips.iter().any(|s| s.name == *name);
-            if is_hparam || is_skip {
+            if is_hparam || is_skip || is_condition(model, name) {
                 frame.scopes[0].names.insert(name.clone(), b.clone());
             }
         }
@@ -358,7 +356,7 @@ fn expand_entry(
         frame.hidden = encoder_names.clone();
         if reads_inputs {
             for m in &model.members {
-                if let ModelMember::Input { name, .. } = m {
+                if let ModelMember::Input { name, condition: false, .. } = m {
                     frame.hidden.insert(name.name.clone(), (name.span, "model inputs"));
                 }
             }
@@ -449,11 +447,17 @@ fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String
 }
 
 /// What a prior cannot read: the model's inputs and the names its encoder and bottleneck bind.
+/// Whether `name` is one of the model's conditions (inputs every entry takes, which the decoder
+/// and the priors read).
+fn is_condition(model: &ModelDef, name: &str) -> bool {
+    model.members.iter().any(|m| matches!(m, ModelMember::Input { name: n, condition: true, .. } if n.name == name))
+}
+
 fn prior_hidden(model: &ModelDef) -> HashMap<String, (Span, &'static str)> {
     let mut hidden = HashMap::new();
     for m in &model.members {
         match m {
-            ModelMember::Input { name, .. } => {
+            ModelMember::Input { name, condition: false, .. } => {
                 hidden.entry(name.name.clone()).or_insert((name.span, "model inputs"));
             }
             ModelMember::Section(s) if s.kind != SectionKind::Decoder => {

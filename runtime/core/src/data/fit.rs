@@ -33,7 +33,7 @@ pub fn fit_to_inputs(dataset: &Dataset, specs: &[TensorSpec]) -> Result<Vec<Tens
     specs
         .iter()
         .map(|spec| {
-            let array = pick(dataset, spec, specs.len())?;
+            let array = pick(dataset, spec, specs)?;
             let plan = plan(&array, spec)?;
             let data = convert(array.tensor, spec.dtype).map_err(|why| {
                 DataError::Mismatch(format!("{} but input {}: {why}", array.holds(), describe_spec(spec)))
@@ -50,7 +50,7 @@ pub fn fit_to_inputs(dataset: &Dataset, specs: &[TensorSpec]) -> Result<Vec<Tens
 pub fn fit_notes(dataset: &Dataset, specs: &[TensorSpec]) -> Result<Vec<String>, DataError> {
     let mut notes = Vec::new();
     for spec in specs {
-        let array = pick(dataset, spec, specs.len())?;
+        let array = pick(dataset, spec, specs)?;
         notes.extend(plan(&array, spec)?.note);
     }
     Ok(notes)
@@ -102,17 +102,22 @@ impl Array<'_> {
     }
 }
 
-fn pick<'a>(dataset: &'a Dataset, spec: &TensorSpec, n_specs: usize) -> Result<Array<'a>, DataError> {
+/// The array that feeds input `spec` of `specs`: the one of its name; else, when it is the only
+/// input no array is named after (a model's image beside a `label` condition), the `image`
+/// array, the one image-like array, or the one array, among those no other input names.
+fn pick<'a>(dataset: &'a Dataset, spec: &TensorSpec, specs: &[TensorSpec]) -> Result<Array<'a>, DataError> {
     let array = |(name, tensor): &'a (String, Tensor)| Array { name, tensor, source: dataset.source(name) };
     if let Some(found) = dataset.arrays.iter().find(|(n, _)| *n == spec.name) {
         return Ok(array(found));
     }
-    if n_specs == 1 {
-        if let Some(found) = dataset.arrays.iter().find(|(n, _)| n == "image") {
+    let named = |n: &str| specs.iter().any(|s| s.name == n);
+    let unnamed = specs.iter().filter(|s| !dataset.arrays.iter().any(|(n, _)| *n == s.name)).count();
+    if unnamed == 1 {
+        let free: Vec<&(String, Tensor)> = dataset.arrays.iter().filter(|(n, _)| !named(n)).collect();
+        if let Some(found) = free.iter().find(|(n, _)| n == "image") {
             return Ok(array(found));
         }
-        let image_like: Vec<_> = dataset
-            .arrays
+        let image_like: Vec<_> = free
             .iter()
             .filter(|(_, t)| (t.dtype().is_float() || t.dtype() == DType::Bool) && t.shape().len() >= 2)
             .collect();
@@ -121,7 +126,7 @@ fn pick<'a>(dataset: &'a Dataset, spec: &TensorSpec, n_specs: usize) -> Result<A
         }
         // A single array feeds a single input whatever its type (a `u8` file is then refused
         // for its type, which says more than "no array").
-        if let [found] = &dataset.arrays[..] {
+        if let [found] = free[..] {
             return Ok(array(found));
         }
     }
@@ -607,6 +612,10 @@ mod tests {
             e.to_string(),
             "no data array for input x is f32[B, 784]: the data has arrays \"image\" (f32[2, 28, 28]), \"label\" (i64[2]); name an array \"x\""
         );
+        // Beside an input named after an array (a `label` condition), the one other input takes
+        // the image.
+        let fitted = fit_to_inputs(&ds, &[spec("x", DType::F32, &[784]), spec("label", DType::I64, &[])]).unwrap();
+        assert_eq!((fitted[0].shape(), fitted[1].shape()), (&[2usize, 784][..], &[2usize][..]));
         // Without an "image" array, the only image-like array is used; a lone array of any type too.
         let other = Dataset::new(vec![
             ("pixels".into(), Tensor::from_f32(vec![2, 4], vec![0.0; 8]).unwrap()),

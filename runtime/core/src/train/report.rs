@@ -111,7 +111,7 @@ pub(crate) fn write_report(session: &mut dyn Session, r: &Report<'_>) -> Result<
     picture(LOSS_PLOT_FILE, draw_loss(r));
     let data = r.cfg.eval_data.as_ref().unwrap_or(r.train_data);
     picture(RECONSTRUCTIONS_FILE, draw_reconstructions(session, data, r));
-    picture(SAMPLES_FILE, draw_samples(session, r));
+    picture(SAMPLES_FILE, draw_samples(session, data, r));
     Ok(done)
 }
 
@@ -185,15 +185,47 @@ fn draw_reconstructions(session: &mut dyn Session, data: &Dataset, r: &Report<'_
 }
 
 /// `samples.png`: a grid drawn with the `sample` entry; `Ok(false)` when the model has no such
-/// entry or it produces no image-shaped output.
-fn draw_samples(session: &mut dyn Session, r: &Report<'_>) -> Result<bool, String> {
+/// entry or it produces no image-shaped output. A model with conditions samples for those of
+/// `data` ([`sample_conditions`]).
+fn draw_samples(session: &mut dyn Session, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
     let Some(sig) = session.manifest().entry("sample").cloned() else { return Ok(false) };
     let Some((output, shape)) = image_output(&sig, None) else { return Ok(false) };
-    let outputs =
-        run_batched(session, "sample", &NamedTensors::new(), scalars(r), SAMPLE_COUNT).map_err(|e| e.to_string())?;
+    let outputs = if model_inputs(&sig).is_empty() {
+        run_batched(session, "sample", &NamedTensors::new(), scalars(r), SAMPLE_COUNT)
+    } else {
+        let conditions = sample_conditions(&sig, data).map_err(|e| e.to_string())?;
+        run_batched(session, "sample", &conditions, scalars(r), r.batch)
+    }
+    .map_err(|e| e.to_string())?;
     save_image_grid(r.cfg.out_dir.join(SAMPLES_FILE), &outputs[&output.name], Some(shape), SAMPLE_COLUMNS)
         .map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Classes drawn one row each in `samples.png`, at most.
+const MAX_SAMPLE_CLASSES: usize = 16;
+
+/// The conditions `samples.png` samples for: when the one condition is a class label (one
+/// `i64` per example) and `data` has at most [`MAX_SAMPLE_CLASSES`] classes, a row of
+/// [`SAMPLE_COLUMNS`] for each class, in increasing order; otherwise those of the first
+/// [`SAMPLE_COUNT`] examples.
+fn sample_conditions(sig: &EntrySignature, data: &Dataset) -> Result<NamedTensors, TrainError> {
+    if let [spec] = &model_inputs(sig)[..]
+        && spec.dtype == hg_abi::DType::I64
+        && spec.shape.len() == 1
+    {
+        let fitted = fitted_inputs(sig, data)?;
+        let classes: BTreeSet<i64> = match fitted.first().map(|(_, t)| t.data()) {
+            Some(hg_exec::TensorData::I64(labels)) => labels.iter().copied().collect(),
+            _ => BTreeSet::new(),
+        };
+        if (1..=MAX_SAMPLE_CLASSES).contains(&classes.len()) {
+            let rows: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat_n(c, SAMPLE_COLUMNS)).collect();
+            let t = hg_exec::Tensor::from_i64(vec![rows.len()], rows).map_err(|e| TrainError::Data(e.to_string()))?;
+            return Ok(NamedTensors::from([(spec.name.clone(), t)]));
+        }
+    }
+    Ok(fitted_inputs(sig, &data.take(SAMPLE_COUNT))?.into_iter().collect())
 }
 
 #[cfg(test)]

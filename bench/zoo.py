@@ -1,0 +1,99 @@
+"""The model zoo against PyTorch: each stochastic example trained at the same settings by
+Hourglass and by its PyTorch twin (bench/models/twins.py), and the test metric both reach.
+
+    python bench/zoo.py [--models vae,cvae] [--epochs 5] [--hgc target/release/hgc]
+
+Settings, as the issue fixes them: Fashion-MNIST, batch 128, Adam (lr 1e-3), seed 0, the
+training split shuffled every epoch; the metric is the test split's loss (for a VAE the
+negative ELBO in nats per image, estimated on one sample per image, as `hgc run FILE eval` and
+a run's eval.json report it). The twins start from their own draws of the same initializers,
+so the comparison is of what training reaches, not step by step (bench/torch_twin does that).
+Prints one table: example, command, wall time, our metric, the twin's, and their ratio.
+"""
+import argparse
+import gzip
+import json
+import pathlib
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench" / "models"))
+DATA_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
+# Example -> (spec, twin class name, whether the twin's loss reads the label).
+ZOO = {
+    "vae": ("examples/vae/vae.hgl", "Vae", False),
+    "cvae": ("examples/cvae/cvae.hgl", "Cvae", True),
+}
+
+
+def idx(name):
+    raw = gzip.open(DATA_DIR / f"{name}.gz").read()
+    if struct.unpack(">I", raw[:4])[0] == 2051:
+        count, rows, cols = struct.unpack(">III", raw[4:16])
+        return (np.frombuffer(raw[16:], np.uint8).astype(np.float32) / 255.0).reshape(count, rows * cols)
+    count = struct.unpack(">I", raw[4:8])[0]
+    return np.frombuffer(raw[8:8 + count], np.uint8).astype(np.int64)
+
+
+def hourglass(hgc, spec, epochs, out):
+    cmd = [hgc, "run", spec, "train", "--backend", "cranelift", "--data", "fashion-mnist", "--epochs", str(epochs),
+           "--batch", "128", "--lr", "1e-3", "--seed", "0", "--out", str(out), "--progress", "quiet", "--overwrite"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    wall = time.perf_counter() - t0
+    return json.loads((out / "eval.json").read_text())["loss"], wall, "hgc " + " ".join(cmd[1:6]) + f" --epochs {epochs}"
+
+
+def twin(name, uses_label, epochs, threads):
+    import torch
+
+    import twins
+
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    model = getattr(twins, name)()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.from_numpy(idx("train-images-idx3-ubyte")), torch.from_numpy(idx("train-labels-idx1-ubyte"))
+    xt, yt = torch.from_numpy(idx("t10k-images-idx3-ubyte")), torch.from_numpy(idx("t10k-labels-idx1-ubyte"))
+    args = (lambda i: (x[i], y[i])) if uses_label else (lambda i: (x[i],))
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x)).split(128):
+            opt.zero_grad(set_to_none=True)
+            model.loss(*args(batch)).backward()
+            opt.step()
+    wall = time.perf_counter() - t0
+    with torch.no_grad():
+        total = 0.0
+        for batch in torch.arange(len(xt)).split(1000):
+            test = (xt[batch], yt[batch]) if uses_label else (xt[batch],)
+            total += float(model.loss(*test)) * len(batch)
+    return total / len(xt), wall
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(ZOO), help=f"comma-separated, of: {', '.join(ZOO)}")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2, help="PyTorch threads [default: 2]")
+    ap.add_argument("--hgc", default=str(ROOT / "target/release/hgc"))
+    a = ap.parse_args(argv)
+    print("| example | command | hgc wall s | hgc test metric | twin wall s | twin test metric | hgc / twin |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.models.split(","):
+            spec, cls, uses_label = ZOO[name]
+            ours, our_wall, command = hourglass(a.hgc, spec, a.epochs, pathlib.Path(tmp) / name)
+            theirs, their_wall = twin(cls, uses_label, a.epochs, a.threads)
+            print(f"| {name} | `{command}` | {our_wall:.1f} | {ours:.2f} | {their_wall:.1f} | {theirs:.2f} | "
+                  f"{ours / theirs:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
