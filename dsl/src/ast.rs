@@ -121,6 +121,9 @@ pub enum ModelMember {
     Loss { value: Expr, span: Span },
     /// `metric kl = expr`
     Metric { name: Ident, value: Expr, span: Span },
+    /// `rec = expr` after the sections: a helper value that later bindings, the loss and the
+    /// metrics read (evaluated where the loss is: `train` and `eval`).
+    Binding { name: Ident, value: Expr, span: Span },
     /// `train { key = value ... }`
     Train(TrainBlock),
 }

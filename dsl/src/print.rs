@@ -175,6 +175,10 @@ impl Printer {
                     let _ = write!(self.out, "metric {} = ", name.name);
                     self.expr(value);
                 }
+                ModelMember::Binding { name, value, .. } => {
+                    let _ = write!(self.out, "{} = ", name.name);
+                    self.expr(value);
+                }
                 ModelMember::Train(t) => {
                     self.out.push_str("train {\n");
                     self.indent += 1;

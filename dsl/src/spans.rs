@@ -51,7 +51,7 @@ pub fn erase_spans(file: &mut File) {
                             *span = Span::default();
                             erase_expr(value);
                         }
-                        ModelMember::Metric { name, value, span } => {
+                        ModelMember::Metric { name, value, span } | ModelMember::Binding { name, value, span } => {
                             *span = Span::default();
                             name.span = Span::default();
                             erase_expr(value);

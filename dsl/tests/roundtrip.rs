@@ -326,6 +326,9 @@ fn member() -> impl Strategy<Value = ModelMember> {
             })),
         expr().prop_map(|v| ModelMember::Loss { value: canon(v), span: sp() }),
         (name(), expr()).prop_map(|(name, v)| ModelMember::Metric { name, value: canon(v), span: sp() }),
+        // `loss = ...` is the loss member, never a binding named `loss`.
+        (name().prop_filter("the loss member", |n| n.name != "loss"), expr())
+            .prop_map(|(name, v)| ModelMember::Binding { name, value: canon(v), span: sp() }),
         prop::collection::vec((name(), expr()), 0..3).prop_map(|s| ModelMember::Train(TrainBlock {
             settings: s.into_iter().map(|(key, v)| TrainSetting { key, value: canon(v), span: sp() }).collect(),
             span: sp()

@@ -721,3 +721,30 @@ fn conditions_reach_training_sampling_and_decoding() {
     ok(&args);
     assert_eq!(npy::read_npy(&decoded).unwrap().shape(), &[5, 784]);
 }
+
+/// Model-level bindings: the loss and metrics of `ok_model_bindings.hgl` name helper values,
+/// and a step's loss is `rec + beta * kl` of its own metrics.
+#[test]
+fn model_level_bindings_feed_the_loss_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let spec = "tests/diagnostics/ok_model_bindings.hgl";
+    ok(&[
+        "run",
+        spec,
+        "train",
+        "--backend",
+        "cranelift",
+        "--steps",
+        "3",
+        "--limit",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for step in metrics(&out) {
+        let loss = step["loss"].as_f64().unwrap();
+        let (rec, kl) = (step["rec"].as_f64().unwrap(), step["kl"].as_f64().unwrap());
+        assert!((loss - (rec + 4.0 * kl)).abs() <= 1e-4 * loss.abs(), "{step}");
+    }
+}

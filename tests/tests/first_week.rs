@@ -538,7 +538,7 @@ fn help_describes_every_option_and_where_it_applies() {
     for flag in ["--batch", "--seed"] {
         assert!(find(flag).contains("[applies to: every entry but info]"), "{}", find(flag));
     }
-    assert!(find("--input").contains("[applies to: encode, decode, reconstruct]"));
+    assert!(find("--input").contains("[applies to: encode, decode, reconstruct, sample]"));
     assert!(find("--num").contains("[applies to: sample]") && find("--num").contains("[default: 16]"));
     assert!(
         find("--out").contains("[default: runs/<model>, or runs/<model>-N when that holds a run]"),

@@ -246,6 +246,10 @@ impl Lowerer {
                 let (name, value) = self.name_and_expr(pair)?;
                 Ok(ModelMember::Metric { name, value, span })
             }
+            Rule::model_binding => {
+                let (name, value) = self.name_and_expr(pair)?;
+                Ok(ModelMember::Binding { name, value, span })
+            }
             Rule::train_block => {
                 let mut settings = Vec::new();
                 for setting in pair.into_inner().filter(|p| p.as_rule() == Rule::train_setting) {

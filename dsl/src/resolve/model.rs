@@ -159,12 +159,25 @@ impl Checker<'_> {
             self.required_members(m, &sections);
         }
 
+        // Model-level bindings, the loss and metrics, in order: each reads what comes before.
         for member in &m.members {
             match member {
                 ModelMember::Loss { value, .. } => self.expr(value),
                 ModelMember::Metric { name, value, .. } => {
                     self.expr(value);
-                    self.bind(name, BindingKind::Metric);
+                    // `metric rec = rec` reports a model-level binding under its own name.
+                    let reports_binding = m
+                        .members
+                        .iter()
+                        .any(|mm| matches!(mm, ModelMember::Binding { name: b, .. } if b.name == name.name))
+                        && matches!(self.scopes.lookup(&name.name), Some(b) if b.kind == BindingKind::Let);
+                    if !reports_binding {
+                        self.bind(name, BindingKind::Metric);
+                    }
+                }
+                ModelMember::Binding { name, value, .. } => {
+                    self.expr(value);
+                    self.bind(name, BindingKind::Let);
                 }
                 _ => {}
             }
@@ -269,6 +282,28 @@ impl Checker<'_> {
                 ModelMember::Loss { span, .. } => Self::once(self.diags, &mut loss, *span, "loss"),
                 ModelMember::Train(t) => Self::once(self.diags, &mut train, t.span, "train"),
                 ModelMember::Metric { .. } => {}
+                ModelMember::Binding { name, span, .. } => {
+                    let decoder = m
+                        .members
+                        .iter()
+                        .position(|mm| matches!(mm, ModelMember::Section(s) if s.kind == SectionKind::Decoder));
+                    let here = m.members.iter().position(|mm| std::ptr::eq(mm, member));
+                    if let (Some(decoder), Some(here)) = (decoder, here)
+                        && here < decoder
+                    {
+                        self.diags.push(
+                            Diagnostic::error(
+                                codes::E0202,
+                                format!("model-level binding `{}` comes before the decoder", name.name),
+                            )
+                            .primary(*span, "bound here, between the model's members")
+                            .help(
+                                "statements of a section go inside it (`encoder { ... }`); a binding at model \
+                                 level, which the loss and metrics read, comes after the `decoder`",
+                            ),
+                        );
+                    }
+                }
             }
         }
     }

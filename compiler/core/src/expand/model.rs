@@ -574,6 +574,13 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
                 ctx.f.outputs.push((names::metric(&name.name), t));
                 metrics.push(name.name.clone());
             }
+            ModelMember::Binding { name, value, .. } => {
+                ctx.frame().prefix = String::new();
+                ctx.frame().stmt_name = name.name.clone();
+                ctx.frame().stmt_calls = 0;
+                let v = eval_expr(ctx, value)?;
+                ctx.bind(&name.name, v, name.span);
+            }
             _ => {}
         }
     }
