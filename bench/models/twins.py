@@ -192,6 +192,105 @@ class ConvVae(Twin):
         return (bce_with_logits(self.logits(z), x).sum(dim=(1, 2, 3)) + kl_std_normal(mu, logvar)).mean()
 
 
+class BetaVae(ConvVae):
+    """examples/beta_vae/beta_vae.hgl: the benchmark's conv VAE with 10 latents and the KL
+    weighted by beta = 4."""
+
+    def __init__(self, latent=10, beta=4.0):
+        super().__init__(latent)
+        self.beta = beta
+
+    def loss(self, x):
+        mu, logvar = self.heads(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        rec = bce_with_logits(self.logits(z), x).sum(dim=(1, 2, 3)).mean()
+        return rec + self.beta * kl_std_normal(mu, logvar).mean()
+
+
+class DenoisingAe(Twin):
+    """examples/denoising_ae/denoising_ae.hgl: Gaussian noise (0.3, clamped to [0, 1]) on the
+    encoder's input while training only; the clean image is the target."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, latent=32, hidden=512, noise=0.3):
+        super().__init__()
+        self.noise = noise
+        self.mlp("encoder.h", [784, hidden, 256])
+        self.linear("bottleneck.z", 256, latent)
+        self.mlp("decoder.logits", [latent, 256, hidden, 784])
+
+    def loss(self, x):
+        noisy = (x + self.noise * torch.randn_like(x)).clamp(0.0, 1.0) if self.training else x
+        h = self.run_mlp(noisy, "encoder.h", 2, torch.relu, torch.relu)
+        logits = self.run_mlp(self.lin(h, "bottleneck.z"), "decoder.logits", 3, torch.relu, identity)
+        return bce_with_logits(logits, x).sum(dim=-1).mean()
+
+
+def mmd_rbf(x, y, sigma):
+    """std.loss.mmd_rbf: the biased squared MMD with a Gaussian kernel."""
+
+    def sq_dists(a, b):
+        aa = (a * a).sum(dim=-1, keepdim=True)
+        bb = (b * b).sum(dim=-1)[None, :]
+        return (aa + bb - 2.0 * (a @ b.T)).clamp_min(0.0)
+
+    scale = -0.5 / (sigma * sigma)
+    k = lambda a, b: torch.exp(sq_dists(a, b) * scale).mean()  # noqa: E731
+    return k(x, x) + k(y, y) - 2.0 * k(x, y)
+
+
+class WaeMmd(Twin):
+    """examples/wae_mmd/wae_mmd.hgl: deterministic encoder, MMD (sigma 2) to a batch of prior
+    draws, weighted by 10."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, latent=8, hidden=512, lam=10.0, sigma=2.0):
+        super().__init__()
+        self.lam, self.sigma, self.latent = lam, sigma, latent
+        self.mlp("encoder.h", [784, hidden, 256])
+        self.linear("bottleneck.z", 256, latent)
+        self.mlp("decoder.logits", [latent, 256, hidden, 784])
+
+    def loss(self, x):
+        h = self.run_mlp(x, "encoder.h", 2, torch.relu, torch.relu)
+        z = self.lin(h, "bottleneck.z")
+        logits = self.run_mlp(z, "decoder.logits", 3, torch.relu, identity)
+        rec = bce_with_logits(logits, x).sum(dim=-1).mean()
+        return rec + self.lam * mmd_rbf(z, torch.randn_like(z), self.sigma)
+
+
+def normal_log_prob(x, mu, logvar):
+    d = x - mu
+    return -0.5 * (math.log(2 * math.pi) + logvar + d * d * torch.exp(-logvar)).sum(dim=-1)
+
+
+class Iwae(Twin):
+    """examples/iwae/iwae.hgl: k = 5 posterior samples per image, the importance-weighted bound."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, latent=32, hidden=512, k=5):
+        super().__init__()
+        self.k = k
+        self.mlp("encoder.h", [784, hidden, 256])
+        self.linear("encoder.mu", 256, latent)
+        self.linear("encoder.logvar", 256, latent)
+        self.mlp("decoder.logits", [latent, 256, hidden, 784])
+
+    def loss(self, x):
+        h = self.run_mlp(x, "encoder.h", 2, torch.relu, torch.relu)
+        mu = self.lin(h, "encoder.mu")[:, None, :].expand(-1, self.k, -1)
+        logvar = self.lin(h, "encoder.logvar")[:, None, :].expand(-1, self.k, -1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = self.run_mlp(z, "decoder.logits", 3, torch.relu, identity)
+        log_px = -bce_with_logits(logits, x[:, None, :].expand_as(logits)).sum(dim=-1)
+        zero = torch.zeros_like(z)
+        log_w = log_px + normal_log_prob(z, zero, zero) - normal_log_prob(z, mu, logvar)
+        return -(torch.logsumexp(log_w, dim=-1) - math.log(self.k)).mean()
+
+
 class VqVae(Twin):
     """bench/models/vqvae.hgl: std.bottleneck.VectorQuantizer with a straight-through gradient."""
 

@@ -58,6 +58,10 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     ("bench/torch_twin/twin.hgl", &["hidden=12", "latent=4"], &[784]),
     // A condition (`label`) that every entry, `decode` and `sample` included, reads.
     ("examples/cvae/cvae.hgl", &["hidden=12", "latent=4"], &[784]),
+    // Model-level bindings in the loss; noise only while training; k samples per image.
+    ("examples/beta_vae/beta_vae.hgl", &["latent=3"], &[1, 28, 28]),
+    ("examples/denoising_ae/denoising_ae.hgl", &["hidden=12", "latent=4"], &[784]),
+    ("examples/iwae/iwae.hgl", &["hidden=12", "latent=4", "k=3"], &[784]),
     // The benchmark's top-k SAE: its products with the code compile to sparse library calls.
     ("bench/models/sae.hgl", &["features=64", "k=4"], &[784]),
     ("bench/models/mae.hgl", &["dim=16", "heads=2"], &[1, 28, 28]),

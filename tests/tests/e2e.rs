@@ -748,3 +748,23 @@ fn model_level_bindings_feed_the_loss_and_metrics() {
         assert!((loss - (rec + 4.0 * kl)).abs() <= 1e-4 * loss.abs(), "{step}");
     }
 }
+
+/// The WAE's MMD compares every pair of a batch: a `[B, B]` tensor, which the interpreter
+/// trains and the compiled backends refuse with the reason, never a panic or a wrong size.
+#[test]
+fn a_batch_by_batch_tensor_trains_on_the_interpreter_and_is_refused_by_compilers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let spec = "examples/wae_mmd/wae_mmd.hgl";
+    let set = ["--set", "hidden=16", "--set", "latent=2"];
+    let mut args = vec!["run", spec, "train", "--backend", "interp", "--steps", "2", "--batch", "8", "--limit", "32"];
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(set);
+    ok(&args);
+    assert!(metrics(&out).iter().all(|m| m["mmd"].as_f64().is_some_and(f64::is_finite)));
+    let mut args = vec!["run", spec, "train", "--backend", "cranelift", "--steps", "2", "--limit", "32"];
+    args.extend(["--out", dir.path().join("c").to_str().unwrap()]);
+    args.extend(set);
+    let e = fails(&args);
+    assert!(e.contains("size `(B)*(B)` is not of the form k*B + c") && e.contains("--backend interp"), "{e}");
+}

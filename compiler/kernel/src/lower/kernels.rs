@@ -296,7 +296,7 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let buf = lw.temp_for(v)?;
     lw.reprs.insert(v, Repr::Inline);
     let len = lw.buffers[buf.0 as usize].len;
-    let count = axes.iter().try_fold(Affine::ONE, |acc, &a| acc.checked_mul(xs[a]).ok_or(LowerError::Overflow))?;
+    let count = axes.iter().try_fold(Affine::ONE, |acc, &a| shape::mul(acc, xs[a]))?;
     let kept: Vec<usize> = (0..xs.len()).filter(|a| !axes.contains(a)).collect();
     let kept_shape: Vec<Affine> = kept.iter().map(|&a| xs[a]).collect();
     let out_strides = shape::row_major(&kept_shape)?;

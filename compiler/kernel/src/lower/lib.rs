@@ -254,7 +254,7 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
         // sum over i of a[i] @ b[i] = [a[0] a[1] ...] @ [b[0]; b[1]; ...]: one product whose
         // inner size runs over the whole batch (a weight gradient over [B, N, D] tokens),
         // instead of a [B, m, n] temporary and a reduction.
-        let inner = batch.checked_mul(k).ok_or(LowerError::Overflow)?;
+        let inner = shape::mul(batch, k)?;
         let out = lw.temp_for(sum)?;
         let fold = |s: MatStrides| MatStrides { batch: Affine::ZERO, ..s };
         let call = LibCall::MatMul {

@@ -22,7 +22,10 @@ use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LowerError {
-    #[error("dimension `{0}` is not of the form k*B + c; compiled backends need sizes affine in the batch")]
+    #[error(
+        "size `{0}` is not of the form k*B + c; compiled backends need sizes affine in the batch (a `[B, B]` \
+         tensor, as the kernel matrix of an MMD within a batch, runs on `--backend interp` only)"
+    )]
     NotAffine(String),
     #[error("a size overflows 64-bit integers")]
     Overflow,

@@ -26,9 +26,18 @@ pub fn shape(dims: &[Dim]) -> Result<Vec<Affine>, LowerError> {
     dims.iter().map(affine).collect()
 }
 
+/// `a * b`: refused as not affine when both grow with `B` (a `[B, B]` tensor, such as the
+/// kernel matrix of an MMD between two batches), as an overflow otherwise.
+pub fn mul(a: Affine, b: Affine) -> Result<Affine, LowerError> {
+    if a.b != 0 && b.b != 0 {
+        return Err(LowerError::NotAffine(format!("({a})*({b})")));
+    }
+    a.checked_mul(b).ok_or(LowerError::Overflow)
+}
+
 /// Product of a shape (its element count).
 pub fn numel(shape: &[Affine]) -> Result<Affine, LowerError> {
-    shape.iter().try_fold(Affine::ONE, |acc, d| acc.checked_mul(*d).ok_or(LowerError::Overflow))
+    shape.iter().try_fold(Affine::ONE, |acc, d| mul(acc, *d))
 }
 
 /// Row-major strides of a contiguous tensor of `shape`.
@@ -37,7 +46,7 @@ pub fn row_major(shape: &[Affine]) -> Result<Vec<Affine>, LowerError> {
     let mut acc = Affine::ONE;
     for k in (0..shape.len()).rev() {
         strides[k] = acc;
-        acc = acc.checked_mul(shape[k]).ok_or(LowerError::Overflow)?;
+        acc = mul(acc, shape[k])?;
     }
     Ok(strides)
 }
@@ -113,5 +122,16 @@ mod tests {
         let flat = flatten(&idx, &s, Affine::constant(1)).unwrap();
         assert_eq!(flat.terms, vec![(Var(0), Affine::constant(12)), (Var(1), Affine::constant(3))]);
         assert_eq!(flat.offset, Affine::constant(3));
+    }
+
+    #[test]
+    fn a_batch_by_batch_tensor_is_not_affine_not_an_overflow() {
+        let b = Affine::batch(1);
+        let e = numel(&[b, Affine::constant(4), b]).unwrap_err();
+        assert_eq!(e, LowerError::NotAffine("(4*B)*(B)".into()));
+        assert!(e.to_string().contains("`[B, B]` tensor"), "{e}");
+        assert!(row_major(&[b, b]).is_err());
+        assert_eq!(mul(Affine::constant(i64::MAX), Affine::constant(2)), Err(LowerError::Overflow));
+        assert_eq!(mul(b, Affine::constant(3)), Ok(Affine::batch(3)));
     }
 }
