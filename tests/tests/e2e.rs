@@ -762,8 +762,9 @@ fn a_batch_by_batch_tensor_trains_on_the_interpreter_and_is_refused_by_compilers
     args.extend(set);
     ok(&args);
     assert!(metrics(&out).iter().all(|m| m["mmd"].as_f64().is_some_and(f64::is_finite)));
+    let compiled_out = dir.path().join("c");
     let mut args = vec!["run", spec, "train", "--backend", "cranelift", "--steps", "2", "--limit", "32"];
-    args.extend(["--out", dir.path().join("c").to_str().unwrap()]);
+    args.extend(["--out", compiled_out.to_str().unwrap()]);
     args.extend(set);
     let e = fails(&args);
     assert!(e.contains("size `(B)*(B)` is not of the form k*B + c") && e.contains("--backend interp"), "{e}");
