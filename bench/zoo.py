@@ -34,6 +34,10 @@ ZOO = {
     "denoising_ae": ("examples/denoising_ae/denoising_ae.hgl", "DenoisingAe", False, "cranelift"),
     "iwae": ("examples/iwae/iwae.hgl", "Iwae", False, "cranelift"),
     "wae_mmd": ("examples/wae_mmd/wae_mmd.hgl", "WaeMmd", False, "interp"),
+    # The speed benchmark's models (bench/models), whose twins bench/run times.
+    "bench_conv_vae": ("bench/models/conv_vae.hgl", "ConvVae", False, "llvm"),
+    "bench_vqvae": ("bench/models/vqvae.hgl", "VqVae", False, "llvm"),
+    "bench_sae": ("bench/models/sae.hgl", "Sae", False, "llvm"),
 }
 
 
@@ -101,7 +105,7 @@ def main(argv):
             spec, cls, uses_label, backend = ZOO[name]
             ours, our_wall, command = hourglass(a.hgc, spec, backend, a.epochs, pathlib.Path(tmp) / name)
             theirs, their_wall = twin(cls, uses_label, a.epochs, a.threads)
-            print(f"| {name} | `{command}` | {our_wall:.1f} | {ours:.2f} | {their_wall:.1f} | {theirs:.2f} | "
+            print(f"| {name} | `{command}` | {our_wall:.1f} | {ours:.5g} | {their_wall:.1f} | {theirs:.5g} | "
                   f"{ours / theirs:.3f} |", flush=True)
 
 
