@@ -55,25 +55,9 @@ fn signature(lib: &DeviceLib) -> Result<Kernel, CodegenError> {
     Ok(Kernel { name: name.to_string(), args, body: Vec::new(), parallel: true })
 }
 
-/// The name of a call in messages, as plans print it.
+/// The name of a call in messages, as the CPU library and the executors name it.
 fn call_name(call: &LibCall) -> &'static str {
-    match call {
-        LibCall::MatMul { .. } => "matmul",
-        LibCall::Conv2d(_) => "conv2d",
-        LibCall::ConvTranspose2d(_) => "conv_transpose2d",
-        LibCall::Conv2dWeightGrad(_) => "conv2d_weight_grad",
-        LibCall::Pool2d { .. } => "pool2d",
-        LibCall::MaxPool2dGrad(_) => "max_pool2d_grad",
-        LibCall::Gather { .. } => "gather",
-        LibCall::ScatterAdd { .. } => "scatter_add",
-        LibCall::TopK { .. } => "topk",
-        LibCall::ArgReduce { max: true, .. } => "argmax",
-        LibCall::ArgReduce { max: false, .. } => "argmin",
-        LibCall::SparseMatMul { .. } => "sparse_matmul",
-        LibCall::SampledMatMul { .. } => "sampled_matmul",
-        LibCall::CheckIndices { .. } => "check_indices",
-        LibCall::Random { .. } => "random",
-    }
+    hg_cpu::lib::resolve(call, 1).map_or("library call", |r| r.name())
 }
 
 /// The body of `lib`'s kernel over the work items of `range`.
