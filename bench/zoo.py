@@ -30,6 +30,7 @@ DATA_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 ZOO = {
     "vae": ("examples/vae/vae.hgl", "Vae", False, "cranelift"),
     "cvae": ("examples/cvae/cvae.hgl", "Cvae", True, "cranelift"),
+    "hvae": ("examples/hvae/hvae.hgl", "Hvae", False, "cranelift"),
     "beta_vae": ("examples/beta_vae/beta_vae.hgl", "BetaVae", False, "llvm"),
     "denoising_ae": ("examples/denoising_ae/denoising_ae.hgl", "DenoisingAe", False, "cranelift"),
     "iwae": ("examples/iwae/iwae.hgl", "Iwae", False, "cranelift"),

@@ -152,6 +152,54 @@ class Cvae(Twin):
         return (bce_with_logits(self.logits(z, label), x).sum(dim=-1) + kl_std_normal(mu, logvar)).mean()
 
 
+def kl_normal(mu1, logvar1, mu2, logvar2):
+    return 0.5 * (logvar2 - logvar1 + (torch.exp(logvar1) + (mu1 - mu2) ** 2) / torch.exp(logvar2) - 1.0).sum(dim=-1)
+
+
+class Hvae(Twin):
+    """examples/hvae/hvae.hgl: two Gaussian levels, z2 (16) under N(0, I) and z1 (32) under the
+    top-down prior p(z1 | z2); the posterior of z1 reads the encoder's h1 and the prior's
+    hidden layer; the decoder reads both latents."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, z1_dim=32, z2_dim=16, hidden=512):
+        super().__init__()
+        self.mlp("encoder.h1", [784, hidden, 256])
+        self.mlp("encoder.h2", [256, 128])
+        self.linear("encoder.mu2", 128, z2_dim)
+        self.linear("encoder.logvar2", 128, z2_dim)
+        self.mlp("bottleneck.t", [z2_dim, 128])
+        self.linear("bottleneck.p_mu", 128, z1_dim)
+        self.linear("bottleneck.p_logvar", 128, z1_dim)
+        self.mlp("bottleneck.q", [256 + 128, 256])
+        self.linear("bottleneck.q_mu", 256, z1_dim)
+        self.linear("bottleneck.q_logvar", 256, z1_dim)
+        self.mlp("decoder.logits", [z1_dim + z2_dim, 256, hidden, 784])
+
+    def top_down(self, z2):
+        t = self.run_mlp(z2, "bottleneck.t", 1, torch.relu, torch.relu)
+        return t, self.lin(t, "bottleneck.p_mu"), self.lin(t, "bottleneck.p_logvar")
+
+    def logits(self, z1, z2):
+        return self.run_mlp(torch.cat([z1, z2], dim=-1), "decoder.logits", 3, torch.relu, identity)
+
+    def decode(self, z1, z2):
+        return torch.sigmoid(self.logits(z1, z2))
+
+    def loss(self, x):
+        h1 = self.run_mlp(x, "encoder.h1", 2, torch.relu, torch.relu)
+        h2 = self.run_mlp(h1, "encoder.h2", 1, torch.relu, torch.relu)
+        mu2, logvar2 = self.lin(h2, "encoder.mu2"), self.lin(h2, "encoder.logvar2")
+        z2 = mu2 + torch.exp(0.5 * logvar2) * torch.randn_like(mu2)
+        t, p_mu, p_logvar = self.top_down(z2)
+        q = self.run_mlp(torch.cat([h1, t], dim=-1), "bottleneck.q", 1, torch.relu, torch.relu)
+        q_mu, q_logvar = self.lin(q, "bottleneck.q_mu"), self.lin(q, "bottleneck.q_logvar")
+        z1 = q_mu + torch.exp(0.5 * q_logvar) * torch.randn_like(q_mu)
+        kl = kl_std_normal(mu2, logvar2) + kl_normal(q_mu, q_logvar, p_mu, p_logvar)
+        return (bce_with_logits(self.logits(z1, z2), x).sum(dim=-1) + kl).mean()
+
+
 class ConvVae(Twin):
     """bench/models/conv_vae.hgl."""
 

@@ -72,6 +72,9 @@ pub(crate) struct Checker<'a> {
     /// Names the model's later sections bind (with the binding and its section), for the
     /// error of a section reading a value that is computed only after it.
     pub later: HashMap<String, (Span, SectionKind)>,
+    /// Names the section being checked binds, with where (its first binding): a read above
+    /// the binding gets a help saying statements run in order.
+    pub below: HashMap<String, Span>,
     /// The latent whose `prior` expression is being checked.
     pub in_prior: Option<String>,
 }
@@ -128,6 +131,7 @@ impl<'a> Checker<'a> {
             priors: Vec::new(),
             branch_depth: 0,
             later: HashMap::new(),
+            below: HashMap::new(),
             in_prior: None,
         }
     }
@@ -474,6 +478,16 @@ impl<'a> Checker<'a> {
                 .help("bind it in both branches (or before the `if`) to use it after the `if`");
         } else if let (Some(&(span, section)), Place::Section(here)) = (self.later.get(&id.name), self.place) {
             d = self.reads_later_section(id, span, here, section);
+        } else if let Some(&span) = self.below.get(&id.name).filter(|s| s.start > id.span.start) {
+            let what = match &self.in_prior {
+                Some(latent) => format!("the prior of `{latent}`"),
+                None => "this statement".to_string(),
+            };
+            d = d.secondary(span, format!("`{}` is bound here, below", id.name)).help(format!(
+                "statements run in order, so `{}` does not exist yet where it is read: move {what} below the \
+                 statement that binds it",
+                id.name
+            ));
         } else {
             d = d.maybe_help(self.unknown_help(&id.name, false));
         }

@@ -35,8 +35,8 @@ use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::source::{Loader, SourceDb};
 
 /// What a `prior` may read (docs/language.md): `sample` evaluates the priors without inputs
-/// (conditions aside), encoder or bottleneck, so only compile-time values and conditions are
-/// visible. `shape` is the latent's
+/// (conditions aside) or encoder, so compile-time values, conditions, latents and the
+/// bottleneck values computed from them are visible. `shape` is the latent's
 /// shape (`[B, 16]`) where it is known, for the example. The front end and the expander both
 /// state the rule with this text.
 pub fn prior_rule(latent: &str, shape: Option<&str>) -> String {
@@ -45,9 +45,10 @@ pub fn prior_rule(latent: &str, shape: Option<&str>) -> String {
         None => format!("`prior {latent} = normal([B, 16])` for a latent of shape [B, 16]"),
     };
     format!(
-        "`sample` draws `{latent}` from its prior without inputs and without running the encoder or bottleneck, \
-         so a prior may read only hyperparameters, conditions, the batch `B`, constants and functions, as in \
-         {example}"
+        "`sample` draws `{latent}` from its prior without inputs and without running the encoder, so a prior may \
+         read hyperparameters, conditions, the batch `B`, constants, functions, other latents (drawn first, from \
+         their priors) and bottleneck values computed from these and parameters, but nothing computed from an \
+         input or the encoder, as in {example}"
     )
 }
 

@@ -144,14 +144,18 @@ impl Checker<'_> {
         }
         for s in &sections {
             self.later.clear();
+            self.below.clear();
             for (name, span, kind) in &bound_in {
                 if section_rank(*kind) > section_rank(s.kind) {
                     self.later.entry(name.clone()).or_insert((*span, *kind));
+                } else if *kind == s.kind {
+                    self.below.entry(name.clone()).or_insert(*span);
                 }
             }
             self.check_section(s);
         }
         self.later.clear();
+        self.below.clear();
         self.place = Place::ModelTop;
         self.check_priors();
         // Members dropped by the parser would be reported again as missing.

@@ -118,13 +118,15 @@ pub struct Ctx<'p> {
     pub rank_notes: HashMap<ValueId, RankNote>,
 }
 
-/// A `prior` being evaluated (in `sample`, without inputs, encoder or bottleneck): its latent,
-/// the latent's shape as written in an example, and the model's names it cannot read, with
-/// where each is bound (`encoder`, `bottleneck`, `model inputs`).
+/// A `prior` being evaluated (in `sample`, without inputs or encoder): its latent, the latent's
+/// shape as written in an example, and the model's names it cannot read, with where each is
+/// bound (`encoder`, `bottleneck`, `model inputs`).
 pub struct PriorReads {
     pub latent: String,
     pub shape: Option<String>,
     pub hidden: HashMap<String, (Span, &'static str)>,
+    /// Bottleneck values that depend on an input or the encoder, with the value each depends on.
+    pub blocked: HashMap<String, super::ancestral::Blocker>,
 }
 
 pub const MAX_CALL_DEPTH: usize = 64;

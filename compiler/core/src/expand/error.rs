@@ -94,6 +94,8 @@ pub mod codes {
     /// Two different places (a `param` statement reached through different calls) declare the
     /// same parameter path.
     pub const PARAM_PATH_TAKEN: &str = "E0323";
+    /// Priors that read each other's latents in a circle, so `sample` has no order to draw them.
+    pub const PRIOR_CYCLE: &str = "E0324";
 }
 
 impl ExpandError {

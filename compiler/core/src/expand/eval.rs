@@ -492,13 +492,28 @@ fn eval_name(ctx: &mut Ctx, id: &ast::Ident) -> EResult<Value> {
         let what =
             if place == "model inputs" { "a model input".to_string() } else { format!("a value of the `{place}`") };
         let help = hg_dsl::resolve::prior_rule(&prior.latent, prior.shape.as_deref());
-        let message = format!("the prior of `{}` reads `{}`, {what}", prior.latent, id.name);
-        return Err(ctx.error(
-            ExpandError::new(codes::UNKNOWN_NAME, id.span, message)
-                .label_primary("read in the prior")
-                .with_label(span, bound)
-                .with_help(help),
-        ));
+        // A bottleneck value computed from an input or the encoder: name what it depends on.
+        let via = prior.blocked.get(&id.name).filter(|b| b.name != id.name).cloned();
+        let message = match &via {
+            Some(b) => {
+                let root = if b.place == "model inputs" {
+                    "a model input".to_string()
+                } else {
+                    format!("a value of the `{}`", b.place)
+                };
+                format!("the prior of `{}` reads `{}`, which depends on `{}`, {root}", prior.latent, id.name, b.name)
+            }
+            None => format!("the prior of `{}` reads `{}`, {what}", prior.latent, id.name),
+        };
+        let mut e = ExpandError::new(codes::UNKNOWN_NAME, id.span, message)
+            .label_primary("read in the prior")
+            .with_label(span, bound);
+        if let Some(b) = via {
+            let place =
+                if b.place == "model inputs" { "a model input".to_string() } else { format!("in the `{}`", b.place) };
+            e = e.with_label(b.span, format!("`{}` is bound here, {place}", b.name));
+        }
+        return Err(ctx.error(e.with_help(help)));
     }
     Err(ctx.error(ExpandError::new(codes::UNKNOWN_NAME, id.span, format!("unknown name `{}`", id.name))))
 }

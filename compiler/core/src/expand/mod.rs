@@ -5,6 +5,7 @@
 //! their fields, and every IR node keeps the span of the expression that made it. Type and
 //! shape checking happen here, node by node, through `hg_ir::infer_type`.
 
+pub mod ancestral;
 pub mod builtins;
 pub mod ctx;
 pub mod error;

@@ -11,6 +11,7 @@
 //!    hyperparameters (encoder names are "hidden" so reading one is a located error);
 //! 4. set the outputs, and check them (scalar loss and metrics, prior shape = latent shape).
 
+use super::ancestral::{Ancestral, Bottleneck};
 use super::ctx::{Ctx, EResult, Frame, ParamTable, PriorReads, ProgramView, Stop};
 use super::error::{ExpandError, codes};
 use super::eval::{Flow, SectionHook, eval_block, eval_expr};
@@ -18,7 +19,7 @@ use super::rank::RankNote;
 use super::types::eval_tensor_type;
 use super::value::Value;
 use hg_abi::names;
-use hg_dsl::ast::{Block, FileId, ModelDef, ModelMember, SectionKind, Span, Stmt};
+use hg_dsl::ast::{Block, Expr, FileId, Ident, ModelDef, ModelMember, SectionKind, Span, Stmt};
 use hg_ir::{DType, Dim, Module, TensorType, ValueId};
 use std::collections::HashMap;
 
@@ -423,7 +424,7 @@ fn bind_hparams(ctx: &mut Ctx, model: &ModelDef, overrides: &[(String, Value)]) 
 }
 
 /// The names a block binds (nested blocks included), with where and in which section.
-fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String, (Span, &'static str)>) {
+pub(super) fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String, (Span, &'static str)>) {
     for stmt in &block.stmts {
         match stmt {
             Stmt::Let { targets, .. } => {
@@ -446,27 +447,27 @@ fn block_bindings(block: &Block, section: &'static str, out: &mut HashMap<String
     }
 }
 
-/// What a prior cannot read: the model's inputs and the names its encoder and bottleneck bind.
 /// Whether `name` is one of the model's conditions (inputs every entry takes, which the decoder
 /// and the priors read).
 fn is_condition(model: &ModelDef, name: &str) -> bool {
     model.members.iter().any(|m| matches!(m, ModelMember::Input { name: n, condition: true, .. } if n.name == name))
 }
 
-fn prior_hidden(model: &ModelDef) -> HashMap<String, (Span, &'static str)> {
-    let mut hidden = HashMap::new();
+/// What no prior can read: the model's plain inputs and the names its encoder binds.
+fn prior_outside(model: &ModelDef) -> HashMap<String, (Span, &'static str)> {
+    let mut outside = HashMap::new();
     for m in &model.members {
         match m {
             ModelMember::Input { name, condition: false, .. } => {
-                hidden.entry(name.name.clone()).or_insert((name.span, "model inputs"));
+                outside.entry(name.name.clone()).or_insert((name.span, "model inputs"));
             }
-            ModelMember::Section(s) if s.kind != SectionKind::Decoder => {
-                block_bindings(&s.body, s.kind.keyword(), &mut hidden);
+            ModelMember::Section(s) if s.kind == SectionKind::Encoder => {
+                block_bindings(&s.body, s.kind.keyword(), &mut outside);
             }
             _ => {}
         }
     }
-    hidden
+    outside
 }
 
 /// A shape as a list literal: `[B, 16]`.
@@ -475,81 +476,111 @@ fn shape_literal(t: &TensorType) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+/// Draws every latent from its prior, in dependency order (see [`super::ancestral`]).
 fn evaluate_priors(
     ctx: &mut Ctx,
     model: &ModelDef,
     latent_types: &[LatentType],
     priors: &mut HashMap<String, (ValueId, Span)>,
 ) -> EResult<()> {
-    ctx.prior = Some(PriorReads { latent: String::new(), shape: None, hidden: prior_hidden(model) });
-    let result = evaluate_priors_in(ctx, model, latent_types, priors);
-    ctx.prior = None;
-    result
-}
-
-fn evaluate_priors_in(
-    ctx: &mut Ctx,
-    model: &ModelDef,
-    latent_types: &[LatentType],
-    priors: &mut HashMap<String, (ValueId, Span)>,
-) -> EResult<()> {
-    for m in &model.members {
-        let ModelMember::Section(section) = m else { continue };
-        if section.kind != SectionKind::Bottleneck {
-            continue;
-        }
-        for stmt in &section.body.stmts {
-            let Stmt::Prior { name, value, span } = stmt else { continue };
-            let shape = latent_types.iter().find(|(n, _, _, _)| *n == name.name).map(|(_, t, _, _)| shape_literal(t));
-            if let Some(reads) = ctx.prior.as_mut() {
-                reads.latent = name.name.clone();
-                reads.shape = shape;
-            }
-            ctx.frame().prefix = "prior".into();
-            ctx.frame().stmt_name = name.name.clone();
-            ctx.frame().stmt_calls = 0;
-            let v = eval_expr(ctx, value)?;
-            ctx.frame().prefix = String::new();
-            let Value::Tensor(t) = v else {
-                return Err(ctx.error(ExpandError::new(
-                    codes::WRONG_KIND,
-                    value.span,
-                    format!("prior `{}` must be a tensor, found {}", name.name, v.kind()),
-                )));
-            };
-            match latent_types.iter().find(|(n, _, _, _)| *n == name.name) {
-                None => {
-                    return Err(ctx.error(
-                        ExpandError::new(
-                            codes::PRIOR_SHAPE,
-                            name.span,
-                            format!("`prior {}` has no matching `latent {}`", name.name, name.name),
-                        )
-                        .with_help("declare the latent first: `latent NAME = ...`"),
-                    ));
-                }
-                Some((_, lt, lspan, note)) if lt != ctx.ty(t) => {
-                    let pt = ctx.ty(t).to_string();
-                    let mut e = ExpandError::new(
-                        codes::PRIOR_SHAPE,
-                        value.span,
-                        format!("prior `{}` is {pt} but the latent is {lt}", name.name),
-                    )
-                    .label_primary(format!("this is {pt}"))
-                    .with_label(*lspan, format!("latent declared here as {lt}"));
-                    // The latent's surprising axes came from a product in the encoder.
-                    if let Some(note) = note.as_ref().filter(|n| n.carried_by(lt)) {
-                        e = note.explain(e);
-                    }
-                    return Err(ctx.error(e));
-                }
-                Some(_) => {
-                    priors.insert(name.name.clone(), (t, *span));
-                }
-            }
+    let Some(section) = model.members.iter().find_map(|m| match m {
+        ModelMember::Section(s) if s.kind == SectionKind::Bottleneck => Some(s),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let outside = prior_outside(model);
+    let bottleneck = Bottleneck::new(&section.body, &outside);
+    let mut hidden = outside.clone();
+    let blocked = bottleneck.blocked();
+    let mut bound = HashMap::new();
+    block_bindings(&section.body, "bottleneck", &mut bound);
+    for (name, b) in &blocked {
+        if let Some(&at) = bound.get(name) {
+            hidden.insert(name.clone(), at);
+        } else {
+            hidden.insert(name.clone(), (b.span, b.place));
         }
     }
+    ctx.prior = Some(PriorReads { latent: String::new(), shape: None, hidden, blocked });
+    let mut ancestral = Ancestral::new(&bottleneck);
+    let mut spans = HashMap::new();
+    let mut draw_prior = |ctx: &mut Ctx, name: &Ident, value: &Expr, span: Span| {
+        spans.insert(name.name.clone(), span);
+        evaluate_prior(ctx, latent_types, name, value)
+    };
+    let mut result = Ok(());
+    for (name, _, _) in bottleneck.priors() {
+        result = ancestral.draw(ctx, &name.name, None, &mut draw_prior);
+        if result.is_err() {
+            break;
+        }
+    }
+    ctx.prior = None;
+    if ancestral.undrawable {
+        // Some latent has no prior; the caller names it.
+        return Ok(());
+    }
+    result?;
+    for (name, v) in ancestral.into_drawn() {
+        let span = spans[&name];
+        priors.insert(name, (v, span));
+    }
     Ok(())
+}
+
+/// Evaluates the prior of the latent `name` (what it reads already bound) and checks it
+/// against the latent.
+fn evaluate_prior(ctx: &mut Ctx, latent_types: &[LatentType], name: &Ident, value: &Expr) -> EResult<ValueId> {
+    let shape = latent_types.iter().find(|(n, _, _, _)| *n == name.name).map(|(_, t, _, _)| shape_literal(t));
+    let outer = ctx.prior.as_mut().map(|reads| {
+        (std::mem::replace(&mut reads.latent, name.name.clone()), std::mem::replace(&mut reads.shape, shape))
+    });
+    let saved = (ctx.frame().prefix.clone(), ctx.frame().stmt_name.clone(), ctx.frame().stmt_calls);
+    ctx.frame().prefix = "prior".into();
+    ctx.frame().stmt_name = name.name.clone();
+    ctx.frame().stmt_calls = 0;
+    let v = eval_expr(ctx, value);
+    (ctx.frame().prefix, ctx.frame().stmt_name, ctx.frame().stmt_calls) = saved;
+    if let (Some(reads), Some((latent, shape))) = (ctx.prior.as_mut(), outer) {
+        (reads.latent, reads.shape) = (latent, shape);
+    }
+    let t = match v? {
+        Value::Tensor(t) => t,
+        other => {
+            return Err(ctx.error(ExpandError::new(
+                codes::WRONG_KIND,
+                value.span,
+                format!("prior `{}` must be a tensor, found {}", name.name, other.kind()),
+            )));
+        }
+    };
+    match latent_types.iter().find(|(n, _, _, _)| *n == name.name) {
+        None => Err(ctx.error(
+            ExpandError::new(
+                codes::PRIOR_SHAPE,
+                name.span,
+                format!("`prior {}` has no matching `latent {}`", name.name, name.name),
+            )
+            .with_help("declare the latent first: `latent NAME = ...`"),
+        )),
+        Some((_, lt, lspan, note)) if lt != ctx.ty(t) => {
+            let pt = ctx.ty(t).to_string();
+            let mut e = ExpandError::new(
+                codes::PRIOR_SHAPE,
+                value.span,
+                format!("prior `{}` is {pt} but the latent is {lt}", name.name),
+            )
+            .label_primary(format!("this is {pt}"))
+            .with_label(*lspan, format!("latent declared here as {lt}"));
+            // The latent's surprising axes came from a product in the encoder.
+            if let Some(note) = note.as_ref().filter(|n| n.carried_by(lt)) {
+                e = note.explain(e);
+            }
+            Err(ctx.error(e))
+        }
+        Some(_) => Ok(t),
+    }
 }
 
 fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> EResult<()> {
