@@ -23,6 +23,7 @@ TWINS=(
   "mlp_adam twin_adam.hgl 40 32"
   "conv twin_conv.hgl 20 16"
   "vae twin_vae.hgl 30 32"
+  "bn twin_bn.hgl 30 32"
 )
 selected=("$@")
 out=runs/torch_twin

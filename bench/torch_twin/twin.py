@@ -13,9 +13,12 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `mlp_adam` | twin_adam.hgl   | the same network, Adam, cosine schedule with warmup, gradient-norm clipping |
 | `conv`     | twin_conv.hgl   | conv2d (strided), max pooling, flatten, transposed convolutions; Nesterov SGD with weight decay |
 | `vae`      | twin_vae.hgl    | Gaussian bottleneck with reparameterisation noise from Hourglass's Philox stream (philox.py) |
+| `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
-the largest relative loss difference; exits 1 if any twin is above the tolerance.
+the largest relative loss difference; exits 1 if any twin is above the tolerance. Twins with
+buffers (batch-norm running statistics) also compare them with the run's final.safetensors
+and the test loss of eval mode with the run's eval.json.
 """
 import argparse
 import gzip
@@ -129,6 +132,35 @@ class Vae(Twin):
         return (bce_with_logits(logits, x).sum(dim=-1) + kl).mean()
 
 
+class Bn(Twin):
+    """twin_bn.hgl, with torch.nn.BatchNorm2d/1d (momentum 0.1, eps 1e-5) holding the running
+    statistics; their affine weights are Hourglass's `weight` and `bias` parameters."""
+
+    def __init__(self, weights):
+        stats = {k: v for k, v in weights.items() if k.endswith(("running_mean", "running_var"))}
+        super().__init__({k: v for k, v in weights.items() if k not in stats})
+        self.n1 = torch.nn.BatchNorm2d(4)
+        self.n2 = torch.nn.BatchNorm1d(32)
+        for layer, name in [(self.n1, "encoder.n1"), (self.n2, "encoder.n2")]:
+            layer.weight = self.p[name.replace(".", "_") + "_weight"]
+            layer.bias = self.p[name.replace(".", "_") + "_bias"]
+            layer.running_mean.copy_(torch.tensor(stats[f"{name}.running_mean"]))
+            layer.running_var.copy_(torch.tensor(stats[f"{name}.running_var"]))
+
+    def buffers_by_name(self):
+        return {
+            f"encoder.{n}.{s}": getattr(layer, s) for n, layer in [("n1", self.n1), ("n2", self.n2)]
+            for s in ("running_mean", "running_var")
+        }
+
+    def forward(self, x, step):
+        c1 = F.conv2d(x.reshape(-1, 1, 28, 28), self.p["encoder_c1_w"], stride=2, padding=1)
+        h1 = torch.flatten(torch.relu(self.n1(c1)), 1) @ self.p["encoder_h1_w"]
+        z = self.lin(torch.tanh(self.n2(h1)), "encoder_e")
+        logits = self.lin(torch.tanh(self.lin(z, "decoder_d1")), "decoder_logits")
+        return bce_with_logits(logits, x).sum(dim=-1).mean()
+
+
 def cosine_with_warmup(opt, warmup, total):
     """Hourglass's `cosine(warmup)` from PyTorch's schedulers: base_lr * (step + 1) / warmup
     while step < warmup, then cosine annealing to 0 at step `total`."""
@@ -162,7 +194,41 @@ TWINS = {
         model=Vae,
         optimizer=lambda ps: torch.optim.Adam(ps, lr=0.002, foreach=False),
     ),
+    "bn": dict(
+        model=Bn,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, foreach=False),
+    ),
 }
+
+
+def load_test_images(data_dir):
+    with gzip.open(pathlib.Path(data_dir) / "t10k-images-idx3-ubyte.gz") as f:
+        raw = f.read()
+    return (np.frombuffer(raw[16:], dtype=np.uint8).astype(np.float32) / 255.0).reshape(-1, 784)
+
+
+def compare_buffers(name, model, run, data_dir, tolerance):
+    """For a twin with buffers: the running statistics after training against the run's
+    final.safetensors, and the eval-mode test loss against its eval.json. Returns the largest
+    relative difference."""
+    final = load_safetensors(run / "final.safetensors")
+    worst = 0.0
+    for key, theirs in model.buffers_by_name().items():
+        theirs = theirs.detach().numpy()
+        rel = float(np.abs(final[key] - theirs).max() / max(np.abs(theirs).max(), 1e-12))
+        print(f"{name}: buffer {key}: max relative difference {rel:.2e}")
+        worst = max(worst, rel)
+    evaluated = json.loads((run / "eval.json").read_text())
+    mine = evaluated["loss"]
+    model.eval()
+    with torch.no_grad():
+        # The run evaluates the first `examples` test images (run.sh's --limit applies to both
+        # splits); in eval mode each image's loss is its own, whatever the batches.
+        x = torch.tensor(load_test_images(data_dir)[: evaluated["examples"]])
+        theirs = float(sum(model(xb, 0).item() * len(xb) for xb in x.split(100)) / len(x))
+    rel = abs(mine - theirs) / abs(theirs)
+    print(f"{name}: test loss with the running statistics: hourglass {mine:.6f}, pytorch {theirs:.6f}, {rel:.2e}")
+    return max(worst, rel)
 
 
 def run_twin(name, run, data_dir, tolerance):
@@ -212,6 +278,8 @@ def run_twin(name, run, data_dir, tolerance):
             lr_ok = False
             print(f"{name}: learning rate at step {step}: hourglass {ours[step]['lr']}, pytorch {lr}")
         print(f"{step:>4} {lr:>10.3e} {mine:>12.6f} {theirs:>12.6f} {rel:>10.2e}{norm}")
+    if hasattr(model, "buffers_by_name"):
+        worst = max(worst, compare_buffers(name, model, run, data_dir, tolerance))
     verdict = "ok" if worst <= tolerance and lr_ok else "MISMATCH"
     lr_note = "" if lr_ok else ", learning rates differ"
     print(f"{name}: max relative loss difference over {steps} steps: {worst:.3e} (tolerance {tolerance:.0e}){lr_note} {verdict}\n")

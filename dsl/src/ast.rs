@@ -180,8 +180,9 @@ pub struct Block {
 pub enum Stmt {
     /// `name = expr` or `a, b = expr`
     Let { targets: Vec<Ident>, value: Expr, span: Span },
-    /// `param w: f32[I, O] = glorot_uniform`
-    Param { name: Ident, ty: TypeExpr, init: Expr, span: Span },
+    /// `param w: f32[I, O] = glorot_uniform`, or with `buffer: true`, `buffer m: f32[C] = zeros`
+    /// (state the train step sets with `update`, not trained)
+    Param { name: Ident, ty: TypeExpr, init: Expr, span: Span, buffer: bool },
     /// `repeat n { ... }`
     Repeat { count: Expr, body: Block, span: Span },
     /// `for i in xs { ... }` or `for i, x in enumerate(xs) { ... }` (unrolled over a
@@ -197,6 +198,8 @@ pub enum Stmt {
     Prior { name: Ident, value: Expr, span: Span },
     /// `output x_hat = expr` (decoder)
     Output { name: Ident, value: Expr, span: Span },
+    /// `update m = expr`: the value the buffer `m` has after the train step
+    Update { name: Ident, value: Expr, span: Span },
 }
 
 impl Stmt {
@@ -210,7 +213,8 @@ impl Stmt {
             | Stmt::Return { span, .. }
             | Stmt::Latent { span, .. }
             | Stmt::Prior { span, .. }
-            | Stmt::Output { span, .. } => *span,
+            | Stmt::Output { span, .. }
+            | Stmt::Update { span, .. } => *span,
         }
     }
 }

@@ -74,6 +74,7 @@ codes! {
     E0225 = "expected a tensor type";
     E0226 = "statement after `return`";
     E0227 = "tensor type for a hyperparameter";
+    E0228 = "`update` of something other than a buffer";
 }
 
 /// The title of a code, if it exists.

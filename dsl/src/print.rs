@@ -236,8 +236,9 @@ impl Printer {
                 let _ = write!(self.out, "{} = ", names.join(", "));
                 self.expr(value);
             }
-            Stmt::Param { name, ty, init, .. } => {
-                let _ = write!(self.out, "param {}: ", name.name);
+            Stmt::Param { name, ty, init, buffer, .. } => {
+                let keyword = if *buffer { "buffer" } else { "param" };
+                let _ = write!(self.out, "{keyword} {}: ", name.name);
                 self.type_expr(ty);
                 self.out.push_str(" = ");
                 self.expr(init);
@@ -282,6 +283,10 @@ impl Printer {
             }
             Stmt::Output { name, value, .. } => {
                 let _ = write!(self.out, "output {} = ", name.name);
+                self.expr(value);
+            }
+            Stmt::Update { name, value, .. } => {
+                let _ = write!(self.out, "update {} = ", name.name);
                 self.expr(value);
             }
         }

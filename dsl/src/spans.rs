@@ -96,7 +96,7 @@ fn erase_stmt(s: &mut Stmt) {
             targets.iter_mut().for_each(|t| t.span = Span::default());
             erase_expr(value);
         }
-        Stmt::Param { name, ty, init, span } => {
+        Stmt::Param { name, ty, init, span, .. } => {
             *span = Span::default();
             name.span = Span::default();
             erase_type(ty);
@@ -125,7 +125,10 @@ fn erase_stmt(s: &mut Stmt) {
             *span = Span::default();
             erase_expr(value);
         }
-        Stmt::Latent { name, value, span } | Stmt::Prior { name, value, span } | Stmt::Output { name, value, span } => {
+        Stmt::Latent { name, value, span }
+        | Stmt::Prior { name, value, span }
+        | Stmt::Output { name, value, span }
+        | Stmt::Update { name, value, span } => {
             *span = Span::default();
             name.span = Span::default();
             erase_expr(value);

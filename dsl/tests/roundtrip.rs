@@ -270,16 +270,18 @@ fn stmt() -> BoxedStrategy<Stmt> {
             value: canon(v),
             span: sp()
         }),
-        (name(), tensor_type(), expr()).prop_map(|(name, ty, init)| Stmt::Param {
+        (name(), tensor_type(), expr(), any::<bool>()).prop_map(|(name, ty, init, buffer)| Stmt::Param {
             name,
             ty,
             init: canon(init),
-            span: sp()
+            span: sp(),
+            buffer
         }),
         expr().prop_map(|v| Stmt::Return { value: canon(v), span: sp() }),
         (name(), expr()).prop_map(|(name, v)| Stmt::Latent { name, value: canon(v), span: sp() }),
         (name(), expr()).prop_map(|(name, v)| Stmt::Prior { name, value: canon(v), span: sp() }),
         (name(), expr()).prop_map(|(name, v)| Stmt::Output { name, value: canon(v), span: sp() }),
+        (name(), expr()).prop_map(|(name, v)| Stmt::Update { name, value: canon(v), span: sp() }),
     ];
     simple
         .prop_recursive(2, 12, 3, |inner| {

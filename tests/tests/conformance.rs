@@ -66,6 +66,8 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     ("examples/beta_vae/beta_vae.hgl", &["latent=3"], &[1, 28, 28]),
     ("examples/denoising_ae/denoising_ae.hgl", &["hidden=12", "latent=4"], &[784]),
     ("examples/iwae/iwae.hgl", &["hidden=12", "latent=4", "k=3"], &[784]),
+    // Batch norm: buffers (running statistics) the train step updates and eval reads.
+    ("bench/torch_twin/twin_bn.hgl", &["hidden=6", "latent=3"], &[784]),
     // Priors that read another latent through bottleneck layers (ancestral sampling).
     ("examples/hvae/hvae.hgl", &["hidden=12", "z1_dim=4", "z2_dim=3"], &[784]),
     // The benchmark's top-k SAE: its products with the code compile to sparse library calls.

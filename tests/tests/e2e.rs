@@ -847,3 +847,59 @@ fn hierarchical_priors_are_drawn_in_dependency_order() {
         assert!(worst > 0.0, "{backend}: the prior's noise was not drawn");
     }
 }
+
+/// Buffers (batch norm's running statistics) are saved with the weights, restored on resume
+/// bit for bit, and read by `eval`: a run of 6 steps and a run of 3 resumed to 6 end with the
+/// same bits, the statistics moved from their initial values, and `eval` of the final weights
+/// gives the run's own test loss.
+#[test]
+fn buffers_are_checkpointed_resumed_and_read_by_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "bench/torch_twin/twin_bn.hgl";
+    let (straight, cut) = (dir.path().join("straight"), dir.path().join("cut"));
+    let train = |out: &std::path::Path, steps: &str, extra: &[&str]| {
+        let mut args = vec!["run", spec, "train", "--backend", "cranelift", "--data", "fashion-mnist"];
+        args.extend(["--limit", "64", "--batch", "8", "--seed", "4", "--progress", "quiet", "--steps", steps]);
+        args.extend(["--set", "hidden=6", "--set", "latent=3", "--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        ok(&args);
+    };
+    train(&straight, "6", &[]);
+    train(&cut, "3", &[]);
+    let ckpt = cut.join("checkpoint.safetensors");
+    train(&cut, "6", &["--resume", ckpt.to_str().unwrap(), "--overwrite"]);
+    let load = |p: std::path::PathBuf| hg_runtime::checkpoint::load_safetensors(p).unwrap().0;
+    let (a, b) = (load(straight.join("final.safetensors")), load(cut.join("final.safetensors")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, t) in &a {
+        assert_eq!(t.to_f64_vec(), b[name].to_f64_vec(), "`{name}` differs after resuming");
+    }
+    let var = a["encoder.n2.running_var"].to_f64_vec();
+    assert!(var.iter().all(|v| *v != 1.0), "the running variance never moved: {var:?}");
+    // `eval` of the final weights reads the running statistics, as the run's own evaluation.
+    let weights = straight.join("final.safetensors");
+    let out = ok(&[
+        "run",
+        spec,
+        "eval",
+        "--backend",
+        "cranelift",
+        "--data",
+        "fashion-mnist:test",
+        "--limit",
+        "64",
+        "--set",
+        "hidden=6",
+        "--set",
+        "latent=3",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--batch",
+        "8",
+    ]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(straight.join("eval.json")).unwrap()).unwrap();
+    let (got, want) = (got["loss"].as_f64().unwrap(), want["loss"].as_f64().unwrap());
+    assert!((got - want).abs() <= 1e-6 * want.abs(), "eval {got} vs the run's {want}");
+}

@@ -169,7 +169,7 @@ fn setup(file: &str, set: &[&str], x: Tensor) -> Setup {
         .collect();
     assert_eq!(sources, ["x"], "{file}: the train entry should read only `x` besides parameters and runtime scalars");
     inputs.insert("x".to_string(), x);
-    let params = model.module.params.iter().map(|p| names::param(&p.name)).collect();
+    let params = model.module.params.iter().filter(|p| p.trainable).map(|p| names::param(&p.name)).collect();
     Setup { name: file.to_string(), f, inputs, params, decls: model.module.params.clone() }
 }
 
@@ -377,6 +377,15 @@ fn is_decoder(path: &str) -> bool {
 #[test]
 fn twin_gradients_match_finite_differences() {
     let s = setup("bench/torch_twin/twin.hgl", &["hidden=12", "latent=4"], flat_images(3, 1));
+    check_all(&s);
+}
+
+#[test]
+fn batch_norm_gradients_match_finite_differences() {
+    // In the train step a batch norm normalises with the batch's own statistics, so every
+    // example's gradient reads the whole batch; the running statistics get no gradient.
+    let s = setup("bench/torch_twin/twin_bn.hgl", &["hidden=6", "latent=3"], flat_images(4, 5));
+    assert!(!s.params.iter().any(|p| p.contains("running")), "{:?}", s.params);
     check_all(&s);
 }
 

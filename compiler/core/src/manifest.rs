@@ -36,7 +36,13 @@ pub fn manifest(module: &Module, train: Option<&TrainStepInfo>) -> Result<Manife
             p.ty.concrete_shape(0)
                 .filter(|_| p.ty.shape.iter().all(|d| d.is_const()))
                 .ok_or_else(|| ManifestError(format!("parameter `{}: {}` must have fixed dimensions", p.name, p.ty)))?;
-        params.push(ParamSpec { name: p.name.clone(), dtype: p.ty.dtype, shape, init: p.init.clone() });
+        params.push(ParamSpec {
+            name: p.name.clone(),
+            dtype: p.ty.dtype,
+            shape,
+            init: p.init.clone(),
+            trainable: p.trainable,
+        });
     }
     let entries = module
         .functions
@@ -46,8 +52,10 @@ pub fn manifest(module: &Module, train: Option<&TrainStepInfo>) -> Result<Manife
         .collect::<Result<Vec<_>, _>>()?;
     let train = match (train, module.function("train")) {
         (Some(info), Some(_)) => {
+            // Every trainable parameter, and the buffers the step updates.
+            let returned = |name: &str| module.function("train").is_some_and(|f| f.output(name).is_some());
             let mut carried: Vec<(String, String)> =
-                params.iter().map(|p| (names::param(&p.name), names::param(&p.name))).collect();
+                params.iter().map(|p| names::param(&p.name)).filter(|n| returned(n)).map(|n| (n.clone(), n)).collect();
             let mut state = Vec::with_capacity(info.state.len());
             for s in &info.state {
                 carried.push((s.name.clone(), s.name.clone()));

@@ -40,13 +40,16 @@ pub struct Node {
     pub span: NodeSpan,
 }
 
-/// A declared trainable parameter.
+/// A declared parameter: trainable (`param`), or a buffer (`buffer`), state that the train
+/// step replaces by the value of its `update` instead of an optimizer step, and that every
+/// entry reads like a parameter (running statistics, EMA codebooks, counters).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
     pub name: String,
     pub ty: TensorType,
     pub init: Init,
     pub span: NodeSpan,
+    pub trainable: bool,
 }
 
 /// A dataflow graph with named inputs and outputs.

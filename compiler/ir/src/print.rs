@@ -101,7 +101,8 @@ impl fmt::Display for Module {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(out, "module {}", format_name(&self.model))?;
         for p in &self.params {
-            writeln!(out, "param {}: {} = {}", format_name(&p.name), p.ty, p.init)?;
+            let keyword = if p.trainable { "param" } else { "buffer" };
+            writeln!(out, "{keyword} {}: {} = {}", format_name(&p.name), p.ty, p.init)?;
         }
         for f in &self.functions {
             writeln!(out)?;
@@ -205,8 +206,14 @@ pub(crate) mod tests {
             f.remove(j);
         }
         let params = vec![
-            ParamDecl { name: "encoder.w".into(), ty: ty("f32[784, 32]"), init: Init::GlorotUniform, span: sp() },
-            ParamDecl { name: "encoder.b".into(), ty: ty("f32[32]"), init: Init::Zeros, span: sp() },
+            ParamDecl {
+                name: "encoder.w".into(),
+                ty: ty("f32[784, 32]"),
+                init: Init::GlorotUniform,
+                span: sp(),
+                trainable: true,
+            },
+            ParamDecl { name: "encoder.b".into(), ty: ty("f32[32]"), init: Init::Zeros, span: sp(), trainable: true },
         ];
         Module { model: "Vae".into(), params, functions: vec![f] }
     }

@@ -52,7 +52,8 @@ pub fn read_module(text: &str) -> Result<Module, ReadError> {
     let mut module = Module { model, params: Vec::new(), functions: Vec::new() };
     while let Some(&(n, line)) = lines.peek() {
         let mut c = Cursor::new(line, n);
-        if !c.eat("param ") {
+        let trainable = c.eat("param ");
+        if !trainable && !c.eat("buffer ") {
             break;
         }
         lines.next();
@@ -62,7 +63,7 @@ pub fn read_module(text: &str) -> Result<Module, ReadError> {
         c.expect("=")?;
         let init = read_init(&mut c)?;
         c.expect_end()?;
-        module.params.push(ParamDecl { name, ty, init, span: NodeSpan::default() });
+        module.params.push(ParamDecl { name, ty, init, span: NodeSpan::default(), trainable });
     }
     while lines.peek().is_some() {
         module.functions.push(read_fn(&mut lines)?);

@@ -201,7 +201,8 @@ mod tests {
         let e = f.add(Op::Unary(UnaryOp::Exp), &[x], sp()).unwrap();
         let y = f.add(Op::Binary(BinaryOp::Add), &[e, b], sp()).unwrap();
         f.outputs.push(("y".into(), y));
-        let params = vec![ParamDecl { name: "b".into(), ty: ty("f32[3]"), init: Init::Zeros, span: sp() }];
+        let params =
+            vec![ParamDecl { name: "b".into(), ty: ty("f32[3]"), init: Init::Zeros, span: sp(), trainable: true }];
         (Module { model: "M".into(), params, functions: vec![f] }, e, y)
     }
 

@@ -20,7 +20,8 @@ pub(crate) const RESERVED: &[&str] = &[
     "false",
 ];
 
-const STATEMENT_KEYWORDS: &[&str] = &["param", "repeat", "for", "return", "latent", "prior", "output"];
+const STATEMENT_KEYWORDS: &[&str] =
+    &["param", "buffer", "update", "repeat", "for", "return", "latent", "prior", "output"];
 const MEMBER_KEYWORDS: &[&str] = &["input", "condition", "encoder", "bottleneck", "decoder", "loss", "metric", "train"];
 const ITEM_KEYWORDS: &[&str] = &["use", "fn", "model"];
 const OPERATORS: &[&str] = &["+", "-", "*", "**", "/", "@", "==", "!=", "<", "<=", ">", ">=", "&&", "||", ".", "["];

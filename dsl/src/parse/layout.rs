@@ -466,7 +466,7 @@ pub(crate) fn bound_names(src: &str, tokens: &[Token], chunk: Chunk) -> Vec<Stri
         names.push(first.to_string());
     }
     match first {
-        "fn" | "model" | "param" | "latent" | "prior" | "output" | "input" | "metric" if is_word(1) => {
+        "fn" | "model" | "param" | "buffer" | "latent" | "prior" | "output" | "input" | "metric" if is_word(1) => {
             names.push(words[1].0.to_string());
         }
         "use" => {

@@ -314,8 +314,10 @@ impl Lowerer {
                 let mut name = None;
                 let mut ty = None;
                 let mut init = None;
+                let mut buffer = false;
                 for part in pair.into_inner() {
                     match part.as_rule() {
+                        Rule::kw_buffer => buffer = true,
                         Rule::name => name = Some(self.ident(&part)),
                         Rule::type_expr => ty = Some(self.type_expr(part)?),
                         Rule::expr => init = Some(self.expr(part)?),
@@ -323,7 +325,7 @@ impl Lowerer {
                     }
                 }
                 let (Some(name), Some(ty), Some(init)) = (name, ty, init) else { return Err(self.malformed_at(span)) };
-                Ok(Stmt::Param { name, ty, init, span })
+                Ok(Stmt::Param { name, ty, init, span, buffer })
             }
             Rule::repeat_stmt => {
                 let mut count = None;
@@ -393,6 +395,10 @@ impl Lowerer {
             Rule::output_stmt => {
                 let (name, value) = self.name_and_expr(pair)?;
                 Ok(Stmt::Output { name, value, span })
+            }
+            Rule::update_stmt => {
+                let (name, value) = self.name_and_expr(pair)?;
+                Ok(Stmt::Update { name, value, span })
             }
             _ => Err(self.malformed_at(span)),
         }

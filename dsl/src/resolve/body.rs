@@ -262,10 +262,14 @@ impl<'a> Checker<'a> {
                     self.bind(t, BindingKind::Let);
                 }
             }
-            Stmt::Param { name, ty, init, .. } => {
+            Stmt::Param { name, ty, init, buffer, .. } => {
                 self.check_type(ty, super::types::TypeSite::Body);
                 self.initializer(init);
-                self.bind(name, BindingKind::TrainParam);
+                self.bind(name, if *buffer { BindingKind::Buffer } else { BindingKind::TrainParam });
+            }
+            Stmt::Update { name, value, .. } => {
+                self.expr(value);
+                self.check_update_target(name);
             }
             Stmt::Repeat { count, body, .. } => {
                 self.expr(count);
@@ -494,6 +498,32 @@ impl<'a> Checker<'a> {
         self.diags.push(d);
     }
 
+    /// Refuses `update NAME = ...` where `NAME` is not a buffer of this body: only a `buffer`
+    /// has a value the train step replaces.
+    fn check_update_target(&mut self, name: &Ident) {
+        let found = self.scopes.lookup(&name.name).map(|b| (b.kind, b.span));
+        let (label, secondary) = match found {
+            Some((BindingKind::Buffer, _)) => return,
+            Some((kind, span)) => (
+                format!("`{}` is {}", name.name, kind.describe()),
+                Some((span, format!("`{}` is bound here", name.name))),
+            ),
+            None if self.is_poisoned(&name.name) => return,
+            None => (format!("`{}` is not bound here", name.name), None),
+        };
+        let mut d = Diagnostic::error(codes::E0228, format!("`update {}`: `{}` is not a buffer", name.name, name.name))
+            .primary(name.span, label)
+            .help(format!(
+                "`update` sets the value a `buffer` has after the train step; declare the state in this body first, \
+                 as in `buffer {}: f32[C] = zeros`, or bind a new name with `{} = ...`",
+                name.name, name.name
+            ));
+        if let Some((span, text)) = secondary {
+            d = d.secondary(span, text);
+        }
+        self.diags.push(d);
+    }
+
     /// The error for a section (or a `prior`) reading a name that only a later section binds:
     /// sections run in order, so the value does not exist yet (the mirror of E0211).
     fn reads_later_section(&self, id: &Ident, bound: Span, here: SectionKind, there: SectionKind) -> Diagnostic {
@@ -529,6 +559,7 @@ impl<'a> Checker<'a> {
             BindingKind::Latent
                 | BindingKind::Condition
                 | BindingKind::TrainParam
+                | BindingKind::Buffer
                 | BindingKind::LoopVar
                 | BindingKind::Hparam
                 | BindingKind::Batch

@@ -94,7 +94,7 @@ fn block_bindings(block: &Block, kind: SectionKind, out: &mut Vec<(String, Span,
                     block_bindings(b, kind, out);
                 }
             }
-            Stmt::Prior { .. } | Stmt::Return { .. } => {}
+            Stmt::Prior { .. } | Stmt::Return { .. } | Stmt::Update { .. } => {}
         }
     }
 }

@@ -25,6 +25,8 @@ pub(crate) enum BindingKind {
     Let,
     /// A trainable parameter (`param w: ... = init`).
     TrainParam,
+    /// A buffer (`buffer m: ... = init`): state the train step sets with `update`.
+    Buffer,
     Latent,
     Output,
     Metric,
@@ -55,6 +57,7 @@ impl BindingKind {
             BindingKind::Condition => "a condition",
             BindingKind::Let | BindingKind::Carried => "a binding",
             BindingKind::TrainParam => "a trainable parameter",
+            BindingKind::Buffer => "a buffer",
             BindingKind::Latent => "a latent",
             BindingKind::Output => "an output",
             BindingKind::Metric => "a metric",

@@ -44,6 +44,15 @@ pub struct ParamSpec {
     pub dtype: DType,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// False for a buffer: state the train step sets by the model's `update` (running
+    /// statistics, EMA codebooks), with no gradient and no optimizer state, saved with the
+    /// weights like a parameter.
+    #[serde(default = "trainable_default")]
+    pub trainable: bool,
+}
+
+fn trainable_default() -> bool {
+    true
 }
 
 /// How the `train` entry threads state from one step to the next: each pair says which output
@@ -105,6 +114,7 @@ mod tests {
                 dtype: DType::F32,
                 shape: vec![3, 4],
                 init: Init::GlorotUniform,
+                trainable: false,
             }],
             entries: vec![EntrySignature {
                 name: "encode".into(),

@@ -164,7 +164,7 @@ fn print_info(model: &dyn Model, json: bool) -> Result<()> {
         .params
         .iter()
         .zip(&card.params)
-        .map(|(p, c)| serde_json::json!({"name": c.name, "dtype": p.dtype.name(), "shape": p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "init": c.init}))
+        .map(|(p, c)| serde_json::json!({"name": c.name, "dtype": p.dtype.name(), "shape": p.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "init": c.init, "trainable": p.trainable}))
         .collect();
     let missing: Vec<_> = card.missing.iter().map(|(n, w)| serde_json::json!({"name": n, "reason": w})).collect();
     let info = serde_json::json!({
@@ -219,8 +219,10 @@ fn print_info(model: &dyn Model, json: bool) -> Result<()> {
     }
     let (tensors, total) = card.parameter_count();
     println!("parameters ({tensors} tensors, {total} values):");
-    for p in &card.params {
-        println!("  {}: {} = {}", p.name, p.ty, p.init);
+    for (p, spec) in card.params.iter().zip(&manifest.params) {
+        // Buffers: state the train step sets by the model's `update`, not trained.
+        let buffer = if spec.trainable { "" } else { " (buffer)" };
+        println!("  {}: {} = {}{buffer}", p.name, p.ty, p.init);
     }
     if about.is_some() {
         let set = if card.spec.set.is_empty() {

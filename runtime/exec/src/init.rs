@@ -118,7 +118,7 @@ mod tests {
     use hg_abi::DType;
 
     fn decl(name: &str, shape: &[usize], init: Init) -> ParamSpec {
-        ParamSpec { name: name.into(), dtype: DType::F32, shape: shape.to_vec(), init }
+        ParamSpec { name: name.into(), dtype: DType::F32, shape: shape.to_vec(), init, trainable: true }
     }
 
     fn site(k: u32) -> DrawSite {

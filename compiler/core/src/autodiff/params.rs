@@ -66,14 +66,16 @@ fn check_type(f: &Function, p: &ParamDecl, v: ValueId) -> Result<(), AutodiffErr
 pub const GRAD_PREFIX: &str = "grad:";
 
 /// The forward function with its parameters bound as inputs and outputs `loss` and
-/// `grad:<path>` for each parameter, in declaration order (a parameter the loss does not
-/// depend on gets zeros). Other outputs of `forward` (metrics) are dropped.
+/// `grad:<path>` for each trainable parameter, in declaration order (a parameter the loss does
+/// not depend on gets zeros). Other outputs of `forward` (metrics, buffer updates) are dropped.
 pub fn gradient_function(forward: &Function, params: &[ParamDecl]) -> Result<Function, AutodiffError> {
     let mut f = forward.clone();
     f.name = format!("{}_grad", forward.name);
     let bound = bind_params(&mut f, params)?;
     let loss = f.output(names::LOSS).ok_or(AutodiffError::MissingLoss)?;
-    let result = differentiate(&mut f, loss, &bound.inputs)?;
+    let (params, inputs): (Vec<&ParamDecl>, Vec<ValueId>) =
+        params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable).unzip();
+    let result = differentiate(&mut f, loss, &inputs)?;
     f.outputs = vec![(names::LOSS.to_string(), loss)];
     for (p, g) in params.iter().zip(result.grads) {
         f.outputs.push((format!("{GRAD_PREFIX}{}", p.name), g));

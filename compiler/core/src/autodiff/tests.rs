@@ -548,7 +548,13 @@ fn deep_chains_do_not_recurse() {
 }
 
 fn decl(name: &str, shape: &str) -> ParamDecl {
-    ParamDecl { name: name.into(), ty: ty(DType::F32, shape), init: Init::Zeros, span: NodeSpan::default() }
+    ParamDecl {
+        name: name.into(),
+        ty: ty(DType::F32, shape),
+        init: Init::Zeros,
+        span: NodeSpan::default(),
+        trainable: true,
+    }
 }
 
 #[test]

@@ -120,7 +120,7 @@ impl<'m> Bottleneck<'m> {
                         b.nested(e);
                     }
                 }
-                Stmt::Output { .. } | Stmt::Return { .. } => {}
+                Stmt::Output { .. } | Stmt::Return { .. } | Stmt::Update { .. } => {}
             }
         }
         b

@@ -116,6 +116,8 @@ pub struct Ctx<'p> {
     /// Products over the last axis of a tensor of rank 3 or more, by result (see
     /// [`super::rank`]): where a later shape error's surprising rank came from.
     pub rank_notes: HashMap<ValueId, RankNote>,
+    /// The buffers' new values in this entry (`train` only): path, value, `update` statement.
+    pub updates: Vec<(String, ValueId, Span)>,
 }
 
 /// A `prior` being evaluated (in `sample`, without inputs or encoder): its latent, the latent's
@@ -160,6 +162,7 @@ impl<'p> Ctx<'p> {
             call_stack: Vec::new(),
             prior: None,
             rank_notes: HashMap::new(),
+            updates: Vec::new(),
         }
     }
 

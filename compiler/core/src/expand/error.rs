@@ -96,6 +96,8 @@ pub mod codes {
     pub const PARAM_PATH_TAKEN: &str = "E0323";
     /// Priors that read each other's latents in a circle, so `sample` has no order to draw them.
     pub const PRIOR_CYCLE: &str = "E0324";
+    /// An `update` that cannot replace its buffer: wrong type, or a second update in one step.
+    pub const BAD_UPDATE: &str = "E0325";
 }
 
 impl ExpandError {

@@ -69,6 +69,7 @@ fn stmt_targets(stmt: &Stmt) -> Vec<String> {
         Stmt::Param { name, .. } | Stmt::Latent { name, .. } | Stmt::Prior { name, .. } | Stmt::Output { name, .. } => {
             vec![name.name.clone()]
         }
+        Stmt::Update { .. } => Vec::new(),
         // A failed `if` or `repeat` poisons whatever its blocks would have bound.
         Stmt::If { then_block, else_block, .. } => then_block
             .stmts
@@ -167,22 +168,33 @@ pub fn eval_stmt(ctx: &mut Ctx, stmt: &Stmt, hook: &mut dyn SectionHook, in_repe
             }
             Ok(Flow::Next)
         }
-        Stmt::Param { name, ty, init, span } => {
+        Stmt::Param { name, ty, init, span, buffer } => {
             let t = eval_tensor_type(ctx, ty, None)?;
+            let what = if *buffer { "buffer" } else { "parameter" };
             if t.shape.iter().any(|d| !d.is_const()) {
                 return Err(ctx.error(
                     ExpandError::new(
                         codes::BAD_DIMENSION,
                         ty.span(),
-                        format!("parameter `{}` has a run-time dimension: {t}", name.name),
+                        format!("{what} `{}` has a run-time dimension: {t}", name.name),
                     )
-                    .with_help("parameters have fixed shapes; the batch `B` cannot appear in them"),
+                    .with_help(format!("{what}s have fixed shapes; the batch `B` cannot appear in them")),
                 ));
             }
             let init = builtins::eval_initializer(ctx, init)?;
             let path = ctx.param_path(&name.name);
-            let v = declare_param(ctx, &path, t, init, *span, name)?;
+            let v = declare_param(ctx, &path, t, init, *span, name, !buffer)?;
             ctx.bind(&name.name, Value::Tensor(v), name.span);
+            Ok(Flow::Next)
+        }
+        Stmt::Update { name, value, span } => {
+            // Only the train step replaces buffers; other entries read them as they are.
+            if !ctx.training {
+                return Ok(Flow::Next);
+            }
+            ctx.frame().name_statement(&format!("{}.update", name.name));
+            let v = eval_expr(ctx, value)?;
+            super::buffers::record_update(ctx, name, v, value.span, *span)?;
             Ok(Flow::Next)
         }
         Stmt::Repeat { count, body, .. } => {
@@ -303,6 +315,7 @@ pub fn declare_param(
     init: hg_ir::Init,
     span: Span,
     name: &ast::Ident,
+    trainable: bool,
 ) -> EResult<ValueId> {
     let site: Vec<Span> = ctx.call_stack.iter().map(|(_, _, call)| *call).chain([span]).collect();
     if let Some(&idx) = ctx.params.index.get(path) {
@@ -331,6 +344,7 @@ pub fn declare_param(
             ty: ty.clone(),
             init,
             span: super::ctx::node_span(span),
+            trainable,
         });
     }
     if let Some(&v) = ctx.param_nodes.get(path) {

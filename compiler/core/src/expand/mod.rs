@@ -6,6 +6,7 @@
 //! shape checking happen here, node by node, through `hg_ir::infer_type`.
 
 pub mod ancestral;
+pub mod buffers;
 pub mod builtins;
 pub mod ctx;
 pub mod error;

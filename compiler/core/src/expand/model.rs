@@ -390,6 +390,9 @@ fn expand_entry(
         }
         Entry::Train | Entry::Eval => {
             add_loss_and_metrics(ctx, model, out)?;
+            for (path, v, _) in std::mem::take(&mut ctx.updates) {
+                ctx.f.outputs.push((format!("{}{path}", super::buffers::UPDATE_PREFIX), v));
+            }
         }
         Entry::Encode => {}
     }
@@ -442,7 +445,7 @@ pub(super) fn block_bindings(block: &Block, section: &'static str, out: &mut Has
                     block_bindings(b, section, out);
                 }
             }
-            Stmt::Prior { .. } | Stmt::Return { .. } => {}
+            Stmt::Prior { .. } | Stmt::Return { .. } | Stmt::Update { .. } => {}
         }
     }
 }

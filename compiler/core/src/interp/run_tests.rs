@@ -358,12 +358,14 @@ fn module() -> Module {
             ty: ty(DType::F32, "3, 2"),
             init: hg_ir::Init::GlorotUniform,
             span: Default::default(),
+            trainable: true,
         },
         hg_ir::ParamDecl {
             name: "b".into(),
             ty: ty(DType::F32, "2"),
             init: hg_ir::Init::Zeros,
             span: Default::default(),
+            trainable: true,
         },
     ];
     Module { model: "tiny".into(), params, functions: vec![f] }

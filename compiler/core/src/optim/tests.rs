@@ -22,7 +22,13 @@ const X: [f64; 4] = [0.5, -1.0, 2.0, 1.5];
 const T: [f64; 4] = [1.0, 0.0, -1.0, 2.0];
 
 fn decl(name: &str, shape: &str) -> ParamDecl {
-    ParamDecl { name: name.into(), ty: ty(DType::F32, shape), init: Init::Zeros, span: NodeSpan::default() }
+    ParamDecl {
+        name: name.into(),
+        ty: ty(DType::F32, shape),
+        init: Init::Zeros,
+        span: NodeSpan::default(),
+        trainable: true,
+    }
 }
 
 fn params() -> Vec<ParamDecl> {

@@ -2,19 +2,22 @@
 //!
 //! Steps:
 //! 1. Clone the forward function; bind its `param` nodes to `param:<path>` inputs.
-//! 2. Check the loss (a float scalar) and the outputs (only `loss` and `metric:*`).
+//! 2. Check the loss (a float scalar) and the outputs (only `loss`, `metric:*` and the
+//!    buffers' `update:*`).
 //! 3. Add (or reuse, when the forward already reads them) the scalar inputs `step` (i64),
-//!    `base_lr` (f32) and `total_steps` (i64), and one `state:` input per state slot.
-//! 4. Differentiate the loss with respect to the parameter inputs.
-//! 5. Schedule the learning rate, clip the gradients, update each parameter.
-//! 6. Outputs: `loss`, the metrics, `lr`, the new parameters, the new state; then drop nodes
-//!    that no output needs.
+//!    `base_lr` (f32) and `total_steps` (i64), and one `state:` input per state slot of each
+//!    trainable parameter.
+//! 4. Differentiate the loss with respect to the trainable parameter inputs.
+//! 5. Schedule the learning rate, clip the gradients, update each trainable parameter.
+//! 6. Outputs: `loss`, the metrics, `lr`, the new parameters (a buffer's is its `update`; a
+//!    buffer without one is not returned), the new state; then drop nodes that no output needs.
 
 use super::adam::{self, AdamParams};
 use super::clip::clip_by_global_norm;
 use super::schedule::scheduled_lr;
 use super::{OptimizerConfig, OptimizerKind, StateBuffer, TrainStepError, TrainStepInfo, sgd};
 use crate::autodiff::{AutodiffError, Emit, bind_params, differentiate, run_passes};
+use crate::expand::buffers::UPDATE_PREFIX;
 use hg_abi::names;
 use hg_ir::{DType, Function, NodeSpan, ParamDecl, TensorType, ValueId};
 
@@ -37,13 +40,21 @@ pub fn build_train_step(
     }
     let span = loss_node.span;
     let mut outputs = vec![(names::LOSS.to_string(), loss)];
+    let mut buffer_updates = Vec::new();
     for (name, v) in &forward.outputs {
         if name.starts_with(names::METRIC) {
             outputs.push((name.clone(), *v));
+        } else if let Some(path) = name.strip_prefix(UPDATE_PREFIX)
+            && params.iter().any(|p| p.name == path && !p.trainable)
+        {
+            buffer_updates.push((names::param(path), *v));
         } else if name != names::LOSS {
             return Err(TrainStepError::UnexpectedOutput { name: name.clone() });
         }
     }
+    // Buffers get no gradient and no optimizer state: their update is their new value.
+    let (params, bound_inputs): (Vec<&ParamDecl>, Vec<ValueId>) =
+        params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable).unzip();
 
     let slots: &[&str] = match opt.kind {
         OptimizerKind::Sgd { momentum, .. } => sgd::slots(momentum),
@@ -51,7 +62,7 @@ pub fn build_train_step(
     };
     let mut state = Vec::new();
     let mut state_inputs: Vec<Vec<ValueId>> = Vec::with_capacity(params.len());
-    for p in params {
+    for p in &params {
         let mut per_param = Vec::with_capacity(slots.len());
         for slot in slots {
             let name = names::state(&format!("{slot}.{}", p.name));
@@ -64,11 +75,11 @@ pub fn build_train_step(
     let base_lr = scalar_input(&mut f, names::BASE_LR, DType::F32, span)?;
     let total_steps = scalar_input(&mut f, names::TOTAL_STEPS, DType::I64, span)?;
 
-    let result = differentiate(&mut f, loss, &bound.inputs)?;
+    let result = differentiate(&mut f, loss, &bound_inputs)?;
     let unused_params = result
         .unused
         .iter()
-        .filter_map(|u| bound.inputs.iter().position(|v| v == u))
+        .filter_map(|u| bound_inputs.iter().position(|v| v == u))
         .map(|i| params[i].name.clone())
         .collect();
 
@@ -86,7 +97,7 @@ pub fn build_train_step(
     let mut new_state = Vec::with_capacity(state.len());
     for (i, p) in params.iter().enumerate() {
         e.span = p.span;
-        let (pv, g, st) = (bound.inputs[i], grads[i], &state_inputs[i]);
+        let (pv, g, st) = (bound_inputs[i], grads[i], &state_inputs[i]);
         let dt = e.dtype(pv);
         let lr_p = e.cast(lr, dt)?;
         let (np, ns) = match opt.kind {
@@ -110,6 +121,7 @@ pub fn build_train_step(
 
     outputs.push((names::LR.to_string(), lr));
     outputs.extend(new_params);
+    outputs.extend(buffer_updates);
     outputs.extend(state.iter().map(|s| s.name.clone()).zip(new_state));
     f.outputs = outputs;
     run_passes(&mut f)?;

@@ -19,7 +19,13 @@ fn manifest() -> Manifest {
     let steps = spec("state:steps", DType::F32, &[Fixed(1)]);
     Manifest {
         model: "Toy".into(),
-        params: vec![ParamSpec { name: "w".into(), dtype: DType::F32, shape: vec![3, 2], init: Init::Zeros }],
+        params: vec![ParamSpec {
+            name: "w".into(),
+            dtype: DType::F32,
+            shape: vec![3, 2],
+            init: Init::Zeros,
+            trainable: true,
+        }],
         entries: vec![
             EntrySignature {
                 name: "train".into(),
