@@ -34,6 +34,9 @@ ZOO = {
     "beta_vae": ("examples/beta_vae/beta_vae.hgl", "BetaVae", False, "llvm"),
     "denoising_ae": ("examples/denoising_ae/denoising_ae.hgl", "DenoisingAe", False, "cranelift"),
     "iwae": ("examples/iwae/iwae.hgl", "Iwae", False, "cranelift"),
+    "vqgan": ("examples/vqgan/vqgan.hgl", "VqGan", False, "llvm"),
+    "sae_auxk": ("examples/sae_auxk/sae_auxk.hgl", "SaeAuxK", False, "llvm"),
+    "vqvae_ema": ("examples/vqvae_ema/vqvae_ema.hgl", "VqVaeEma", False, "llvm"),
     "wae_mmd": ("examples/wae_mmd/wae_mmd.hgl", "WaeMmd", False, "interp"),
     # The speed benchmark's models (bench/models), whose twins bench/run times.
     "bench_conv_vae": ("bench/models/conv_vae.hgl", "ConvVae", False, "llvm"),
@@ -69,7 +72,13 @@ def twin(name, uses_label, epochs, threads):
     torch.set_num_threads(threads)
     model = getattr(twins, name)()
     shape = (1, 28, 28) if model.IMAGE_SHAPE else (784,)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # Two-player twins: the critic's parameters have their own optimizer and loss, and both
+    # players step on the gradients of one forward pass (as Hourglass's train step).
+    critic = model.critic_parameters() if hasattr(model, "critic_parameters") else []
+    ids = {id(p) for p in critic}
+    players = [p for p in model.parameters() if id(p) not in ids]
+    opt = torch.optim.Adam(players, lr=1e-3)
+    critic_opt = model.critic_optimizer() if critic else None
     x, y = torch.from_numpy(idx("train-images-idx3-ubyte")), torch.from_numpy(idx("train-labels-idx1-ubyte"))
     xt, yt = torch.from_numpy(idx("t10k-images-idx3-ubyte")), torch.from_numpy(idx("t10k-labels-idx1-ubyte"))
     x, xt = x.reshape((-1,) + shape), xt.reshape((-1,) + shape)
@@ -78,7 +87,16 @@ def twin(name, uses_label, epochs, threads):
     for _ in range(epochs):
         for batch in torch.randperm(len(x)).split(128):
             opt.zero_grad(set_to_none=True)
-            model.loss(*args(batch)).backward()
+            if critic_opt is None:
+                model.loss(*args(batch)).backward()
+            else:
+                critic_opt.zero_grad(set_to_none=True)
+                loss, critic_loss = model.losses(*args(batch))
+                for p, g in zip(players, torch.autograd.grad(loss, players, retain_graph=True)):
+                    p.grad = g
+                for p, g in zip(critic, torch.autograd.grad(critic_loss, critic)):
+                    p.grad = g
+                critic_opt.step()
             opt.step()
     wall = time.perf_counter() - t0
     model.eval()

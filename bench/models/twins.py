@@ -385,6 +385,101 @@ class VqVae(Twin):
         return F.mse_loss(self.decode(z), x) + vq_loss
 
 
+class VqVaeEma(VqVae):
+    """examples/vqvae_ema/vqvae_ema.hgl: the VQ-VAE's network around
+    std.bottleneck.VectorQuantizerEMA, whose codebook is a moving average of the encoder
+    outputs (buffers, no gradient), started from encoder outputs of the first batch, with codes
+    used less than `restart` times per batch (on the moving average) restarted at random
+    outputs of the batch."""
+
+    def __init__(self, codes=512, dim=64, beta=0.25, decay=0.99, eps=1e-5, restart=1.0):
+        Twin.__init__(self)
+        self.codes, self.beta, self.decay, self.eps, self.restart = codes, beta, decay, eps, restart
+        self.conv("encoder.c1", 1, 32, 4)
+        self.conv("encoder.c2", 32, 64, 4)
+        self.conv("encoder.e", 64, dim, 1)
+        self.conv_t("decoder.d1", dim, 32, 4)
+        self.conv_t("decoder.logits", 32, 1, 4)
+        self.register_buffer("book", torch.zeros(codes, dim))
+        self.register_buffer("size", torch.zeros(codes))
+        self.register_buffer("acc", torch.zeros(codes, dim))
+        self.ready = False
+
+    def rows(self, flat):
+        return flat[torch.randint(0, flat.shape[0], (self.codes,))]
+
+    @torch.no_grad()
+    def nearest(self, flat):
+        first = self.rows(flat) if self.training and not self.ready else None
+        now = self.book if first is None else first
+        d = (flat * flat).sum(dim=-1, keepdim=True) - 2.0 * (flat @ now.t()) + (now * now).sum(dim=-1)
+        idx = torch.argmin(d, dim=-1)
+        q = now[idx]
+        if self.training:
+            assigned = F.one_hot(idx, self.codes).to(flat.dtype)
+            size = self.size if first is None else torch.ones(self.codes)
+            acc = self.acc if first is None else first
+            size = self.decay * size + (1.0 - self.decay) * assigned.sum(dim=0)
+            acc = self.decay * acc + (1.0 - self.decay) * (assigned.t() @ flat)
+            total = size.sum()
+            smoothed = (size + self.eps) / (total + self.codes * self.eps) * total
+            dead = size < self.restart
+            fresh = self.rows(flat)
+            self.book.copy_(torch.where(dead[:, None], fresh, acc / smoothed[:, None]))
+            self.size.copy_(torch.where(dead, torch.ones_like(size), size))
+            self.acc.copy_(torch.where(dead[:, None], fresh, acc))
+            self.ready = True
+        return q
+
+    def quantize(self, e):
+        q = self.nearest(e.detach().reshape(-1, e.shape[-1])).reshape(e.shape)
+        return e + (q - e).detach(), self.beta * ((q - e) ** 2).mean()
+
+
+class VqGan(VqVaeEma):
+    """examples/vqgan/vqgan.hgl: the EMA VQ autoencoder (256 codes of 32) against a patch
+    discriminator, the critic: two players updated simultaneously from one forward pass, the
+    autoencoder by reconstruction + commitment + adv_weight * hinge_g (from step adv_start),
+    the critic by hinge_d with its own Adam (betas 0.5, 0.9)."""
+
+    def __init__(self, codes=256, dim=32, adv_weight=0.001, adv_start=500):
+        super().__init__(codes=codes, dim=dim)
+        self.adv_weight, self.adv_start, self.step = adv_weight, adv_start, 0
+        self.conv("critic.h1", 1, 16, 4)
+        self.conv("critic.h2", 16, 32, 4)
+        self.conv("critic.score", 32, 1, 3)
+
+    def critic_parameters(self):
+        return [p for n, p in self.named_parameters() if n.startswith("critic_")]
+
+    def critic_optimizer(self):
+        return torch.optim.Adam(self.critic_parameters(), lr=1e-3, betas=(0.5, 0.9))
+
+    def scores(self, x, x_hat):
+        def leaky(t):
+            return torch.maximum(t, 0.2 * t)
+
+        both = torch.cat([x, x_hat], dim=0)
+        h1 = F.conv2d(both, self.p("critic.h1.w"), self.p("critic.h1.b"), stride=2, padding=1)
+        h2 = F.conv2d(leaky(h1), self.p("critic.h2.w"), self.p("critic.h2.b"), stride=2, padding=1)
+        score = F.conv2d(leaky(h2), self.p("critic.score.w"), self.p("critic.score.b"), padding=1)
+        return score.reshape(2, len(x), 49)
+
+    def losses(self, x):
+        """(the autoencoder's loss, the critic's loss) of one forward pass."""
+        z, vq_loss = self.quantize(self.cells(x))
+        x_hat = self.decode(z)
+        real, fake = self.scores(x, x_hat)
+        on = 1.0 if self.training and self.step >= self.adv_start else 0.0
+        loss = F.mse_loss(x_hat, x) + vq_loss + self.adv_weight * on * -fake.mean()
+        critic = 0.5 * (torch.relu(1.0 - real).mean() + torch.relu(1.0 + fake).mean())
+        self.step += int(self.training)
+        return loss, critic
+
+    def loss(self, x):
+        return self.losses(x)[0]
+
+
 class Sae(Twin):
     """bench/models/sae.hgl: top-k of (x - pre_bias) @ w + b, relu, unit-norm decoder rows."""
 
@@ -409,6 +504,37 @@ class Sae(Twin):
 
     def loss(self, x):
         return F.mse_loss(self.decode(self.encode(x)), x)
+
+
+class SaeAuxK(Sae):
+    """examples/sae_auxk/sae_auxk.hgl: the SAE with std.bottleneck.TopKAux and std.loss.aux_loss:
+    a buffer counts the examples since each latent last fired; latents idle for `dead_after`
+    examples are dead, and the k_aux largest of their pre-activations, decoded, fit the main
+    reconstruction's residual (weight 1/32)."""
+
+    def __init__(self, features=4096, k=32, k_aux=256, dead_after=20000):
+        super().__init__(features, k)
+        self.k_aux, self.dead_after = k_aux, dead_after
+        self.register_buffer("idle", torch.zeros(features))
+
+    def loss(self, x):
+        pre = self.lin(x - self.p("encoder.pre_bias"), "encoder.pre")
+        top = torch.topk(pre, self.k, dim=-1)
+        z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
+        dead = self.idle >= self.dead_after
+        if self.training:
+            fired = (z > 0).any(dim=0)
+            self.idle.copy_(torch.where(fired, torch.zeros_like(self.idle), self.idle + len(x)))
+        x_hat = self.decode(torch.relu(z))
+        rec = F.mse_loss(x_hat, x)
+        masked = torch.where(dead, pre, pre.detach() * 0.0 - 1e30)
+        extra = torch.topk(masked, self.k_aux, dim=-1)
+        values = torch.where(extra.values > -1e29, extra.values, torch.zeros_like(extra.values))
+        aux = torch.zeros_like(pre).scatter_add(-1, extra.indices, values)
+        w = self.p("decoder.w_dec")
+        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
+        aux_loss = F.mse_loss(aux @ dirs, (x - x_hat).detach())
+        return rec + aux_loss / 32.0
 
 
 class Mae(Twin):

@@ -118,7 +118,9 @@ pub enum ModelMember {
     /// `encoder { ... }`, `bottleneck { ... }`, `decoder(skip) { ... }`
     Section(Section),
     /// `loss = expr`
-    Loss { value: Expr, span: Span },
+    /// `loss = expr`, or `loss critic = expr`: the loss of the critic's parameters (two-player
+    /// training), `player` naming the section whose parameters it trains.
+    Loss { player: Option<Ident>, value: Expr, span: Span },
     /// `metric kl = expr`
     Metric { name: Ident, value: Expr, span: Span },
     /// `rec = expr` after the sections: a helper value that later bindings, the loss and the
@@ -133,6 +135,9 @@ pub enum SectionKind {
     Encoder,
     Bottleneck,
     Decoder,
+    /// The second player of two-player training (a GAN's discriminator): its parameters are
+    /// trained by `loss critic`, every other parameter by `loss`.
+    Critic,
 }
 
 impl SectionKind {
@@ -141,6 +146,7 @@ impl SectionKind {
             SectionKind::Encoder => "encoder",
             SectionKind::Bottleneck => "bottleneck",
             SectionKind::Decoder => "decoder",
+            SectionKind::Critic => "critic",
         }
     }
 }

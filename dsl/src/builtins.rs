@@ -207,6 +207,12 @@ pub static OPS: &[BuiltinDef] = &[
     def!("bernoulli", Op(Random), &[req("shape"), req("p")], "f32 zeros and ones, one with probability p"),
     def!("stop_gradient", Op(Gradient), X, "x, with no gradient flowing back"),
     def!(
+        "train_step",
+        Op(Random),
+        &[],
+        "f32[]: the optimizer steps taken before this one in `train` (0 elsewhere), to start a loss term late"
+    ),
+    def!(
         "straight_through",
         Op(Gradient),
         &[req("forward"), req("backward")],
@@ -293,6 +299,11 @@ pub struct TrainKey {
 /// The settings of a `train` block.
 pub static TRAIN_KEYS: &[TrainKey] = &[
     TrainKey { name: "optimizer", value: TrainValue::Optimizer, doc: "`sgd(...)`, `adam(...)` or `adamw(...)`" },
+    TrainKey {
+        name: "critic_optimizer",
+        value: TrainValue::Optimizer,
+        doc: "the optimizer of the `critic` section's parameters (default: `optimizer`)",
+    },
     TrainKey { name: "batch", value: TrainValue::PositiveInt, doc: "examples per step" },
     TrainKey { name: "epochs", value: TrainValue::PositiveInt, doc: "passes over the data (or give `steps`)" },
     TrainKey { name: "steps", value: TrainValue::PositiveInt, doc: "optimizer steps (or give `epochs`)" },

@@ -75,6 +75,7 @@ codes! {
     E0226 = "statement after `return`";
     E0227 = "tensor type for a hyperparameter";
     E0228 = "`update` of something other than a buffer";
+    E0229 = "two-player training without both players";
 }
 
 /// The title of a code, if it exists.

@@ -167,8 +167,13 @@ impl Printer {
                     self.type_expr(ty);
                 }
                 ModelMember::Section(s) => self.section(s),
-                ModelMember::Loss { value, .. } => {
-                    self.out.push_str("loss = ");
+                ModelMember::Loss { player, value, .. } => {
+                    match player {
+                        Some(p) => {
+                            let _ = write!(self.out, "loss {} = ", p.name);
+                        }
+                        None => self.out.push_str("loss = "),
+                    }
                     self.expr(value);
                 }
                 ModelMember::Metric { name, value, .. } => {

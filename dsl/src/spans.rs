@@ -47,8 +47,11 @@ pub fn erase_spans(file: &mut File) {
                             s.skips.iter_mut().for_each(|n| n.span = Span::default());
                             erase_block(&mut s.body);
                         }
-                        ModelMember::Loss { value, span } => {
+                        ModelMember::Loss { player, value, span } => {
                             *span = Span::default();
+                            if let Some(p) = player {
+                                p.span = Span::default();
+                            }
                             erase_expr(value);
                         }
                         ModelMember::Metric { name, value, span } | ModelMember::Binding { name, value, span } => {

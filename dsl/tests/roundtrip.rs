@@ -315,7 +315,12 @@ fn member() -> impl Strategy<Value = ModelMember> {
             condition
         }),
         (
-            prop::sample::select(vec![SectionKind::Encoder, SectionKind::Bottleneck, SectionKind::Decoder]),
+            prop::sample::select(vec![
+                SectionKind::Encoder,
+                SectionKind::Bottleneck,
+                SectionKind::Decoder,
+                SectionKind::Critic
+            ]),
             prop::collection::vec(name(), 0..2),
             block(stmt())
         )
@@ -326,7 +331,11 @@ fn member() -> impl Strategy<Value = ModelMember> {
                 head_span: sp(),
                 span: sp()
             })),
-        expr().prop_map(|v| ModelMember::Loss { value: canon(v), span: sp() }),
+        (expr(), prop::option::of(name())).prop_map(|(v, player)| ModelMember::Loss {
+            player,
+            value: canon(v),
+            span: sp()
+        }),
         (name(), expr()).prop_map(|(name, v)| ModelMember::Metric { name, value: canon(v), span: sp() }),
         // `loss = ...` is the loss member, never a binding named `loss`.
         (name().prop_filter("the loss member", |n| n.name != "loss"), expr())

@@ -68,6 +68,11 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     ("examples/iwae/iwae.hgl", &["hidden=12", "latent=4", "k=3"], &[784]),
     // Batch norm: buffers (running statistics) the train step updates and eval reads.
     ("bench/torch_twin/twin_bn.hgl", &["hidden=6", "latent=3"], &[784]),
+    // Two players: an EMA VQ autoencoder (buffers) and a patch critic with its own loss and
+    // optimizer, updated in one step; the adversarial term is on from step 2.
+    ("examples/vqgan/vqgan.hgl", &["codes=6", "dim=3", "adv_start=2"], &[1, 28, 28]),
+    ("examples/vqvae_ema/vqvae_ema.hgl", &["codes=6", "dim=3"], &[1, 28, 28]),
+    ("examples/sae_auxk/sae_auxk.hgl", &["features=64", "k=4", "k_aux=8", "dead_after=2"], &[784]),
     // Priors that read another latent through bottleneck layers (ancestral sampling).
     ("examples/hvae/hvae.hgl", &["hidden=12", "z1_dim=4", "z2_dim=3"], &[784]),
     // The benchmark's top-k SAE: its products with the code compile to sparse library calls.

@@ -7,7 +7,9 @@
 use crate::autodiff::bind_params;
 use crate::expand::model::TRAIN_FORWARD;
 use crate::expand::{self, OptimizerSpec, ProgramView, ScheduleSpec, TrainDefaults, Value, eval_train_block};
-use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo, build_train_step};
+use crate::optim::{
+    CriticOptimizer, OptimizerConfig, OptimizerKind, Schedule, TrainStepError, TrainStepInfo, build_train_step,
+};
 use hg_dsl::ast::{FileId, ModelDef, Span};
 use hg_dsl::diagnostic::Diagnostic;
 use hg_ir::{Module, NodeSpan};
@@ -89,7 +91,7 @@ pub fn compile_model(
 /// The optimizer configuration of the model's `train` block (the learning rate is a run-time
 /// input, see [`OptimizerSpec::lr`]).
 pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
-    let kind = match defaults.optimizer {
+    let kind_of = |spec: &OptimizerSpec| match *spec {
         OptimizerSpec::Sgd { momentum, nesterov, weight_decay, .. } => {
             OptimizerKind::Sgd { momentum, nesterov, weight_decay }
         }
@@ -100,12 +102,17 @@ pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
             OptimizerKind::AdamW { beta1, beta2, eps, weight_decay }
         }
     };
+    let kind = kind_of(&defaults.optimizer);
+    // The critic's rate is its own optimizer's `lr` as a fraction of the main one, so
+    // `--lr` scales both players and keeps their ratio.
+    let critic = defaults.critic_optimizer.as_ref().unwrap_or(&defaults.optimizer);
+    let critic = CriticOptimizer { kind: kind_of(critic), lr_ratio: critic.lr() / defaults.optimizer.lr() };
     let schedule = match defaults.schedule {
         ScheduleSpec::Constant => Schedule::Constant,
         ScheduleSpec::Cosine { warmup } => Schedule::Cosine { warmup },
         ScheduleSpec::Linear { warmup } => Schedule::Linear { warmup },
     };
-    OptimizerConfig { kind, schedule, clip_grad_norm: defaults.clip_grad_norm }
+    OptimizerConfig { kind, schedule, clip_grad_norm: defaults.clip_grad_norm, critic }
 }
 
 /// Replaces the training forward function (`train_forward`) by the full train step `train`

@@ -218,11 +218,12 @@ impl Lowerer {
                 let mut body = None;
                 for part in pair.into_inner() {
                     match part.as_rule() {
-                        Rule::kw_encoder | Rule::kw_bottleneck | Rule::kw_decoder => {
+                        Rule::kw_encoder | Rule::kw_bottleneck | Rule::kw_decoder | Rule::kw_critic => {
                             head_span = self.span(&part);
                             kind = Some(match part.as_rule() {
                                 Rule::kw_encoder => SectionKind::Encoder,
                                 Rule::kw_bottleneck => SectionKind::Bottleneck,
+                                Rule::kw_critic => SectionKind::Critic,
                                 _ => SectionKind::Decoder,
                             });
                         }
@@ -238,9 +239,17 @@ impl Lowerer {
                 Ok(ModelMember::Section(Section { kind, skips, body, head_span, span }))
             }
             Rule::loss_member => {
-                let value = pair.into_inner().find(|p| p.as_rule() == Rule::expr);
+                let mut player = None;
+                let mut value = None;
+                for part in pair.into_inner() {
+                    match part.as_rule() {
+                        Rule::name => player = Some(self.ident(&part)),
+                        Rule::expr => value = Some(part),
+                        _ => {}
+                    }
+                }
                 let value = value.ok_or_else(|| self.malformed_at(span))?;
-                Ok(ModelMember::Loss { value: self.expr(value)?, span })
+                Ok(ModelMember::Loss { player, value: self.expr(value)?, span })
             }
             Rule::metric_member => {
                 let (name, value) = self.name_and_expr(pair)?;

@@ -76,6 +76,7 @@ fn section_rank(k: SectionKind) -> u8 {
         SectionKind::Encoder => 0,
         SectionKind::Bottleneck => 1,
         SectionKind::Decoder => 2,
+        SectionKind::Critic => 3,
     }
 }
 
@@ -239,6 +240,7 @@ impl Checker<'_> {
         let mut last: Option<(SectionKind, Span)> = None;
         let mut first_section: Option<Span> = None;
         let mut loss: Option<Span> = None;
+        let mut critic_loss: Option<Span> = None;
         let mut train: Option<Span> = None;
         for member in &m.members {
             match member {
@@ -277,13 +279,27 @@ impl Checker<'_> {
                                 )
                                 .primary(s.head_span, "out of order")
                                 .secondary(prev_span, format!("`{}` is here", prev.keyword()))
-                                .help("sections come in the order `encoder`, `bottleneck`, `decoder`"),
+                                .help("sections come in the order `encoder`, `bottleneck`, `decoder`, `critic`"),
                             );
                         }
                         _ => last = Some((s.kind, s.head_span)),
                     }
                 }
-                ModelMember::Loss { span, .. } => Self::once(self.diags, &mut loss, *span, "loss"),
+                ModelMember::Loss { player: None, span, .. } => Self::once(self.diags, &mut loss, *span, "loss"),
+                ModelMember::Loss { player: Some(p), span, .. } => {
+                    if p.name == "critic" {
+                        Self::once(self.diags, &mut critic_loss, *span, "loss critic");
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error(codes::E0229, format!("`loss {}`: no player is called `{}`", p.name, p.name))
+                                .primary(p.span, "not a player")
+                                .help(
+                                    "a model has one `loss`, which trains every parameter outside the `critic` section; \
+                                     with a `critic { ... }` section, `loss critic = ...` trains the critic's parameters",
+                                ),
+                        );
+                    }
+                }
                 ModelMember::Train(t) => Self::once(self.diags, &mut train, t.span, "train"),
                 ModelMember::Metric { .. } => {}
                 ModelMember::Binding { name, span, .. } => {
@@ -309,6 +325,23 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+        // Two-player training needs both halves: the critic's parameters and their loss.
+        match (seen.get(&SectionKind::Critic), critic_loss) {
+            (Some(&section), None) => self.diags.push(
+                Diagnostic::error(codes::E0229, "the `critic` section has no loss")
+                    .primary(section, "its parameters would never be trained")
+                    .help("give the critic its own loss, as `loss critic = hinge_d(real, fake)` (std.loss)"),
+            ),
+            (None, Some(span)) => self.diags.push(
+                Diagnostic::error(codes::E0229, "`loss critic` without a `critic` section")
+                    .primary(span, "no parameters for it to train")
+                    .help(
+                        "declare the second player after the decoder, as `critic { ... }`; its parameters are \
+                         trained by `loss critic`, all others by `loss`",
+                    ),
+            ),
+            _ => {}
         }
     }
 
@@ -426,7 +459,7 @@ impl Checker<'_> {
                 missing.push(what);
             }
         }
-        if !m.members.iter().any(|mm| matches!(mm, ModelMember::Loss { .. })) {
+        if !m.members.iter().any(|mm| matches!(mm, ModelMember::Loss { player: None, .. })) {
             missing.push("loss");
         }
         if !missing.is_empty() {
@@ -454,7 +487,7 @@ impl Checker<'_> {
                     "the decoder declares no output",
                     "declare one with `output x_hat = ...`",
                 ),
-                SectionKind::Encoder => continue,
+                SectionKind::Encoder | SectionKind::Critic => continue,
             };
             if !found {
                 self.diags

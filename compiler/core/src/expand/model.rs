@@ -290,7 +290,7 @@ fn expand_entry(
                     }
                 }
             }
-            SectionKind::Decoder => {}
+            SectionKind::Decoder | SectionKind::Critic => {}
         }
     }
     if entry == Entry::Encode {
@@ -378,6 +378,21 @@ fn expand_entry(
         }
     }
     out.outputs = collect.outputs.iter().map(|(n, _, _)| n.clone()).collect();
+
+    // The critic (two-player training) judges what the model computed, where a loss is.
+    if matches!(entry, Entry::Train | Entry::Eval)
+        && let Some(section) = model.members.iter().find_map(|m| match m {
+            ModelMember::Section(s) if s.kind == SectionKind::Critic => Some(s),
+            _ => None,
+        })
+    {
+        ctx.frame().prefix = section.kind.keyword().to_string();
+        let flow = eval_block(ctx, &section.body, &mut collect, false);
+        ctx.frame().prefix = String::new();
+        if let Flow::Return(_, span) = flow {
+            return Err(ctx.error(ExpandError::new(codes::NO_RETURN, span, "`return` is only allowed in `fn` bodies")));
+        }
+    }
 
     match entry {
         Entry::Decode | Entry::Reconstruct | Entry::Sample => {
@@ -590,13 +605,20 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
     let mut metrics = Vec::new();
     for m in &model.members {
         match m {
-            ModelMember::Loss { value, .. } => {
+            ModelMember::Loss { player, value, .. } => {
                 ctx.frame().prefix = String::new();
-                ctx.frame().stmt_name = "loss".into();
+                ctx.frame().stmt_name = if player.is_some() { "critic_loss".into() } else { "loss".into() };
                 ctx.frame().stmt_calls = 0;
                 let v = eval_expr(ctx, value)?;
-                let t = scalar_output(ctx, v, value.span, "loss", codes::LOSS_NOT_SCALAR)?;
-                ctx.f.outputs.push((names::LOSS.to_string(), t));
+                let what = if player.is_some() { "the critic's loss" } else { "loss" };
+                let t = scalar_output(ctx, v, value.span, what, codes::LOSS_NOT_SCALAR)?;
+                if player.is_some() {
+                    // A metric of every step and of `eval`; the train step trains the critic on it.
+                    ctx.f.outputs.push((crate::optim::CRITIC_LOSS.to_string(), t));
+                    metrics.push(crate::optim::CRITIC_LOSS.trim_start_matches(names::METRIC).to_string());
+                } else {
+                    ctx.f.outputs.push((names::LOSS.to_string(), t));
+                }
             }
             ModelMember::Metric { name, value, .. } => {
                 ctx.frame().prefix = "metric".into();

@@ -35,6 +35,8 @@ pub enum ScheduleSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainDefaults {
     pub optimizer: OptimizerSpec,
+    /// The optimizer of the critic's parameters (two-player training); `None`: `optimizer`.
+    pub critic_optimizer: Option<OptimizerSpec>,
     pub batch: Option<u64>,
     pub epochs: Option<u64>,
     pub steps: Option<u64>,
@@ -50,6 +52,7 @@ impl Default for TrainDefaults {
     fn default() -> Self {
         TrainDefaults {
             optimizer: OptimizerSpec::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+            critic_optimizer: None,
             batch: None,
             epochs: None,
             steps: None,
@@ -102,6 +105,7 @@ fn apply_setting(
 ) -> EResult<()> {
     match key {
         "optimizer" => out.optimizer = eval_optimizer(ctx, value)?,
+        "critic_optimizer" => out.critic_optimizer = Some(eval_optimizer(ctx, value)?),
         "schedule" => out.schedule = eval_schedule(ctx, value)?,
         "batch" => out.batch = Some(positive(ctx, value)?),
         "epochs" => out.epochs = Some(positive(ctx, value)?),

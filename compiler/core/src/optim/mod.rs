@@ -41,7 +41,7 @@ mod train_step;
 #[cfg(test)]
 mod tests;
 
-pub use train_step::build_train_step;
+pub use train_step::{CRITIC_LOSS, build_train_step};
 
 use crate::autodiff::AutodiffError;
 use hg_ir::{NodeSpan, TensorType};
@@ -53,6 +53,22 @@ pub struct OptimizerConfig {
     pub schedule: Schedule,
     /// Global L2-norm clipping threshold, as `torch.nn.utils.clip_grad_norm_(max_norm)`.
     pub clip_grad_norm: Option<f64>,
+    /// The optimizer of the `critic` section's parameters, used only by a model with a critic.
+    pub critic: CriticOptimizer,
+}
+
+/// The second player's optimizer (two-player training): its kind, and its learning rate as a
+/// multiple of the base rate (the train step's `base_lr` input), scheduled like the first's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriticOptimizer {
+    pub kind: OptimizerKind,
+    pub lr_ratio: f64,
+}
+
+impl Default for CriticOptimizer {
+    fn default() -> Self {
+        CriticOptimizer { kind: OptimizerKind::adam(), lr_ratio: 1.0 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,8 +141,28 @@ impl OptimizerConfig {
     /// rather than NaNs later.
     pub fn validate(&self) -> Result<(), TrainStepError> {
         let bad = |message: String| Err(TrainStepError::InvalidConfig { message });
+        self.kind.validate()?;
+        self.critic.kind.validate()?;
+        if !(self.critic.lr_ratio.is_finite() && self.critic.lr_ratio > 0.0) {
+            return bad(format!(
+                "the critic's learning rate must be positive, found {} times the base",
+                self.critic.lr_ratio
+            ));
+        }
+        if let Some(c) = self.clip_grad_norm
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!("clip_grad_norm must be a positive number, found {c}"));
+        }
+        Ok(())
+    }
+}
+
+impl OptimizerKind {
+    fn validate(&self) -> Result<(), TrainStepError> {
+        let bad = |message: String| Err(TrainStepError::InvalidConfig { message });
         let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
-        match self.kind {
+        match *self {
             OptimizerKind::Sgd { momentum, nesterov, weight_decay } => {
                 if !finite_nonneg(momentum) {
                     return bad(format!("momentum must be a non-negative number, found {momentum}"));
@@ -152,11 +188,6 @@ impl OptimizerConfig {
                     return bad(format!("weight_decay must be a non-negative number, found {weight_decay}"));
                 }
             }
-        }
-        if let Some(c) = self.clip_grad_norm
-            && !(c.is_finite() && c > 0.0)
-        {
-            return bad(format!("clip_grad_norm must be a positive number, found {c}"));
         }
         Ok(())
     }

@@ -133,6 +133,7 @@ fn cases() -> Vec<Case> {
                 kind: optimizer(&c["optimizer"]),
                 schedule: schedule(&c["schedule"]),
                 clip_grad_norm: c["clip_grad_norm"].as_f64(),
+                critic: Default::default(),
             },
             base_lr: c["base_lr"].as_f64().expect("base_lr"),
             total_steps: c["total_steps"].as_u64().expect("total_steps"),
@@ -249,7 +250,7 @@ fn plain(c: &Case) -> bool {
 }
 
 fn config(kind: OptimizerKind) -> OptimizerConfig {
-    OptimizerConfig { kind, schedule: Schedule::Constant, clip_grad_norm: None }
+    OptimizerConfig { kind, schedule: Schedule::Constant, clip_grad_norm: None, critic: Default::default() }
 }
 
 #[test]

@@ -21,6 +21,24 @@ use crate::expand::buffers::UPDATE_PREFIX;
 use hg_abi::names;
 use hg_ir::{DType, Function, NodeSpan, ParamDecl, TensorType, ValueId};
 
+/// The train forward function's output holding the critic's loss in two-player training; the
+/// train step returns it as a metric.
+pub const CRITIC_LOSS: &str = "metric:critic_loss";
+
+/// The section whose parameters form the second player (`critic { ... }`): its parameter
+/// paths start with it.
+const CRITIC_PREFIX: &str = "critic.";
+
+/// One player: the trainable parameters one loss trains with one optimizer.
+struct Player<'p> {
+    params: Vec<&'p ParamDecl>,
+    inputs: Vec<ValueId>,
+    loss: ValueId,
+    kind: OptimizerKind,
+    /// Its learning rate as a multiple of the scheduled base rate.
+    lr_ratio: f64,
+}
+
 /// Builds the `train` entry point from the training-mode forward function; see the module doc
 /// of [`crate::optim`] for the exact update formulas and names.
 pub fn build_train_step(
@@ -52,40 +70,113 @@ pub fn build_train_step(
             return Err(TrainStepError::UnexpectedOutput { name: name.clone() });
         }
     }
-    // Buffers get no gradient and no optimizer state: their update is their new value.
-    let (params, bound_inputs): (Vec<&ParamDecl>, Vec<ValueId>) =
-        params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable).unzip();
+    // Buffers get no gradient and no optimizer state: their update is their new value. The
+    // critic's parameters are trained by the critic's loss, every other one by the loss.
+    let mut main = Player { params: Vec::new(), inputs: Vec::new(), loss, kind: opt.kind.clone(), lr_ratio: 1.0 };
+    let critic_loss = f.output(CRITIC_LOSS);
+    let mut critic = Player {
+        params: Vec::new(),
+        inputs: Vec::new(),
+        loss: critic_loss.unwrap_or(loss),
+        kind: opt.critic.kind.clone(),
+        lr_ratio: opt.critic.lr_ratio,
+    };
+    for (p, &v) in params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable) {
+        let player = if critic_loss.is_some() && p.name.starts_with(CRITIC_PREFIX) { &mut critic } else { &mut main };
+        player.params.push(p);
+        player.inputs.push(v);
+    }
 
-    let slots: &[&str] = match opt.kind {
+    // Optimizer state inputs first, player by player, then the scalars.
+    let players: Vec<(Player, Vec<Vec<ValueId>>, Vec<StateBuffer>)> = [main, critic]
+        .into_iter()
+        .filter(|p| !p.params.is_empty())
+        .map(|p| {
+            let (inputs, state) = state_inputs(&mut f, &p);
+            (p, inputs, state)
+        })
+        .collect();
+    let step = scalar_input(&mut f, names::STEP, DType::I64, span)?;
+    let base_lr = scalar_input(&mut f, names::BASE_LR, DType::F32, span)?;
+    let total_steps = scalar_input(&mut f, names::TOTAL_STEPS, DType::I64, span)?;
+    let lr = {
+        let mut e = Emit::new(&mut f, span, "train step");
+        scheduled_lr(&mut e, opt.schedule, step, base_lr, total_steps)?
+    };
+    let mut state = Vec::new();
+    let mut new_params = Vec::new();
+    let mut new_state = Vec::new();
+    let mut unused_params = Vec::new();
+    for (player, inputs, buffers) in players {
+        let updated = update_player(&mut f, &player, &inputs, opt.clip_grad_norm, (step, lr), span)?;
+        state.extend(buffers);
+        new_params.extend(updated.params);
+        new_state.extend(updated.new_state);
+        unused_params.extend(updated.unused);
+    }
+
+    outputs.push((names::LR.to_string(), lr));
+    outputs.extend(new_params);
+    outputs.extend(buffer_updates);
+    outputs.extend(state.iter().map(|s| s.name.clone()).zip(new_state));
+    f.outputs = outputs;
+    run_passes(&mut f)?;
+    Ok((f, TrainStepInfo { state, unused_params }))
+}
+
+/// One `state:` input per slot of the player's optimizer and parameter, with its buffers.
+fn state_inputs(f: &mut Function, player: &Player) -> (Vec<Vec<ValueId>>, Vec<StateBuffer>) {
+    let slots: &[&str] = match player.kind {
         OptimizerKind::Sgd { momentum, .. } => sgd::slots(momentum),
         OptimizerKind::Adam { .. } | OptimizerKind::AdamW { .. } => adam::SLOTS,
     };
     let mut state = Vec::new();
-    let mut state_inputs: Vec<Vec<ValueId>> = Vec::with_capacity(params.len());
-    for p in &params {
+    let mut inputs = Vec::with_capacity(player.params.len());
+    for p in &player.params {
         let mut per_param = Vec::with_capacity(slots.len());
         for slot in slots {
             let name = names::state(&format!("{slot}.{}", p.name));
             per_param.push(f.add_input(&name, p.ty.clone(), p.span));
             state.push(StateBuffer { name, ty: p.ty.clone() });
         }
-        state_inputs.push(per_param);
+        inputs.push(per_param);
     }
-    let step = scalar_input(&mut f, names::STEP, DType::I64, span)?;
-    let base_lr = scalar_input(&mut f, names::BASE_LR, DType::F32, span)?;
-    let total_steps = scalar_input(&mut f, names::TOTAL_STEPS, DType::I64, span)?;
+    (inputs, state)
+}
 
-    let result = differentiate(&mut f, loss, &bound_inputs)?;
-    let unused_params = result
+/// What one player's optimizer step adds to the train step.
+struct PlayerUpdate {
+    params: Vec<(String, ValueId)>,
+    new_state: Vec<ValueId>,
+    unused: Vec<String>,
+}
+
+/// Differentiates a player's loss with respect to its parameters and emits its optimizer's
+/// update: clipping (per player), then the update of each parameter and its state.
+fn update_player(
+    f: &mut Function,
+    player: &Player,
+    state_inputs: &[Vec<ValueId>],
+    clip_grad_norm: Option<f64>,
+    (step, lr): (ValueId, ValueId),
+    span: NodeSpan,
+) -> Result<PlayerUpdate, TrainStepError> {
+    let result = differentiate(f, player.loss, &player.inputs)?;
+    let unused = result
         .unused
         .iter()
-        .filter_map(|u| bound_inputs.iter().position(|v| v == u))
-        .map(|i| params[i].name.clone())
+        .filter_map(|u| player.inputs.iter().position(|v| v == u))
+        .map(|i| player.params[i].name.clone())
         .collect();
 
-    let mut e = Emit::new(&mut f, span, "train step");
-    let lr = scheduled_lr(&mut e, opt.schedule, step, base_lr, total_steps)?;
-    let grads = match opt.clip_grad_norm {
+    let mut e = Emit::new(f, span, "train step");
+    let lr = if player.lr_ratio == 1.0 {
+        lr
+    } else {
+        let ratio = e.scalar(player.lr_ratio, DType::F32)?;
+        e.mul(lr, ratio)?
+    };
+    let grads = match clip_grad_norm {
         Some(c) => clip_by_global_norm(&mut e, &result.grads, c)?,
         None => result.grads,
     };
@@ -93,14 +184,14 @@ pub fn build_train_step(
     let step_f = e.cast(step, DType::F32)?;
     let t = e.add(step_f, one)?;
 
-    let mut new_params = Vec::with_capacity(params.len());
-    let mut new_state = Vec::with_capacity(state.len());
-    for (i, p) in params.iter().enumerate() {
+    let mut params = Vec::with_capacity(player.params.len());
+    let mut new_state = Vec::new();
+    for (i, p) in player.params.iter().enumerate() {
         e.span = p.span;
-        let (pv, g, st) = (bound_inputs[i], grads[i], &state_inputs[i]);
+        let (pv, g, st) = (player.inputs[i], grads[i], &state_inputs[i]);
         let dt = e.dtype(pv);
         let lr_p = e.cast(lr, dt)?;
-        let (np, ns) = match opt.kind {
+        let (np, ns) = match player.kind {
             OptimizerKind::Sgd { momentum, nesterov, weight_decay } => {
                 sgd::update(&mut e, (momentum, nesterov, weight_decay), pv, g, st, lr_p)?
             }
@@ -115,17 +206,10 @@ pub fn build_train_step(
                 adam::update(&mut e, &h, pv, g, st, lr_p, t_p)?
             }
         };
-        new_params.push((names::param(&p.name), np));
+        params.push((names::param(&p.name), np));
         new_state.extend(ns);
     }
-
-    outputs.push((names::LR.to_string(), lr));
-    outputs.extend(new_params);
-    outputs.extend(buffer_updates);
-    outputs.extend(state.iter().map(|s| s.name.clone()).zip(new_state));
-    f.outputs = outputs;
-    run_passes(&mut f)?;
-    Ok((f, TrainStepInfo { state, unused_params }))
+    Ok(PlayerUpdate { params, new_state, unused })
 }
 
 /// The scalar input `name` of `dtype`: reused when the forward function already reads it

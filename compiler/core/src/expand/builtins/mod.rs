@@ -77,6 +77,7 @@ static RULES: &[(&str, ExpandFn)] = &[
     ("cast", ew::cast),
     // Gradient control.
     ("stop_gradient", ew::stop_gradient),
+    ("train_step", random::train_step),
     ("straight_through", ew::straight_through),
     // Reductions.
     ("sum", reduce::sum),

@@ -57,3 +57,10 @@ fn random(ctx: &mut Ctx, op: Op, shape: Vec<Dim>, span: Span) -> EResult<ValueId
     let operands = ctx.random_operands(&ty, span)?;
     ctx.add_with_type(op, &operands, ty, span)
 }
+
+/// `train_step()`: the entry's `step` input (the optimizer steps taken before this one in the
+/// train step, 0 in other entries) as an f32 scalar, to start a loss term late.
+pub(super) fn train_step(ctx: &mut Ctx, _a: &BoundArgs, span: Span) -> EResult<Value> {
+    let step = ctx.runtime_scalar(hg_abi::names::STEP);
+    Ok(Value::Tensor(ctx.add(Op::Cast { to: DType::F32 }, &[step], span)?))
+}
