@@ -200,6 +200,90 @@ class Hvae(Twin):
         return (bce_with_logits(self.logits(z1, z2), x).sum(dim=-1) + kl).mean()
 
 
+class MlpAe(Twin):
+    """An Mlp encoder to `code` values and an Mlp decoder back to 784 logits (the shape of
+    examples/binary, fsq and gumbel); subclasses choose the bottleneck."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, enc, dec, code, latent):
+        super().__init__()
+        self.enc, self.dec = enc, dec
+        self.mlp(f"encoder.{enc}", [784] + self.ENC + [code])
+        self.mlp(f"decoder.{dec}", [latent] + self.DEC + [784])
+
+    def encoder(self, x):
+        return self.run_mlp(x, f"encoder.{self.enc}", len(self.ENC) + 1, torch.relu, identity)
+
+    def logits(self, z):
+        return self.run_mlp(z, f"decoder.{self.dec}", len(self.DEC) + 1, torch.relu, identity)
+
+    def decode(self, z):
+        return torch.sigmoid(self.logits(z))
+
+
+class BinaryAe(MlpAe):
+    """examples/binary/binary.hgl: 64 Bernoulli bits with a straight-through gradient, beta
+    (0.1) times the KL to fair coins."""
+
+    ENC, DEC = [256, 256], [256, 256]
+
+    def __init__(self, bits=64, beta=0.1):
+        super().__init__("bit_logits", "logits", bits, bits)
+        self.beta = beta
+
+    def loss(self, x):
+        logits = self.encoder(x)
+        p = torch.sigmoid(logits)
+        # A loss samples, in training and at test time (Hourglass's `sampling`).
+        z = (torch.rand_like(p) < p).to(p.dtype)
+        z = z + p - p.detach()
+        kl = (math.log(2.0) - p * F.softplus(-logits) - (1.0 - p) * F.softplus(logits)).sum(dim=-1)
+        return (bce_with_logits(self.logits(z), x).sum(dim=-1) + self.beta * kl).mean()
+
+
+class FsqAe(MlpAe):
+    """examples/fsq/fsq.hgl: finite scalar quantisation (Mentzer et al. 2023), levels 8x5x5x5,
+    rounding with a straight-through gradient."""
+
+    ENC, DEC = [128, 128], [128, 128]
+
+    def __init__(self, levels=(8, 5, 5, 5)):
+        super().__init__("e", "logits", len(levels), len(levels))
+        self.register_buffer("half_levels", (torch.tensor(levels, dtype=torch.float32) - 1.0) * 0.5)
+
+    def loss(self, x):
+        half = self.half_levels
+        offset = half - torch.floor(half)
+        bounded = torch.tanh(self.encoder(x)) * half
+        q = torch.round(bounded - offset) + offset
+        q = bounded + (q - bounded).detach()
+        return bce_with_logits(self.logits(q / half), x).sum(dim=-1).mean()
+
+
+class GumbelVae(MlpAe):
+    """examples/gumbel/gumbel.hgl: 20 categorical latents of 10 classes, hard Gumbel-softmax
+    samples (tau 1) with the soft sample's gradient, KL to the uniform prior."""
+
+    ENC, DEC = [256, 256], [256, 256]
+
+    def __init__(self, groups=20, classes=10, tau=1.0):
+        super().__init__("flat", "logits", groups * classes, groups * classes)
+        self.groups, self.classes, self.tau = groups, classes, tau
+
+    def loss(self, x):
+        logits = self.encoder(x).reshape(-1, self.groups, self.classes)
+        # A loss samples, in training and at test time (Hourglass's `sampling`).
+        u = torch.rand_like(logits) * (1.0 - 2e-6) + 1e-6
+        soft = torch.softmax((logits - torch.log(-torch.log(u))) / self.tau, dim=-1)
+        hard = F.one_hot(soft.argmax(dim=-1), self.classes).to(soft.dtype)
+        z = hard + soft - soft.detach()
+        log_q = torch.log_softmax(logits, dim=-1)
+        kl = (log_q.exp() * (log_q + math.log(self.classes))).sum(dim=-1).sum(dim=-1)
+        rec = bce_with_logits(self.logits(z.reshape(len(x), -1)), x).sum(dim=-1)
+        return (rec + kl).mean()
+
+
 class ConvVae(Twin):
     """bench/models/conv_vae.hgl."""
 

@@ -279,6 +279,43 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// The expressions directly inside this one, in source order (arguments, operands, list
+    /// items, index bounds), for passes that walk every sub-expression the same way.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Float { .. }
+            | ExprKind::Bool(_)
+            | ExprKind::Str(_)
+            | ExprKind::Training
+            | ExprKind::Sampling
+            | ExprKind::Name(_) => Vec::new(),
+            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().collect(),
+            ExprKind::Paren(inner) | ExprKind::Unary { operand: inner, .. } | ExprKind::Field { base: inner, .. } => {
+                vec![inner]
+            }
+            ExprKind::Record(fields) => fields.iter().map(|(_, v)| v).collect(),
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::Call { args, .. } => args.iter().map(|a| &a.value).collect(),
+            ExprKind::Index { base, indices } => {
+                let mut out = vec![base.as_ref()];
+                for item in indices {
+                    match item {
+                        IndexItem::Index(e) => out.push(e),
+                        IndexItem::Slice { start, end, step, .. } => {
+                            out.extend([start, end, step].into_iter().flatten())
+                        }
+                        IndexItem::Ellipsis(_) => {}
+                    }
+                }
+                out
+            }
+            ExprKind::IfElse { cond, then_expr, else_expr } => vec![cond, then_expr, else_expr],
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     /// Integer literal (fits i64; larger literals are a diagnostic).

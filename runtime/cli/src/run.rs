@@ -208,6 +208,10 @@ fn print_info(model: &dyn Model, json: bool) -> Result<()> {
     for (n, w) in &card.missing {
         println!("  {n}: not available ({w})");
     }
+    // A train forward pass that exists but cannot be differentiated (E0401).
+    if let Some(why) = card.untrainable.as_ref().filter(|_| !card.missing.iter().any(|(n, _)| n == "train")) {
+        println!("  train: not available ({why})");
+    }
     if let Some(batch) = memory["train_batch"].as_u64() {
         let mib = |k: &str| memory[k].as_u64().map_or("?".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
         println!(

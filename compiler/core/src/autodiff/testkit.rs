@@ -34,6 +34,17 @@ impl Rng {
     }
 }
 
+/// A trainable f32 parameter of `shape` (compact spelling, see [`ty`]) initialised to zeros.
+pub fn decl(name: &str, shape: &str) -> hg_ir::ParamDecl {
+    hg_ir::ParamDecl {
+        name: name.into(),
+        ty: ty(DType::F32, shape),
+        init: hg_ir::Init::Zeros,
+        span: NodeSpan::default(),
+        trainable: true,
+    }
+}
+
 /// A type from a compact spelling: `"B, 3"`, `"2, 4"`, `""` (scalar).
 pub fn ty(dtype: DType, shape: &str) -> TensorType {
     let dims = shape

@@ -1,12 +1,12 @@
 //! Gradient checks against central finite differences (f64 interpreter) for every
 //! differentiable primitive, with broadcasting and symbolic batch sizes, plus the error paths.
 
-use super::testkit::{BATCH, Case, Rng, ty};
+use super::testkit::{BATCH, Case, Rng, decl, ty};
 use super::{AutodiffError, differentiate, gradient_function};
 use crate::interp::{Precision, RunContext, run_function};
 use hg_abi::names;
 use hg_exec::Tensor;
-use hg_ir::{BinaryOp, DType, Dim, Function, Init, NodeSpan, Op, ParamDecl, PoolKind, ReduceOp, TensorType, UnaryOp};
+use hg_ir::{BinaryOp, DType, Dim, Function, NodeSpan, Op, PoolKind, ReduceOp, TensorType, UnaryOp};
 
 fn unary_domain(u: UnaryOp) -> (f64, f64) {
     match u {
@@ -333,6 +333,14 @@ fn concat_slice_pad_gradients() {
     let y = c.op(Op::Concat { axis: 1 }, &[a, b]);
     c.check(y);
 
+    // Along the batch axis itself (a critic judging two batches with one network): parts of
+    // one shape, one of them twice.
+    let mut c = Case::new(3);
+    let a = c.wrt("a", "B, 2, 3", -1.0, 1.0);
+    let b = c.wrt("b", "B, 2, 3", -1.0, 1.0);
+    let y = c.op(Op::Concat { axis: 0 }, &[a, b, b]);
+    c.check(y);
+
     let slices = [(0, 7, 1), (2, 5, 1), (1, 7, 2), (0, 6, 3), (2, 3, 4), (5, 7, 2), (1, 6, 5)];
     for (seed, (start, end, step)) in slices.into_iter().enumerate() {
         let mut c = Case::new(seed as u64 + 10);
@@ -545,16 +553,6 @@ fn deep_chains_do_not_recurse() {
     let inputs = [("x".to_string(), Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap())].into_iter().collect();
     let out = run_function(&f, &inputs, &RunContext::new(Precision::F64)).unwrap();
     assert_eq!(out["g"].to_f64_vec(), vec![1.0, 1.0]);
-}
-
-fn decl(name: &str, shape: &str) -> ParamDecl {
-    ParamDecl {
-        name: name.into(),
-        ty: ty(DType::F32, shape),
-        init: Init::Zeros,
-        span: NodeSpan::default(),
-        trainable: true,
-    }
 }
 
 #[test]

@@ -13,50 +13,19 @@
 use super::ctx::{Ctx, EResult, Stop};
 use super::error::{ExpandError, codes};
 use super::eval::{NoHook, eval_stmt};
-use hg_dsl::ast::{Block, DimExpr, Expr, ExprKind, Ident, IndexItem, Span, Stmt, TypeExpr};
+use hg_dsl::ast::{Block, DimExpr, Expr, ExprKind, Ident, Span, Stmt, TypeExpr};
 use std::collections::HashMap;
 
 /// Appends the names an expression reads, in source order. Expressions bind no names, so
 /// every name they mention is read.
 pub fn expr_reads(e: &Expr, out: &mut Vec<Ident>) {
     match &e.kind {
-        ExprKind::Int(_)
-        | ExprKind::Float { .. }
-        | ExprKind::Bool(_)
-        | ExprKind::Str(_)
-        | ExprKind::Training
-        | ExprKind::Sampling => {}
         ExprKind::Name(id) => out.push(id.clone()),
-        ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().for_each(|i| expr_reads(i, out)),
-        ExprKind::Paren(inner) => expr_reads(inner, out),
-        ExprKind::Record(fields) => fields.iter().for_each(|(_, v)| expr_reads(v, out)),
-        ExprKind::Unary { operand, .. } => expr_reads(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            expr_reads(lhs, out);
-            expr_reads(rhs, out);
-        }
-        ExprKind::Call { callee, args } => {
-            out.push(callee.clone());
-            args.iter().for_each(|a| expr_reads(&a.value, out));
-        }
-        ExprKind::Field { base, .. } => expr_reads(base, out),
-        ExprKind::Index { base, indices } => {
-            expr_reads(base, out);
-            for item in indices {
-                match item {
-                    IndexItem::Index(e) => expr_reads(e, out),
-                    IndexItem::Slice { start, end, step, .. } => {
-                        [start, end, step].into_iter().flatten().for_each(|e| expr_reads(e, out))
-                    }
-                    IndexItem::Ellipsis(_) => {}
-                }
-            }
-        }
-        ExprKind::IfElse { cond, then_expr, else_expr } => {
-            expr_reads(cond, out);
-            expr_reads(then_expr, out);
-            expr_reads(else_expr, out);
-        }
+        ExprKind::Call { callee, .. } => out.push(callee.clone()),
+        _ => {}
+    }
+    for child in e.children() {
+        expr_reads(child, out);
     }
 }
 

@@ -11,25 +11,15 @@
 //! size) in f64 on both sides, so the tolerance is a few f32 roundings per step).
 
 use super::{OptimizerConfig, OptimizerKind, Schedule, TrainStepError, build_train_step};
-use crate::autodiff::testkit::ty;
+use crate::autodiff::testkit::{decl, ty};
 use crate::interp::{NamedTensors, Precision, RunContext, run_function};
 use hg_abi::names;
 use hg_exec::Tensor;
-use hg_ir::{BinaryOp, DType, Function, Init, NodeSpan, Op, ParamDecl, ReduceOp, UnaryOp};
+use hg_ir::{BinaryOp, DType, Function, NodeSpan, Op, ParamDecl, ReduceOp, UnaryOp};
 use serde_json::Value;
 
 const X: [f64; 4] = [0.5, -1.0, 2.0, 1.5];
 const T: [f64; 4] = [1.0, 0.0, -1.0, 2.0];
-
-fn decl(name: &str, shape: &str) -> ParamDecl {
-    ParamDecl {
-        name: name.into(),
-        ty: ty(DType::F32, shape),
-        init: Init::Zeros,
-        span: NodeSpan::default(),
-        trainable: true,
-    }
-}
 
 fn params() -> Vec<ParamDecl> {
     vec![decl("lin.w", "4"), decl("lin.b", "")]
@@ -389,4 +379,51 @@ fn train_step_errors() {
     bad_step.add_input(names::STEP, ty(DType::F32, ""), NodeSpan::default());
     let err = build_train_step(&bad_step, &params(), &config(OptimizerKind::adam())).unwrap_err();
     assert_eq!(err.to_string(), "input `step` of the forward function has type f32[], expected i64[]");
+}
+
+/// Two players: `critic.c` is trained by the critic's loss only, `lin.w` by the loss only,
+/// though each loss reads both. With plain SGD, one step moves each parameter by its own
+/// player's rate times the gradient of its own player's loss, computed here by hand:
+/// loss = sum((w * x - c)^2), critic loss = sum(c * w * x); d loss / d w = 2 x (w x - c),
+/// d critic / d c = sum(w * x).
+#[test]
+fn two_players_step_on_their_own_losses() {
+    let s = NodeSpan::default();
+    let mut f = Function::new("train");
+    let x = f.add_input("x", ty(DType::F32, "4"), s);
+    let w = f.add_typed(Op::Param { name: "lin.w".into() }, &[], ty(DType::F32, "4"), s);
+    let c = f.add_typed(Op::Param { name: "critic.c".into() }, &[], ty(DType::F32, ""), s);
+    let wx = f.add(Op::Binary(BinaryOp::Mul), &[w, x], s).unwrap();
+    let r = f.add(Op::Binary(BinaryOp::Sub), &[wx, c], s).unwrap();
+    let sq = f.add(Op::Binary(BinaryOp::Mul), &[r, r], s).unwrap();
+    let sum = Op::Reduce { op: ReduceOp::Sum, axes: vec![0], keepdims: false };
+    let loss = f.add(sum.clone(), &[sq], s).unwrap();
+    let cwx = f.add(Op::Binary(BinaryOp::Mul), &[c, wx], s).unwrap();
+    let critic = f.add(sum, &[cwx], s).unwrap();
+    f.outputs = vec![(names::LOSS.into(), loss), (super::CRITIC_LOSS.into(), critic)];
+    let params = vec![decl("lin.w", "4"), decl("critic.c", "")];
+    let opt = OptimizerConfig {
+        critic: super::CriticOptimizer { kind: OptimizerKind::sgd(0.0), lr_ratio: 0.5 },
+        ..config(OptimizerKind::sgd(0.0))
+    };
+    let (step, info) = build_train_step(&f, &params, &opt).unwrap();
+    assert!(info.state.is_empty(), "plain SGD keeps no state");
+    let (w0, c0, lr) = ([0.5, -0.25, 1.0, 0.0], 0.75, 0.1);
+    let mut inputs = NamedTensors::new();
+    inputs.insert("x".into(), tensor(DType::F64, vec![4], &X));
+    inputs.insert("param:lin.w".into(), tensor(DType::F64, vec![4], &w0));
+    inputs.insert("param:critic.c".into(), tensor(DType::F64, vec![], &[c0]));
+    inputs.insert(names::STEP.into(), Tensor::scalar_i64(0));
+    inputs.insert(names::BASE_LR.into(), tensor(DType::F64, vec![], &[lr]));
+    inputs.insert(names::TOTAL_STEPS.into(), Tensor::scalar_i64(10));
+    let out = run_function(&step, &inputs, &RunContext::new(Precision::F64)).unwrap();
+    let new_w = out["param:lin.w"].to_f64_vec();
+    for i in 0..4 {
+        let grad = 2.0 * X[i] * (w0[i] * X[i] - c0);
+        assert!((new_w[i] - (w0[i] - lr * grad)).abs() < 1e-12, "w[{i}]: {} vs {}", new_w[i], w0[i] - lr * grad);
+    }
+    let grad_c: f64 = (0..4).map(|i| w0[i] * X[i]).sum();
+    let new_c = out["param:critic.c"].scalar_value().unwrap();
+    assert!((new_c - (c0 - 0.5 * lr * grad_c)).abs() < 1e-12, "c: {new_c} vs {}", c0 - 0.5 * lr * grad_c);
+    assert!(out.contains_key(super::CRITIC_LOSS), "the critic's loss is a metric of the step");
 }

@@ -66,6 +66,27 @@ pub(crate) fn concat(e: &mut Emit, a: &VjpArgs) -> R {
     let &Op::Concat { axis } = a.op else {
         return Err(e.error("concat rule applied to another op"));
     };
+    // Along the batch axis sizes are symbolic (`concat([x, x_hat], axis = 0)`, a critic judging
+    // real and generated images with one network): with every part of one shape, the gradient
+    // is [k * n, ...] viewed as [k, n, ...], and part i its row i.
+    let first = e.shape(a.x(0));
+    let symbolic = first.get(axis).is_some_and(|d| d.as_const().is_none());
+    if symbolic && axis == 0 && a.operands.iter().all(|&x| e.shape(x) == first) {
+        let k = a.operands.len();
+        let mut parts = vec![Dim::from(k as i64)];
+        parts.extend(first.iter().cloned());
+        let rows = e.reshape(a.g, parts)?;
+        let mut out = Vec::with_capacity(k);
+        for i in 0..k {
+            out.push(if a.needs[i] {
+                let row = e.op(Op::Slice { axis: 0, start: i, end: i + 1, step: 1 }, &[rows])?;
+                Some(e.reshape(row, first.clone())?)
+            } else {
+                None
+            });
+        }
+        return Ok(out);
+    }
     let mut offset = 0;
     let mut out = Vec::with_capacity(a.operands.len());
     for (i, &x) in a.operands.iter().enumerate() {
