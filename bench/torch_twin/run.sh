@@ -24,6 +24,8 @@ TWINS=(
   "conv twin_conv.hgl 20 16"
   "vae twin_vae.hgl 30 32"
   "bn twin_bn.hgl 30 32"
+  "vqvae ../../examples/vqvae/vqvae.hgl 20 16"
+  "sae ../../examples/sae/sae.hgl 20 32"
 )
 selected=("$@")
 out=runs/torch_twin

@@ -14,6 +14,8 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `conv`     | twin_conv.hgl   | conv2d (strided), max pooling, flatten, transposed convolutions; Nesterov SGD with weight decay |
 | `vae`      | twin_vae.hgl    | Gaussian bottleneck with reparameterisation noise from Hourglass's Philox stream (philox.py) |
 | `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
+| `vqvae`    | examples/vqvae  | the example as shipped: strided convolutions, `VectorQuantizer` (argmin, straight-through, codebook and commitment loss), transposed convolutions |
+| `sae`      | examples/sae    | the example as shipped: an Mlp encoder, `TopK`, a linear decoder |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
 the largest relative loss difference; exits 1 if any twin is above the tolerance. Twins with
@@ -161,6 +163,40 @@ class Bn(Twin):
         return bce_with_logits(logits, x).sum(dim=-1).mean()
 
 
+class VqVae(Twin):
+    """examples/vqvae/vqvae.hgl at its defaults (64 codes of 16, 16 channels)."""
+
+    def conv(self, x, name, **kw):
+        return F.conv2d(x, self.p[f"{name}_w"], **kw) + self.bias(name)
+
+    def conv_t(self, x, name, **kw):
+        return F.conv_transpose2d(x, self.p[f"{name}_w"], **kw) + self.bias(name)
+
+    def forward(self, x, step):
+        x = x.reshape(-1, 1, 28, 28)
+        c1 = self.conv(x, "encoder_c1", stride=2, padding=1)
+        c2 = self.conv(torch.relu(c1), "encoder_c2", stride=2, padding=1)
+        e = self.conv(torch.relu(c2), "encoder_e").permute(0, 2, 3, 1)
+        book = self.p["bottleneck_q_book"]
+        d = (e * e).sum(dim=-1, keepdim=True) - 2.0 * (e @ book.t()) + (book * book).sum(dim=-1)
+        q = F.embedding(torch.argmin(d, dim=-1), book)
+        vq = ((q.detach() - e) ** 2).mean() * 0.25 + ((q - e.detach()) ** 2).mean()
+        z = e + (q - e).detach()
+        d1 = self.conv_t(z.permute(0, 3, 1, 2), "decoder_d1", stride=2, padding=1)
+        x_hat = torch.sigmoid(self.conv_t(torch.relu(d1), "decoder_logits", stride=2, padding=1))
+        return ((x_hat - x) ** 2).mean() + vq
+
+
+class Sae(Twin):
+    """examples/sae/sae.hgl at its defaults (256 features, k = 16, hidden 128)."""
+
+    def forward(self, x, step):
+        pre = torch.relu(self.lin(torch.relu(self.lin(x, "encoder_pre_0")), "encoder_pre_1"))
+        top = torch.topk(pre, 16, dim=-1)
+        z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
+        return ((self.lin(z, "decoder_recon") - x) ** 2).mean()
+
+
 def cosine_with_warmup(opt, warmup, total):
     """Hourglass's `cosine(warmup)` from PyTorch's schedulers: base_lr * (step + 1) / warmup
     while step < warmup, then cosine annealing to 0 at step `total`."""
@@ -193,6 +229,14 @@ TWINS = {
     "vae": dict(
         model=Vae,
         optimizer=lambda ps: torch.optim.Adam(ps, lr=0.002, foreach=False),
+    ),
+    "vqvae": dict(
+        model=VqVae,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
+    ),
+    "sae": dict(
+        model=Sae,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
     ),
     "bn": dict(
         model=Bn,
