@@ -34,6 +34,8 @@ ZOO = {
     "beta_vae": ("examples/beta_vae/beta_vae.hgl", "BetaVae", False, "llvm"),
     "denoising_ae": ("examples/denoising_ae/denoising_ae.hgl", "DenoisingAe", False, "cranelift"),
     "iwae": ("examples/iwae/iwae.hgl", "Iwae", False, "cranelift"),
+    "vqvae": ("examples/vqvae/vqvae.hgl", "ExampleVqVae", False, "llvm"),
+    "sae": ("examples/sae/sae.hgl", "ExampleSae", False, "cranelift"),
     "binary": ("examples/binary/binary.hgl", "BinaryAe", False, "cranelift"),
     "fsq": ("examples/fsq/fsq.hgl", "FsqAe", False, "cranelift"),
     "gumbel": ("examples/gumbel/gumbel.hgl", "GumbelVae", False, "cranelift"),

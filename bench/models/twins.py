@@ -428,15 +428,15 @@ class VqVae(Twin):
 
     IMAGE_SHAPE = True
 
-    def __init__(self, codes=512, dim=64, beta=0.25):
+    def __init__(self, codes=512, dim=64, beta=0.25, ch=32, mid=32):
         super().__init__()
         self.beta = beta
-        self.conv("encoder.c1", 1, 32, 4)
-        self.conv("encoder.c2", 32, 64, 4)
-        self.conv("encoder.e", 64, dim, 1)
+        self.conv("encoder.c1", 1, ch, 4)
+        self.conv("encoder.c2", ch, 2 * ch, 4)
+        self.conv("encoder.e", 2 * ch, dim, 1)
         self.param("bottleneck.q.book", (codes, dim), ("uniform", -1.0 / codes, 1.0 / codes))
-        self.conv_t("decoder.d1", dim, 32, 4)
-        self.conv_t("decoder.logits", 32, 1, 4)
+        self.conv_t("decoder.d1", dim, mid, 4)
+        self.conv_t("decoder.logits", mid, 1, 4)
 
     def cells(self, x):
         c1 = F.conv2d(x, self.p("encoder.c1.w"), self.p("encoder.c1.b"), stride=2, padding=1)
@@ -467,6 +467,32 @@ class VqVae(Twin):
     def loss(self, x):
         z, vq_loss = self.quantize(self.cells(x))
         return F.mse_loss(self.decode(z), x) + vq_loss
+
+
+class ExampleVqVae(VqVae):
+    """examples/vqvae/vqvae.hgl: the same network with 16 and 32 channels, 64 codes of 16."""
+
+    def __init__(self):
+        super().__init__(codes=64, dim=16, ch=16, mid=32)
+
+
+class ExampleSae(Twin):
+    """examples/sae/sae.hgl: an Mlp encoder (784 -> 128 -> 256, relu after each), the 16
+    largest kept, a linear decoder."""
+
+    IMAGE_SHAPE = False
+
+    def __init__(self, features=256, k=16, hidden=128):
+        super().__init__()
+        self.k = k
+        self.mlp("encoder.pre", [784, hidden, features])
+        self.linear("decoder.recon", features, 784)
+
+    def loss(self, x):
+        pre = self.run_mlp(x, "encoder.pre", 2, torch.relu, torch.relu)
+        top = torch.topk(pre, self.k, dim=-1)
+        z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
+        return F.mse_loss(self.lin(z, "decoder.recon"), x)
 
 
 class VqVaeEma(VqVae):
