@@ -541,7 +541,7 @@ fn evaluate_priors(
     }
     result?;
     for (name, v) in ancestral.into_drawn() {
-        let span = spans[&name];
+        let span = spans.get(&name).copied().unwrap_or(section.head_span);
         priors.insert(name, (v, span));
     }
     Ok(())
