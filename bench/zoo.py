@@ -35,6 +35,7 @@ ZOO = {
     "denoising_ae": ("examples/denoising_ae/denoising_ae.hgl", "DenoisingAe", False, "cranelift"),
     "iwae": ("examples/iwae/iwae.hgl", "Iwae", False, "cranelift"),
     "vqvae": ("examples/vqvae/vqvae.hgl", "ExampleVqVae", False, "llvm"),
+    "conv_vae": ("examples/conv_vae/conv_vae.hgl", "ExampleConvVae", False, "llvm"),
     "sae": ("examples/sae/sae.hgl", "ExampleSae", False, "cranelift"),
     "binary": ("examples/binary/binary.hgl", "BinaryAe", False, "cranelift"),
     "fsq": ("examples/fsq/fsq.hgl", "FsqAe", False, "cranelift"),
@@ -44,10 +45,16 @@ ZOO = {
     "vqvae_ema": ("examples/vqvae_ema/vqvae_ema.hgl", "VqVaeEma", False, "llvm"),
     "wae_mmd": ("examples/wae_mmd/wae_mmd.hgl", "WaeMmd", False, "interp"),
     # The speed benchmark's models (bench/models), whose twins bench/run times.
+    "ae_identity": ("examples/ae_identity/ae_identity.hgl", "AeIdentity", False, "cranelift"),
     "bench_conv_vae": ("bench/models/conv_vae.hgl", "ConvVae", False, "llvm"),
     "bench_vqvae": ("bench/models/vqvae.hgl", "VqVae", False, "llvm"),
     "bench_sae": ("bench/models/sae.hgl", "Sae", False, "llvm"),
 }
+
+
+# Examples whose train block sets another learning rate (and optimizer, which their twin's
+# `optimizer` mirrors): both sides train at it.
+LR = {"ae_identity": 0.05}
 
 
 def idx(name):
@@ -59,16 +66,16 @@ def idx(name):
     return np.frombuffer(raw[8:8 + count], np.uint8).astype(np.int64)
 
 
-def hourglass(hgc, spec, backend, epochs, out):
+def hourglass(hgc, spec, backend, epochs, out, lr=1e-3):
     cmd = [hgc, "run", spec, "train", "--backend", backend, "--data", "fashion-mnist", "--epochs", str(epochs),
-           "--batch", "128", "--lr", "1e-3", "--seed", "0", "--out", str(out), "--progress", "quiet", "--overwrite"]
+           "--batch", "128", "--lr", str(lr), "--seed", "0", "--out", str(out), "--progress", "quiet", "--overwrite"]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = time.perf_counter() - t0
     return json.loads((out / "eval.json").read_text())["loss"], wall, "hgc " + " ".join(cmd[1:6]) + f" --epochs {epochs}"
 
 
-def twin(name, uses_label, epochs, threads):
+def twin(name, uses_label, epochs, threads, lr=1e-3):
     import torch
 
     import twins
@@ -82,9 +89,14 @@ def twin(name, uses_label, epochs, threads):
     critic = model.critic_parameters() if hasattr(model, "critic_parameters") else []
     ids = {id(p) for p in critic}
     players = [p for p in model.parameters() if id(p) not in ids]
-    opt = torch.optim.Adam(players, lr=1e-3)
-    critic_opt = model.critic_optimizer() if critic else None
     x, y = torch.from_numpy(idx("train-images-idx3-ubyte")), torch.from_numpy(idx("train-labels-idx1-ubyte"))
+    total = epochs * (len(x) // 128)
+    # A twin whose spec trains otherwise (ae_identity: SGD, a schedule, clipping) says how.
+    if hasattr(model, "optimizer"):
+        opt, scheduler = model.optimizer(players, lr, total)
+    else:
+        opt, scheduler = torch.optim.Adam(players, lr=1e-3), None
+    critic_opt = model.critic_optimizer() if critic else None
     xt, yt = torch.from_numpy(idx("t10k-images-idx3-ubyte")), torch.from_numpy(idx("t10k-labels-idx1-ubyte"))
     x, xt = x.reshape((-1,) + shape), xt.reshape((-1,) + shape)
     args = (lambda i: (x[i], y[i])) if uses_label else (lambda i: (x[i],))
@@ -102,7 +114,11 @@ def twin(name, uses_label, epochs, threads):
                 for p, g in zip(critic, torch.autograd.grad(critic_loss, critic)):
                     p.grad = g
                 critic_opt.step()
+            if getattr(model, "CLIP", None):
+                torch.nn.utils.clip_grad_norm_(players, model.CLIP)
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
     wall = time.perf_counter() - t0
     model.eval()
     with torch.no_grad():
@@ -127,8 +143,9 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models.split(","):
             spec, cls, uses_label, backend = ZOO[name]
-            ours, our_wall, command = hourglass(a.hgc, spec, backend, a.epochs, pathlib.Path(tmp) / name)
-            theirs, their_wall = twin(cls, uses_label, a.epochs, a.threads)
+            ours, our_wall, command = hourglass(a.hgc, spec, backend, a.epochs, pathlib.Path(tmp) / name,
+                                                LR.get(name, 1e-3))
+            theirs, their_wall = twin(cls, uses_label, a.epochs, a.threads, LR.get(name, 1e-3))
             print(f"| {name} | `{command}` | {our_wall:.1f} | {ours:.5g} | {their_wall:.1f} | {theirs:.5g} | "
                   f"{ours / theirs:.3f} |", flush=True)
 

@@ -469,6 +469,88 @@ class VqVae(Twin):
         return F.mse_loss(self.decode(z), x) + vq_loss
 
 
+class ExampleConvVae(Twin):
+    """examples/conv_vae/conv_vae.hgl: strided 3x3 convolutions with GroupNorm (4 and 8
+    groups) and dropout (0.1, training only) before the Gaussian heads (latent 16); a linear
+    expansion, a transposed convolution with GroupNorm and a transposed convolution back."""
+
+    IMAGE_SHAPE = True
+
+    def __init__(self, latent=16, ch=16, drop=0.1):
+        super().__init__()
+        self.ch, self.drop = ch, drop
+        self.conv("encoder.c1", 1, ch, 3)
+        self.norm("encoder.n1", ch)
+        self.conv("encoder.c2", ch, 2 * ch, 3)
+        self.norm("encoder.n2", 2 * ch)
+        self.linear("encoder.mu", 2 * ch * 49, latent)
+        self.linear("encoder.logvar", 2 * ch * 49, latent)
+        self.linear("decoder.expand", latent, 2 * ch * 49)
+        self.conv_t("decoder.d1", 2 * ch, ch, 4)
+        self.norm("decoder.dn1", ch)
+        self.conv_t("decoder.logits", ch, 1, 4)
+
+    def norm(self, name, c):
+        self.param(f"{name}.gamma", (c,), "ones")
+        self.param(f"{name}.beta", (c,), "zeros")
+
+    def group_norm(self, x, name, groups):
+        return F.group_norm(x, groups, self.p(f"{name}.gamma"), self.p(f"{name}.beta"), eps=1e-5)
+
+    def loss(self, x):
+        c1 = F.conv2d(x, self.p("encoder.c1.w"), self.p("encoder.c1.b"), stride=2, padding=1)
+        n1 = self.group_norm(c1, "encoder.n1", 4)
+        c2 = F.conv2d(torch.relu(n1), self.p("encoder.c2.w"), self.p("encoder.c2.b"), stride=2, padding=1)
+        flat = torch.flatten(torch.relu(self.group_norm(c2, "encoder.n2", 8)), 1)
+        dropped = F.dropout(flat, self.drop, training=self.training)
+        mu, logvar = self.lin(dropped, "encoder.mu"), self.lin(dropped, "encoder.logvar")
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        grid = torch.relu(self.lin(z, "decoder.expand")).reshape(-1, 2 * self.ch, 7, 7)
+        d1 = F.conv_transpose2d(grid, self.p("decoder.d1.w"), self.p("decoder.d1.b"), stride=2, padding=1)
+        dn1 = self.group_norm(d1, "decoder.dn1", 4)
+        logits = F.conv_transpose2d(
+            torch.relu(dn1), self.p("decoder.logits.w"), self.p("decoder.logits.b"), stride=2, padding=1
+        )
+        return (bce_with_logits(logits, x).sum(dim=(1, 2, 3)) + kl_std_normal(mu, logvar)).mean()
+
+
+class AeIdentity(Twin):
+    """examples/ae_identity/ae_identity.hgl: Mlp 784 -> 128 -> 128 (relu), LayerNorm, a linear
+    code of 16, Mlp 16 -> 128 -> 128 -> 784 back; trained as its train block says, with SGD
+    (momentum 0.9), the cosine schedule with 200 warm-up steps and global-norm clipping at 1."""
+
+    IMAGE_SHAPE = False
+    CLIP = 1.0
+
+    def __init__(self, latent=16, hidden=128):
+        super().__init__()
+        self.mlp("encoder.h", [784, hidden, hidden])
+        self.param("encoder.norm.gamma", (hidden,), "ones")
+        self.param("encoder.norm.beta", (hidden,), "zeros")
+        self.linear("encoder.code", hidden, latent)
+        self.mlp("decoder.logits", [latent, hidden, hidden, 784])
+
+    def optimizer(self, params, lr, total):
+        """SGD with momentum and Hourglass's `cosine(200)` (base * (step + 1) / 200 while
+        warming up, then half a cosine to 0 at the last step)."""
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+        def factor(step, warmup=200):
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+    def loss(self, x):
+        h = self.run_mlp(x, "encoder.h", 2, torch.relu, torch.relu)
+        norm = F.layer_norm(h, h.shape[-1:], self.p("encoder.norm.gamma"), self.p("encoder.norm.beta"), eps=1e-5)
+        z = self.lin(norm, "encoder.code")
+        logits = self.run_mlp(z, "decoder.logits", 3, torch.relu, identity)
+        return bce_with_logits(logits, x).sum(dim=-1).mean()
+
+
 class ExampleVqVae(VqVae):
     """examples/vqvae/vqvae.hgl: the same network with 16 and 32 channels, 64 codes of 16."""
 
