@@ -45,6 +45,7 @@ ZOO = {
     "vqvae_ema": ("examples/vqvae_ema/vqvae_ema.hgl", "VqVaeEma", False, "llvm"),
     "wae_mmd": ("examples/wae_mmd/wae_mmd.hgl", "WaeMmd", False, "interp"),
     # The speed benchmark's models (bench/models), whose twins bench/run times.
+    "mae": ("examples/mae/mae.hgl", "ExampleMae", False, "llvm"),
     "ae_identity": ("examples/ae_identity/ae_identity.hgl", "AeIdentity", False, "cranelift"),
     "bench_conv_vae": ("bench/models/conv_vae.hgl", "ConvVae", False, "llvm"),
     "bench_vqvae": ("bench/models/vqvae.hgl", "VqVae", False, "llvm"),

@@ -740,7 +740,7 @@ class Mae(Twin):
         self.dim, self.heads = dim, heads
         self.keep = int(self.N * (1.0 - ratio) + 1e-6)
         self.enc_blocks = [f"encoder.blk{i + 1}" for i in range(enc_blocks)]
-        self.dec_blocks = [f"decoder.dblk{i + 1}" for i in range(dec_blocks)]
+        self.dec_blocks = self.decoder_block_names(dec_blocks)
         self.linear("encoder.patches.proj", self.PATCH * self.PATCH, dim)
         self.param("encoder.pos", (self.N, dim), ("normal", 0.02))
         for b in self.enc_blocks:
@@ -753,6 +753,9 @@ class Mae(Twin):
             self.block(b)
         self.layer_norm("decoder.dnorm", dim)
         self.linear("decoder.pixels.proj", dim, self.PATCH * self.PATCH)
+
+    def decoder_block_names(self, n):
+        return [f"decoder.dblk{i + 1}" for i in range(n)]
 
     def layer_norm(self, name, d):
         self.param(f"{name}.gamma", (d,), "ones")
@@ -843,3 +846,28 @@ MODELS = {
     "sae": ("bench/models/sae.hgl", [], Sae),
     "mae": ("bench/models/mae.hgl", [], Mae),
 }
+
+
+class ExampleMae(Mae):
+    """examples/mae/mae.hgl: patches of 7x7 (16), width 64, 2 encoder blocks and one decoder
+    block (`decoder.dblk`), trained as its train block says: AdamW (betas 0.9, 0.95, weight
+    decay 0.05) with the cosine schedule after 100 warm-up steps."""
+
+    PATCH, N = 7, 16
+
+    def __init__(self):
+        super().__init__(dim=64, heads=4, ratio=0.75, enc_blocks=2, dec_blocks=1)
+
+    def decoder_block_names(self, n):
+        return ["decoder.dblk"]
+
+    def optimizer(self, params, lr, total):
+        opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.05)
+
+        def factor(step, warmup=100):
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
