@@ -92,6 +92,19 @@ def identity(x):
     return x
 
 
+def cosine_schedule(opt, warmup, total):
+    """Hourglass's `cosine(warmup)`: base * (step + 1) / warmup while warming up, then half a
+    cosine from base to 0 at step `total`."""
+
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 class Vae(Twin):
     """examples/vae/vae.hgl: 784-512-256 relu, mu/logvar heads of 32, decoder 32-256-512-784."""
 
@@ -534,14 +547,7 @@ class AeIdentity(Twin):
         """SGD with momentum and Hourglass's `cosine(200)` (base * (step + 1) / 200 while
         warming up, then half a cosine to 0 at the last step)."""
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
-
-        def factor(step, warmup=200):
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return opt, cosine_schedule(opt, 200, total)
 
     def loss(self, x):
         h = self.run_mlp(x, "encoder.h", 2, torch.relu, torch.relu)
@@ -863,11 +869,4 @@ class ExampleMae(Mae):
 
     def optimizer(self, params, lr, total):
         opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.05)
-
-        def factor(step, warmup=100):
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return opt, cosine_schedule(opt, 100, total)

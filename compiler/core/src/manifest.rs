@@ -53,7 +53,8 @@ pub fn manifest(module: &Module, train: Option<&TrainStepInfo>) -> Result<Manife
     let train = match (train, module.function("train")) {
         (Some(info), Some(_)) => {
             // Every trainable parameter, and the buffers the step updates.
-            let returned = |name: &str| module.function("train").is_some_and(|f| f.output(name).is_some());
+            let step = module.function("train");
+            let returned = |name: &str| step.is_some_and(|f| f.output(name).is_some());
             let mut carried: Vec<(String, String)> =
                 params.iter().map(|p| names::param(&p.name)).filter(|n| returned(n)).map(|n| (n.clone(), n)).collect();
             let mut state = Vec::with_capacity(info.state.len());

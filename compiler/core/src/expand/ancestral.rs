@@ -58,13 +58,22 @@ pub struct Bottleneck<'m> {
     priors: Vec<(&'m Ident, &'m Expr, Span)>,
     /// Names of the model's inputs (conditions excepted) and of the encoder, with their place.
     outside: &'m HashMap<String, (Span, &'static str)>,
+    /// Every bottleneck value that depends on an input or the encoder, with its blocker: what
+    /// a prior may not read (computed once, in [`Bottleneck::new`]).
+    pub blocked: HashMap<String, Blocker>,
 }
 
 impl<'m> Bottleneck<'m> {
     /// `outside` lists the names no prior may read: the plain inputs and the encoder's values.
     pub fn new(body: &'m Block, outside: &'m HashMap<String, (Span, &'static str)>) -> Bottleneck<'m> {
-        let mut b =
-            Bottleneck { stmts: Vec::new(), reads: Vec::new(), origins: HashMap::new(), priors: Vec::new(), outside };
+        let mut b = Bottleneck {
+            stmts: Vec::new(),
+            reads: Vec::new(),
+            origins: HashMap::new(),
+            priors: Vec::new(),
+            outside,
+            blocked: HashMap::new(),
+        };
         for stmt in &body.stmts {
             match stmt {
                 Stmt::Let { targets, value, .. } => {
@@ -92,6 +101,7 @@ impl<'m> Bottleneck<'m> {
                 Stmt::Output { .. } | Stmt::Return { .. } | Stmt::Update { .. } => {}
             }
         }
+        b.blocked = b.origins.keys().filter_map(|n| b.blocker(n).map(|x| (n.clone(), x))).collect();
         b
     }
 
@@ -119,7 +129,7 @@ impl<'m> Bottleneck<'m> {
 
     /// Why `sample` cannot compute the bottleneck value `name`, if it cannot: the first input
     /// or encoder value it depends on (through other bottleneck statements).
-    pub fn blocker(&self, name: &str) -> Option<Blocker> {
+    fn blocker(&self, name: &str) -> Option<Blocker> {
         self.blocker_in(name, &mut Vec::new())
     }
 
@@ -136,12 +146,6 @@ impl<'m> Bottleneck<'m> {
             }
             None => self.outside.get(name).map(|&(span, place)| Blocker { name: name.to_string(), span, place }),
         }
-    }
-
-    /// Every bottleneck value that depends on an input or the encoder, with its blocker: what a
-    /// prior may not read.
-    pub fn blocked(&self) -> HashMap<String, Blocker> {
-        self.origins.keys().filter_map(|n| self.blocker(n).map(|b| (n.clone(), b))).collect()
     }
 }
 
@@ -228,7 +232,7 @@ impl<'b, 'm> Ancestral<'b, 'm> {
         for id in reads {
             match self.bottleneck.origins.get(&id.name) {
                 Some(Origin::Latent) => self.draw(ctx, &id.name, Some(id), draw_prior)?,
-                Some(Origin::Statement(i)) if self.bottleneck.blocker(&id.name).is_none() => {
+                Some(Origin::Statement(i)) if !self.bottleneck.blocked.contains_key(&id.name) => {
                     let i = *i;
                     if self.done[i] {
                         continue;

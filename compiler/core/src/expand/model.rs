@@ -510,7 +510,7 @@ fn evaluate_priors(
     let outside = prior_outside(model);
     let bottleneck = Bottleneck::new(&section.body, &outside);
     let mut hidden = outside.clone();
-    let blocked = bottleneck.blocked();
+    let blocked = bottleneck.blocked.clone();
     let mut bound = HashMap::new();
     block_bindings(&section.body, "bottleneck", &mut bound);
     for (name, b) in &blocked {
