@@ -73,23 +73,26 @@ pub fn build_train_step(
     // Buffers get no gradient and no optimizer state: their update is their new value. The
     // critic's parameters are trained by the critic's loss, every other one by the loss.
     let mut main = Player { params: Vec::new(), inputs: Vec::new(), loss, kind: opt.kind.clone(), lr_ratio: 1.0 };
-    let critic_loss = f.output(CRITIC_LOSS);
-    let mut critic = Player {
+    // A model with a critic returns its loss; without one, every parameter is the main player's.
+    let mut critic = f.output(CRITIC_LOSS).map(|loss| Player {
         params: Vec::new(),
         inputs: Vec::new(),
-        loss: critic_loss.unwrap_or(loss),
+        loss,
         kind: opt.critic.kind.clone(),
         lr_ratio: opt.critic.lr_ratio,
-    };
+    });
     for (p, &v) in params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable) {
-        let player = if critic_loss.is_some() && p.name.starts_with(CRITIC_PREFIX) { &mut critic } else { &mut main };
+        let player = match critic.as_mut() {
+            Some(c) if p.name.starts_with(CRITIC_PREFIX) => c,
+            _ => &mut main,
+        };
         player.params.push(p);
         player.inputs.push(v);
     }
 
     // Optimizer state inputs first, player by player, then the scalars.
-    let players: Vec<(Player, Vec<Vec<ValueId>>, Vec<StateBuffer>)> = [main, critic]
-        .into_iter()
+    let players: Vec<(Player, Vec<Vec<ValueId>>, Vec<StateBuffer>)> = std::iter::once(main)
+        .chain(critic)
         .filter(|p| !p.params.is_empty())
         .map(|p| {
             let (inputs, state) = state_inputs(&mut f, &p);
