@@ -26,6 +26,7 @@ TWINS=(
   "bn twin_bn.hgl 30 32"
   "vqvae ../../examples/vqvae/vqvae.hgl 20 16"
   "sae ../../examples/sae/sae.hgl 20 32"
+  "gan twin_gan.hgl 30 32"
 )
 selected=("$@")
 out=runs/torch_twin

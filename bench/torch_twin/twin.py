@@ -16,6 +16,7 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
 | `vqvae`    | examples/vqvae  | the example as shipped: strided convolutions, `VectorQuantizer` (argmin, straight-through, codebook and commitment loss), transposed convolutions |
 | `sae`      | examples/sae    | the example as shipped: an Mlp encoder, `TopK`, a linear decoder |
+| `gan`      | twin_gan.hgl    | two players, alternating: the critic steps after the autoencoder, on its new reconstructions; both losses compared |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
 the largest relative loss difference; exits 1 if any twin is above the tolerance. Twins with
@@ -197,6 +198,48 @@ class Sae(Twin):
         return ((self.lin(z, "decoder_recon") - x) ** 2).mean()
 
 
+class Gan(Twin):
+    """twin_gan.hgl: an autoencoder and a critic (`critic_*` parameters) with their own losses."""
+
+    def losses(self, x):
+        e = self.lin(torch.tanh(self.lin(x, "encoder_h1")), "encoder_e")
+        logits = self.lin(torch.tanh(self.lin(e, "decoder_d1")), "decoder_logits")
+        both = torch.cat([x, torch.sigmoid(logits)], dim=0)
+        scores = self.lin(torch.tanh(self.lin(both, "critic_h")), "critic_score").reshape(2, -1)
+        real, fake = scores[0], scores[1]
+        rec = bce_with_logits(logits, x).sum(dim=-1).mean()
+        loss = rec + 0.5 * F.softplus(-fake).mean()
+        critic_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+        return loss, critic_loss
+
+
+def run_players(name, spec, model, ours, x_all, batch):
+    """Two-player training as Hourglass's `players = alternating`: the autoencoder steps on the
+    gradient of its loss, then the critic on the gradient of its loss evaluated again with the
+    autoencoder's new parameters. Both step losses (before the updates) are compared."""
+    critic = [p for n, p in model.p.items() if n.startswith("critic_")]
+    ids = {id(p) for p in critic}
+    main = [p for p in model.parameters() if id(p) not in ids]
+    opt, critic_opt = spec["optimizer"](main), spec["critic_optimizer"](critic)
+    worst = 0.0
+    print(f"{'step':>4} {'hourglass':>12} {'pytorch':>12} {'critic hg':>12} {'critic pt':>12} {'rel diff':>10}")
+    for step in range(len(ours)):
+        xb = x_all[step * batch : (step + 1) * batch]
+        loss, critic_loss = model.losses(xb)
+        for p, g in zip(main, torch.autograd.grad(loss, main)):
+            p.grad = g
+        opt.step()
+        _, again = model.losses(xb)
+        for p, g in zip(critic, torch.autograd.grad(again, critic)):
+            p.grad = g
+        critic_opt.step()
+        pairs = [(ours[step]["loss"], loss.item()), (ours[step]["critic_loss"], critic_loss.item())]
+        rel = max(abs(m - t) / max(abs(t), 1e-12) for m, t in pairs)
+        worst = max(worst, rel)
+        print(f"{step:>4} {pairs[0][0]:>12.6f} {pairs[0][1]:>12.6f} {pairs[1][0]:>12.6f} {pairs[1][1]:>12.6f} {rel:>10.2e}")
+    return worst
+
+
 def cosine_with_warmup(opt, warmup, total):
     """Hourglass's `cosine(warmup)` from PyTorch's schedulers: base_lr * (step + 1) / warmup
     while step < warmup, then cosine annealing to 0 at step `total`."""
@@ -237,6 +280,11 @@ TWINS = {
     "sae": dict(
         model=Sae,
         optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
+    ),
+    "gan": dict(
+        model=Gan,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False),
+        critic_optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1, foreach=False),
     ),
     "bn": dict(
         model=Bn,
@@ -286,6 +334,13 @@ def run_twin(name, run, data_dir, tolerance):
         raise SystemExit(f"{name}: metrics.jsonl has {len(ours)} steps, expected {steps}")
     model = spec["model"](load_safetensors(run / "init.safetensors"))
     model.seed = plan["seed"]
+    if "critic_optimizer" in spec:
+        print(f"== {name}: {steps} steps of {batch} examples, two players")
+        x_all = torch.tensor(load_images(data_dir, batch * steps))
+        worst = run_players(name, spec, model, ours, x_all, batch)
+        verdict = "ok" if worst <= tolerance else "MISMATCH"
+        print(f"{name}: max relative loss difference over {steps} steps: {worst:.3e} (tolerance {tolerance:.0e}) {verdict}\n")
+        return worst, True
     opt = spec["optimizer"](model.parameters())
     with warnings.catch_warnings():
         # SequentialLR passes an epoch to the next scheduler's step(), which warns.

@@ -123,6 +123,9 @@ pub enum ModelMember {
     Loss { player: Option<Ident>, value: Expr, span: Span },
     /// `metric kl = expr`
     Metric { name: Ident, value: Expr, span: Span },
+    /// `picture masked = expr`: a batch of images `eval` returns as `picture:masked` and a
+    /// run draws beside each input in `reconstructions.png` (what a masked autoencoder saw).
+    Picture { name: Ident, value: Expr, span: Span },
     /// `rec = expr` after the sections: a helper value that later bindings, the loss and the
     /// metrics read (evaluated where the loss is: `train` and `eval`).
     Binding { name: Ident, value: Expr, span: Span },

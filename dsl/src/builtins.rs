@@ -20,6 +20,8 @@ pub enum BuiltinKind {
     Initializer,
     Optimizer,
     Schedule,
+    /// How the two players of two-player training take their steps (`players = alternating`).
+    PlayerOrder,
 }
 
 /// The groups of operations in LANGUAGE.md.
@@ -107,7 +109,7 @@ macro_rules! def {
     };
 }
 
-use BuiltinKind::{Dtype, Initializer, Op, Optimizer, Schedule};
+use BuiltinKind::{Dtype, Initializer, Op, Optimizer, PlayerOrder, Schedule};
 use OpClass::*;
 
 /// Operations and element types: the builtins visible in every expression.
@@ -276,11 +278,24 @@ pub static SCHEDULES: &[BuiltinDef] = &[
     def!("linear", Schedule, &[opt("warmup", "0")], "linear warm-up for `warmup` steps, then linear decay to 0"),
 ];
 
+/// The orders of two-player training's steps (the `players` setting).
+pub static PLAYER_ORDERS: &[BuiltinDef] = &[
+    def!("simultaneous", PlayerOrder, NONE, "both players step on the gradients of one forward pass"),
+    def!(
+        "alternating",
+        PlayerOrder,
+        NONE,
+        "the model steps first; the critic then steps on a second forward pass with the model's new parameters"
+    ),
+];
+
 /// What value a `train` setting takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TrainValue {
     Optimizer,
     Schedule,
+    /// `simultaneous` or `alternating`.
+    PlayerOrder,
     /// An integer > 0.
     PositiveInt,
     /// Any integer.
@@ -303,6 +318,11 @@ pub static TRAIN_KEYS: &[TrainKey] = &[
         name: "critic_optimizer",
         value: TrainValue::Optimizer,
         doc: "the optimizer of the `critic` section's parameters (default: `optimizer`)",
+    },
+    TrainKey {
+        name: "players",
+        value: TrainValue::PlayerOrder,
+        doc: "two-player training: `simultaneous` (default) or `alternating`",
     },
     TrainKey { name: "batch", value: TrainValue::PositiveInt, doc: "examples per step" },
     TrainKey { name: "epochs", value: TrainValue::PositiveInt, doc: "passes over the data (or give `steps`)" },
@@ -378,7 +398,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_within_each_namespace() {
-        for table in [OPS, INITIALIZERS, OPTIMIZERS, SCHEDULES] {
+        for table in [OPS, INITIALIZERS, OPTIMIZERS, SCHEDULES, PLAYER_ORDERS] {
             let mut names: Vec<&str> = table.iter().map(|d| d.name).collect();
             names.sort_unstable();
             let n = names.len();
@@ -389,7 +409,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_literals_and_required_params_come_first() {
-        for def in OPS.iter().chain(INITIALIZERS).chain(OPTIMIZERS).chain(SCHEDULES) {
+        for def in OPS.iter().chain(INITIALIZERS).chain(OPTIMIZERS).chain(SCHEDULES).chain(PLAYER_ORDERS) {
             let mut seen_optional = false;
             for p in def.params {
                 if let ParamDefault::Value(v) = p.default {

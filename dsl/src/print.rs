@@ -180,6 +180,10 @@ impl Printer {
                     let _ = write!(self.out, "metric {} = ", name.name);
                     self.expr(value);
                 }
+                ModelMember::Picture { name, value, .. } => {
+                    let _ = write!(self.out, "picture {} = ", name.name);
+                    self.expr(value);
+                }
                 ModelMember::Binding { name, value, .. } => {
                     let _ = write!(self.out, "{} = ", name.name);
                     self.expr(value);

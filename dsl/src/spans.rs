@@ -54,7 +54,9 @@ pub fn erase_spans(file: &mut File) {
                             }
                             erase_expr(value);
                         }
-                        ModelMember::Metric { name, value, span } | ModelMember::Binding { name, value, span } => {
+                        ModelMember::Metric { name, value, span }
+                        | ModelMember::Picture { name, value, span }
+                        | ModelMember::Binding { name, value, span } => {
                             *span = Span::default();
                             name.span = Span::default();
                             erase_expr(value);

@@ -337,6 +337,7 @@ fn member() -> impl Strategy<Value = ModelMember> {
             span: sp()
         }),
         (name(), expr()).prop_map(|(name, v)| ModelMember::Metric { name, value: canon(v), span: sp() }),
+        (name(), expr()).prop_map(|(name, v)| ModelMember::Picture { name, value: canon(v), span: sp() }),
         // `loss = ...` is the loss member, never a binding named `loss`.
         (name().prop_filter("the loss member", |n| n.name != "loss"), expr())
             .prop_map(|(name, v)| ModelMember::Binding { name, value: canon(v), span: sp() }),

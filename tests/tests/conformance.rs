@@ -71,6 +71,9 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     // Two players: an EMA VQ autoencoder (buffers) and a patch critic with its own loss and
     // optimizer, updated in one step; the adversarial term is on from step 2.
     ("examples/vqgan/vqgan.hgl", &["codes=6", "dim=3", "adv_start=2"], &[1, 28, 28]),
+    // Alternating players: the critic's step evaluates its loss again on the model's new
+    // parameters, in the same compiled step.
+    ("tests/fixtures/two_players/alternating.hgl", &["hidden=12", "latent=4"], &[784]),
     ("examples/vqvae_ema/vqvae_ema.hgl", &["codes=6", "dim=3"], &[1, 28, 28]),
     ("examples/sae_auxk/sae_auxk.hgl", &["features=64", "k=4", "k_aux=8", "dead_after=2"], &[784]),
     // Priors that read another latent through bottleneck layers (ancestral sampling).

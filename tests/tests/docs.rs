@@ -1,14 +1,14 @@
 //! The language reference lists every builtin with its current signature, so the docs cannot
 //! drift from `dsl/src/builtins.rs`.
 
-use hg_dsl::builtins::{INITIALIZERS, OPS, OPTIMIZERS, SCHEDULES, TRAIN_KEYS};
+use hg_dsl::builtins::{INITIALIZERS, OPS, OPTIMIZERS, PLAYER_ORDERS, SCHEDULES, TRAIN_KEYS};
 
 #[test]
 fn language_reference_lists_every_builtin() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/language.md");
     let doc = std::fs::read_to_string(path).expect("docs/language.md");
     let mut missing = Vec::new();
-    for def in OPS.iter().chain(INITIALIZERS).chain(OPTIMIZERS).chain(SCHEDULES) {
+    for def in OPS.iter().chain(INITIALIZERS).chain(OPTIMIZERS).chain(SCHEDULES).chain(PLAYER_ORDERS) {
         let row = format!("| `{}` | {} |", def.signature(), def.doc);
         if !doc.contains(&row) {
             missing.push(row);

@@ -903,3 +903,53 @@ fn buffers_are_checkpointed_resumed_and_read_by_eval() {
     let (got, want) = (got["loss"].as_f64().unwrap(), want["loss"].as_f64().unwrap());
     assert!((got - want).abs() <= 1e-6 * want.abs(), "eval {got} vs the run's {want}");
 }
+
+/// The masked autoencoder's pictures (`picture masked`, `picture predicted`), computed by
+/// `eval` on Cranelift: in `eval --png`, each example shows its input, then the input with
+/// exactly the 12 dropped patches of 16 grey, then the prediction with the 4 visible patches
+/// pasted back unchanged. The run's `reconstructions.png` has the same groups of three.
+#[test]
+fn masked_autoencoder_pictures_show_what_eval_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let small = ["--set", "dim=8", "--set", "dec_dim=8", "--set", "heads=2", "--backend", "cranelift"];
+    let mut train = vec!["run", "examples/mae/mae.hgl", "train", "--data", "fashion-mnist", "--limit", "64"];
+    train.extend(["--batch", "16", "--steps", "3", "--progress", "quiet", "--out", d]);
+    train.extend(small);
+    ok(&train);
+    // A tile is 28 pixels magnified 3 times; groups of three tiles, five groups to a row.
+    let (tile, gap, group_gap) = (84u32, 2u32, 10u32);
+    let group = 3 * tile + 2 * gap;
+    let recon = image::open(dir.path().join("reconstructions.png")).unwrap().to_rgb8();
+    assert_eq!(
+        recon.dimensions(),
+        (5 * (group + group_gap) - group_gap + 2 * gap, 4 * (tile + group_gap) - group_gap + 2 * gap)
+    );
+
+    let png = dir.path().join("eval.png");
+    let weights = dir.path().join("final.safetensors");
+    let mut eval = vec!["run", "examples/mae/mae.hgl", "eval", "--data", "fashion-mnist:test", "--limit", "8"];
+    eval.extend(["--weights", weights.to_str().unwrap(), "--png", png.to_str().unwrap()]);
+    eval.extend(small);
+    ok(&eval);
+    let img = image::open(&png).unwrap().to_rgb8();
+    for example in 0..8u32 {
+        let (x0, y0) = (gap + (example % 5) * (group + group_gap), gap + (example / 5) * (tile + group_gap));
+        // Pixel (r, c) of picture `j` (0: the input, 1: masked, 2: predicted).
+        let at = |j: u32, r: u32, c: u32| img.get_pixel(x0 + j * (tile + gap) + 3 * c + 1, y0 + 3 * r + 1).0[0];
+        let mut dropped = 0;
+        for patch in 0..16 {
+            let pixels = || (0..49).map(move |i| (7 * (patch / 4) + i / 7, 7 * (patch % 4) + i % 7));
+            let grey = pixels().all(|(r, c)| at(1, r, c) == 128);
+            if grey {
+                dropped += 1;
+            } else {
+                for (r, c) in pixels() {
+                    assert_eq!(at(1, r, c), at(0, r, c), "example {example}: a visible patch is the input");
+                    assert_eq!(at(2, r, c), at(0, r, c), "example {example}: the prediction keeps visible patches");
+                }
+            }
+        }
+        assert_eq!(dropped, 12, "example {example}: 75% of 16 patches are dropped");
+    }
+}

@@ -106,7 +106,11 @@ pub fn optimizer_config(defaults: &TrainDefaults) -> OptimizerConfig {
     // The critic's rate is its own optimizer's `lr` as a fraction of the main one, so
     // `--lr` scales both players and keeps their ratio.
     let critic = defaults.critic_optimizer.as_ref().unwrap_or(&defaults.optimizer);
-    let critic = CriticOptimizer { kind: kind_of(critic), lr_ratio: critic.lr() / defaults.optimizer.lr() };
+    let critic = CriticOptimizer {
+        kind: kind_of(critic),
+        lr_ratio: critic.lr() / defaults.optimizer.lr(),
+        alternating: defaults.alternating,
+    };
     let schedule = match defaults.schedule {
         ScheduleSpec::Constant => Schedule::Constant,
         ScheduleSpec::Cosine { warmup } => Schedule::Cosine { warmup },

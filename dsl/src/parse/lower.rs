@@ -255,6 +255,10 @@ impl Lowerer {
                 let (name, value) = self.name_and_expr(pair)?;
                 Ok(ModelMember::Metric { name, value, span })
             }
+            Rule::picture_member => {
+                let (name, value) = self.name_and_expr(pair)?;
+                Ok(ModelMember::Picture { name, value, span })
+            }
             Rule::model_binding => {
                 let (name, value) = self.name_and_expr(pair)?;
                 Ok(ModelMember::Binding { name, value, span })

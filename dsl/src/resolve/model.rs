@@ -165,9 +165,22 @@ impl Checker<'_> {
         }
 
         // Model-level bindings, the loss and metrics, in order: each reads what comes before.
+        // Pictures are outputs of `eval` only, so nothing reads them; their names are their own.
+        let mut pictures: HashMap<&str, Span> = HashMap::new();
         for member in &m.members {
             match member {
                 ModelMember::Loss { value, .. } => self.expr(value),
+                ModelMember::Picture { name, value, .. } => {
+                    self.expr(value);
+                    if let Some(first) = pictures.insert(&name.name, name.span) {
+                        self.diags.push(
+                            Diagnostic::error(codes::E0106, format!("picture `{}` is declared twice", name.name))
+                                .primary(name.span, "declared again here")
+                                .secondary(first, "first declared here")
+                                .help("every picture is drawn under its own name; choose a new one"),
+                        );
+                    }
+                }
                 ModelMember::Metric { name, value, .. } => {
                     self.expr(value);
                     // `metric rec = rec` reports a model-level binding under its own name.
@@ -301,7 +314,7 @@ impl Checker<'_> {
                     }
                 }
                 ModelMember::Train(t) => Self::once(self.diags, &mut train, t.span, "train"),
-                ModelMember::Metric { .. } => {}
+                ModelMember::Metric { .. } | ModelMember::Picture { .. } => {}
                 ModelMember::Binding { name, span, .. } => {
                     let decoder = m
                         .members
@@ -342,6 +355,20 @@ impl Checker<'_> {
                     ),
             ),
             _ => {}
+        }
+        // `players` and `critic_optimizer` say how the two players train: alone they mean nothing.
+        if !seen.contains_key(&SectionKind::Critic) {
+            let settings = m.members.iter().filter_map(|mm| match mm {
+                ModelMember::Train(t) => Some(&t.settings),
+                _ => None,
+            });
+            for s in settings.flatten().filter(|s| matches!(s.key.name.as_str(), "players" | "critic_optimizer")) {
+                self.diags.push(
+                    Diagnostic::error(codes::E0229, format!("`{}` without a `critic` section", s.key.name))
+                        .primary(s.key.span, "this model has one player")
+                        .help("two-player training needs a `critic { ... }` section and its `loss critic`"),
+                );
+            }
         }
     }
 
@@ -534,8 +561,16 @@ impl Checker<'_> {
             }
             seen.insert(key.name, s.key.span);
             match key.value {
-                TrainValue::Optimizer => self.train_call(&s.value, builtins::OPTIMIZERS, "optimizer", codes::E0214),
-                TrainValue::Schedule => self.train_call(&s.value, builtins::SCHEDULES, "schedule", codes::E0215),
+                TrainValue::Optimizer => {
+                    self.train_call(&s.value, builtins::OPTIMIZERS, ("optimizer", "optimizer"), codes::E0214)
+                }
+                TrainValue::Schedule => {
+                    self.train_call(&s.value, builtins::SCHEDULES, ("schedule", "schedule"), codes::E0215)
+                }
+                TrainValue::PlayerOrder => {
+                    let what = (s.key.name.as_str(), "player order");
+                    self.train_call(&s.value, builtins::PLAYER_ORDERS, what, codes::E0216)
+                }
                 TrainValue::PositiveInt | TrainValue::Int | TrainValue::PositiveNumber => {
                     self.train_number(&s.key, &s.value, key.value);
                     self.expr(&s.value);
@@ -554,16 +589,28 @@ impl Checker<'_> {
         self.hidden = saved_hidden;
     }
 
-    fn train_call(&mut self, value: &Expr, table: &'static [BuiltinDef], what: &str, code: &'static str) {
+    /// A setting whose value names an entry of `table`; `(key, what)`: the setting and what its
+    /// entries are called.
+    fn train_call(
+        &mut self,
+        value: &Expr,
+        table: &'static [BuiltinDef],
+        (key, what): (&str, &str),
+        code: &'static str,
+    ) {
         let (name, args): (&Ident, &[crate::ast::Arg]) = match &value.kind {
             ExprKind::Name(id) => (id, &[]),
             ExprKind::Call { callee, args } => (callee, args),
             _ => {
-                let example = if what == "optimizer" { "adam(lr = 1e-3)" } else { "cosine(warmup = 100)" };
+                let example = match what {
+                    "optimizer" => "adam(lr = 1e-3)",
+                    "schedule" => "cosine(warmup = 100)",
+                    _ => "alternating",
+                };
                 self.diags.push(
-                    Diagnostic::error(codes::E0216, format!("`{what}` must name {}", a_or_an(what)))
+                    Diagnostic::error(codes::E0216, format!("`{key}` must name {}", a_or_an(what)))
                         .primary(value.span, format!("not {}", a_or_an(what)))
-                        .help(format!("for example `{what} = {example}`")),
+                        .help(format!("for example `{key} = {example}`")),
                 );
                 return;
             }

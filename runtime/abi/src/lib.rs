@@ -155,6 +155,8 @@ pub mod names {
     pub const STATE: &str = "state:";
     /// Prefix of a metric output: `metric:kl`.
     pub const METRIC: &str = "metric:";
+    /// Prefix of a picture output of `eval`: `picture:masked`, one image per example.
+    pub const PICTURE: &str = "picture:";
     /// Scalar f32 loss output of `train` and `eval`.
     pub const LOSS: &str = "loss";
     /// Scalar f32 learning rate the train step used (after the schedule), for logging.
@@ -188,5 +190,8 @@ pub mod names {
     }
     pub fn metric(name: &str) -> String {
         format!("{METRIC}{name}")
+    }
+    pub fn picture(name: &str) -> String {
+        format!("{PICTURE}{name}")
     }
 }

@@ -33,7 +33,7 @@ pub struct ModelArgs {
     /// Write the outputs to a .npy (one output) or .npz (all of them) instead of printing them
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also draw image-shaped outputs as a PNG grid (reconstruct: each input beside its output)
+    /// Also draw image-shaped outputs as a PNG grid (reconstruct: each input beside its output; eval: each input beside the pictures the model declares)
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
     /// Number of samples to draw (a model with conditions draws one per row of --input instead)

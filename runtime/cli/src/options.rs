@@ -17,6 +17,8 @@ const BUT_INFO: &[&str] = &["encode", "decode", "reconstruct", "sample", "train"
 const ARRAYS_IN: &[&str] = &["encode", "decode", "reconstruct", "sample"];
 const ARRAYS_OUT: &[&str] = &["encode", "decode", "reconstruct", "sample"];
 const DATA: &[&str] = &["eval", "train"];
+/// `eval --png` draws the pictures a model declares.
+const PICTURES: &[&str] = &["encode", "decode", "reconstruct", "sample", "eval"];
 const TRAIN: &[&str] = &["train"];
 const TIME: &[&str] = &["time"];
 
@@ -31,7 +33,7 @@ pub const OPTIONS: &[(&str, &[&str])] = &[
     ("init", BUT_INFO),
     ("input", ARRAYS_IN),
     ("output", ARRAYS_OUT),
-    ("png", ARRAYS_OUT),
+    ("png", PICTURES),
     ("num", &["sample"]),
     ("json", &["info"]),
     ("data", DATA),

@@ -113,7 +113,10 @@ fn run_entry(args: &ModelArgs, model: &dyn Model) -> Result<()> {
             }
             out.insert("examples".into(), r.examples.into());
             println!("{}", serde_json::Value::Object(out));
-            Ok(())
+            match &args.png {
+                Some(png) => draw_pictures(png, session.as_mut(), &data, seed, batch),
+                None => Ok(()),
+            }
         }
         "sample" => {
             let n = args.num.max(1);
@@ -434,6 +437,20 @@ fn draw_reconstructions(png: &Path, inputs: &NamedTensors, outputs: &NamedTensor
         eprintln!("note: {} shows the first {MAX_PNG_PAIRS} of {n} examples", png.display());
     }
     images::save_reconstructions(png, x, y, shape, MAX_PNG_PAIRS)?;
+    Ok(())
+}
+
+/// `eval --png`: the pictures the model declares (`picture NAME = ...`), each example's image
+/// input first, for the first examples of the evaluation data.
+fn draw_pictures(png: &Path, session: &mut dyn Session, data: &Dataset, seed: u64, batch: usize) -> Result<()> {
+    let Some(p) = train::eval_pictures(session, data, seed, MAX_PNG_PAIRS, batch)? else {
+        return fail("the model declares no `picture`, so `eval --png` has nothing to draw");
+    };
+    if data.len > MAX_PNG_PAIRS {
+        eprintln!("note: {} shows the first {MAX_PNG_PAIRS} of {} examples", png.display(), data.len);
+    }
+    let columns: Vec<&Tensor> = p.columns.iter().collect();
+    images::save_image_groups(png, &columns, p.shape, MAX_PNG_PAIRS)?;
     Ok(())
 }
 

@@ -98,6 +98,8 @@ pub mod codes {
     pub const PRIOR_CYCLE: &str = "E0324";
     /// An `update` that cannot replace its buffer: wrong type, or a second update in one step.
     pub const BAD_UPDATE: &str = "E0325";
+    /// A `picture` that is not a batch of f32 images (`[B, ...]`, one image per example).
+    pub const BAD_PICTURE: &str = "E0326";
 }
 
 impl ExpandError {

@@ -404,7 +404,7 @@ fn expand_entry(
             }
         }
         Entry::Train | Entry::Eval => {
-            add_loss_and_metrics(ctx, model, out)?;
+            add_loss_and_metrics(ctx, model, entry == Entry::Eval, out)?;
             for (path, v, _) in std::mem::take(&mut ctx.updates) {
                 ctx.f.outputs.push((format!("{}{path}", super::buffers::UPDATE_PREFIX), v));
             }
@@ -601,7 +601,9 @@ fn evaluate_prior(ctx: &mut Ctx, latent_types: &[LatentType], name: &Ident, valu
     }
 }
 
-fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> EResult<()> {
+/// The loss, the metrics and the model-level bindings, in order; and, in `eval` (`pictures`), the
+/// pictures, which a run draws and the train step never computes.
+fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, pictures: bool, out: &mut Expanded) -> EResult<()> {
     let mut metrics = Vec::new();
     for m in &model.members {
         match m {
@@ -629,6 +631,16 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
                     scalar_output(ctx, v, value.span, &format!("metric `{}`", name.name), codes::METRIC_NOT_SCALAR)?;
                 ctx.f.outputs.push((names::metric(&name.name), t));
                 metrics.push(name.name.clone());
+                // A later metric may read it, as it may read a model-level binding.
+                ctx.bind(&name.name, Value::Tensor(t), name.span);
+            }
+            ModelMember::Picture { name, value, .. } if pictures => {
+                ctx.frame().prefix = "picture".into();
+                ctx.frame().stmt_name = name.name.clone();
+                ctx.frame().stmt_calls = 0;
+                let v = eval_expr(ctx, value)?;
+                let t = picture_output(ctx, v, value.span, &name.name)?;
+                ctx.f.outputs.push((names::picture(&name.name), t));
             }
             ModelMember::Binding { name, value, .. } => {
                 ctx.frame().prefix = String::new();
@@ -643,6 +655,32 @@ fn add_loss_and_metrics(ctx: &mut Ctx, model: &ModelDef, out: &mut Expanded) -> 
     ctx.frame().prefix = String::new();
     out.metrics = metrics;
     Ok(())
+}
+
+/// A picture's value: f32 images, one per example (`[B, ...]`, at least one axis after `B`).
+fn picture_output(ctx: &mut Ctx, v: Value, span: Span, name: &str) -> EResult<ValueId> {
+    let Value::Tensor(t) = v else {
+        return Err(ctx.error(ExpandError::new(
+            codes::BAD_PICTURE,
+            span,
+            format!("picture `{name}` must be a tensor of images, found {}", v.kind()),
+        )));
+    };
+    let ty = ctx.ty(t).clone();
+    if ty.shape.len() < 2 || ty.shape[0] != Dim::batch() {
+        return Err(ctx.error(
+            ExpandError::new(codes::BAD_PICTURE, span, format!("picture `{name}` must be `[B, ...]`, found {ty}"))
+                .label_primary(format!("this is {ty}"))
+                .with_help("a picture holds one image per example: `[B, C, H, W]`, `[B, H, W]` or `[B, H*W]`"),
+        ));
+    }
+    if ty.dtype != DType::F32 {
+        return Err(ctx.error(
+            ExpandError::new(codes::BAD_PICTURE, span, format!("picture `{name}` must be f32, found {ty}"))
+                .with_help("convert it with `cast(..., f32)`"),
+        ));
+    }
+    Ok(t)
 }
 
 fn scalar_output(ctx: &mut Ctx, v: Value, span: Span, what: &str, code: &'static str) -> EResult<ValueId> {

@@ -37,6 +37,9 @@ pub struct TrainDefaults {
     pub optimizer: OptimizerSpec,
     /// The optimizer of the critic's parameters (two-player training); `None`: `optimizer`.
     pub critic_optimizer: Option<OptimizerSpec>,
+    /// Two-player training: whether the critic steps after the model, on a second forward pass
+    /// (`players = alternating`), instead of beside it (`simultaneous`, the default).
+    pub alternating: bool,
     pub batch: Option<u64>,
     pub epochs: Option<u64>,
     pub steps: Option<u64>,
@@ -53,6 +56,7 @@ impl Default for TrainDefaults {
         TrainDefaults {
             optimizer: OptimizerSpec::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
             critic_optimizer: None,
+            alternating: false,
             batch: None,
             epochs: None,
             steps: None,
@@ -107,6 +111,7 @@ fn apply_setting(
         "optimizer" => out.optimizer = eval_optimizer(ctx, value)?,
         "critic_optimizer" => out.critic_optimizer = Some(eval_optimizer(ctx, value)?),
         "schedule" => out.schedule = eval_schedule(ctx, value)?,
+        "players" => out.alternating = eval_player_order(ctx, value)?,
         "batch" => out.batch = Some(positive(ctx, value)?),
         "epochs" => out.epochs = Some(positive(ctx, value)?),
         "steps" => out.steps = Some(positive(ctx, value)?),
@@ -248,6 +253,18 @@ fn eval_optimizer(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<OptimizerSpec
         }
         _ => Err(ctx.error(
             ExpandError::new(codes::BAD_ARGUMENT, e.span, "unknown optimizer").with_help("optimizers are sgd(lr, momentum, nesterov, weight_decay), adam(lr, betas, eps, weight_decay), adamw(lr, betas, eps, weight_decay)"),
+        )),
+    }
+}
+
+/// `players = simultaneous | alternating`: whether the critic steps after the model.
+fn eval_player_order(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<bool> {
+    match &e.kind {
+        ExprKind::Name(id) if id.name == "alternating" => Ok(true),
+        ExprKind::Name(id) if id.name == "simultaneous" => Ok(false),
+        _ => Err(ctx.error(
+            ExpandError::new(codes::BAD_ARGUMENT, e.span, "unknown player order")
+                .with_help("`players` is `simultaneous` or `alternating`"),
         )),
     }
 }

@@ -63,11 +63,14 @@ pub struct OptimizerConfig {
 pub struct CriticOptimizer {
     pub kind: OptimizerKind,
     pub lr_ratio: f64,
+    /// The critic steps after the model, on a second forward pass that reads the model's new
+    /// parameters (`players = alternating`); otherwise both step on one forward pass.
+    pub alternating: bool,
 }
 
 impl Default for CriticOptimizer {
     fn default() -> Self {
-        CriticOptimizer { kind: OptimizerKind::adam(), lr_ratio: 1.0 }
+        CriticOptimizer { kind: OptimizerKind::adam(), lr_ratio: 1.0, alternating: false }
     }
 }
 

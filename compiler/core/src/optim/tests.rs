@@ -388,6 +388,20 @@ fn train_step_errors() {
 /// d critic / d c = sum(w * x).
 #[test]
 fn two_players_step_on_their_own_losses() {
+    two_players_step(false);
+}
+
+/// `players = alternating`: the model steps as before; the critic's loss and gradient are those
+/// of the model's new parameters, which it sees as constants (no gradient through the model's
+/// step, which would add c0 * 2 * lr * sum(x^2) to the critic's gradient here).
+#[test]
+fn alternating_players_step_the_critic_on_the_new_model() {
+    two_players_step(true);
+}
+
+/// Loss (w*x - c)^2 summed for the model's `w`, c * sum(w*x) for the critic's `c`, each player
+/// a step of SGD; every number derived by hand.
+fn two_players_step(alternating: bool) {
     let s = NodeSpan::default();
     let mut f = Function::new("train");
     let x = f.add_input("x", ty(DType::F32, "4"), s);
@@ -403,7 +417,7 @@ fn two_players_step_on_their_own_losses() {
     f.outputs = vec![(names::LOSS.into(), loss), (super::CRITIC_LOSS.into(), critic)];
     let params = vec![decl("lin.w", "4"), decl("critic.c", "")];
     let opt = OptimizerConfig {
-        critic: super::CriticOptimizer { kind: OptimizerKind::sgd(0.0), lr_ratio: 0.5 },
+        critic: super::CriticOptimizer { kind: OptimizerKind::sgd(0.0), lr_ratio: 0.5, alternating },
         ..config(OptimizerKind::sgd(0.0))
     };
     let (step, info) = build_train_step(&f, &params, &opt).unwrap();
@@ -418,12 +432,19 @@ fn two_players_step_on_their_own_losses() {
     inputs.insert(names::TOTAL_STEPS.into(), Tensor::scalar_i64(10));
     let out = run_function(&step, &inputs, &RunContext::new(Precision::F64)).unwrap();
     let new_w = out["param:lin.w"].to_f64_vec();
+    let mut w1 = [0.0; 4];
     for i in 0..4 {
         let grad = 2.0 * X[i] * (w0[i] * X[i] - c0);
-        assert!((new_w[i] - (w0[i] - lr * grad)).abs() < 1e-12, "w[{i}]: {} vs {}", new_w[i], w0[i] - lr * grad);
+        w1[i] = w0[i] - lr * grad;
+        assert!((new_w[i] - w1[i]).abs() < 1e-12, "w[{i}]: {} vs {}", new_w[i], w1[i]);
     }
-    let grad_c: f64 = (0..4).map(|i| w0[i] * X[i]).sum();
+    // The critic judges the model it steps against: before its step, or after with `alternating`.
+    let seen = if alternating { w1 } else { w0 };
+    let grad_c: f64 = (0..4).map(|i| seen[i] * X[i]).sum();
     let new_c = out["param:critic.c"].scalar_value().unwrap();
     assert!((new_c - (c0 - 0.5 * lr * grad_c)).abs() < 1e-12, "c: {new_c} vs {}", c0 - 0.5 * lr * grad_c);
-    assert!(out.contains_key(super::CRITIC_LOSS), "the critic's loss is a metric of the step");
+    // Like every metric of a step, the critic's loss is the one before the step's updates.
+    let before: f64 = (0..4).map(|i| w0[i] * X[i]).sum();
+    let critic_loss = out[super::CRITIC_LOSS].scalar_value().unwrap();
+    assert!((critic_loss - c0 * before).abs() < 1e-12, "critic loss {critic_loss}");
 }

@@ -20,6 +20,7 @@ use crate::autodiff::{AutodiffError, Emit, bind_params, differentiate, run_passe
 use crate::expand::buffers::UPDATE_PREFIX;
 use hg_abi::names;
 use hg_ir::{DType, Function, NodeSpan, ParamDecl, TensorType, ValueId};
+use std::collections::HashMap;
 
 /// The train forward function's output holding the critic's loss in two-player training; the
 /// train step returns it as a metric.
@@ -37,6 +38,8 @@ struct Player<'p> {
     kind: OptimizerKind,
     /// Its learning rate as a multiple of the scheduled base rate.
     lr_ratio: f64,
+    /// The second player (`critic.*`), which steps after the first with `players = alternating`.
+    is_critic: bool,
 }
 
 /// Builds the `train` entry point from the training-mode forward function; see the module doc
@@ -50,6 +53,8 @@ pub fn build_train_step(
     let mut f = forward.clone();
     f.name = "train".to_string();
     let bound = bind_params(&mut f, params)?;
+    // The forward pass, in order: what `players = alternating` evaluates again.
+    let forward_order = f.topo_order();
 
     let loss = f.output(names::LOSS).ok_or(AutodiffError::MissingLoss)?;
     let loss_node = f.node(loss).clone();
@@ -72,7 +77,14 @@ pub fn build_train_step(
     }
     // Buffers get no gradient and no optimizer state: their update is their new value. The
     // critic's parameters are trained by the critic's loss, every other one by the loss.
-    let mut main = Player { params: Vec::new(), inputs: Vec::new(), loss, kind: opt.kind.clone(), lr_ratio: 1.0 };
+    let mut main = Player {
+        params: Vec::new(),
+        inputs: Vec::new(),
+        loss,
+        kind: opt.kind.clone(),
+        lr_ratio: 1.0,
+        is_critic: false,
+    };
     // A model with a critic returns its loss; without one, every parameter is the main player's.
     let mut critic = f.output(CRITIC_LOSS).map(|loss| Player {
         params: Vec::new(),
@@ -80,6 +92,7 @@ pub fn build_train_step(
         loss,
         kind: opt.critic.kind.clone(),
         lr_ratio: opt.critic.lr_ratio,
+        is_critic: true,
     });
     for (p, &v) in params.iter().zip(&bound.inputs).filter(|(p, _)| p.trainable) {
         let player = match critic.as_mut() {
@@ -110,8 +123,19 @@ pub fn build_train_step(
     let mut new_params = Vec::new();
     let mut new_state = Vec::new();
     let mut unused_params = Vec::new();
-    for (player, inputs, buffers) in players {
+    // What the model's step replaced: its parameter inputs and their new values.
+    let mut stepped: HashMap<ValueId, ValueId> = HashMap::new();
+    for (mut player, inputs, buffers) in players {
+        if player.is_critic && opt.critic.alternating && !stepped.is_empty() {
+            // The critic steps after the model: its loss is evaluated again, on the model's new
+            // parameters. The metric stays the loss before the step, as every metric of a step
+            // is (outputs are complete before the commit point, where the new values are not).
+            player.loss = replay(&mut f, &forward_order, &stepped, player.loss, span)?;
+        }
         let updated = update_player(&mut f, &player, &inputs, opt.clip_grad_norm, (step, lr), span)?;
+        if !player.is_critic {
+            stepped.extend(player.inputs.iter().copied().zip(updated.params.iter().map(|(_, v)| *v)));
+        }
         state.extend(buffers);
         new_params.extend(updated.params);
         new_state.extend(updated.new_state);
@@ -125,6 +149,39 @@ pub fn build_train_step(
     f.outputs = outputs;
     run_passes(&mut f)?;
     Ok((f, TrainStepInfo { state, unused_params }))
+}
+
+/// Evaluates `value` of the forward pass again with the parameter inputs of `stepped` replaced
+/// by their new values (`players = alternating`): the nodes between them and `value` are
+/// copied, every other node is shared (data, random draws, the critic's own parameters). The new
+/// values enter as constants (`stop_gradient`), so the critic's gradient does not reach back
+/// through the model's optimizer step.
+fn replay(
+    f: &mut Function,
+    order: &[ValueId],
+    stepped: &HashMap<ValueId, ValueId>,
+    value: ValueId,
+    span: NodeSpan,
+) -> Result<ValueId, TrainStepError> {
+    let mut map: HashMap<ValueId, ValueId> = HashMap::new();
+    for (&old, &new) in stepped {
+        let fixed = Emit::new(f, span, "train step").op(hg_ir::Op::StopGradient, &[new])?;
+        map.insert(old, fixed);
+    }
+    for &v in order {
+        if map.contains_key(&v) {
+            continue;
+        }
+        let operands = f.operands(v);
+        if !operands.iter().any(|o| map.contains_key(o)) {
+            continue;
+        }
+        let mapped: Vec<ValueId> = operands.iter().map(|o| map.get(o).copied().unwrap_or(*o)).collect();
+        let node = f.node(v).clone();
+        let copy = f.add_typed(node.op, &mapped, node.ty, node.span);
+        map.insert(v, copy);
+    }
+    Ok(map.get(&value).copied().unwrap_or(value))
 }
 
 /// One `state:` input per slot of the player's optimizer and parameter, with its buffers.

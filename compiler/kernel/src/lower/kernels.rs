@@ -37,6 +37,13 @@ pub fn lower_value(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
             lw.reprs.insert(v, repr);
             Ok(())
         }
+        // A stored reshape that is more than a unit-axis change (an entry returns it): its
+        // elements in row-major order are its operand's, so the operand is copied into its buffer.
+        Kind::View if matches!(op, Op::Reshape) && !classify::is_unit_reshape(lw.f, v) => {
+            let src = *lw.f.operands(v).first().ok_or_else(|| LowerError::Malformed(format!("{v} has no operand")))?;
+            let buf = lw.temp_for(v)?;
+            copy_into(lw, src, buf, "reshape")
+        }
         Kind::Elementwise if lw.side_stored.contains(&v) => {
             let buf = lw.temp_for(v)?;
             lw.reprs.insert(v, Repr::InlineStored { buf });

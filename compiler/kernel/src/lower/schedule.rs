@@ -71,13 +71,13 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
     }
     let order: Vec<usize> = (0..n).filter(|&i| !late[i]).chain((0..n).filter(|&i| late[i])).collect();
     let commit = order.iter().position(|&i| late[i]).unwrap_or(n);
-    // The loss must be known at the commit point.
-    if let Some(loss_buf) = lw.buffers.iter().position(|b| b.role == BufRole::Output(names::LOSS.to_string()))
-        && !targets.is_empty()
-    {
-        let loss_buf = BufId(loss_buf as u32);
-        if order[commit..].iter().any(|&i| io[i].1.contains(&loss_buf)) {
-            return Err(LowerError::Malformed("the loss depends on the updated parameters".into()));
+    // Every output, the loss first, must be known at the commit point: a step whose loss is not
+    // finite skips what follows and still returns them.
+    for (i, b) in lw.buffers.iter().enumerate() {
+        let BufRole::Output(name) = &b.role else { continue };
+        if order[commit..].iter().any(|&s| io[s].1.contains(&BufId(i as u32))) {
+            let what = if name == names::LOSS { "the loss".to_string() } else { format!("the output `{name}`") };
+            return Err(LowerError::Malformed(format!("{what} depends on the updated parameters")));
         }
     }
     let position: Vec<usize> = {

@@ -99,28 +99,51 @@ pub fn save_reconstructions(
     image_shape: (usize, usize, usize),
     max: usize,
 ) -> Result<(), IoError> {
+    save_image_groups(path, &[inputs, outputs], image_shape, max)
+}
+
+/// Saves one group of tiles per example, `(columns[0] | columns[1] | ...)`, for the first `max`
+/// examples: an input beside its reconstruction, or beside the pictures a model declares (a
+/// masked autoencoder's masked input and its prediction). Groups wrap after as many tiles as
+/// [`RECON_COLUMNS`] pairs take, with a wider gap between groups than inside one.
+pub fn save_image_groups(
+    path: impl AsRef<Path>,
+    columns: &[&Tensor],
+    image_shape: (usize, usize, usize),
+    max: usize,
+) -> Result<(), IoError> {
     let path = path.as_ref();
-    let shape = checked_shape(path, inputs, Some(image_shape))?;
-    checked_shape(path, outputs, Some(image_shape))?;
-    let n = max.min(inputs.shape()[0]).min(outputs.shape()[0]);
-    let per = shape.0 * shape.1 * shape.2;
-    let (xs, ys) = (inputs.to_f64_vec(), outputs.to_f64_vec());
-    let tiles: Vec<&[f64]> =
-        xs.chunks_exact(per.max(1)).zip(ys.chunks_exact(per.max(1))).take(n).flat_map(|(x, y)| [x, y]).collect();
-    let cols = RECON_COLUMNS.min(n);
+    let Some(first) = columns.first() else {
+        return Err(IoError::unsupported(path.display().to_string(), "no images to draw".to_string()));
+    };
+    let shape = checked_shape(path, first, Some(image_shape))?;
+    let mut n = max.min(first.shape()[0]);
+    for c in columns {
+        checked_shape(path, c, Some(image_shape))?;
+        n = n.min(c.shape()[0]);
+    }
+    let k = columns.len();
+    let per = (shape.0 * shape.1 * shape.2).max(1);
+    let values: Vec<Vec<f64>> = columns.iter().map(|c| c.to_f64_vec()).collect();
+    let tiles: Vec<&[f64]> = (0..n).flat_map(|i| values.iter().map(move |v| &v[i * per..(i + 1) * per])).collect();
+    let cols = (2 * RECON_COLUMNS / k).clamp(1, n.max(1));
     let rows = n.div_ceil(cols);
     let layout = |tw: usize, th: usize| {
-        let pair = tw.checked_mul(2)?.checked_add(GAP)?;
-        let width = cols.checked_mul(pair.checked_add(PAIR_GAP)?)?.checked_sub(PAIR_GAP)?.checked_add(2 * GAP)?;
+        let group = tw.checked_mul(k)?.checked_add(GAP.checked_mul(k - 1)?)?;
+        let width = cols.checked_mul(group.checked_add(PAIR_GAP)?)?.checked_sub(PAIR_GAP)?.checked_add(2 * GAP)?;
         let height = rows.checked_mul(th.checked_add(PAIR_GAP)?)?.checked_sub(PAIR_GAP)?.checked_add(2 * GAP)?;
-        let mut origins = Vec::with_capacity(2 * n);
+        let mut origins = Vec::with_capacity(k * n);
         for p in 0..n {
-            let (x, y) = (GAP + (p % cols) * (pair + PAIR_GAP), GAP + (p / cols) * (th + PAIR_GAP));
-            origins.extend([(x, y), (x + tw + GAP, y)]);
+            let (x, y) = (GAP + (p % cols) * (group + PAIR_GAP), GAP + (p / cols) * (th + PAIR_GAP));
+            origins.extend((0..k).map(|j| (x + j * (tw + GAP), y)));
         }
         Some(((width, height), origins))
     };
-    let what = format!("{rows} rows of {cols} input/output pairs");
+    let what = if k == 2 {
+        format!("{rows} rows of {cols} input/output pairs")
+    } else {
+        format!("{rows} rows of {cols} groups of {k} images")
+    };
     draw_tiles(path, &tiles, shape, &layout, &what)?.save_png(path)
 }
 
@@ -291,6 +314,30 @@ mod tests {
         // The cells after the last pair stay gap-coloured.
         let last_row = GAP + 2 * (tile + PAIR_GAP) + 1;
         assert_eq!(img.get_pixel((GAP + 2 * (pair + PAIR_GAP) + 1) as u32, last_row as u32).0, GAP_COLOUR);
+    }
+
+    #[test]
+    fn groups_of_three_put_each_picture_after_its_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("groups.png");
+        let level = |i: usize, j: usize| (4 * i + j) as f32 / 64.0;
+        let column =
+            |j: usize| Tensor::from_f32(vec![7, 64], (0..7).flat_map(|i| [level(i, j); 64]).collect()).unwrap();
+        let (a, b, c) = (column(0), column(1), column(2));
+        save_image_groups(&path, &[&a, &b, &c], (1, 8, 8), 7).unwrap();
+        let img = load(&path);
+        let tile = 8 * 8;
+        let group = 3 * tile + 2 * GAP;
+        // 16 tiles to a row: 5 groups of three, then the last 2 on a second row.
+        let size = (5 * (group + PAIR_GAP) - PAIR_GAP + 2 * GAP, 2 * (tile + PAIR_GAP) - PAIR_GAP + 2 * GAP);
+        assert_eq!((img.width() as usize, img.height() as usize), size);
+        for p in 0..7 {
+            let (x, y) = (GAP + (p % 5) * (group + PAIR_GAP), GAP + (p / 5) * (tile + PAIR_GAP));
+            for j in 0..3 {
+                let px = img.get_pixel((x + j * (tile + GAP) + 1) as u32, (y + 1) as u32).0;
+                assert_eq!(px, [(level(p, j) * 255.0).round() as u8; 3], "example {p}, picture {j}");
+            }
+        }
     }
 
     #[test]

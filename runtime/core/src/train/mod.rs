@@ -34,8 +34,8 @@ pub use error::TrainError;
 pub use metrics::{EVAL_LOG_FILE, EvalRecord, METRICS_FILE, MetricsLog, StepRecord};
 pub use record::{RUN_FILE, RunRecord, short_diff};
 pub use report::{
-    EVAL_FILE, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, MAX_METRIC_PANELS, RECONSTRUCTIONS_FILE, SAMPLES_FILE,
-    WEIGHTS_FORMAT,
+    EVAL_FILE, EvalPictures, FINAL_WEIGHTS_FILE, LOSS_PLOT_FILE, MAX_METRIC_PANELS, RECONSTRUCTIONS_FILE, SAMPLES_FILE,
+    WEIGHTS_FORMAT, eval_pictures,
 };
 pub use run::{TrainSummary, train, train_with_log};
 pub use signature::{CallScalars, RUNTIME_SCALARS, model_inputs, with_param_prefix, without_param_prefix};

@@ -20,9 +20,9 @@ use super::signature::{CallScalars, model_inputs, without_param_prefix};
 use crate::checkpoint::save_safetensors;
 use crate::data::Dataset;
 use crate::fsutil::atomic_write;
-use crate::images::{Panel, infer_image_shape, plot_panels, save_image_grid, save_reconstructions};
-use hg_abi::{DimSpec, EntrySignature, TensorSpec};
-use hg_exec::{NamedTensors, Session};
+use crate::images::{Panel, infer_image_shape, plot_panels, save_image_grid, save_image_groups, save_reconstructions};
+use hg_abi::{DimSpec, EntrySignature, TensorSpec, names};
+use hg_exec::{NamedTensors, Session, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub const SAMPLES_FILE: &str = "samples.png";
 /// The `format` metadata value of a weights file.
 pub const WEIGHTS_FORMAT: &str = "hourglass-weights";
 
-/// Examples shown in `reconstructions.png` (one row of pairs).
+/// Examples shown in `reconstructions.png` (two rows of pairs).
 const RECONSTRUCTION_COUNT: usize = 16;
 /// Samples drawn for `samples.png`, as a square grid.
 const SAMPLE_COUNT: usize = 64;
@@ -164,9 +164,69 @@ fn scalars(r: &Report<'_>) -> CallScalars {
     CallScalars { seed: r.seed, step: 0, first_example: 0, batch: 0 }
 }
 
-/// `reconstructions.png`: each input beside the `reconstruct` entry's output; `Ok(false)` when the
-/// model has no such entry or no image-shaped input.
+/// The images of a model's pictures (`picture NAME = ...`, outputs of `eval`), for a picture
+/// file: the image input they show (when it has their size), then each picture in the order the
+/// spec declares them.
+pub struct EvalPictures {
+    /// `(channels, height, width)` of every image.
+    pub shape: (usize, usize, usize),
+    /// One tensor of images per column, `[N, ...]` each.
+    pub columns: Vec<Tensor>,
+}
+
+/// The pictures of the first `count` examples of `data`, in calls of at most `batch`; `None`
+/// when the model declares none. `eval` draws as it does for the test loss (a masked
+/// autoencoder masks), keyed by `seed`, so the picture shows what the loss scored.
+pub fn eval_pictures(
+    session: &mut dyn Session,
+    data: &Dataset,
+    seed: u64,
+    count: usize,
+    batch: usize,
+) -> Result<Option<EvalPictures>, TrainError> {
+    const ENTRY: &str = "eval";
+    let Some(sig) = session.manifest().entry(ENTRY).cloned() else { return Ok(None) };
+    let pictures: Vec<&TensorSpec> = sig.outputs.iter().filter(|s| s.name.starts_with(names::PICTURE)).collect();
+    let Some(first) = pictures.first() else { return Ok(None) };
+    let size = |(c, h, w): (usize, usize, usize)| c * h * w;
+    let shape = image_shape(first).ok_or_else(|| {
+        TrainError::signature(ENTRY, format!("picture `{first}` is not shaped like a batch of images"))
+    })?;
+    for p in &pictures {
+        if image_shape(p).map(size) != Some(size(shape)) {
+            return Err(TrainError::signature(
+                ENTRY,
+                format!("pictures `{first}` and `{p}` differ in size, so they cannot be drawn side by side"),
+            ));
+        }
+    }
+    let fitted = fitted_inputs(&sig, &data.take(count))?;
+    let input = fitted.iter().find_map(|(name, t)| {
+        let spec = sig.inputs.iter().find(|s| &s.name == name)?;
+        (image_shape(spec).map(size) == Some(size(shape))).then(|| t.clone())
+    });
+    let inputs: NamedTensors = fitted.into_iter().collect();
+    let scalars = CallScalars { seed, step: 0, first_example: 0, batch: 0 };
+    let mut outputs = run_batched(session, ENTRY, &inputs, scalars, batch.max(1))?;
+    let mut columns: Vec<Tensor> = input.into_iter().collect();
+    for p in &pictures {
+        columns.push(outputs.remove(&p.name).ok_or_else(|| {
+            TrainError::signature(ENTRY, format!("the executor did not return picture `{}`", p.name))
+        })?);
+    }
+    Ok(Some(EvalPictures { shape, columns }))
+}
+
+/// `reconstructions.png`: each input beside the `reconstruct` entry's output, or beside the
+/// model's pictures when it declares some ([`eval_pictures`]); `Ok(false)` when the model has
+/// neither or no image-shaped input.
 fn draw_reconstructions(session: &mut dyn Session, data: &Dataset, r: &Report<'_>) -> Result<bool, String> {
+    let path = r.cfg.out_dir.join(RECONSTRUCTIONS_FILE);
+    if let Some(p) = eval_pictures(session, data, r.seed, RECONSTRUCTION_COUNT, r.batch).map_err(|e| e.to_string())? {
+        let columns: Vec<&Tensor> = p.columns.iter().collect();
+        save_image_groups(&path, &columns, p.shape, RECONSTRUCTION_COUNT).map_err(|e| e.to_string())?;
+        return Ok(true);
+    }
     let Some(sig) = session.manifest().entry("reconstruct").cloned() else { return Ok(false) };
     let Some((input, shape)) = model_inputs(&sig).into_iter().find_map(|s| image_shape(&s).map(|sh| (s, sh))) else {
         return Ok(false);
@@ -178,7 +238,6 @@ fn draw_reconstructions(session: &mut dyn Session, data: &Dataset, r: &Report<'_
     let fitted = fitted_inputs(&sig, &subset).map_err(|e| e.to_string())?;
     let inputs: NamedTensors = fitted.into_iter().collect();
     let outputs = run_batched(session, "reconstruct", &inputs, scalars(r), r.batch).map_err(|e| e.to_string())?;
-    let path = r.cfg.out_dir.join(RECONSTRUCTIONS_FILE);
     save_reconstructions(&path, &inputs[&input.name], &outputs[&output.name], shape, RECONSTRUCTION_COUNT)
         .map_err(|e| e.to_string())?;
     Ok(true)
