@@ -81,6 +81,9 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     // The benchmark's top-k SAE: its products with the code compile to sparse library calls.
     ("bench/models/sae.hgl", &["features=64", "k=4"], &[784]),
     ("bench/models/mae.hgl", &["dim=16", "heads=2"], &[1, 28, 28]),
+    // An output that is a reshape of a product into an image (more than a unit-axis change):
+    // its kernel copies the product in order (it once dropped an axis and read wrong elements).
+    ("tests/ir/matmul_broadcast.hgl", &[], &[1, 8, 8]),
 ];
 
 fn root() -> PathBuf {

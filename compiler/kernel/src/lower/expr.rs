@@ -127,6 +127,10 @@ fn compute_inline(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Inde
         }
         Op::Reshape => {
             // Only unit-axis reshapes are computed inline (`classify`): map the other axes in order.
+            // Any other reshape reads its operand laid out in memory (`kernels::lower_value`).
+            if !super::classify::is_unit_reshape(f, v) {
+                return Err(lw.unsupported(v, "reshape is not a unit-axis change"));
+            }
             let x = operand(0)?;
             let src_shape = lw.shape(x)?;
             let kept: Vec<&Index> =
