@@ -16,7 +16,7 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
 | `vqvae`    | examples/vqvae  | the example as shipped: strided convolutions, `VectorQuantizer` (argmin, straight-through, codebook and commitment loss), transposed convolutions |
 | `sae`      | examples/sae    | the example as shipped: an Mlp encoder, `TopK`, a linear decoder |
-| `gan`      | twin_gan.hgl    | two players, alternating: the critic steps after the autoencoder, on its new reconstructions; both losses compared |
+| `gan`      | twin_gan.hgl    | two players, alternating: the critic steps after the autoencoder, on its new reconstructions; VQGAN's adaptive weight (`grad` in the loss); both losses compared |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
 the largest relative loss difference; exits 1 if any twin is above the tolerance. Twins with
@@ -203,12 +203,18 @@ class Gan(Twin):
 
     def losses(self, x):
         e = self.lin(torch.tanh(self.lin(x, "encoder_h1")), "encoder_e")
-        logits = self.lin(torch.tanh(self.lin(e, "decoder_d1")), "decoder_logits")
+        logits = self.lin(torch.tanh(self.lin(e, "decoder_d1")), "decoder_out")
         both = torch.cat([x, torch.sigmoid(logits)], dim=0)
         scores = self.lin(torch.tanh(self.lin(both, "critic_h")), "critic_score").reshape(2, -1)
         real, fake = scores[0], scores[1]
         rec = bce_with_logits(logits, x).sum(dim=-1).mean()
-        loss = rec + 0.5 * F.softplus(-fake).mean()
+        adv = F.softplus(-fake).mean()
+        # VQGAN's adaptive weight (taming-transformers' calculate_adaptive_weight).
+        last = self.p["decoder_out_w"]
+        g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
+        g_adv = torch.autograd.grad(adv, last, retain_graph=True)[0]
+        weight = torch.clamp(torch.norm(g_rec) / (torch.norm(g_adv) + 1e-4), 0.0, 1e4).detach()
+        loss = rec + 0.1 * weight * adv
         critic_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
         return loss, critic_loss
 

@@ -220,6 +220,12 @@ pub static OPS: &[BuiltinDef] = &[
         &[req("forward"), req("backward")],
         "value of `forward`, gradient of `backward`"
     ),
+    def!(
+        "grad",
+        Op(Gradient),
+        &[req("y"), req("x")],
+        "the gradient of the f32[] `y` with respect to `x`, shaped like `x`, as a constant (no gradient flows through it)"
+    ),
     def!("shape", Op(Introspection), X, "the shape of x as a list (batch-symbolic)"),
     def!("dim", Op(Introspection), &[req("x"), req("axis")], "one size of x"),
     def!("len", Op(Introspection), &[req("xs")], "the number of items of a compile-time list or tuple"),

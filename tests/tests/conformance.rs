@@ -74,6 +74,8 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     // Alternating players: the critic's step evaluates its loss again on the model's new
     // parameters, in the same compiled step.
     ("tests/fixtures/two_players/alternating.hgl", &["hidden=12", "latent=4"], &[784]),
+    // `grad` in the loss (VQGAN's adaptive weight) with alternating players.
+    ("bench/torch_twin/twin_gan.hgl", &["hidden=12", "latent=4", "critic_hidden=6"], &[784]),
     ("examples/vqvae_ema/vqvae_ema.hgl", &["codes=6", "dim=3"], &[1, 28, 28]),
     ("examples/sae_auxk/sae_auxk.hgl", &["features=64", "k=4", "k_aux=8", "dead_after=2"], &[784]),
     // Priors that read another latent through bottleneck layers (ancestral sampling).

@@ -480,3 +480,40 @@ fn gumbel_gradients_match_finite_differences() {
     assert_behind_estimator(&s, |p| !is_decoder(p));
     check_linearised(&s);
 }
+
+/// `grad(y, x)` as a value of the model: the squared norm the spec computes from `grad(rec, s)`
+/// equals that of central differences of `rec` with respect to `s`; and the train step takes
+/// it as a constant: the loss `gsq * rec` has the gradient `gsq * d rec` (no second
+/// derivative, which a central difference of the loss itself would include).
+#[test]
+fn grad_values_match_finite_differences_and_stay_constants() {
+    let s = setup("tests/fixtures/grad/grad_value.hgl", &[], flat_images(3, 8));
+    let metric = |inputs: &NamedTensors, name: &str| {
+        let out = run_function(&s.f, inputs, &run_context()).expect("the forward pass runs");
+        out[&names::metric(name)].scalar_value().expect("a scalar metric")
+    };
+    let rec_slope = |param: &str, index: usize| {
+        let at = |delta: f64| {
+            let mut moved = s.inputs.clone();
+            let mut values = s.inputs[param].to_f64_vec();
+            values[index] += delta;
+            moved.insert(param.to_string(), Tensor::from_f64(s.inputs[param].shape().to_vec(), values).unwrap());
+            metric(&moved, "rec")
+        };
+        (at(EPS) - at(-EPS)) / (2.0 * EPS)
+    };
+    let scale = names::param("decoder.s");
+    let fd: Vec<f64> = (0..s.inputs[&scale].len()).map(|i| rec_slope(&scale, i)).collect();
+    let gsq = metric(&s.inputs, "gsq");
+    let want: f64 = fd.iter().map(|g| g * g).sum();
+    assert!((gsq - want).abs() <= 1e-6 * want, "sum(grad(rec, s) ** 2) = {gsq}, central differences {want}");
+    let grads = gradients(&s.f, &s.decls, &s.inputs);
+    for param in [scale.as_str(), "param:encoder.h.w", "param:decoder.logits.b"] {
+        let got = &grads[&format!("{GRAD_PREFIX}{}", param.strip_prefix(names::PARAM).unwrap())];
+        for index in [0, got.len() / 2, got.len() - 1] {
+            let want = gsq * rec_slope(param, index);
+            let err = (got[index] - want).abs() / want.abs().max(1e-3);
+            assert!(err < TOLERANCE, "{param}[{index}]: train-step gradient {} vs gsq * d rec {want}", got[index]);
+        }
+    }
+}

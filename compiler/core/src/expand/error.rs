@@ -100,6 +100,9 @@ pub mod codes {
     pub const BAD_UPDATE: &str = "E0325";
     /// A `picture` that is not a batch of f32 images (`[B, ...]`, one image per example).
     pub const BAD_PICTURE: &str = "E0326";
+    /// `grad(y, x)` of a `y` that is not a float scalar, or through an operation without a
+    /// gradient.
+    pub const BAD_GRADIENT: &str = "E0327";
 }
 
 impl ExpandError {

@@ -2,7 +2,7 @@
 //!
 //! Fusion is decided here, before any kernel is built, from the graph alone:
 //! - **cheap** values (constants, `full`, `iota`, the batch size) are recomputed wherever they
-//!   are read and never stored, unless an entry returns them;
+//!   are read and never stored; one an entry returns is copied into its output;
 //! - **elementwise** ops and **views** (transpose, broadcast, slice, reshape) are computed inside
 //!   the kernel of their single consumer (a loop kernel, a reduction's prologue) when that
 //!   consumer iterates over the same number of elements; a value read by several kernels, read
@@ -133,7 +133,10 @@ pub fn decide(f: &Function, order: &[ValueId], sparse: &SparsePlan) -> Decisions
         let store = match kind(op) {
             Kind::Source => false,
             Kind::Reduce | Kind::Lib | Kind::Assemble => true,
-            Kind::Cheap => outputs.contains(&v),
+            // Recomputed by every reader, even when returned: the output (or the carried new
+            // value, a buffer's constant update) gets a copy of its own, so no reader waits for
+            // that copy (a train step's readers of a new value run after the commit point).
+            Kind::Cheap => false,
             Kind::View => outputs.contains(&v),
             Kind::Elementwise => {
                 outputs.contains(&v)

@@ -75,9 +75,10 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
     // finite skips what follows and still returns them.
     for (i, b) in lw.buffers.iter().enumerate() {
         let BufRole::Output(name) = &b.role else { continue };
-        if order[commit..].iter().any(|&s| io[s].1.contains(&BufId(i as u32))) {
+        if let Some(&s) = order[commit..].iter().find(|&&s| io[s].1.contains(&BufId(i as u32))) {
             let what = if name == names::LOSS { "the loss".to_string() } else { format!("the output `{name}`") };
-            return Err(LowerError::Malformed(format!("{what} depends on the updated parameters")));
+            let step = &lw.steps[s].label;
+            return Err(LowerError::Malformed(format!("{what} depends on the updated parameters (step `{step}`)")));
         }
     }
     let position: Vec<usize> = {

@@ -24,6 +24,7 @@ mod args;
 mod compile_time;
 mod constant;
 mod elementwise;
+mod gradient;
 mod index;
 mod initializer;
 mod linalg;
@@ -79,6 +80,7 @@ static RULES: &[(&str, ExpandFn)] = &[
     ("stop_gradient", ew::stop_gradient),
     ("train_step", random::train_step),
     ("straight_through", ew::straight_through),
+    ("grad", gradient::grad),
     // Reductions.
     ("sum", reduce::sum),
     ("mean", reduce::mean),
