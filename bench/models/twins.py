@@ -610,6 +610,8 @@ class VqVaeEma(VqVae):
     def nearest(self, flat):
         first = self.rows(flat) if self.training and not self.ready else None
         now = self.book if first is None else first
+        # The codebook this pass quantises with (VqGan's second pass reuses it).
+        self.used_book = now.clone()
         d = (flat * flat).sum(dim=-1, keepdim=True) - 2.0 * (flat @ now.t()) + (now * now).sum(dim=-1)
         idx = torch.argmin(d, dim=-1)
         q = now[idx]
@@ -636,22 +638,36 @@ class VqVaeEma(VqVae):
 
 class VqGan(VqVaeEma):
     """examples/vqgan/vqgan.hgl: the EMA VQ autoencoder (256 codes of 32) against a patch
-    discriminator, the critic: two players updated simultaneously from one forward pass, the
-    autoencoder by reconstruction + commitment + adv_weight * hinge_g (from step adv_start),
-    the critic by hinge_d with its own Adam (betas 0.5, 0.9)."""
+    discriminator, the critic. The players alternate (`ALTERNATING`): the autoencoder steps on
+    reconstruction + commitment + adv_weight * w * hinge_g (from step adv_start), w being VQGAN's
+    adaptive weight (taming-transformers' calculate_adaptive_weight at the decoder's last
+    layer); then the critic steps on hinge_d of the updated autoencoder's reconstructions (a
+    second pass that reads the codebook the first one used and updates no buffer), with its own
+    Adam (betas 0.5, 0.9)."""
 
-    def __init__(self, codes=256, dim=32, adv_weight=0.001, adv_start=500):
+    ALTERNATING = True
+
+    def __init__(self, codes=256, dim=32, adv_weight=0.8, adv_start=500):
         super().__init__(codes=codes, dim=dim)
         self.adv_weight, self.adv_start, self.step = adv_weight, adv_start, 0
         self.conv("critic.h1", 1, 16, 4)
         self.conv("critic.h2", 16, 32, 4)
         self.conv("critic.score", 32, 1, 3)
+        self.replaying, self.used_book = False, None
 
     def critic_parameters(self):
         return [p for n, p in self.named_parameters() if n.startswith("critic_")]
 
     def critic_optimizer(self):
         return torch.optim.Adam(self.critic_parameters(), lr=1e-3, betas=(0.5, 0.9))
+
+    @torch.no_grad()
+    def nearest(self, flat):
+        if not self.replaying:
+            return super().nearest(flat)
+        book = self.used_book
+        d = (flat * flat).sum(dim=-1, keepdim=True) - 2.0 * (flat @ book.t()) + (book * book).sum(dim=-1)
+        return book[torch.argmin(d, dim=-1)]
 
     def scores(self, x, x_hat):
         def leaky(t):
@@ -663,14 +679,26 @@ class VqGan(VqVaeEma):
         score = F.conv2d(leaky(h2), self.p("critic.score.w"), self.p("critic.score.b"), padding=1)
         return score.reshape(2, len(x), 49)
 
-    def losses(self, x):
-        """(the autoencoder's loss, the critic's loss) of one forward pass."""
+    def losses(self, x, replay=False):
+        """(the autoencoder's loss, the critic's loss); `replay`: the critic's second pass."""
+        self.replaying = replay
         z, vq_loss = self.quantize(self.cells(x))
+        self.replaying = False
         x_hat = self.decode(z)
         real, fake = self.scores(x, x_hat)
-        on = 1.0 if self.training and self.step >= self.adv_start else 0.0
-        loss = F.mse_loss(x_hat, x) + vq_loss + self.adv_weight * on * -fake.mean()
         critic = 0.5 * (torch.relu(1.0 - real).mean() + torch.relu(1.0 + fake).mean())
+        if replay:
+            return None, critic
+        rec = F.mse_loss(x_hat, x)
+        adv = -fake.mean()
+        on = 1.0 if self.training and self.step >= self.adv_start else 0.0
+        weight = 0.0
+        if on:
+            last = self.p("decoder.logits.w")
+            g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
+            g_adv = torch.autograd.grad(adv, last, retain_graph=True)[0]
+            weight = torch.clamp(torch.norm(g_rec) / (torch.norm(g_adv) + 1e-4), 0.0, 1e4).detach()
+        loss = rec + vq_loss + self.adv_weight * weight * on * adv
         self.step += int(self.training)
         return loss, critic
 
@@ -870,3 +898,104 @@ class ExampleMae(Mae):
     def optimizer(self, params, lr, total):
         opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.05)
         return opt, cosine_schedule(opt, 100, total)
+
+
+class SlotAe(Twin):
+    """examples/slot_attention/slot_attention.hgl: two strided 5x5 convolutions to an 8x8 grid
+    of tokens plus a learned position embedding, LayerNorm and an Mlp (64, 64);
+    std.bottleneck.SlotAttention (4 slots of 64, 3 rounds sharing their parameters, a GRU
+    update and a residual Mlp, slots started from a learned Gaussian, also outside training);
+    a spatial-broadcast decoder painting each slot into colours and a mask logit, the masks a
+    softmax over slots; MSE. `x` is [B, 3, 32, 32] (the `shapes` scenes). Trained as its train
+    block says: Adam at 4e-4, global-norm clipping at 1."""
+
+    IMAGE_SHAPE = True
+    CLIP = 1.0
+
+    def __init__(self, slots=4, dim=64, ch=32, iters=3):
+        super().__init__()
+        self.slots, self.dim, self.ch, self.iters = slots, dim, ch, iters
+        self.conv("encoder.c1", 3, ch, 5)
+        self.conv("encoder.c2", ch, ch, 5)
+        self.param("encoder.pos", (64, ch), ("normal", 0.02))
+        self.layer_norm("encoder.norm", ch)
+        self.mlp("encoder.feats", [ch, dim, dim])
+        bound = (3.0 / dim) ** 0.5
+        s = "bottleneck.s"
+        self.param(f"{s}.slot_mu", (dim,), ("uniform", -bound, bound))
+        self.param(f"{s}.slot_log_sigma", (dim,), ("uniform", -bound, bound))
+        self.layer_norm(f"{s}.inputs", dim)
+        for proj in "kv":
+            self.param(f"{s}.{proj}.w", (dim, dim), "glorot_uniform")
+        self.layer_norm(f"{s}.norm_s", dim)
+        self.param(f"{s}.q.w", (dim, dim), "glorot_uniform")
+        self.linear(f"{s}.gru.gx", dim, 3 * dim)
+        self.linear(f"{s}.gru.gh", dim, 3 * dim)
+        self.layer_norm(f"{s}.norm_g", dim)
+        self.mlp(f"{s}.mlp", [dim, 2 * dim, dim])
+        self.param("decoder.grid_pos", (dim, 8, 8), ("normal", 0.02))
+        self.conv_t("decoder.d1", dim, ch, 4)
+        self.conv_t("decoder.d2", ch, ch, 4)
+        self.conv("decoder.d3", ch, 4, 3)
+
+    def layer_norm(self, name, d):
+        self.param(f"{name}.gamma", (d,), "ones")
+        self.param(f"{name}.beta", (d,), "zeros")
+
+    def ln(self, x, name):
+        return F.layer_norm(x, (x.shape[-1],), self.p(f"{name}.gamma"), self.p(f"{name}.beta"), eps=1e-5)
+
+    def gru_cell(self, x, h, name):
+        """std.nn.GRUCell: PyTorch's GRUCell equations, gates ordered reset, update, candidate,
+        with Linear weights [in, 3H]."""
+        xr, xz, xn = self.lin(x, f"{name}.gx").chunk(3, dim=-1)
+        hr, hz, hn = self.lin(h, f"{name}.gh").chunk(3, dim=-1)
+        r = torch.sigmoid(xr + hr)
+        u = torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        return (1.0 - u) * n + u * h
+
+    def slot_attention(self, feats):
+        s_ = "bottleneck.s"
+        inputs = self.ln(feats, f"{s_}.inputs")
+        k, v = inputs @ self.p(f"{s_}.k.w"), inputs @ self.p(f"{s_}.v.w")
+        noise = torch.randn(feats.shape[0], self.slots, self.dim)
+        s = self.p(f"{s_}.slot_mu") + torch.exp(self.p(f"{s_}.slot_log_sigma")) * noise
+        for _ in range(self.iters):
+            q = self.ln(s, f"{s_}.norm_s") @ self.p(f"{s_}.q.w")
+            # [B, N, slots]: every feature distributes itself over the slots.
+            a = torch.softmax((k @ q.transpose(1, 2)) * self.dim**-0.5, dim=-1)
+            a_eps = a + 1e-8
+            w = a_eps / a_eps.sum(dim=1, keepdim=True)
+            gru = self.gru_cell(w.transpose(1, 2) @ v, s, f"{s_}.gru")
+            s = gru + self.run_mlp(self.ln(gru, f"{s_}.norm_g"), f"{s_}.mlp", 2, torch.relu, identity)
+        return s
+
+    def encode(self, x):
+        c1 = F.conv2d(x, self.p("encoder.c1.w"), self.p("encoder.c1.b"), stride=2, padding=2)
+        c2 = F.conv2d(torch.relu(c1), self.p("encoder.c2.w"), self.p("encoder.c2.b"), stride=2, padding=2)
+        tokens = torch.relu(c2).reshape(len(x), self.ch, 64).transpose(1, 2) + self.p("encoder.pos")
+        feats = self.run_mlp(self.ln(tokens, "encoder.norm"), "encoder.feats", 2, torch.relu, identity)
+        return self.slot_attention(feats)
+
+    def paint(self, z):
+        """(masks [B, slots, 1, 32, 32], x_hat [B, 3, 32, 32]) of slots z [B, slots, dim]."""
+        b = len(z)
+        grid = z.reshape(b * self.slots, self.dim, 1, 1).expand(-1, -1, 8, 8) + self.p("decoder.grid_pos")
+        d1 = F.conv_transpose2d(grid, self.p("decoder.d1.w"), self.p("decoder.d1.b"), stride=2, padding=1)
+        d2 = F.conv_transpose2d(torch.relu(d1), self.p("decoder.d2.w"), self.p("decoder.d2.b"), stride=2, padding=1)
+        d3 = F.conv2d(torch.relu(d2), self.p("decoder.d3.w"), self.p("decoder.d3.b"), padding=1)
+        painted = d3.reshape(b, self.slots, 4, 32, 32)
+        masks = torch.softmax(painted[:, :, 3:4], dim=1)
+        return masks, (painted[:, :, 0:3] * masks).sum(dim=1)
+
+    def decode(self, z):
+        return self.paint(z)[1]
+
+    def loss(self, x):
+        return F.mse_loss(self.decode(self.encode(x)), x)
+
+    def mask_entropy(self, x):
+        """The spec's metric: mean per-pixel entropy of the masks over slots."""
+        masks = self.paint(self.encode(x))[0]
+        return (-masks * torch.log(masks + 1e-8)).sum(dim=1).mean()
