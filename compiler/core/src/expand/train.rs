@@ -258,10 +258,13 @@ fn eval_optimizer(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<OptimizerSpec
 }
 
 /// `players = simultaneous | alternating`: whether the critic steps after the model.
+/// The orders are the front end's table (`hg_dsl::builtins::PLAYER_ORDERS`), which the resolver
+/// has checked the name against.
 fn eval_player_order(ctx: &mut Ctx, e: &hg_dsl::ast::Expr) -> EResult<bool> {
     match &e.kind {
-        ExprKind::Name(id) if id.name == "alternating" => Ok(true),
-        ExprKind::Name(id) if id.name == "simultaneous" => Ok(false),
+        ExprKind::Name(id) if hg_dsl::builtins::PLAYER_ORDERS.iter().any(|d| d.name == id.name) => {
+            Ok(id.name == "alternating")
+        }
         _ => Err(ctx.error(
             ExpandError::new(codes::BAD_ARGUMENT, e.span, "unknown player order")
                 .with_help("`players` is `simultaneous` or `alternating`"),

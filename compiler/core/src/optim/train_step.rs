@@ -54,7 +54,7 @@ pub fn build_train_step(
     f.name = "train".to_string();
     let bound = bind_params(&mut f, params)?;
     // The forward pass, in order: what `players = alternating` evaluates again.
-    let forward_order = f.topo_order();
+    let forward_order = if opt.critic.alternating { f.topo_order() } else { Vec::new() };
 
     let loss = f.output(names::LOSS).ok_or(AutodiffError::MissingLoss)?;
     let loss_node = f.node(loss).clone();
