@@ -86,6 +86,10 @@ const CASES: &[(&str, &[&str], &[usize])] = &[
     // An output that is a reshape of a product into an image (more than a unit-axis change):
     // its kernel copies the product in order (it once dropped an axis and read wrong elements).
     ("tests/ir/matmul_broadcast.hgl", &[], &[1, 8, 8]),
+    // `[B, B]` tensors: the MMD's kernel matrices, and similarities reduced along either axis,
+    // softmaxed and multiplied with the codes (buffers of B² elements).
+    ("examples/wae_mmd/wae_mmd.hgl", &["hidden=12", "latent=4"], &[784]),
+    ("tests/fixtures/batch_square/contrastive.hgl", &["hidden=12", "latent=4"], &[784]),
 ];
 
 fn root() -> PathBuf {

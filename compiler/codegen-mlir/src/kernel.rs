@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use hg_abi::plan::{Affine, DeviceLib, RandomKind};
+use hg_abi::plan::{Affine, DeviceLib, Quadratic, RandomKind};
 use hg_exec::kernel_fns::{self as runtime, CType, RuntimeFn};
 use hg_exec::philox;
 use hg_kernel::fastmath::{self, Arith};
@@ -97,7 +97,7 @@ fn cpu_function_with(
         e.line(format!("{slot} = llvm.getelementptr %args[{k}] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr"));
         let pointer = e.fresh();
         e.line(format!("{pointer} = llvm.load {slot} : !llvm.ptr -> !llvm.ptr"));
-        let len = e.affine(arg.len);
+        let len = e.quadratic(arg.len);
         let (zero, one) = (e.i64_const(0), e.i64_const(1));
         let mut descriptor = e.fresh();
         e.line(format!("{descriptor} = llvm.mlir.poison : {DESCRIPTOR}"));
@@ -396,6 +396,21 @@ impl<'a> Emitter<'a> {
         } else {
             let c = self.i64_const(a.c);
             self.op(format!("arith.addi {scaled}, {c} overflow<nsw> : i64"))
+        }
+    }
+
+    /// `q*B² + b*B + c`: an argument's length (a `[B, B]` buffer's is quadratic).
+    fn quadratic(&mut self, a: Quadratic) -> String {
+        let linear = self.affine(Affine { b: a.b, c: a.c });
+        if a.q == 0 {
+            return linear;
+        }
+        let qb = self.affine(Affine::batch(a.q));
+        let square = self.op(format!("arith.muli {qb}, %batch overflow<nsw> : i64"));
+        if a.b == 0 && a.c == 0 {
+            square
+        } else {
+            self.op(format!("arith.addi {square}, {linear} overflow<nsw> : i64"))
         }
     }
 

@@ -2,7 +2,7 @@
 //! generator's safe `run`: generated code has no bounds checks (the verifier proved every
 //! access in bounds for the declared argument lengths), so the buffers must honour them.
 
-use hg_abi::plan::Affine;
+use hg_abi::plan::{Affine, Quadratic};
 
 use crate::eval::Buffer;
 use crate::ir::{Expr, Kernel, Scalar, Stmt};
@@ -11,7 +11,7 @@ use crate::ir::{Expr, Kernel, Scalar, Stmt};
 #[derive(Clone, Debug)]
 pub struct CallSignature {
     pub name: String,
-    pub args: Vec<(Scalar, Affine)>,
+    pub args: Vec<(Scalar, Quadratic)>,
     pub parallel: Option<Affine>,
 }
 
@@ -81,7 +81,8 @@ impl CallSignature {
     /// buffers do not alias.) The message names the kernel.
     pub fn check(&self, buffers: &[Buffer], batch: i64, lo: i64, hi: i64) -> Result<(), String> {
         let fail = |message: String| format!("kernel `{}`: {message}", self.name);
-        let at = |a: Affine| a.eval(usize::try_from(batch).unwrap_or(0)).ok_or_else(|| fail(format!("{a} overflows")));
+        let at =
+            |a: Quadratic| a.eval(usize::try_from(batch).unwrap_or(0)).ok_or_else(|| fail(format!("{a} overflows")));
         if batch < 1 {
             return Err(fail(format!("batch size {batch} is not positive")));
         }
@@ -100,7 +101,7 @@ impl CallSignature {
             }
         }
         if let Some(extent) = self.parallel {
-            let extent = at(extent)?;
+            let extent = at(extent.into())?;
             if !(0 <= lo && lo <= hi && hi <= extent) {
                 return Err(fail(format!("range {lo}..{hi} is not inside 0..{extent}")));
             }
@@ -116,7 +117,7 @@ mod tests {
     use hg_abi::plan::RandomKind;
 
     fn kernel(body: Vec<Stmt>) -> Kernel {
-        let arg = Arg { ty: Scalar::F32, len: Affine::batch(4), written: true };
+        let arg = Arg { ty: Scalar::F32, len: Affine::batch(4).into(), written: true };
         Kernel { name: "k".into(), args: vec![arg], body, parallel: true }
     }
 
@@ -134,7 +135,7 @@ mod tests {
         let in_loop = |s: Stmt| vec![Stmt::Loop { var: i, extent: Affine::batch(4), body: vec![s] }];
         let random = abi_signature(&kernel(in_loop(draw)));
         assert_eq!((random.cost, random.parallel), (RUNTIME_CALL_COST, Some(Affine::batch(4))));
-        assert_eq!(random.args, vec![(hg_abi::DType::F32, Affine::batch(4))]);
+        assert_eq!(random.args, vec![(hg_abi::DType::F32, Affine::batch(4).into())]);
         assert_eq!(abi_signature(&kernel(in_loop(plain))).cost, 1);
         let sin = Stmt::Let { dst: v, ty: Scalar::F32, expr: Expr::Unary(crate::ir::UnaryOp::Sin, v) };
         assert_eq!(abi_signature(&kernel(in_loop(sin))).cost, RUNTIME_CALL_COST);

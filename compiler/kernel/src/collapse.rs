@@ -93,7 +93,7 @@ mod tests {
                 ],
             }],
         }];
-        let arg = Arg { ty: Scalar::F32, len: Affine::batch(784), written: false };
+        let arg = Arg { ty: Scalar::F32, len: Affine::batch(784).into(), written: false };
         Kernel { name: "k".into(), args: vec![arg.clone(), Arg { written: true, ..arg }], body, parallel: true }
     }
 

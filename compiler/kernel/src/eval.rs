@@ -13,7 +13,7 @@
 
 use crate::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
 use crate::math;
-use hg_abi::plan::Affine;
+use hg_abi::plan::{Affine, Quadratic};
 
 /// A host buffer of one kernel argument. Booleans are bytes, 0 or 1 (any non-zero byte reads
 /// as true).
@@ -112,7 +112,7 @@ pub fn eval(kernel: &Kernel, args: &mut [Buffer], batch: i64, lo: i64, hi: i64) 
         return Err(ev.invalid(format!("{} buffers for {} arguments", args.len(), kernel.args.len())));
     }
     for (i, (decl, buf)) in kernel.args.iter().zip(args.iter()).enumerate() {
-        let len = ev.affine(decl.len)?;
+        let len = ev.quadratic(decl.len)?;
         if buf.scalar() != decl.ty || (buf.len() as u64) < len.max(0) as u64 {
             return Err(ev.invalid(format!(
                 "argument %{i} is {}[{len}] but its buffer is {}[{}]",
@@ -164,6 +164,11 @@ impl Evaluator<'_> {
         a.b.checked_mul(self.batch)
             .and_then(|x| x.checked_add(a.c))
             .ok_or_else(|| self.invalid(format!("{a} overflows at B = {}", self.batch)))
+    }
+
+    fn quadratic(&self, a: Quadratic) -> Result<i64, EvalError> {
+        let batch = usize::try_from(self.batch).map_err(|_| self.invalid(format!("batch {}", self.batch)))?;
+        a.eval(batch).ok_or_else(|| self.invalid(format!("{a} overflows at B = {}", self.batch)))
     }
 
     fn val(&self, v: Val) -> Result<Value, EvalError> {
@@ -402,7 +407,7 @@ mod tests {
     }
 
     fn arg(ty: Scalar, len: Affine, written: bool) -> Arg {
-        Arg { ty, len, written }
+        Arg { ty, len: len.into(), written }
     }
 
     /// `y[i, j] = relu(x[i, j] * w[j])` over `[B, 3]`, parallel over rows.

@@ -17,11 +17,12 @@
 //! | `Random` | a call of the runtime's Philox | a call of the runtime's Philox | inline Philox rounds (`arith`); normal draws' Box-Muller calls `log` and `cos` (the C library's on the CPU, libdevice's on the GPU) |
 //!
 //! **Invariant**: indices are affine in the loop variables with coefficients affine in `B`, and
-//! every loop extent is affine in `B`; the lowering proves every access in bounds for every `B`
+//! every loop extent is affine in `B` (an argument's length may be quadratic: a `[B, B]`
+//! buffer); the lowering proves every access in bounds for every `B`
 //! (`verify`), so generated code needs no bounds checks.
 
 use hg_abi::DType;
-use hg_abi::plan::{Affine, RandomKind};
+use hg_abi::plan::{Affine, Quadratic, RandomKind};
 pub use hg_ir::{BinaryOp, ReduceOp, UnaryOp};
 
 /// A loop variable (an i64 counter).
@@ -168,7 +169,7 @@ pub enum Stmt {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arg {
     pub ty: Scalar,
-    pub len: Affine,
+    pub len: Quadratic,
     /// Whether the kernel writes it.
     pub written: bool,
 }

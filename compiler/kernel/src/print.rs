@@ -197,8 +197,8 @@ mod tests {
         Kernel {
             name: "k3_relu".into(),
             args: vec![
-                Arg { ty: Scalar::F32, len: Affine::batch(784), written: false },
-                Arg { ty: Scalar::F32, len: Affine::batch(784), written: true },
+                Arg { ty: Scalar::F32, len: Affine::batch(784).into(), written: false },
+                Arg { ty: Scalar::F32, len: Affine::batch(784).into(), written: true },
             ],
             body: vec![Stmt::Loop {
                 var: Var(0),
@@ -224,9 +224,9 @@ mod tests {
         Kernel {
             name: "k7_everything".into(),
             args: vec![
-                Arg { ty: Scalar::F32, len: Affine { b: 2, c: 1 }, written: true },
-                Arg { ty: Scalar::I64, len: Affine::constant(3), written: false },
-                Arg { ty: Scalar::Bool, len: Affine::batch(1), written: true },
+                Arg { ty: Scalar::F32, len: Affine { b: 2, c: 1 }.into(), written: true },
+                Arg { ty: Scalar::I64, len: Affine::constant(3).into(), written: false },
+                Arg { ty: Scalar::Bool, len: Affine::batch(1).into(), written: true },
             ],
             body: vec![
                 let_(0, Scalar::I64, Expr::Load { arg: 1, index: idx(&[], Affine::constant(0)) }),

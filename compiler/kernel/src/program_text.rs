@@ -10,7 +10,7 @@ pub fn program(p: &Program, kernel_text: impl Fn(&crate::ir::Kernel) -> String) 
     let plan = &p.plan;
     let _ = writeln!(out, "entry {} (arena {} bytes)", plan.entry, plan.arena_bytes);
     for (i, b) in plan.buffers.iter().enumerate() {
-        if b.len == hg_abi::plan::Affine::ZERO && matches!(b.role, BufRole::Temp { .. }) {
+        if b.len == hg_abi::plan::Quadratic::ZERO && matches!(b.role, BufRole::Temp { .. }) {
             continue;
         }
         let role = match &b.role {

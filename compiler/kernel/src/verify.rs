@@ -22,7 +22,7 @@
 
 use crate::ir::{BinaryOp, Expr, Index, Kernel, Local, Scalar, Stmt, UnaryOp, Val, Var};
 use crate::print::IndexText;
-use hg_abi::plan::{Affine, RandomKind};
+use hg_abi::plan::{Affine, Quadratic, RandomKind, nonneg_for_every_batch};
 use std::collections::{HashMap, HashSet};
 
 /// A broken rule, with the kernel's name.
@@ -37,7 +37,7 @@ pub struct VerifyError {
 pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
     let fail = |message: String| VerifyError { kernel: kernel.name.clone(), message };
     for (i, arg) in kernel.args.iter().enumerate() {
-        if !nonneg(Poly::affine(arg.len)) {
+        if !nonneg(Poly::quadratic(arg.len)) {
             return Err(fail(format!("argument %{i} has length {} < 0 for some B ≥ 1", arg.len)));
         }
     }
@@ -58,6 +58,10 @@ impl Poly {
         Poly([i128::from(a.c), i128::from(a.b), 0])
     }
 
+    fn quadratic(a: Quadratic) -> Poly {
+        Poly([i128::from(a.c), i128::from(a.b), i128::from(a.q)])
+    }
+
     fn add(self, o: Poly) -> Poly {
         Poly([self.0[0] + o.0[0], self.0[1] + o.0[1], self.0[2] + o.0[2]])
     }
@@ -76,26 +80,7 @@ impl Poly {
 /// Whether `p(B) ≥ 0` for every integer `B ≥ 1` (exact; `false` when the arithmetic would
 /// overflow, which only a kernel with absurd sizes reaches).
 fn nonneg(p: Poly) -> bool {
-    nonneg_checked(p).unwrap_or(false)
-}
-
-fn nonneg_checked(Poly([c0, c1, c2]): Poly) -> Option<bool> {
-    // In t = B - 1 ≥ 0: q(t) = c2·t² + (2·c2 + c1)·t + (c2 + c1 + c0).
-    let a = c2;
-    let b = c2.checked_mul(2)?.checked_add(c1)?;
-    let c = c2.checked_add(c1)?.checked_add(c0)?;
-    let q =
-        |t: i128| -> Option<i128> { a.checked_mul(t)?.checked_mul(t)?.checked_add(b.checked_mul(t)?)?.checked_add(c) };
-    Some(match a.signum() {
-        0 => b >= 0 && c >= 0,
-        -1 => false,
-        _ if b >= 0 => c >= 0,
-        _ => {
-            // The real minimum is at t* = -b / 2a > 0; the integer minimum at ⌊t*⌋ or ⌈t*⌉.
-            let lo = (-b).div_euclid(2 * a);
-            q(lo)? >= 0 && q(lo + 1)? >= 0
-        }
-    })
+    nonneg_for_every_batch(p.0)
 }
 
 struct Verifier<'k> {
@@ -301,7 +286,7 @@ impl Verifier<'_> {
                 return Err(format!("the stride {stride} of i{} changes sign with B", var.0));
             }
         }
-        let last = Poly::affine(decl.len).add(Poly([-1, 0, 0]));
+        let last = Poly::quadratic(decl.len).add(Poly([-1, 0, 0]));
         if !nonneg(last.add(max.neg())) {
             return Err(format!("index {} can reach past the {} elements for some B ≥ 1", IndexText(index), decl.len));
         }
@@ -333,7 +318,7 @@ mod tests {
     }
 
     fn arg(ty: Scalar, len: Affine, written: bool) -> Arg {
-        Arg { ty, len, written }
+        Arg { ty, len: len.into(), written }
     }
 
     fn idx(terms: &[(u32, Affine)], offset: Affine) -> Index {

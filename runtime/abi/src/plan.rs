@@ -6,8 +6,9 @@
 //! the code a backend produced, and calls of library kernels ([`LibCall`]: matrix products,
 //! convolutions, pooling, indexing, random fills) with their geometry.
 //!
-//! Sizes are [`Affine`] in the batch `B` of the call, so one plan serves every batch size: the
-//! executor evaluates them when it opens an arena for a batch size, and never recompiles.
+//! Sizes are functions of the batch `B` of the call ([`Affine`]; buffer lengths and arena
+//! offsets [`Quadratic`]), so one plan serves every batch size: the executor evaluates them when
+//! it opens an arena for a batch size, and never recompiles.
 //!
 //! **Invariant**: every buffer a step touches is named by [`BufId`]; a library call's geometry
 //! says exactly how many elements it reads and writes from each, and the executor checks that
@@ -74,6 +75,126 @@ impl fmt::Display for Affine {
     }
 }
 
+/// `q * B² + b * B + c`: the element count of a buffer, an arena offset or the arena's size.
+/// Buffers grow with the square of the batch where a model compares every example with every
+/// other (the `[B, B]` kernel matrix of an MMD); strides, extents and indices stay [`Affine`].
+/// Serialised as `{q, b, c}`; a plan written before `q` existed reads as `q = 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Quadratic {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub q: i64,
+    pub b: i64,
+    pub c: i64,
+}
+
+fn is_zero(x: &i64) -> bool {
+    *x == 0
+}
+
+impl From<Affine> for Quadratic {
+    fn from(a: Affine) -> Quadratic {
+        Quadratic { q: 0, b: a.b, c: a.c }
+    }
+}
+
+impl Quadratic {
+    pub const ZERO: Quadratic = Quadratic { q: 0, b: 0, c: 0 };
+
+    pub const fn constant(c: i64) -> Quadratic {
+        Quadratic { q: 0, b: 0, c }
+    }
+
+    /// The value for batch size `batch`; `None` on overflow.
+    pub fn eval(self, batch: usize) -> Option<i64> {
+        let n = i64::try_from(batch).ok()?;
+        self.q.checked_mul(n)?.checked_add(self.b)?.checked_mul(n)?.checked_add(self.c)
+    }
+
+    /// The same size when it has no `B²` term.
+    pub fn as_affine(self) -> Option<Affine> {
+        (self.q == 0).then_some(Affine { b: self.b, c: self.c })
+    }
+
+    pub fn checked_add(self, o: Quadratic) -> Option<Quadratic> {
+        Some(Quadratic { q: self.q.checked_add(o.q)?, b: self.b.checked_add(o.b)?, c: self.c.checked_add(o.c)? })
+    }
+
+    /// The product of two affine sizes.
+    pub fn product(a: Affine, b: Affine) -> Option<Quadratic> {
+        Some(Quadratic {
+            q: a.b.checked_mul(b.b)?,
+            b: a.b.checked_mul(b.c)?.checked_add(a.c.checked_mul(b.b)?)?,
+            c: a.c.checked_mul(b.c)?,
+        })
+    }
+
+    /// The product with an affine size, when the result has degree at most 2.
+    pub fn checked_mul(self, o: Affine) -> Option<Quadratic> {
+        match (self.as_affine(), o.as_const()) {
+            (Some(a), _) => Quadratic::product(a, o),
+            (None, Some(k)) => {
+                Some(Quadratic { q: self.q.checked_mul(k)?, b: self.b.checked_mul(k)?, c: self.c.checked_mul(k)? })
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Whether `self(B) ≥ other(B)` for every batch size `B ≥ 1`.
+    pub fn covers(self, other: Quadratic) -> bool {
+        let d = |x: i64, y: i64| i128::from(x) - i128::from(y);
+        nonneg_for_every_batch([d(self.c, other.c), d(self.b, other.b), d(self.q, other.q)])
+    }
+}
+
+/// Whether `p[0] + p[1]·B + p[2]·B² ≥ 0` for every integer `B ≥ 1`: exact, and `false` when
+/// the arithmetic would overflow (only absurd sizes reach that).
+pub fn nonneg_for_every_batch(p: [i128; 3]) -> bool {
+    let [c0, c1, c2] = p;
+    // In t = B - 1 ≥ 0: q(t) = c2·t² + (2·c2 + c1)·t + (c2 + c1 + c0).
+    let check = || -> Option<bool> {
+        let a = c2;
+        let b = c2.checked_mul(2)?.checked_add(c1)?;
+        let c = c2.checked_add(c1)?.checked_add(c0)?;
+        let q = |t: i128| -> Option<i128> {
+            a.checked_mul(t)?.checked_mul(t)?.checked_add(b.checked_mul(t)?)?.checked_add(c)
+        };
+        Some(match a.signum() {
+            0 => b >= 0 && c >= 0,
+            -1 => false,
+            _ if b >= 0 => c >= 0,
+            _ => {
+                // The real minimum is at t* = -b / 2a > 0; the integer minimum at ⌊t*⌋ or ⌈t*⌉.
+                let lo = (-b).div_euclid(2 * a);
+                q(lo)? >= 0 && q(lo + 1)? >= 0
+            }
+        })
+    };
+    check().unwrap_or(false)
+}
+
+impl fmt::Display for Quadratic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let linear = Affine { b: self.b, c: self.c };
+        match (self.q, linear == Affine::ZERO) {
+            (0, _) => write!(f, "{linear}"),
+            (q, true) => write_square(f, q),
+            (q, false) => {
+                write_square(f, q)?;
+                let text = linear.to_string();
+                if text.starts_with('-') { f.write_str(&text) } else { write!(f, "+{text}") }
+            }
+        }
+    }
+}
+
+fn write_square(f: &mut fmt::Formatter<'_>, q: i64) -> fmt::Result {
+    match q {
+        1 => f.write_str("B^2"),
+        -1 => f.write_str("-B^2"),
+        q => write!(f, "{q}*B^2"),
+    }
+}
+
 /// Index of a buffer in a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BufId(pub u32);
@@ -96,14 +217,14 @@ pub enum BufRole {
     Resident(String),
     /// A temporary placed in the arena at `offset` bytes (planned liveness; temporaries whose
     /// lifetimes do not overlap share memory).
-    Temp { offset: Affine },
+    Temp { offset: Quadratic },
 }
 
 /// One buffer: element type, element count, and where it lives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BufDecl {
     pub dtype: DType,
-    pub len: Affine,
+    pub len: Quadratic,
     pub role: BufRole,
 }
 
@@ -310,12 +431,12 @@ pub enum Step {
 }
 
 /// What a generated kernel needs of the buffers a plan step passes it: the element type and
-/// length (affine in `B`) of each argument, and the extent of its parallel outer loop. An
+/// length (quadratic in `B`) of each argument, and the extent of its parallel outer loop. An
 /// executor checks every kernel step of a plan against it before running anything, so a plan
 /// read from a file cannot make generated code (which has no bounds checks) reach past a buffer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KernelSignature {
-    pub args: Vec<(DType, Affine)>,
+    pub args: Vec<(DType, Quadratic)>,
     pub parallel: Option<Affine>,
     /// How much one element of the kernel costs against a plain arithmetic kernel's (1): an
     /// executor weighs a kernel's elements by it when it decides whether splitting it between
@@ -334,7 +455,7 @@ impl KernelSignature {
         }
         for (n, (id, (dtype, need))) in args.iter().zip(&self.args).enumerate() {
             let decl = plan.buffers.get(id.0 as usize).ok_or_else(|| format!("uses {id}, which the plan lacks"))?;
-            if decl.dtype != *dtype || !covers(decl.len, *need) {
+            if decl.dtype != *dtype || !decl.len.covers(*need) {
                 return Err(format!(
                     "passes {id} ({}[{}]) as argument {n}, which is {}[{need}]",
                     decl.dtype.name(),
@@ -350,12 +471,6 @@ impl KernelSignature {
     }
 }
 
-/// Whether a buffer of length `have` holds `need` elements at every batch size `B >= 1`.
-fn covers(have: Affine, need: Affine) -> bool {
-    let slope = i128::from(have.b) - i128::from(need.b);
-    slope >= 0 && slope + i128::from(have.c) - i128::from(need.c) >= 0
-}
-
 /// The compiled form of one entry point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -366,7 +481,7 @@ pub struct Plan {
     /// the executor runs them only when the loss is finite, so a NaN step changes nothing.
     pub commit: usize,
     /// Bytes of the arena for batch size `B` (temporaries; 64-byte aligned offsets).
-    pub arena_bytes: Affine,
+    pub arena_bytes: Quadratic,
 }
 
 /// The signature every generated CPU kernel has, whatever backend produced it:
@@ -379,40 +494,86 @@ pub type KernelFn = unsafe extern "C" fn(args: *const *mut u8, batch: i64, lo: i
 mod signature_tests {
     use super::*;
 
-    fn plan(buffers: &[(DType, Affine)]) -> Plan {
+    fn plan(buffers: &[(DType, Quadratic)]) -> Plan {
         Plan {
             entry: "e".into(),
             buffers: buffers
                 .iter()
-                .map(|&(dtype, len)| BufDecl { dtype, len, role: BufRole::Temp { offset: Affine::ZERO } })
+                .map(|&(dtype, len)| BufDecl { dtype, len, role: BufRole::Temp { offset: Quadratic::ZERO } })
                 .collect(),
             steps: Vec::new(),
             commit: 0,
-            arena_bytes: Affine::ZERO,
+            arena_bytes: Quadratic::ZERO,
         }
     }
 
     #[test]
     fn kernel_steps_must_fit_the_kernels_signature() {
         let sig = KernelSignature {
-            args: vec![(DType::F32, Affine { b: 784, c: 0 }), (DType::I64, Affine::constant(1))],
+            args: vec![(DType::F32, Quadratic { q: 0, b: 784, c: 0 }), (DType::I64, Quadratic::constant(1))],
             parallel: Some(Affine::batch(1)),
             cost: 1,
         };
-        let fits = plan(&[(DType::F32, Affine { b: 784, c: 16 }), (DType::I64, Affine::constant(1))]);
+        let fits = plan(&[(DType::F32, Quadratic { q: 0, b: 784, c: 16 }), (DType::I64, Quadratic::constant(1))]);
         let ids = [BufId(0), BufId(1)];
         assert_eq!(sig.check_step(&fits, &ids, Some(Affine::batch(1))), Ok(()));
         assert_eq!(sig.check_step(&fits, &ids, None), Ok(()));
         // Shorter at large batch sizes even though longer at B = 1.
-        let short = plan(&[(DType::F32, Affine { b: 783, c: 1000 }), (DType::I64, Affine::constant(1))]);
+        let short = plan(&[(DType::F32, Quadratic { q: 0, b: 783, c: 1000 }), (DType::I64, Quadratic::constant(1))]);
         let e = sig.check_step(&short, &ids, None).unwrap_err();
         assert_eq!(e, "passes %0 (f32[783*B+1000]) as argument 0, which is f32[784*B]");
-        let typed = plan(&[(DType::F32, Affine::batch(784)), (DType::F32, Affine::constant(1))]);
+        let typed = plan(&[(DType::F32, Quadratic { q: 0, b: 784, c: 0 }), (DType::F32, Quadratic::constant(1))]);
         assert!(sig.check_step(&typed, &ids, None).unwrap_err().contains("argument 1, which is i64[1]"));
         assert!(sig.check_step(&fits, &ids[..1], None).unwrap_err().contains("passes 1 buffers to a kernel of 2"));
         assert!(sig.check_step(&fits, &[BufId(0), BufId(7)], None).unwrap_err().contains("%7"));
         let e = sig.check_step(&fits, &ids, Some(Affine::batch(784))).unwrap_err();
         assert!(e.contains("not its parallel loop"), "{e}");
+        // A `[B, B]` buffer covers `B² - 1` elements but not `B² + B`, even where it is larger
+        // at B = 1 only.
+        let square = |b, c| plan(&[(DType::F32, Quadratic { q: 1, b, c }), (DType::I64, Quadratic::constant(1))]);
+        let sig = |need: Quadratic| KernelSignature { args: vec![(DType::F32, need), sig.args[1]], ..sig.clone() };
+        let need = Quadratic { q: 1, b: 0, c: -1 };
+        assert_eq!(sig(need).check_step(&square(0, 0), &ids, None), Ok(()));
+        let e = sig(Quadratic { q: 1, b: 1, c: 0 }).check_step(&square(0, 5), &ids, None).unwrap_err();
+        assert_eq!(e, "passes %0 (f32[B^2+5]) as argument 0, which is f32[B^2+B]");
+    }
+}
+
+#[cfg(test)]
+mod quadratic_tests {
+    use super::*;
+
+    #[test]
+    fn quadratic_sizes_evaluate_print_and_compare_exactly() {
+        let b = Affine::batch(1);
+        let square = Quadratic::product(b, Affine { b: 2, c: 1 }).unwrap();
+        assert_eq!(square, Quadratic { q: 2, b: 1, c: 0 });
+        assert_eq!(square.eval(3), Some(21));
+        assert_eq!(square.to_string(), "2*B^2+B");
+        assert_eq!(Quadratic { q: -1, b: 0, c: -4 }.to_string(), "-B^2-4");
+        assert_eq!(Quadratic { q: 1, b: 0, c: 0 }.to_string(), "B^2");
+        assert_eq!(Quadratic::from(Affine { b: 3, c: -1 }).to_string(), "3*B-1");
+        assert_eq!(square.as_affine(), None);
+        assert_eq!(Quadratic::from(b).as_affine(), Some(b));
+        assert_eq!(Quadratic::from(b).checked_mul(b), Some(Quadratic { q: 1, b: 0, c: 0 }));
+        assert_eq!(square.checked_mul(b), None, "degree 3");
+        assert_eq!(square.checked_mul(Affine::constant(3)), Some(Quadratic { q: 6, b: 3, c: 0 }));
+        assert_eq!(Quadratic::product(Affine::batch(i64::MAX), b), Some(Quadratic { q: i64::MAX, b: 0, c: 0 }));
+        assert_eq!(Quadratic { q: i64::MAX, b: 0, c: 0 }.eval(2), None);
+        // B² - 3B + 2 = (B - 1)(B - 2) is zero at 1 and 2 and never negative on integers,
+        // although its real minimum (at 1.5) is.
+        assert!(Quadratic { q: 1, b: -3, c: 2 }.covers(Quadratic::ZERO));
+        assert!(!Quadratic { q: 1, b: -3, c: 1 }.covers(Quadratic::ZERO));
+        assert!(!Quadratic::from(Affine::batch(1000)).covers(Quadratic { q: 1, b: 0, c: 0 }));
+    }
+
+    #[test]
+    fn plans_written_before_the_square_term_still_read() {
+        let old: Quadratic = serde_json::from_str(r#"{"b": 4, "c": 3}"#).unwrap();
+        assert_eq!(old, Quadratic { q: 0, b: 4, c: 3 });
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"b":4,"c":3}"#);
+        let new = Quadratic { q: 2, b: 0, c: 1 };
+        assert_eq!(serde_json::from_str::<Quadratic>(&serde_json::to_string(&new).unwrap()).unwrap(), new);
     }
 }
 
@@ -421,7 +582,7 @@ mod device_lib_tests {
     use super::*;
 
     fn temp(dtype: DType, len: i64) -> BufDecl {
-        BufDecl { dtype, len: Affine::constant(len), role: BufRole::Temp { offset: Affine::ZERO } }
+        BufDecl { dtype, len: Quadratic::constant(len), role: BufRole::Temp { offset: Quadratic::ZERO } }
     }
 
     #[test]
@@ -447,8 +608,13 @@ mod device_lib_tests {
             call: call.clone(),
             args: args.iter().map(|&a| BufId(a)).collect(),
         };
-        let plan =
-            |steps| Plan { entry: "e".into(), buffers: buffers.clone(), steps, commit: 0, arena_bytes: Affine::ZERO };
+        let plan = |steps| Plan {
+            entry: "e".into(),
+            buffers: buffers.clone(),
+            steps,
+            commit: 0,
+            arena_bytes: Quadratic::ZERO,
+        };
         // The same gather twice on f32 data, once on i64 data; products are not kernels.
         let a = plan(vec![step(&gather, &[0, 1, 2]), step(&matmul, &[0, 0, 2]), step(&gather, &[0, 1, 2])]);
         let b = plan(vec![step(&gather, &[3, 1, 3]), step(&gather, &[0, 1, 9])]);

@@ -11,7 +11,7 @@ use hg_exec::units::fmt_bytes;
 /// inputs and outputs (resident parameters are counted once, by the session, not per call).
 pub fn compiled_bytes(plan: &hg_abi::plan::Plan, batch: usize) -> u64 {
     use hg_abi::plan::BufRole;
-    let bytes = |a: hg_abi::plan::Affine| a.eval(batch).and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
+    let bytes = |a: hg_abi::plan::Quadratic| a.eval(batch).and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
     let mut total = bytes(plan.arena_bytes);
     for b in &plan.buffers {
         if matches!(b.role, BufRole::Input(_) | BufRole::Output(_)) {

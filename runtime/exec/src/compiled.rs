@@ -6,7 +6,7 @@
 
 use crate::session::{ExecError, NamedTensors};
 use crate::tensor::{Tensor, TensorData};
-use hg_abi::plan::{Affine, BufRole, Plan, Step};
+use hg_abi::plan::{BufRole, Plan, Quadratic, Step};
 use hg_abi::{DType, DimSpec, EntrySignature, Manifest, TensorSpec, names};
 use std::collections::BTreeSet;
 
@@ -73,7 +73,7 @@ pub fn check_plan(
         }
         if let BufRole::Resident(_) = b.role {
             let n: usize = spec.shape.iter().map(|d| d.resolve(0)).product();
-            if i64::try_from(n).ok().map(Affine::constant) != Some(b.len) {
+            if i64::try_from(n).ok().map(Quadratic::constant) != Some(b.len) {
                 return Err(format!("buffer %{i}, the {what}, has {} elements, not {n}", b.len));
             }
         }

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use hg_abi::DType;
-use hg_abi::plan::{Affine, DeviceLib, LibCall};
+use hg_abi::plan::{Affine, DeviceLib, LibCall, Quadratic};
 use hg_kernel::ir::{Arg, Kernel, Scalar};
 
 use super::{Emitter, Range, cpu_function_with, f64_literal, gpu_function_with, memref_type};
@@ -49,9 +49,9 @@ fn signature(lib: &DeviceLib) -> Result<Kernel, CodegenError> {
                 )));
             }
         };
-        args.push(Arg { ty, len: Affine::ZERO, written: k + 1 == lib.dtypes.len() });
+        args.push(Arg { ty, len: Quadratic::ZERO, written: k + 1 == lib.dtypes.len() });
     }
-    args.push(Arg { ty: Scalar::I64, len: Affine::ONE, written: true });
+    args.push(Arg { ty: Scalar::I64, len: Quadratic::constant(1), written: true });
     Ok(Kernel { name: name.to_string(), args, body: Vec::new(), parallel: true })
 }
 

@@ -1,7 +1,7 @@
 //! Building one kernel: arguments by plan buffer, fresh loop variables and values, nested blocks.
 
 use crate::ir::{Arg, Expr, Index, Kernel, Local, Scalar, Stmt, Val, Var};
-use hg_abi::plan::{Affine, BufId};
+use hg_abi::plan::{Affine, BufId, Quadratic};
 use std::collections::HashMap;
 
 pub struct KernelBuilder {
@@ -47,7 +47,7 @@ impl KernelBuilder {
     }
 
     /// The argument index of `buf`, added on first use; `written` accumulates.
-    pub fn arg(&mut self, buf: BufId, ty: Scalar, len: Affine, written: bool) -> u32 {
+    pub fn arg(&mut self, buf: BufId, ty: Scalar, len: Quadratic, written: bool) -> u32 {
         if let Some(i) = self.bufs.iter().position(|b| *b == buf) {
             self.args[i].written |= written;
             return i as u32;
@@ -152,6 +152,22 @@ impl KernelBuilder {
             self.let_(Scalar::I64, Expr::Binary(hg_ir::BinaryOp::Mul, batch, k))
         };
         if a.c == 0 { bb } else { self.let_(Scalar::I64, Expr::Binary(hg_ir::BinaryOp::Add, bb, c)) }
+    }
+
+    /// The i64 value of `q*B² + b*B + c` (the element count of a `[B, B]` mean).
+    pub fn quadratic_value(&mut self, a: Quadratic) -> Val {
+        let linear = self.affine_value(Affine { b: a.b, c: a.c });
+        if a.q == 0 {
+            return linear;
+        }
+        let batch = self.batch_value();
+        let qb = self.affine_value(Affine::batch(a.q));
+        let square = self.let_(Scalar::I64, Expr::Binary(hg_ir::BinaryOp::Mul, qb, batch));
+        if a.b == 0 && a.c == 0 {
+            square
+        } else {
+            self.let_(Scalar::I64, Expr::Binary(hg_ir::BinaryOp::Add, square, linear))
+        }
     }
 
     pub fn begin_loop(&mut self, extent: Affine) -> Var {

@@ -51,8 +51,8 @@ fn compute_inline(lw: &Lowering, kb: &mut KernelBuilder, v: ValueId, idx: &[Inde
     match f.op(v) {
         Op::Const { value } | Op::Full { value } => Ok(kb.constant(ty, *value)),
         Op::DimValue { dim } => {
-            let a = shape::affine(dim)?;
-            let x = kb.affine_value(a);
+            let a = shape::quadratic(dim)?;
+            let x = kb.quadratic_value(a);
             Ok(cast(kb, x, ty))
         }
         Op::Iota { axis } => {

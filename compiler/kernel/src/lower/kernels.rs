@@ -7,7 +7,7 @@ use super::expr::{self, value_at};
 use super::shape::{self, constant, var};
 use super::{Built, LowerError, Lowering, Repr, lib, op_name};
 use crate::ir::{Expr, Index, Scalar, Stmt, Val};
-use hg_abi::plan::{Affine, BufId, Step};
+use hg_abi::plan::{Affine, BufId, Quadratic, Step};
 use hg_ir::{BinaryOp, Op, ReduceOp, ValueId};
 
 /// Gives `v` its representation, adding the step that computes it where it is stored.
@@ -75,7 +75,7 @@ impl Lowering<'_> {
     pub fn temp_for_copy(&mut self, v: ValueId) -> Result<BufId, LowerError> {
         let shape = self.shape(v)?;
         let len = shape::numel(&shape)?;
-        Ok(self.new_buffer(self.scalar(v)?, len, hg_abi::plan::BufRole::Temp { offset: Affine::ZERO }))
+        Ok(self.new_buffer(self.scalar(v)?, len, hg_abi::plan::BufRole::Temp { offset: hg_abi::plan::Quadratic::ZERO }))
     }
 }
 
@@ -303,7 +303,7 @@ fn reduce(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     let buf = lw.temp_for(v)?;
     lw.reprs.insert(v, Repr::Inline);
     let len = lw.buffers[buf.0 as usize].len;
-    let count = axes.iter().try_fold(Affine::ONE, |acc, &a| shape::mul(acc, xs[a]))?;
+    let count = shape::numel(&axes.iter().map(|&a| xs[a]).collect::<Vec<_>>())?;
     let kept: Vec<usize> = (0..xs.len()).filter(|a| !axes.contains(a)).collect();
     let kept_shape: Vec<Affine> = kept.iter().map(|&a| xs[a]).collect();
     let out_strides = shape::row_major(&kept_shape)?;
@@ -386,11 +386,11 @@ fn combine(kb: &mut KernelBuilder, op: ReduceOp, ty: Scalar, acc: Val, x: Val) -
     }
 }
 
-fn finish_mean(kb: &mut KernelBuilder, op: ReduceOp, ty: Scalar, total: Val, count: Affine) -> Val {
+fn finish_mean(kb: &mut KernelBuilder, op: ReduceOp, ty: Scalar, total: Val, count: Quadratic) -> Val {
     if op != ReduceOp::Mean {
         return total;
     }
-    let n = kb.affine_value(count);
+    let n = kb.quadratic_value(count);
     let n = expr::cast(kb, n, ty);
     kb.let_(ty, Expr::Binary(BinaryOp::Div, total, n))
 }

@@ -45,8 +45,8 @@ fn fixed(lw: &Lowering, v: ValueId, d: Affine) -> Result<usize, LowerError> {
 
 /// `[outer, axis, inner]` sizes of a shape around `axis`.
 fn around(shape: &[Affine], axis: usize) -> Result<(Affine, Affine, Affine), LowerError> {
-    let outer = shape::numel(&shape[..axis])?;
-    let inner = shape::numel(&shape[axis + 1..])?;
+    let outer = shape::numel_affine(&shape[..axis])?;
+    let inner = shape::numel_affine(&shape[axis + 1..])?;
     Ok((outer, shape[axis], inner))
 }
 
@@ -239,8 +239,8 @@ fn matmul(lw: &mut Lowering, v: ValueId, a: ValueId, b: ValueId) -> Result<(), L
     let batch_dims: Vec<Affine> = out_shape[..batch_rank.min(out_shape.len())].to_vec();
     let split = two_batch_levels(lw, a, b, &batch_dims);
     let (batch, inner_batch) = match (split, batch_dims.split_last()) {
-        (true, Some((last, outer))) => (shape::numel(outer)?, *last),
-        _ => (shape::numel(&batch_dims)?, Affine::ONE),
+        (true, Some((last, outer))) => (shape::numel_affine(outer)?, *last),
+        _ => (shape::numel_affine(&batch_dims)?, Affine::ONE),
     };
     let (abuf, ast) = mat_operand(lw, v, a, &batch_dims, true, split)?;
     let (bbuf, bst) = mat_operand(lw, v, b, &batch_dims, false, split)?;
@@ -363,7 +363,7 @@ pub fn check_one_hot(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     if super::sparse::indices_in_range(lw.f, idx, n) {
         return Ok(());
     }
-    let len = shape::numel(&lw.shape(idx)?)?;
+    let len = shape::numel_affine(&lw.shape(idx)?)?;
     let buf = contiguous(lw, idx)?;
     push_lib(lw, v, LibCall::CheckIndices { len, n }, vec![buf], "check_indices");
     Ok(())

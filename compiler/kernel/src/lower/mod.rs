@@ -16,15 +16,16 @@ pub mod sparse;
 use crate::ir::{Kernel, Scalar};
 use crate::{Program, plan};
 use hg_abi::names;
-use hg_abi::plan::{Affine, BufDecl, BufId, BufRole, LibCall, Plan, Step};
+use hg_abi::plan::{Affine, BufDecl, BufId, BufRole, LibCall, Plan, Quadratic, Step};
 use hg_ir::{Function, NodeSpan, Op, ValueId};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LowerError {
     #[error(
-        "size `{0}` is not of the form k*B + c; compiled backends need sizes affine in the batch (a `[B, B]` \
-         tensor, as the kernel matrix of an MMD within a batch, runs on `--backend interp` only)"
+        "size `{0}` is out of the compiled backends' reach: they index with sizes affine in the batch \
+         (`k*B + c`) and hold buffers of up to `B²` elements (a `[B, B]` kernel matrix); this one runs on \
+         `--backend interp` only"
     )]
     NotAffine(String),
     #[error("a size overflows 64-bit integers")]
@@ -85,7 +86,7 @@ impl<'f> Lowering<'f> {
         shape::shape(&self.f.ty(v).shape)
     }
 
-    pub fn new_buffer(&mut self, ty: Scalar, len: Affine, role: BufRole) -> BufId {
+    pub fn new_buffer(&mut self, ty: Scalar, len: Quadratic, role: BufRole) -> BufId {
         self.buffers.push(BufDecl { dtype: ty.dtype(), len, role });
         BufId((self.buffers.len() - 1) as u32)
     }
@@ -94,7 +95,7 @@ impl<'f> Lowering<'f> {
     pub fn temp_for(&mut self, v: ValueId) -> Result<BufId, LowerError> {
         let shape = self.shape(v)?;
         let len = shape::numel(&shape)?;
-        let buf = self.new_buffer(self.scalar(v)?, len, BufRole::Temp { offset: Affine::ZERO });
+        let buf = self.new_buffer(self.scalar(v)?, len, BufRole::Temp { offset: Quadratic::ZERO });
         self.producer.insert(buf, v);
         self.reprs.insert(v, Repr::Strided { buf, strides: shape::row_major(&shape)?, offset: Affine::ZERO });
         Ok(buf)

@@ -11,7 +11,7 @@ use super::kernels::copy_into;
 use super::{LowerError, Lowering, Repr, kernel_io, lib_io};
 use crate::ir::{Expr, Index, Kernel, Stmt};
 use hg_abi::names;
-use hg_abi::plan::{Affine, BufId, BufRole, Step};
+use hg_abi::plan::{Affine, BufId, BufRole, Quadratic, Step};
 use hg_ir::{Op, ValueId};
 use std::collections::HashSet;
 
@@ -122,15 +122,14 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
         steps.push(step);
     }
     for &(temp, resident) in &copies {
-        let k = copy_kernel(lw, temp, resident, kernels.len());
-        let len = lw.buffers[temp.0 as usize].len;
-        steps.push(Step::Kernel { kernel: kernels.len() as u32, args: vec![temp, resident], parallel: Some(len) });
+        let (k, rows) = copy_kernel(lw, temp, resident, kernels.len())?;
+        steps.push(Step::Kernel { kernel: kernels.len() as u32, args: vec![temp, resident], parallel: Some(rows) });
         labels.push(("commit".to_string(), Vec::new()));
         kernels.push(k);
     }
     // Renamed temporaries are no longer used; give them no space.
     for &(temp, _) in &renames {
-        lw.buffers[temp.0 as usize].len = Affine::ZERO;
+        lw.buffers[temp.0 as usize].len = Quadratic::ZERO;
     }
     // An output the updates also read (the learning rate) is complete before the commit point
     // and must not be touched after it: the late steps read a temporary copy instead.
@@ -150,16 +149,13 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
         let tmp = lw.new_buffer(
             crate::ir::Scalar::of(decl.dtype).unwrap_or(crate::ir::Scalar::F32),
             decl.len,
-            BufRole::Temp { offset: Affine::ZERO },
+            BufRole::Temp { offset: Quadratic::ZERO },
         );
         for s in &mut steps[commit..] {
             rename(s, &[(out, tmp)]);
         }
-        let k = copy_kernel(lw, out, tmp, kernels.len());
-        steps.insert(
-            commit,
-            Step::Kernel { kernel: kernels.len() as u32, args: vec![out, tmp], parallel: Some(decl.len) },
-        );
+        let (k, rows) = copy_kernel(lw, out, tmp, kernels.len())?;
+        steps.insert(commit, Step::Kernel { kernel: kernels.len() as u32, args: vec![out, tmp], parallel: Some(rows) });
         labels.insert(commit, ("keep_output".to_string(), Vec::new()));
         kernels.push(k);
         commit += 1;
@@ -240,19 +236,35 @@ fn collect(body: &[Stmt], r: u32, t: u32, loads: &mut Vec<Index>, stores: &mut V
     }
 }
 
-/// `dst[i] = src[i]` over `len` elements.
-fn copy_kernel(lw: &Lowering, src: BufId, dst: BufId, n: usize) -> Kernel {
+/// `dst[i] = src[i]` over the buffer's elements, with the extent of its parallel loop: one loop
+/// over an affine length, rows of `q*B` elements for a `[B, B]` buffer of `q*B²`.
+fn copy_kernel(lw: &Lowering, src: BufId, dst: BufId, n: usize) -> Result<(Kernel, Affine), LowerError> {
     use super::builder::KernelBuilder;
+    use super::shape;
     use crate::ir::Scalar;
     let decl = &lw.buffers[src.0 as usize];
     let ty = Scalar::of(decl.dtype).unwrap_or(Scalar::F32);
+    let (rows, cols) = match decl.len.as_affine() {
+        Some(len) => (len, None),
+        None if decl.len.b == 0 && decl.len.c == 0 => (Affine::batch(1), Some(Affine::batch(decl.len.q))),
+        None => return Err(LowerError::NotAffine(decl.len.to_string())),
+    };
     let mut kb = KernelBuilder::new(format!("k{n}_commit"));
     let a = kb.arg(src, ty, decl.len, false);
     let b = kb.arg(dst, ty, decl.len, true);
-    let i = kb.begin_loop(decl.len);
-    let index = super::shape::var(i);
+    let i = kb.begin_loop(rows);
+    let index = match cols {
+        None => shape::var(i),
+        Some(cols) => {
+            let j = kb.begin_loop(cols);
+            shape::flatten(&[shape::var(i), shape::var(j)], &[cols, Affine::ONE], Affine::ZERO)?
+        }
+    };
     let v = kb.let_(ty, Expr::Load { arg: a, index: index.clone() });
     kb.push(Stmt::Store { arg: b, index, value: v });
+    if cols.is_some() {
+        kb.end_loop();
+    }
     kb.end_loop();
-    kb.finish(true).0
+    Ok((kb.finish(true).0, rows))
 }

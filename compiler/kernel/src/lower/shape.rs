@@ -1,9 +1,9 @@
-//! Shapes and strides of the graph IR as affine functions of the batch `B`, and the linear index
-//! forms loads and stores are built from.
+//! Shapes and strides of the graph IR as affine functions of the batch `B`, element counts as
+//! quadratic ones (a `[B, B]` tensor), and the linear index forms loads and stores are built from.
 
 use super::LowerError;
 use crate::ir::{Index, Var};
-use hg_abi::plan::Affine;
+use hg_abi::plan::{Affine, Quadratic};
 use hg_ir::Dim;
 
 /// A graph dimension as `b*B + c`; anything else (another symbol, `B²`) is refused.
@@ -22,12 +22,31 @@ pub fn affine(d: &Dim) -> Result<Affine, LowerError> {
     Ok(a)
 }
 
+/// A graph dimension as `q*B² + b*B + c` (the element count of a `[B, B]` tensor, which the
+/// gradient of its mean divides by); anything else is refused.
+pub fn quadratic(d: &Dim) -> Result<Quadratic, LowerError> {
+    let refuse = || LowerError::NotAffine(d.to_string());
+    let at = |b: usize| d.eval_batch(b).ok_or_else(refuse);
+    let (p0, p1, p2) = (at(0)?, at(1)?, at(2)?);
+    // p(B) = q*B² + b*B + c through p(0), p(1), p(2).
+    let second = p2.checked_sub(2 * p1).and_then(|x| x.checked_add(p0)).ok_or(LowerError::Overflow)?;
+    if second % 2 != 0 || d.symbols().iter().any(|s| s != "B") {
+        return Err(refuse());
+    }
+    let q = second / 2;
+    let a = Quadratic { q, b: p1 - p0 - q, c: p0 };
+    if a.eval(7) != Some(at(7)?) || a.eval(1000) != d.eval_batch(1000) {
+        return Err(refuse());
+    }
+    Ok(a)
+}
+
 pub fn shape(dims: &[Dim]) -> Result<Vec<Affine>, LowerError> {
     dims.iter().map(affine).collect()
 }
 
-/// `a * b`: refused as not affine when both grow with `B` (a `[B, B]` tensor, such as the
-/// kernel matrix of an MMD between two batches), as an overflow otherwise.
+/// `a * b`: refused as not affine when both grow with `B` (a stride or extent of `B²`), as an
+/// overflow otherwise.
 pub fn mul(a: Affine, b: Affine) -> Result<Affine, LowerError> {
     if a.b != 0 && b.b != 0 {
         return Err(LowerError::NotAffine(format!("({a})*({b})")));
@@ -35,18 +54,30 @@ pub fn mul(a: Affine, b: Affine) -> Result<Affine, LowerError> {
     a.checked_mul(b).ok_or(LowerError::Overflow)
 }
 
-/// Product of a shape (its element count).
-pub fn numel(shape: &[Affine]) -> Result<Affine, LowerError> {
+/// Product of a shape (its element count): quadratic in `B` for a `[B, B]` tensor, refused
+/// beyond.
+pub fn numel(shape: &[Affine]) -> Result<Quadratic, LowerError> {
+    shape.iter().try_fold(Quadratic::constant(1), |acc, d| {
+        if acc.q != 0 && d.b != 0 {
+            return Err(LowerError::NotAffine(format!("({acc})*({d})")));
+        }
+        acc.checked_mul(*d).ok_or(LowerError::Overflow)
+    })
+}
+
+/// Product of a shape where it must be affine (a loop extent, a library call's size).
+pub fn numel_affine(shape: &[Affine]) -> Result<Affine, LowerError> {
     shape.iter().try_fold(Affine::ONE, |acc, d| mul(acc, *d))
 }
 
-/// Row-major strides of a contiguous tensor of `shape`.
+/// Row-major strides of a contiguous tensor of `shape`: every stride must be affine, so a
+/// `[B, B, 4]` tensor has strides `[4*B, 4, 1]` while `[B, B, B]` is refused.
 pub fn row_major(shape: &[Affine]) -> Result<Vec<Affine>, LowerError> {
     let mut strides = vec![Affine::ONE; shape.len()];
     let mut acc = Affine::ONE;
-    for k in (0..shape.len()).rev() {
-        strides[k] = acc;
+    for k in (1..shape.len()).rev() {
         acc = mul(acc, shape[k])?;
+        strides[k - 1] = acc;
     }
     Ok(strides)
 }
@@ -112,6 +143,11 @@ mod tests {
         assert_eq!(affine(&Dim::constant(5)).unwrap(), Affine::constant(5));
         assert!(affine(&b.checked_mul(&b).unwrap()).is_err());
         assert!(affine(&Dim::sym("N")).is_err());
+        let square = b.checked_mul(&b).unwrap().checked_mul(&Dim::constant(3)).unwrap();
+        assert_eq!(quadratic(&square.checked_add(&d).unwrap()).unwrap(), Quadratic { q: 3, b: 3, c: 2 });
+        assert_eq!(quadratic(&d).unwrap(), Quadratic { q: 0, b: 3, c: 2 });
+        assert!(quadratic(&square.checked_mul(&b).unwrap()).is_err());
+        assert!(quadratic(&Dim::sym("N")).is_err());
     }
 
     #[test]
@@ -125,12 +161,15 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_by_batch_tensor_is_not_affine_not_an_overflow() {
+    fn a_batch_by_batch_tensor_has_quadratic_length_and_affine_strides() {
         let b = Affine::batch(1);
-        let e = numel(&[b, Affine::constant(4), b]).unwrap_err();
-        assert_eq!(e, LowerError::NotAffine("(4*B)*(B)".into()));
-        assert!(e.to_string().contains("`[B, B]` tensor"), "{e}");
-        assert!(row_major(&[b, b]).is_err());
+        assert_eq!(numel(&[b, Affine::constant(4), b]), Ok(Quadratic { q: 4, b: 0, c: 0 }));
+        assert_eq!(row_major(&[b, Affine::constant(4), b]).unwrap(), vec![Affine::batch(4), b, Affine::ONE]);
+        let e = numel(&[b, b, b]).unwrap_err();
+        assert_eq!(e, LowerError::NotAffine("(B^2)*(B)".into()));
+        assert!(e.to_string().contains("up to `B²` elements"), "{e}");
+        assert!(row_major(&[b, b, b]).is_err());
+        assert!(numel_affine(&[b, b]).is_err());
         assert_eq!(mul(Affine::constant(i64::MAX), Affine::constant(2)), Err(LowerError::Overflow));
         assert_eq!(mul(b, Affine::constant(3)), Ok(Affine::batch(3)));
     }

@@ -48,8 +48,8 @@ impl KernelBuilder {
         }
     }
 
-    pub fn arg(&mut self, ty: Scalar, len: Affine, written: bool) -> u32 {
-        self.args.push(Arg { ty, len, written });
+    pub fn arg(&mut self, ty: Scalar, len: impl Into<hg_abi::plan::Quadratic>, written: bool) -> u32 {
+        self.args.push(Arg { ty, len: len.into(), written });
         self.args.len() as u32 - 1
     }
 

@@ -26,7 +26,7 @@ pub mod sparse;
 
 use crate::error::{CpuError, bail, product};
 use hg_abi::DType;
-use hg_abi::plan::{Affine, Conv2dGeom, LibCall, MatStrides, RandomKind};
+use hg_abi::plan::{Conv2dGeom, LibCall, MatStrides, Quadratic, RandomKind};
 use sparse::{SampledGeom, SparseGeom};
 use std::cell::Cell;
 
@@ -146,8 +146,10 @@ pub fn check_indices(what: &str, idx: &[i64], n: usize) -> Result<(), CpuError> 
     Ok(())
 }
 
-/// A size, stride or count at batch size `batch`, as a non-negative `usize`.
-pub fn eval_size(a: Affine, batch: usize, what: &str) -> Result<usize, CpuError> {
+/// A size, stride or count (affine or quadratic in `B`) at batch size `batch`, as a
+/// non-negative `usize`.
+pub fn eval_size(a: impl Into<Quadratic>, batch: usize, what: &str) -> Result<usize, CpuError> {
+    let a: Quadratic = a.into();
     match a.eval(batch) {
         Some(v) if v >= 0 => usize::try_from(v).map_err(|_| CpuError::new(format!("{what} = {v} is too large"))),
         Some(v) => bail!("{what} = {a} is {v} at B = {batch}, which is negative"),

@@ -44,7 +44,7 @@ fn encode_plan() -> Plan {
             kernel(RELU, &[2, 3], Some(b(2))),
         ],
         commit: 2,
-        arena_bytes: b(8),
+        arena_bytes: b(8).into(),
     }
 }
 
@@ -133,7 +133,7 @@ fn parallel_kernels_split_into_disjoint_chunks() {
         buffers: vec![output("r", DType::I64, b(2))],
         steps: vec![kernel(RANGES, &[0], Some(B))],
         commit: 1,
-        arena_bytes: Affine::ZERO,
+        arena_bytes: Affine::ZERO.into(),
     };
     let mut res = BTreeMap::new();
     let mut one = executor(plan.clone(), 1);
@@ -170,7 +170,7 @@ fn commit_skips_the_remaining_steps() {
         buffers: vec![input("x", DType::F32, b(2)), output("y", DType::F32, b(2)), resident("param:w", 6)],
         steps: vec![kernel(RELU, &[0, 1], Some(b(2))), kernel(RELU, &[0, 2], Some(c(2)))],
         commit: 1,
-        arena_bytes: Affine::ZERO,
+        arena_bytes: Affine::ZERO.into(),
     };
     for threads in [1, 2] {
         let mut e = executor(plan.clone(), threads);
@@ -201,7 +201,7 @@ fn denormals_are_flushed_during_a_run_only() {
         buffers: vec![output("d", DType::F32, c(6))],
         steps: vec![kernel(DENORMALS, &[0], Some(c(2)))],
         commit: 1,
-        arena_bytes: Affine::ZERO,
+        arena_bytes: Affine::ZERO.into(),
     };
     let before = flushing_denormals();
     for threads in [1, 2] {
@@ -290,7 +290,7 @@ fn every_library_call_dispatches() {
             ),
         ],
         commit: 11,
-        arena_bytes: b(32),
+        arena_bytes: b(32).into(),
     };
     let n = 3;
     let x = values(40 * n, 1);
@@ -388,13 +388,13 @@ fn bad_plans_are_errors_not_panics() {
     assert!(e.contains("calls kernel 9"), "{e}");
     let e = with(&|p| p.steps[1] = kernel(RELU, &[2, 7], None));
     assert!(e.contains("uses %7"), "{e}");
-    let e = with(&|p| p.arena_bytes = b(4));
+    let e = with(&|p| p.arena_bytes = b(4).into());
     assert!(e.contains("does not fit the arena"), "{e}");
     let e = with(&|p| p.commit = 3);
     assert!(e.contains("commit point 3"), "{e}");
-    let e = with(&|p| p.buffers[2].len = Affine { b: 1, c: -10 });
+    let e = with(&|p| p.buffers[2].len = Affine { b: 1, c: -10 }.into());
     assert!(e.contains("negative"), "{e}");
-    let e = with(&|p| p.buffers[2].len = Affine::batch(i64::MAX));
+    let e = with(&|p| p.buffers[2].len = Affine::batch(i64::MAX).into());
     assert!(e.contains("overflows"), "{e}");
     let e = with(&|p| p.buffers[2] = temp(DType::F32, b(2), c(2)));
     assert!(e.contains("not aligned"), "{e}");
@@ -468,7 +468,7 @@ fn bad_plans_are_errors_not_panics() {
             },
             &[2, 4, 4],
         );
-        p.arena_bytes = c(64);
+        p.arena_bytes = c(64).into();
     });
     assert!(e.contains("overlaps"), "{e}");
     let e = with(&|p| {
@@ -511,7 +511,7 @@ fn out_of_range_indices_stop_the_run() {
         buffers: vec![input("x", DType::F32, c(3)), input("i", DType::I64, c(1)), output("y", DType::F32, c(1))],
         steps: vec![lib(LibCall::Gather { outer: c(1), axis: c(3), idx_axis: c(1), inner: c(1) }, &[0, 1, 2])],
         commit: 1,
-        arena_bytes: Affine::ZERO,
+        arena_bytes: Affine::ZERO.into(),
     };
     let inputs = NamedTensors::from([
         ("x".into(), Tensor::from_f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap()),
@@ -557,7 +557,7 @@ fn library_kernels_run_library_calls_and_report_bad_indices() {
         buffers: vec![input("x", DType::F32, c(3)), input("i", DType::I64, B), output("y", DType::F32, B)],
         steps: vec![lib(call.clone(), &[0, 1, 2])],
         commit: 1,
-        arena_bytes: Affine::ZERO,
+        arena_bytes: Affine::ZERO.into(),
     };
     let dtypes = vec![DType::F32, DType::I64, DType::F32];
     // SAFETY: `gather_kernel` implements this call's library kernel.

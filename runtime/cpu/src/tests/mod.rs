@@ -8,19 +8,19 @@ use hg_abi::DType;
 use hg_abi::plan::{Affine, BufDecl, BufId, BufRole, LibCall, MatStrides, Step};
 
 pub fn input(name: &str, dtype: DType, len: Affine) -> BufDecl {
-    BufDecl { dtype, len, role: BufRole::Input(name.into()) }
+    BufDecl { dtype, len: len.into(), role: BufRole::Input(name.into()) }
 }
 
 pub fn output(name: &str, dtype: DType, len: Affine) -> BufDecl {
-    BufDecl { dtype, len, role: BufRole::Output(name.into()) }
+    BufDecl { dtype, len: len.into(), role: BufRole::Output(name.into()) }
 }
 
 pub fn resident(name: &str, len: i64) -> BufDecl {
-    BufDecl { dtype: DType::F32, len: Affine::constant(len), role: BufRole::Resident(name.into()) }
+    BufDecl { dtype: DType::F32, len: Affine::constant(len).into(), role: BufRole::Resident(name.into()) }
 }
 
 pub fn temp(dtype: DType, len: Affine, offset: Affine) -> BufDecl {
-    BufDecl { dtype, len, role: BufRole::Temp { offset } }
+    BufDecl { dtype, len: len.into(), role: BufRole::Temp { offset: offset.into() } }
 }
 
 pub fn kernel(kernel: u32, args: &[u32], parallel: Option<Affine>) -> Step {

@@ -96,7 +96,7 @@ fn train_plan() -> Plan {
             kernel(SGD, &[2, 6, 1, 3], None),
         ],
         commit: 3,
-        arena_bytes: Affine { b: 16, c: 24 },
+        arena_bytes: Affine { b: 16, c: 24 }.into(),
     }
 }
 
@@ -111,7 +111,7 @@ fn encode_plan() -> Plan {
         ],
         steps: vec![lib(matmul(B, 2, 3), &[0, 1, 2]), kernel(RELU, &[2, 3], Some(Affine::batch(2)))],
         commit: 2,
-        arena_bytes: Affine::batch(8),
+        arena_bytes: Affine::batch(8).into(),
     }
 }
 
@@ -129,7 +129,7 @@ fn sample_plan() -> Plan {
             lib(LibCall::Random { kind: RandomKind::Normal, site: 7, len: Affine::batch(3) }, &[1, 2, 2, 3]),
         ],
         commit: 2,
-        arena_bytes: c(8),
+        arena_bytes: c(8).into(),
     }
 }
 
