@@ -201,6 +201,9 @@ pub fn fused_sources(lw: &Lowering, root: ValueId) -> Vec<ValueId> {
 /// Partial sums of a row reduction (see [`accumulate_run`]).
 const SUM_LANES: usize = 4;
 
+/// The fewest elements an f32 sum accumulates in f64 (see [`accumulate_run`]).
+const WIDE_SUM: i64 = 1024;
+
 /// Whether the value computed inline at `x` calls a transcendental function: its loop is then
 /// bound by that function, which code generators vectorise over consecutive elements, so the
 /// reduction keeps one running sum (partial sums over strided elements would defeat that).
@@ -217,6 +220,11 @@ fn prologue_has_math(lw: &Lowering, x: ValueId) -> bool {
 /// (entries of `run` are overwritten): loops with local accumulators, returning the total.
 /// A sum whose last axis has a fixed length keeps [`SUM_LANES`] partial sums, combined as
 /// `(s0 + s1) + (s2 + s3)` (one chain of dependent additions is bound by the adder's latency).
+/// An f32 sum of at least [`WIDE_SUM`] elements, or of a number that grows with the batch (a
+/// loss averaged over the batch, a `[B, B]` mean), accumulates in f64 and rounds once, as the
+/// interpreter does: in f32, the rounding error of an n-term running sum grows with n (a mean of
+/// 25088 elements, BatchNorm2d's statistics at batch 128, loses about four digits). The
+/// conversions sit off the chain of additions, whose latency is the same in f64.
 fn accumulate_run(
     lw: &Lowering,
     kb: &mut KernelBuilder,
@@ -227,7 +235,12 @@ fn accumulate_run(
     run: &[usize],
 ) -> Result<Val, LowerError> {
     let xs = lw.shape(x)?;
-    let init = kb.constant(ty, reduce_init(op));
+    let count = shape::numel(&run.iter().map(|&a| xs[a]).collect::<Vec<_>>())?;
+    let wide = matches!(op, ReduceOp::Sum | ReduceOp::Mean)
+        && ty == Scalar::F32
+        && count.as_affine().and_then(Affine::as_const).is_none_or(|n| n >= WIDE_SUM);
+    let acc_ty = if wide { Scalar::F64 } else { ty };
+    let init = kb.constant(acc_ty, reduce_init(op));
     let inner = run.last().and_then(|&a| xs[a].as_const()).unwrap_or(0);
     let lanes = if matches!(op, ReduceOp::Sum | ReduceOp::Mean)
         && ty == Scalar::F32
@@ -238,16 +251,19 @@ fn accumulate_run(
     } else {
         1
     };
-    let accs: Vec<_> = (0..lanes).map(|_| kb.local(ty, init)).collect();
+    let accs: Vec<_> = (0..lanes).map(|_| kb.local(acc_ty, init)).collect();
     let (outer, last) = run.split_at(run.len().saturating_sub(1));
     let ridx = open_loops(kb, &outer.iter().map(|&a| xs[a]).collect::<Vec<_>>());
     for (a, i) in outer.iter().zip(&ridx) {
         idx[*a] = i.clone();
     }
     let add = |kb: &mut KernelBuilder, idx: &[Index], acc| -> Result<(), LowerError> {
-        let x_val = value_at(lw, kb, x, idx)?;
-        let cur = kb.let_(ty, Expr::Get(acc));
-        let next = combine(kb, op, ty, cur, x_val);
+        let mut x_val = value_at(lw, kb, x, idx)?;
+        if wide {
+            x_val = expr::cast(kb, x_val, acc_ty);
+        }
+        let cur = kb.let_(acc_ty, Expr::Get(acc));
+        let next = combine(kb, op, acc_ty, cur, x_val);
         kb.push(Stmt::Assign { local: acc, value: next });
         Ok(())
     };
@@ -276,11 +292,12 @@ fn accumulate_run(
         add(kb, idx, accs[0])?;
     }
     close_loops(kb, outer.len());
-    let mut parts: Vec<Val> = accs.iter().map(|a| kb.let_(ty, Expr::Get(*a))).collect();
+    let mut parts: Vec<Val> = accs.iter().map(|a| kb.let_(acc_ty, Expr::Get(*a))).collect();
     while parts.len() > 1 {
-        parts = parts.chunks(2).map(|p| if p.len() == 2 { combine(kb, op, ty, p[0], p[1]) } else { p[0] }).collect();
+        parts =
+            parts.chunks(2).map(|p| if p.len() == 2 { combine(kb, op, acc_ty, p[0], p[1]) } else { p[0] }).collect();
     }
-    Ok(parts[0])
+    Ok(if wide { expr::cast(kb, parts[0], ty) } else { parts[0] })
 }
 
 fn reduce_init(op: ReduceOp) -> f64 {
@@ -448,4 +465,94 @@ fn assemble(lw: &mut Lowering, v: ValueId) -> Result<(), LowerError> {
     push_kernel(lw, kb, false, sources, op_name(&op).to_lowercase());
     lw.reprs.insert(v, Repr::Strided { buf, strides, offset: Affine::ZERO });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::eval::{Buffer, eval};
+    use crate::ir::{Scalar, Stmt};
+    use hg_abi::plan::{BufRole, Step};
+
+    /// Runs every kernel step of a lowered function with the reference evaluator.
+    fn run(f: &hg_ir::Function, batch: usize, inputs: &[(&str, Vec<f32>)]) -> (crate::Program, Vec<Buffer>) {
+        let program = crate::lower_function(f, &[]).unwrap();
+        let mut bufs: Vec<Buffer> = program
+            .plan
+            .buffers
+            .iter()
+            .map(|b| {
+                let ty = Scalar::of(b.dtype).unwrap();
+                let mut buf = Buffer::zeros(ty, b.len.eval(batch).unwrap() as usize);
+                if let (BufRole::Input(name), Buffer::F32(data)) = (&b.role, &mut buf) {
+                    data.clone_from(&inputs.iter().find(|(n, _)| n == name).unwrap().1);
+                }
+                buf
+            })
+            .collect();
+        for step in &program.plan.steps {
+            let Step::Kernel { kernel, args, parallel } = step else { panic!("a library call: {step:?}") };
+            let mut local: Vec<Buffer> = args.iter().map(|a| bufs[a.0 as usize].clone()).collect();
+            let hi = parallel.map_or(0, |p| p.eval(batch).unwrap());
+            eval(&program.kernels[*kernel as usize], &mut local, batch as i64, 0, hi).unwrap();
+            for (a, b) in args.iter().zip(local) {
+                bufs[a.0 as usize] = b;
+            }
+        }
+        (program, bufs)
+    }
+
+    fn output(program: &crate::Program, bufs: &[Buffer], name: &str) -> Vec<f32> {
+        let k = program.plan.buffers.iter().position(|b| b.role == BufRole::Output(name.into())).unwrap();
+        match &bufs[k] {
+            Buffer::F32(v) => v.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn has_f64_local(stmts: &[Stmt]) -> bool {
+        stmts.iter().any(|s| match s {
+            Stmt::Loop { body, .. } => has_f64_local(body),
+            Stmt::Local { ty, .. } => *ty == Scalar::F64,
+            _ => false,
+        })
+    }
+
+    /// Sums of at least `WIDE_SUM` f32 elements, or of a number that grows with the batch,
+    /// round once, as the interpreter's do; a short row keeps its f32 accumulators. The data
+    /// make a running f32 sum visibly wrong, so the test fails without the wide accumulator.
+    #[test]
+    fn long_f32_sums_accumulate_in_f64_and_round_once() {
+        let f = hg_ir::read_function(
+            r#"
+fn f(x: f32[B, 3000], y: f32[B, 8]) -> (rows: f32[B], all: f32[], short: f32[B]) {
+  %0 = input "x" : f32[B, 3000]
+  %1 = input "y" : f32[B, 8]
+  %2 = sum %0 {axes=[1], keepdims=false} : f32[B]
+  %3 = mean %0 {axes=[0, 1], keepdims=false} : f32[]
+  %4 = sum %1 {axes=[1], keepdims=false} : f32[B]
+  return rows=%2, all=%3, short=%4
+}
+"#,
+        )
+        .unwrap();
+        let batch = 3;
+        let x: Vec<f32> = (0..batch * 3000).map(|k| 0.1 + (k % 7) as f32 * 0.0131 + (k % 11) as f32 * 1e-4).collect();
+        let y: Vec<f32> = (0..batch * 8).map(|k| k as f32 * 0.25).collect();
+        let (program, bufs) = run(&f, batch, &[("x", x.clone()), ("y", y.clone())]);
+        let exact = |xs: &[f32]| xs.iter().map(|&v| f64::from(v)).sum::<f64>();
+        let rows = output(&program, &bufs, "rows");
+        let mut naive_differs = false;
+        for (r, row) in x.chunks(3000).enumerate() {
+            assert_eq!(rows[r], exact(row) as f32, "row {r}");
+            naive_differs |= row.iter().sum::<f32>() != exact(row) as f32;
+        }
+        assert!(naive_differs, "the data must tell a running f32 sum from the exact one");
+        assert_eq!(output(&program, &bufs, "all")[0], exact(&x) as f32 / (batch * 3000) as f32);
+        let short = output(&program, &bufs, "short");
+        for (r, row) in y.chunks(8).enumerate() {
+            assert_eq!(short[r], exact(row) as f32);
+        }
+        let wide: Vec<bool> = program.kernels.iter().map(|k| has_f64_local(&k.body)).collect();
+        assert_eq!(wide.iter().filter(|w| **w).count(), 2, "{wide:?}");
+    }
 }
