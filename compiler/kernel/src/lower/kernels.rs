@@ -222,9 +222,9 @@ fn prologue_has_math(lw: &Lowering, x: ValueId) -> bool {
 /// `(s0 + s1) + (s2 + s3)` (one chain of dependent additions is bound by the adder's latency).
 /// An f32 sum of at least [`WIDE_SUM`] elements, or of a number that grows with the batch (a
 /// loss averaged over the batch, a `[B, B]` mean), accumulates in f64 and rounds once, as the
-/// interpreter does: in f32, the rounding error of an n-term running sum grows with n (a mean of
-/// 25088 elements, BatchNorm2d's statistics at batch 128, loses about four digits). The
-/// conversions sit off the chain of additions, whose latency is the same in f64.
+/// interpreter does: in f32, the rounding error of an n-term running sum grows with n (up to
+/// n·2⁻²⁴ relative). The conversions sit off the chain of additions, whose latency is the same
+/// in f64.
 fn accumulate_run(
     lw: &Lowering,
     kb: &mut KernelBuilder,
