@@ -236,35 +236,22 @@ fn collect(body: &[Stmt], r: u32, t: u32, loads: &mut Vec<Index>, stores: &mut V
     }
 }
 
-/// `dst[i] = src[i]` over the buffer's elements, with the extent of its parallel loop: one loop
-/// over an affine length, rows of `q*B` elements for a `[B, B]` buffer of `q*B²`.
+/// `dst[i] = src[i]` over the buffer's elements, with the extent of its parallel loop. The
+/// buffers copied here (parameters, optimizer state, values an update reads) never grow as
+/// `B²`, which one loop of affine extent could not cover: such a length is refused.
 fn copy_kernel(lw: &Lowering, src: BufId, dst: BufId, n: usize) -> Result<(Kernel, Affine), LowerError> {
     use super::builder::KernelBuilder;
-    use super::shape;
     use crate::ir::Scalar;
     let decl = &lw.buffers[src.0 as usize];
     let ty = Scalar::of(decl.dtype).unwrap_or(Scalar::F32);
-    let (rows, cols) = match decl.len.as_affine() {
-        Some(len) => (len, None),
-        None if decl.len.b == 0 && decl.len.c == 0 => (Affine::batch(1), Some(Affine::batch(decl.len.q))),
-        None => return Err(LowerError::NotAffine(decl.len.to_string())),
-    };
+    let len = decl.len.as_affine().ok_or_else(|| LowerError::NotAffine(decl.len.to_string()))?;
     let mut kb = KernelBuilder::new(format!("k{n}_commit"));
     let a = kb.arg(src, ty, decl.len, false);
     let b = kb.arg(dst, ty, decl.len, true);
-    let i = kb.begin_loop(rows);
-    let index = match cols {
-        None => shape::var(i),
-        Some(cols) => {
-            let j = kb.begin_loop(cols);
-            shape::flatten(&[shape::var(i), shape::var(j)], &[cols, Affine::ONE], Affine::ZERO)?
-        }
-    };
+    let i = kb.begin_loop(len);
+    let index = super::shape::var(i);
     let v = kb.let_(ty, Expr::Load { arg: a, index: index.clone() });
     kb.push(Stmt::Store { arg: b, index, value: v });
-    if cols.is_some() {
-        kb.end_loop();
-    }
     kb.end_loop();
-    Ok((kb.finish(true).0, rows))
+    Ok((kb.finish(true).0, len))
 }
