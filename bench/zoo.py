@@ -57,6 +57,7 @@ ZOO = {
     "bench_conv_vae": ("bench/models/conv_vae.hgl", "ConvVae", False, "llvm"),
     "bench_vqvae": ("bench/models/vqvae.hgl", "VqVae", False, "llvm"),
     "bench_sae": ("bench/models/sae.hgl", "Sae", False, "llvm"),
+    "bench_mae": ("bench/models/mae.hgl", "Mae", False, "llvm"),
     # On the `shapes` scenes (SHAPES), at its train block's batch and learning rate.
     "slot_attention": ("examples/slot_attention/slot_attention.hgl", "SlotAe", False, "llvm"),
 }
