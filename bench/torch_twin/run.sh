@@ -27,6 +27,7 @@ TWINS=(
   "vqvae ../../examples/vqvae/vqvae.hgl 20 16"
   "sae ../../examples/sae/sae.hgl 20 32"
   "gan twin_gan.hgl 30 32"
+  "sae_auxk twin_auxk.hgl 30 32"
 )
 selected=("$@")
 out=runs/torch_twin

@@ -16,6 +16,7 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
 | `vqvae`    | examples/vqvae  | the example as shipped: strided convolutions, `VectorQuantizer` (argmin, straight-through, codebook and commitment loss), transposed convolutions |
 | `sae`      | examples/sae    | the example as shipped: an Mlp encoder, `TopK`, a linear decoder |
+| `sae_auxk` | twin_auxk.hgl   | examples/sae_auxk at 256 features: `TopKAux` (a buffer counting idle examples per latent, the dead ones' top pre-activations) and `aux_loss`; the buffer compared after training |
 | `gan`      | twin_gan.hgl    | two players, alternating: the critic steps after the autoencoder, on its new reconstructions; VQGAN's adaptive weight (`grad` in the loss); both losses compared |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
@@ -198,6 +199,39 @@ class Sae(Twin):
         return ((self.lin(z, "decoder_recon") - x) ** 2).mean()
 
 
+class SaeAuxK(Twin):
+    """twin_auxk.hgl: top-k of (x - pre_bias) @ w + b, relu, unit-norm decoder rows, and AuxK: a
+    latent idle for `dead_after` examples is dead, and the decoded `k_aux` largest of the dead
+    latents' pre-activations fit the residual (weight 1/32)."""
+
+    def __init__(self, weights, k=8, k_aux=32, dead_after=64):
+        idle = weights.pop("bottleneck.t.idle")
+        super().__init__(weights)
+        self.k, self.k_aux, self.dead_after = k, k_aux, dead_after
+        self.register_buffer("idle", torch.tensor(idle))
+
+    def buffers_by_name(self):
+        return {"bottleneck.t.idle": self.idle}
+
+    def forward(self, x, step):
+        pre = self.lin(x - self.p["encoder_pre_bias"], "encoder_pre")
+        top = torch.topk(pre, self.k, dim=-1)
+        z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
+        dead = self.idle >= self.dead_after
+        if self.training:
+            fired = (z > 0).any(dim=0)
+            self.idle.copy_(torch.where(fired, torch.zeros_like(self.idle), self.idle + len(x)))
+        w = self.p["decoder_w_dec"]
+        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
+        x_hat = torch.relu(z) @ dirs + self.p["encoder_pre_bias"]
+        masked = torch.where(dead, pre, pre.detach() * 0.0 - 1e30)
+        extra = torch.topk(masked, self.k_aux, dim=-1)
+        values = torch.where(extra.values > -1e29, extra.values, torch.zeros_like(extra.values))
+        aux = torch.zeros_like(pre).scatter_add(-1, extra.indices, values)
+        aux_loss = ((aux @ dirs - (x - x_hat).detach()) ** 2).mean()
+        return ((x_hat - x) ** 2).mean() + aux_loss / 32.0
+
+
 class Gan(Twin):
     """twin_gan.hgl: an autoencoder and a critic (`critic_*` parameters) with their own losses."""
 
@@ -285,6 +319,10 @@ TWINS = {
     ),
     "sae": dict(
         model=Sae,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
+    ),
+    "sae_auxk": dict(
+        model=SaeAuxK,
         optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3, foreach=False),
     ),
     "gan": dict(
