@@ -732,33 +732,75 @@ class Sae(Twin):
         return F.mse_loss(self.decode(self.encode(x)), x)
 
 
-class SaeAuxK(Sae):
-    """examples/sae_auxk/sae_auxk.hgl: the SAE with std.bottleneck.TopKAux and std.loss.aux_loss:
-    a buffer counts the examples since each latent last fired; latents idle for `dead_after`
-    examples are dead, and the k_aux largest of their pre-activations, decoded, fit the main
-    reconstruction's residual (weight 1/32)."""
+class SaeAuxK(Twin):
+    """examples/sae_auxk/sae_auxk.hgl: top-k of (x - bias) @ (enc0 + w_enc)^T + b_enc, relu,
+    unit-norm decoder rows, with Gao et al.'s start (std.nn.Initial: at the first training step
+    the pre-bias's base is the batch's mean and the encoder's base the decoder's directions,
+    held from then on; `pre_bias` and `w_enc` start at zero) and std.bottleneck.TopKAux with
+    std.loss.aux_loss: a buffer counts the examples since each latent last fired; latents idle
+    for `dead_after` examples are dead, and the k_aux largest of their pre-activations, decoded,
+    fit the main reconstruction's residual (weight 1/32)."""
+
+    IMAGE_SHAPE = False
 
     def __init__(self, features=4096, k=32, k_aux=256, dead_after=20000):
-        super().__init__(features, k)
-        self.k_aux, self.dead_after = k_aux, dead_after
+        super().__init__()
+        self.k, self.k_aux, self.dead_after = k, k_aux, dead_after
+        self.param("encoder.w_dec", (features, 784), "glorot_uniform")
+        self.param("encoder.pre_bias", (784,), "zeros")
+        self.param("encoder.w_enc", (features, 784), "zeros")
+        self.param("encoder.b_enc", (features,), "zeros")
+        self.register_buffer("mean0", torch.zeros(784))
+        self.register_buffer("enc0", torch.zeros(features, 784))
         self.register_buffer("idle", torch.zeros(features))
+        self.ready = False
+
+    def dirs(self):
+        w = self.p("encoder.w_dec")
+        return w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
+
+    def start(self, x, dirs):
+        """Initial's values: held from the first training step, `v` itself before it."""
+        if self.ready:
+            return self.mean0, self.enc0
+        mean0, enc0 = x.mean(dim=0).detach(), dirs.detach()
+        if self.training:
+            self.mean0.copy_(mean0)
+            self.enc0.copy_(enc0)
+            self.ready = True
+        return mean0, enc0
+
+    def pre(self, x, dirs):
+        mean0, enc0 = self.start(x, dirs)
+        bias = mean0 + self.p("encoder.pre_bias")
+        return (x - bias) @ (enc0 + self.p("encoder.w_enc")).t() + self.p("encoder.b_enc"), bias
+
+    def encode(self, x):
+        pre, _ = self.pre(x, self.dirs())
+        top = torch.topk(pre, self.k, dim=-1)
+        return torch.relu(torch.zeros_like(pre).scatter_add(-1, top.indices, top.values))
+
+    def reconstruct(self, x):
+        dirs = self.dirs()
+        pre, bias = self.pre(x, dirs)
+        top = torch.topk(pre, self.k, dim=-1)
+        return torch.relu(torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)) @ dirs + bias
 
     def loss(self, x):
-        pre = self.lin(x - self.p("encoder.pre_bias"), "encoder.pre")
+        dirs = self.dirs()
+        pre, bias = self.pre(x, dirs)
         top = torch.topk(pre, self.k, dim=-1)
         z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
         dead = self.idle >= self.dead_after
         if self.training:
             fired = (z > 0).any(dim=0)
             self.idle.copy_(torch.where(fired, torch.zeros_like(self.idle), self.idle + len(x)))
-        x_hat = self.decode(torch.relu(z))
+        x_hat = torch.relu(z) @ dirs + bias
         rec = F.mse_loss(x_hat, x)
         masked = torch.where(dead, pre, pre.detach() * 0.0 - 1e30)
         extra = torch.topk(masked, self.k_aux, dim=-1)
         values = torch.where(extra.values > -1e29, extra.values, torch.zeros_like(extra.values))
         aux = torch.zeros_like(pre).scatter_add(-1, extra.indices, values)
-        w = self.p("decoder.w_dec")
-        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
         aux_loss = F.mse_loss(aux @ dirs, (x - x_hat).detach())
         return rec + aux_loss / 32.0
 

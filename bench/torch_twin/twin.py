@@ -16,7 +16,7 @@ Hourglass run, and `plan.json` with its steps, batch and seed. The twins (defaul
 | `bn`       | twin_bn.hgl     | BatchNorm2d and BatchNorm1d (torch's own): running statistics, then the test loss with them |
 | `vqvae`    | examples/vqvae  | the example as shipped: strided convolutions, `VectorQuantizer` (argmin, straight-through, codebook and commitment loss), transposed convolutions |
 | `sae`      | examples/sae    | the example as shipped: an Mlp encoder, `TopK`, a linear decoder |
-| `sae_auxk` | twin_auxk.hgl   | examples/sae_auxk at 256 features: `TopKAux` (a buffer counting idle examples per latent, the dead ones' top pre-activations) and `aux_loss`; the buffer compared after training |
+| `sae_auxk` | twin_auxk.hgl   | examples/sae_auxk at 256 features: `Initial` (buffers holding the first batch's mean and the decoder's first directions), `TopKAux` (a buffer counting idle examples per latent, the dead ones' top pre-activations) and `aux_loss`; the buffers compared after training |
 | `gan`      | twin_gan.hgl    | two players, alternating: the critic steps after the autoencoder, on its new reconstructions; VQGAN's adaptive weight (`grad` in the loss); both losses compared |
 
 Each optimizer's settings mirror the `train` block of its spec. Prints one table per twin and
@@ -200,30 +200,48 @@ class Sae(Twin):
 
 
 class SaeAuxK(Twin):
-    """twin_auxk.hgl: top-k of (x - pre_bias) @ w + b, relu, unit-norm decoder rows, and AuxK: a
-    latent idle for `dead_after` examples is dead, and the decoded `k_aux` largest of the dead
-    latents' pre-activations fit the residual (weight 1/32)."""
+    """twin_auxk.hgl: top-k of (x - bias) @ (enc0 + w_enc)^T + b_enc, relu, unit-norm decoder
+    rows; `Initial`'s buffers hold the first batch's mean (the pre-bias's base) and the decoder's
+    first directions (the encoder's base); AuxK: a latent idle for `dead_after` examples is
+    dead, and the decoded `k_aux` largest of the dead latents' pre-activations fit the residual
+    (weight 1/32)."""
+
+    BUFFERS = ["encoder.mean0.value", "encoder.mean0.ready", "encoder.enc0.value", "encoder.enc0.ready",
+               "bottleneck.t.idle"]
 
     def __init__(self, weights, k=8, k_aux=32, dead_after=64):
-        idle = weights.pop("bottleneck.t.idle")
+        held = {name: weights.pop(name) for name in self.BUFFERS}
         super().__init__(weights)
         self.k, self.k_aux, self.dead_after = k, k_aux, dead_after
-        self.register_buffer("idle", torch.tensor(idle))
+        self.held = {name: torch.tensor(v) for name, v in held.items()}
 
     def buffers_by_name(self):
-        return {"bottleneck.t.idle": self.idle}
+        return self.held
+
+    def initial(self, name, v):
+        """std.nn.Initial: `v` at the first training step, held from then on."""
+        value, ready = self.held[f"{name}.value"], self.held[f"{name}.ready"]
+        now = value if ready.item() > 0.5 else v.detach()
+        if self.training:
+            value.copy_(now)
+            ready.fill_(1.0)
+        return now
 
     def forward(self, x, step):
-        pre = self.lin(x - self.p["encoder_pre_bias"], "encoder_pre")
+        w = self.p["encoder_w_dec"]
+        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
+        mean0 = self.initial("encoder.mean0", x.mean(dim=0).reshape(1, -1))
+        bias = mean0.reshape(-1) + self.p["encoder_pre_bias"]
+        enc0 = self.initial("encoder.enc0", dirs)
+        pre = (x - bias) @ (enc0 + self.p["encoder_w_enc"]).t() + self.p["encoder_b_enc"]
         top = torch.topk(pre, self.k, dim=-1)
         z = torch.zeros_like(pre).scatter_add(-1, top.indices, top.values)
-        dead = self.idle >= self.dead_after
+        idle = self.held["bottleneck.t.idle"]
+        dead = idle >= self.dead_after
         if self.training:
             fired = (z > 0).any(dim=0)
-            self.idle.copy_(torch.where(fired, torch.zeros_like(self.idle), self.idle + len(x)))
-        w = self.p["decoder_w_dec"]
-        dirs = w * torch.rsqrt((w * w).sum(dim=-1, keepdim=True))
-        x_hat = torch.relu(z) @ dirs + self.p["encoder_pre_bias"]
+            idle.copy_(torch.where(fired, torch.zeros_like(idle), idle + len(x)))
+        x_hat = torch.relu(z) @ dirs + bias
         masked = torch.where(dead, pre, pre.detach() * 0.0 - 1e30)
         extra = torch.topk(masked, self.k_aux, dim=-1)
         values = torch.where(extra.values > -1e29, extra.values, torch.zeros_like(extra.values))

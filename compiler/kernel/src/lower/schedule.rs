@@ -22,7 +22,11 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
     let resident_of = |lw: &Lowering, name: &str| {
         lw.buffers.iter().position(|b| b.role == BufRole::Resident(name.to_string())).map(|i| BufId(i as u32))
     };
-    // Where each carried value is, and whether it needs work at all.
+    // Where each carried value is, and whether it needs work at all. A new value that an output
+    // of the step also needs (a buffer that holds a value the forward pass computes, such as
+    // `std.nn.Initial`'s) is computed before the commit point like the rest of the forward
+    // pass, and copied into its resident buffer after it.
+    let forward = needed_by_outputs(lw.f, carried);
     let mut targets: Vec<(BufId, BufId, ValueId)> = Vec::new();
     for (input, v) in carried {
         let resident = resident_of(lw, input)
@@ -31,6 +35,12 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
             continue;
         }
         let temp = match lw.reprs.get(v).cloned() {
+            _ if forward.contains(v) => {
+                let tmp = lw.temp_for_copy(*v)?;
+                copy_into(lw, *v, tmp, &format!("new_{}", super::sanitize(input)))?;
+                lw.producer.insert(tmp, *v);
+                tmp
+            }
             Some(Repr::InlineStored { buf }) if lw.producer.get(&buf) == Some(v) => buf,
             Some(Repr::Strided { buf, offset, .. })
                 if offset == Affine::ZERO
@@ -161,6 +171,19 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
         commit += 1;
     }
     Ok((steps, kernels, labels, commit))
+}
+
+/// The values the outputs that are not carried values (the loss, the metrics) depend on.
+fn needed_by_outputs(f: &hg_ir::Function, carried: &[(String, ValueId)]) -> HashSet<ValueId> {
+    let carried: HashSet<ValueId> = carried.iter().map(|(_, v)| *v).collect();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<ValueId> = f.outputs.iter().map(|(_, v)| *v).filter(|v| !carried.contains(v)).collect();
+    while let Some(v) = stack.pop() {
+        if seen.insert(v) {
+            stack.extend(f.operands(v));
+        }
+    }
+    seen
 }
 
 fn rename(step: &mut Step, renames: &[(BufId, BufId)]) {
