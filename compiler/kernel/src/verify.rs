@@ -375,6 +375,30 @@ mod tests {
         // The same variable twice: strides add up (i1 - i1 = 0).
         let twice = idx(&[(1, Affine::ONE), (1, Affine::constant(-1))], Affine::constant(4));
         assert_eq!(verify(&copy_kernel(Affine::constant(5), 5, twice)), Ok(()));
+        // A `[B, B]` buffer read by rows of B: the last element is B² - 1, proved against a
+        // quadratic length; one more element, or a length of B² - 1, is refused.
+        let square = |len: Quadratic, offset: i64| {
+            let mut k = copy_kernel(Affine::batch(5), 5, idx(&[], Affine::ZERO));
+            k.args[0].len = len;
+            let Stmt::Loop { body, .. } = &mut k.body[0] else { unreachable!() };
+            let Stmt::Loop { extent, body, .. } = &mut body[0] else { unreachable!() };
+            *extent = Affine::batch(1);
+            body[0] = Stmt::Let {
+                dst: Val(0),
+                ty: Scalar::F32,
+                expr: Expr::Load {
+                    arg: 0,
+                    index: idx(&[(0, Affine::batch(1)), (1, Affine::ONE)], Affine::constant(offset)),
+                },
+            };
+            // Store at i1 (< B) into the B*5 output.
+            body[1] = Stmt::Store { arg: 1, index: idx(&[(1, Affine::ONE)], Affine::ZERO), value: Val(0) };
+            k
+        };
+        assert_eq!(verify(&square(Quadratic { q: 1, b: 0, c: 0 }, 0)), Ok(()));
+        assert!(err(&square(Quadratic { q: 1, b: 0, c: 0 }, 1)).contains("reach past"));
+        assert!(err(&square(Quadratic { q: 1, b: 0, c: -1 }, 0)).contains("reach past"));
+        assert!(err(&square(Quadratic { q: -1, b: 0, c: 0 }, 0)).contains("< 0"));
     }
 
     #[test]
