@@ -34,22 +34,22 @@ pub fn finish(lw: &mut Lowering, carried: &[(String, ValueId)]) -> Result<Finish
         if matches!(lw.f.op(*v), Op::Input { name } if name == input) {
             continue;
         }
-        let temp = match lw.reprs.get(v).cloned() {
-            _ if forward.contains(v) => {
-                let tmp = lw.temp_for_copy(*v)?;
-                copy_into(lw, *v, tmp, &format!("new_{}", super::sanitize(input)))?;
-                lw.producer.insert(tmp, *v);
-                tmp
-            }
-            Some(Repr::InlineStored { buf }) if lw.producer.get(&buf) == Some(v) => buf,
+        // The buffer that already holds the new value, where it is its producer's own temporary.
+        let own = match lw.reprs.get(v).cloned() {
+            _ if forward.contains(v) => None,
+            Some(Repr::InlineStored { buf }) if lw.producer.get(&buf) == Some(v) => Some(buf),
             Some(Repr::Strided { buf, offset, .. })
                 if offset == Affine::ZERO
                     && lw.producer.get(&buf) == Some(v)
                     && matches!(lw.buffers[buf.0 as usize].role, BufRole::Temp { .. }) =>
             {
-                buf
+                Some(buf)
             }
-            _ => {
+            _ => None,
+        };
+        let temp = match own {
+            Some(buf) => buf,
+            None => {
                 let tmp = lw.temp_for_copy(*v)?;
                 copy_into(lw, *v, tmp, &format!("new_{}", super::sanitize(input)))?;
                 lw.producer.insert(tmp, *v);

@@ -8,33 +8,27 @@ use hg_ir::Dim;
 
 /// A graph dimension as `b*B + c`; anything else (another symbol, `B²`) is refused.
 pub fn affine(d: &Dim) -> Result<Affine, LowerError> {
-    if let Some(c) = d.as_const() {
-        return Ok(Affine::constant(c));
-    }
-    // `k*B + c`: subtract the constant part and check the rest is a multiple of B.
-    let c = d.eval_batch(0).ok_or_else(|| LowerError::NotAffine(d.to_string()))?;
-    let one = d.eval_batch(1).ok_or_else(|| LowerError::NotAffine(d.to_string()))?;
-    let a = Affine { b: one - c, c };
-    let check = d.eval_batch(7).ok_or_else(|| LowerError::NotAffine(d.to_string()))?;
-    if a.eval(7) != Some(check) || d.symbols().iter().any(|s| s != "B") {
-        return Err(LowerError::NotAffine(d.to_string()));
-    }
-    Ok(a)
+    quadratic(d)?.as_affine().ok_or_else(|| LowerError::NotAffine(d.to_string()))
 }
 
 /// A graph dimension as `q*B² + b*B + c` (the element count of a `[B, B]` tensor, which the
 /// gradient of its mean divides by); anything else is refused.
 pub fn quadratic(d: &Dim) -> Result<Quadratic, LowerError> {
+    if let Some(c) = d.as_const() {
+        return Ok(Quadratic::constant(c));
+    }
     let refuse = || LowerError::NotAffine(d.to_string());
     let at = |b: usize| d.eval_batch(b).ok_or_else(refuse);
     let (p0, p1, p2) = (at(0)?, at(1)?, at(2)?);
     // p(B) = q*B² + b*B + c through p(0), p(1), p(2).
-    let second = p2.checked_sub(2 * p1).and_then(|x| x.checked_add(p0)).ok_or(LowerError::Overflow)?;
+    let second = p1.checked_mul(2).and_then(|t| p2.checked_sub(t)).and_then(|x| x.checked_add(p0));
+    let second = second.ok_or(LowerError::Overflow)?;
     if second % 2 != 0 || d.symbols().iter().any(|s| s != "B") {
         return Err(refuse());
     }
     let q = second / 2;
-    let a = Quadratic { q, b: p1 - p0 - q, c: p0 };
+    let b = p1.checked_sub(p0).and_then(|x| x.checked_sub(q)).ok_or(LowerError::Overflow)?;
+    let a = Quadratic { q, b, c: p0 };
     if a.eval(7) != Some(at(7)?) || a.eval(1000) != d.eval_batch(1000) {
         return Err(refuse());
     }
